@@ -1,0 +1,9 @@
+//! strata: a daemonless, BuildKit-style Dockerfile build tool.
+//!
+//! Data flows one way: Dockerfile text is parsed by [`syntax`] into a typed
+//! AST, variables are expanded with [`words`], and the command-line layer in
+//! [`cli`] renders results and errors at the edge.
+
+pub mod cli;
+pub mod syntax;
+pub mod words;

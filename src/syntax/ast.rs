@@ -1,0 +1,113 @@
+//! The tree builder: source text to directives and raw [`Node`]s. It walks
+//! physical lines, reads directives at the top, joins continuations into
+//! logical lines, and reads heredoc bodies after the line that opens them.
+//!
+//! See: grammar/dockerfile.peg, rule `dockerfile`.
+
+use super::directive::{is_comment, DirectiveScanner, Directives};
+use super::error::{ErrorKind, ParseError};
+use super::heredoc::{markers, Heredoc};
+use super::logical::{physical_lines, strip_continuation, LogicalLine, PhysicalLine};
+use super::node::{parse_node, Node};
+use super::span::{LineRange, Span};
+
+/// A Dockerfile as BuildKit's parser sees it: directives and raw nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ast {
+    pub directives: Directives,
+    pub nodes: Vec<Node>,
+}
+
+/// Parses `source` into the raw tree. Fails only where BuildKit's parser
+/// fails (no instructions, bad directives, bad ENV/LABEL pairs, non-string
+/// JSON arrays, unterminated heredocs).
+pub fn parse_ast(source: &str) -> Result<Ast, ParseError> {
+    let bom = if source.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let mut lines = Lines { inner: Box::new(physical_lines(source, bom)), number: 0 };
+    let mut directives = DirectiveScanner::default();
+    let mut nodes = Vec::new();
+    while let Some(first) = lines.next() {
+        let text = first.content.trim_start();
+        let at = first.start + (first.content.len() - text.len());
+        if directives.offer(text, at)? || is_comment(text) {
+            continue;
+        }
+        let escape = directives.directives.escape;
+        let start_line = lines.number;
+        let mut logical = LogicalLine::default();
+        let mut end = at + text.len();
+        let mut continued = append(&mut logical, text, at, escape);
+        if !continued && logical.text.is_empty() {
+            continue;
+        }
+        while continued {
+            let Some(next) = lines.next() else { break };
+            let lead = next.content.trim_start();
+            if is_comment(lead) || lead.is_empty() {
+                continue;
+            }
+            end = next.start + next.content.len();
+            continued = append(&mut logical, next.content, next.start, escape);
+        }
+        let mut node = parse_node(&logical, &logical.text, escape)?;
+        if node.can_contain_heredoc() && logical.text.contains("<<") {
+            let found = markers(&logical.text).map_err(|kind| ParseError::new(kind, node.args_span))?;
+            for heredoc in found {
+                let (heredoc, body_end) = read_body(&mut lines, heredoc, node.args_span)?;
+                end = body_end;
+                node.heredocs.push(heredoc);
+            }
+        }
+        node.span = Span::new(at, end);
+        node.lines = LineRange { start: start_line, end: lines.number };
+        nodes.push(node);
+    }
+    if nodes.is_empty() {
+        return Err(ParseError::new(ErrorKind::NoInstructions, Span::point(source.len())));
+    }
+    Ok(Ast { directives: directives.directives, nodes })
+}
+
+/// Physical lines with a running 1-based line number.
+struct Lines<'a> {
+    inner: Box<dyn Iterator<Item = PhysicalLine<'a>> + 'a>,
+    number: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn next(&mut self) -> Option<PhysicalLine<'a>> {
+        let line = self.inner.next()?;
+        self.number += 1;
+        Some(line)
+    }
+}
+
+/// Appends one physical line's text to `logical`; returns whether it continues.
+fn append(logical: &mut LogicalLine, text: &str, at: usize, escape: char) -> bool {
+    match strip_continuation(text, escape) {
+        Some(body) => {
+            logical.push(body, at);
+            true
+        }
+        None => {
+            logical.push(text, at);
+            false
+        }
+    }
+}
+
+/// Rule `heredoc_body`: lines up to the terminator, verbatim. Returns the
+/// heredoc with its body and the offset where the terminator line ends.
+fn read_body(lines: &mut Lines<'_>, mut heredoc: Heredoc, marker: Span) -> Result<(Heredoc, usize), ParseError> {
+    let mut body_start = None;
+    while let Some(line) = lines.next() {
+        let body_from = *body_start.get_or_insert(line.start);
+        let candidate = if heredoc.chomp { line.content.trim_start_matches('\t') } else { line.content };
+        if candidate == heredoc.name {
+            heredoc.span = Span::new(body_from, line.start);
+            return Ok((heredoc, line.start + line.content.len()));
+        }
+        heredoc.content.push_str(line.raw);
+    }
+    Err(ParseError::new(ErrorKind::UnterminatedHeredoc { name: heredoc.name }, marker))
+}

@@ -1,0 +1,455 @@
+//! The typed instruction model: what later stages of strata consume. Built
+//! from the raw tree, it checks arity, flags and forms the way BuildKit's
+//! instruction layer does, and groups instructions into stages.
+//!
+//! Values are kept as written (variables unexpanded, quotes in ENV/LABEL
+//! values kept): expansion needs the build's arguments and belongs to the
+//! planner.
+
+mod copy;
+mod flags;
+mod healthcheck;
+mod run;
+
+use serde::Serialize;
+
+pub use copy::{is_valid_chmod, Add, Copy, Source};
+pub use flags::{suggest, FlagKind, FlagSpec, Flags};
+pub use healthcheck::{parse_duration, Healthcheck};
+pub use run::{parse_mount, Mount, MountError, MountType, NetworkMode, Run, Security, Sharing};
+
+use super::ast::Ast;
+use super::directive::Directives;
+use super::error::{Arity, ErrorKind, ParseError};
+use super::node::{Args, KeyValue, Node};
+use super::span::{LineRange, Span};
+
+/// A parsed Dockerfile: directives, the ARGs before the first FROM, stages.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dockerfile {
+    pub directives: Directives,
+    pub global_args: Vec<Located<Instruction>>,
+    pub stages: Vec<Stage>,
+}
+
+/// One build stage: its FROM and the instructions after it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stage {
+    pub from: Located<From>,
+    pub instructions: Vec<Located<Instruction>>,
+}
+
+/// A value with the source location of the instruction it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Located<T> {
+    #[serde(flatten)]
+    pub value: T,
+    pub span: Span,
+    pub lines: LineRange,
+    /// The instruction as written (continuations joined, heredoc bodies left out).
+    pub original: String,
+}
+
+/// `FROM [--platform=p] image [AS name]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct From {
+    pub image: String,
+    /// The stage name, lower-cased as BuildKit does.
+    pub name: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// A command in exec (JSON) or shell form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "form", rename_all = "snake_case")]
+pub enum Command {
+    Exec { args: Vec<String> },
+    Shell { script: String },
+}
+
+/// An ENV or LABEL pair, as written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pair {
+    pub key: String,
+    pub value: String,
+}
+
+/// `ARG name[=default]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArgDecl {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+/// Every Dockerfile instruction except FROM (which starts a [`Stage`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "instruction", rename_all = "snake_case")]
+pub enum Instruction {
+    Run(Run),
+    Cmd { command: Command },
+    Entrypoint { command: Command },
+    Shell { shell: Vec<String> },
+    Label { labels: Vec<Pair> },
+    Maintainer { name: String },
+    Expose { ports: Vec<String> },
+    Env { vars: Vec<Pair> },
+    Add(Add),
+    Copy(Copy),
+    Volume { paths: Vec<String> },
+    User { user: String },
+    Workdir { path: String },
+    Arg { args: Vec<ArgDecl> },
+    Onbuild {
+        /// The trigger as written, as it is stored in the image config.
+        expression: String,
+        trigger: Box<Instruction>,
+    },
+    Stopsignal { signal: String },
+    Healthcheck(Healthcheck),
+}
+
+/// Every keyword strata knows, upper-case (for messages and suggestions).
+pub const KEYWORDS: &[&str] = &[
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL", "MAINTAINER",
+    "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+];
+
+/// Either a stage start or an instruction inside one.
+enum Typed {
+    From(From),
+    Other(Instruction),
+}
+
+/// Builds the typed model from the raw tree and groups it into stages.
+pub fn from_ast(ast: &Ast) -> Result<Dockerfile, ParseError> {
+    let mut global_args = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    for node in &ast.nodes {
+        match typed(node)? {
+            Typed::From(from) => stages.push(Stage { from: located(node, from), instructions: Vec::new() }),
+            Typed::Other(instruction) => match stages.last_mut() {
+                Some(stage) => stage.instructions.push(located(node, instruction)),
+                None if matches!(instruction, Instruction::Arg { .. }) => global_args.push(located(node, instruction)),
+                None => {
+                    let kind = ErrorKind::NoStage { instruction: node.keyword.to_uppercase() };
+                    return Err(ParseError::new(kind, node.keyword_span));
+                }
+            },
+        }
+    }
+    if stages.is_empty() {
+        let end = ast.nodes.last().map_or(0, |n| n.span.end);
+        return Err(ParseError::new(ErrorKind::NoFrom, Span::point(end)));
+    }
+    Ok(Dockerfile { directives: ast.directives.clone(), global_args, stages })
+}
+
+fn located<T>(node: &Node, value: T) -> Located<T> {
+    Located { value, span: node.span, lines: node.lines, original: node.original.clone() }
+}
+
+fn typed(node: &Node) -> Result<Typed, ParseError> {
+    if node.keyword == "from" {
+        return from(node).map(Typed::From);
+    }
+    instruction(node).map(Typed::Other)
+}
+
+fn arity(node: &Node, arity: Arity) -> ParseError {
+    ParseError::new(ErrorKind::Arguments { instruction: node.keyword.to_uppercase(), arity }, node.args_span)
+}
+
+fn no_flags(node: &Node) -> Result<(), ParseError> {
+    Flags::parse(&node.keyword, &node.flags, &[]).map(drop)
+}
+
+/// The plain word list of a node (JSON or whitespace form).
+fn words(node: &Node) -> Vec<String> {
+    match &node.args {
+        Args::Words(w) | Args::Json(w) => w.clone(),
+        Args::Shell(s) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn exactly_one(node: &Node) -> Result<String, ParseError> {
+    no_flags(node)?;
+    match words(node).as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(arity(node, Arity::ExactlyOne)),
+    }
+}
+
+fn from(node: &Node) -> Result<From, ParseError> {
+    let flags = Flags::parse("from", &node.flags, &[("platform", FlagKind::Value)])?;
+    let args = words(node);
+    let (image, name) = match args.as_slice() {
+        [image] => (image.clone(), None),
+        [image, as_word, name] if as_word.eq_ignore_ascii_case("as") => (image.clone(), Some(name.to_lowercase())),
+        [_, other, _] => {
+            return Err(ParseError::new(ErrorKind::FromExpectedAs { found: other.clone() }, node.args_span))
+        }
+        _ => return Err(arity(node, Arity::OneOrThree)),
+    };
+    if let Some(name) = &name {
+        if !is_valid_stage_name(name) {
+            return Err(ParseError::new(ErrorKind::InvalidStageName { name: name.clone() }, node.args_span));
+        }
+    }
+    Ok(From { image, name, platform: flags.string("platform") })
+}
+
+/// BuildKit's stage-name rule: `^[a-z][a-z0-9-_.]*$` (after lower-casing).
+fn is_valid_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+fn instruction(node: &Node) -> Result<Instruction, ParseError> {
+    Ok(match node.keyword.as_str() {
+        "run" => Instruction::Run(run(node)?),
+        "cmd" => Instruction::Cmd { command: no_flags(node).and_then(|()| command(node))? },
+        "entrypoint" => Instruction::Entrypoint { command: no_flags(node).and_then(|()| command(node))? },
+        "shell" => shell(node)?,
+        "label" => Instruction::Label { labels: pairs(node)? },
+        "env" => Instruction::Env { vars: pairs(node)? },
+        "maintainer" => Instruction::Maintainer { name: exactly_one(node)? },
+        "expose" => Instruction::Expose { ports: at_least_one(node)? },
+        "add" => Instruction::Add(add(node)?),
+        "copy" => Instruction::Copy(copy(node)?),
+        "volume" => volume(node)?,
+        "user" => Instruction::User { user: exactly_one(node)? },
+        "workdir" => Instruction::Workdir { path: exactly_one(node)? },
+        "arg" => Instruction::Arg { args: arg(node)? },
+        "onbuild" => onbuild(node)?,
+        "stopsignal" => Instruction::Stopsignal { signal: exactly_one(node)? },
+        "healthcheck" => Instruction::Healthcheck(healthcheck(node)?),
+        _ => {
+            let suggestion = suggest(&node.keyword, KEYWORDS.iter().copied()).map(str::to_owned);
+            let kind = ErrorKind::UnknownInstruction { name: node.keyword.to_uppercase(), suggestion };
+            return Err(ParseError::new(kind, node.keyword_span));
+        }
+    })
+}
+
+fn at_least_one(node: &Node) -> Result<Vec<String>, ParseError> {
+    no_flags(node)?;
+    let all = words(node);
+    if all.is_empty() {
+        return Err(arity(node, Arity::AtLeastOne));
+    }
+    Ok(all)
+}
+
+/// CMD/ENTRYPOINT/RUN: exec or shell form; writing no command at all is an
+/// error (`CMD []` is the way to clear one).
+fn command(node: &Node) -> Result<Command, ParseError> {
+    command_of(&node.args).ok_or_else(|| arity(node, Arity::AtLeastOne))
+}
+
+/// `None` when no command was written at all (`CMD` alone).
+fn command_of(args: &Args) -> Option<Command> {
+    match args {
+        Args::Json(items) => Some(Command::Exec { args: items.clone() }),
+        Args::Shell(script) => Some(Command::Shell { script: script.clone() }),
+        _ => None,
+    }
+}
+
+fn run(node: &Node) -> Result<Run, ParseError> {
+    const SPEC: &[FlagSpec] =
+        &[("mount", FlagKind::Repeated), ("network", FlagKind::Value), ("security", FlagKind::Value)];
+    let flags = Flags::parse("run", &node.flags, SPEC)?;
+    let mounts = flags
+        .values("mount")
+        .into_iter()
+        .map(|(value, span)| parse_mount(&value).map_err(|e| ParseError::new(e.into(), span)))
+        .collect::<Result<_, _>>()?;
+    let network = choice(&flags, "network", NetworkMode::parse, "default, none or host")?;
+    let security = choice(&flags, "security", Security::parse, "sandbox or insecure")?;
+    Ok(Run { command: command(node)?, heredocs: node.heredocs.clone(), mounts, network, security })
+}
+
+fn choice<T>(flags: &Flags, name: &str, parse: fn(&str) -> Option<T>, expected: &str) -> Result<Option<T>, ParseError> {
+    let Some((value, span)) = flags.value(name) else { return Ok(None) };
+    if value.contains('$') {
+        return Ok(None);
+    }
+    parse(&value).map(Some).ok_or_else(|| {
+        let kind = ErrorKind::InvalidFlagValue { flag: name.into(), value, expected: expected.into() };
+        ParseError::new(kind, span)
+    })
+}
+
+fn shell(node: &Node) -> Result<Instruction, ParseError> {
+    no_flags(node)?;
+    match &node.args {
+        Args::Json(items) if items.is_empty() => Err(ParseError::new(ErrorKind::ShellEmpty, node.args_span)),
+        Args::Json(items) => Ok(Instruction::Shell { shell: items.clone() }),
+        _ => Err(ParseError::new(ErrorKind::ShellNotJson, node.args_span)),
+    }
+}
+
+fn pairs(node: &Node) -> Result<Vec<Pair>, ParseError> {
+    no_flags(node)?;
+    let Args::KeyValues(kvs) = &node.args else { return Err(arity(node, Arity::AtLeastOne)) };
+    if kvs.is_empty() {
+        return Err(arity(node, Arity::AtLeastOne));
+    }
+    kvs.iter()
+        .map(|KeyValue { key, value, .. }| {
+            if key.is_empty() {
+                let kind = ErrorKind::EmptyKey { instruction: node.keyword.to_uppercase() };
+                return Err(ParseError::new(kind, node.args_span));
+            }
+            Ok(Pair { key: key.clone(), value: value.clone() })
+        })
+        .collect()
+}
+
+fn chmod(flags: &Flags) -> Result<Option<String>, ParseError> {
+    match flags.value("chmod") {
+        Some((value, span)) if !is_valid_chmod(&value) => {
+            let expected = "an octal mode (0755) or a symbolic one (u+x,g-w)".into();
+            Err(ParseError::new(ErrorKind::InvalidFlagValue { flag: "chmod".into(), value, expected }, span))
+        }
+        other => Ok(other.map(|(v, _)| v)),
+    }
+}
+
+fn copy(node: &Node) -> Result<Copy, ParseError> {
+    const SPEC: &[FlagSpec] = &[
+        ("from", FlagKind::Value),
+        ("chown", FlagKind::Value),
+        ("chmod", FlagKind::Value),
+        ("link", FlagKind::Bool),
+        ("parents", FlagKind::Bool),
+        ("exclude", FlagKind::Repeated),
+    ];
+    let flags = Flags::parse("copy", &node.flags, SPEC)?;
+    let (sources, dest) =
+        copy::sources_and_dest(words(node), &node.heredocs).ok_or_else(|| arity(node, Arity::AtLeastTwo))?;
+    Ok(Copy {
+        sources,
+        dest,
+        from: flags.string("from"),
+        chown: flags.string("chown"),
+        chmod: chmod(&flags)?,
+        link: flags.bool("link"),
+        parents: flags.bool("parents"),
+        exclude: flags.values("exclude").into_iter().map(|(v, _)| v).collect(),
+    })
+}
+
+fn add(node: &Node) -> Result<Add, ParseError> {
+    const SPEC: &[FlagSpec] = &[
+        ("chown", FlagKind::Value),
+        ("chmod", FlagKind::Value),
+        ("link", FlagKind::Bool),
+        ("keep-git-dir", FlagKind::Bool),
+        ("checksum", FlagKind::Value),
+        ("exclude", FlagKind::Repeated),
+        ("unpack", FlagKind::Bool),
+    ];
+    let flags = Flags::parse("add", &node.flags, SPEC)?;
+    let (sources, dest) =
+        copy::sources_and_dest(words(node), &node.heredocs).ok_or_else(|| arity(node, Arity::AtLeastTwo))?;
+    Ok(Add {
+        sources,
+        dest,
+        chown: flags.string("chown"),
+        chmod: chmod(&flags)?,
+        link: flags.bool("link"),
+        keep_git_dir: flags.bool("keep-git-dir"),
+        checksum: flags.string("checksum"),
+        exclude: flags.values("exclude").into_iter().map(|(v, _)| v).collect(),
+        unpack: node.flags.iter().any(|f| f.text.starts_with("--unpack")).then(|| flags.bool("unpack")),
+    })
+}
+
+fn volume(node: &Node) -> Result<Instruction, ParseError> {
+    let paths = at_least_one(node)?;
+    if paths.iter().any(|p| p.trim().is_empty()) {
+        return Err(arity(node, Arity::AtLeastOne));
+    }
+    Ok(Instruction::Volume { paths })
+}
+
+fn arg(node: &Node) -> Result<Vec<ArgDecl>, ParseError> {
+    at_least_one(node)?
+        .into_iter()
+        .map(|word| {
+            let (name, default) = match word.split_once('=') {
+                Some((name, default)) => (name.to_owned(), Some(default.to_owned())),
+                None => (word, None),
+            };
+            if name.is_empty() || name.chars().any(char::is_whitespace) {
+                return Err(ParseError::new(ErrorKind::InvalidArgName { name }, node.args_span));
+            }
+            Ok(ArgDecl { name, default })
+        })
+        .collect()
+}
+
+fn onbuild(node: &Node) -> Result<Instruction, ParseError> {
+    no_flags(node)?;
+    let Args::Onbuild(Some(inner)) = &node.args else { return Err(arity(node, Arity::AtLeastOne)) };
+    let not_allowed = |kind| Err(ParseError::new(kind, inner.keyword_span));
+    match inner.keyword.as_str() {
+        "onbuild" => return not_allowed(ErrorKind::OnbuildChain),
+        "from" | "maintainer" => {
+            return not_allowed(ErrorKind::OnbuildNotAllowed { instruction: inner.keyword.to_uppercase() })
+        }
+        _ => {}
+    }
+    let mut inner = (**inner).clone();
+    inner.heredocs = node.heredocs.clone();
+    Ok(Instruction::Onbuild { expression: inner.original.clone(), trigger: Box::new(instruction(&inner)?) })
+}
+
+fn healthcheck(node: &Node) -> Result<Healthcheck, ParseError> {
+    const SPEC: &[FlagSpec] = &[
+        ("interval", FlagKind::Value),
+        ("timeout", FlagKind::Value),
+        ("start-period", FlagKind::Value),
+        ("start-interval", FlagKind::Value),
+        ("retries", FlagKind::Value),
+    ];
+    let Args::Healthcheck { kind, command } = &node.args else { return Err(arity(node, Arity::AtLeastOne)) };
+    match kind.to_ascii_uppercase().as_str() {
+        "NONE" if node.flags.is_empty() && command_of(command).is_none() => Ok(Healthcheck::None),
+        "NONE" => Err(ParseError::new(ErrorKind::HealthcheckNoneArgs, node.args_span)),
+        "CMD" => {
+            let flags = Flags::parse("healthcheck", &node.flags, SPEC)?;
+            let command = command_of(command)
+                .ok_or_else(|| ParseError::new(ErrorKind::HealthcheckNoCommand, node.args_span))?;
+            let duration = |name: &str| -> Result<Option<u64>, ParseError> {
+                let Some((value, span)) = flags.value(name) else { return Ok(None) };
+                match parse_duration(&value) {
+                    Some(ns) if ns == 0 || ns >= 1_000_000 => Ok(Some(ns)),
+                    _ => {
+                        let expected = "a duration of at least 1ms, like 30s or 1m30s".into();
+                        Err(ParseError::new(ErrorKind::InvalidFlagValue { flag: name.into(), value, expected }, span))
+                    }
+                }
+            };
+            let retries = match flags.value("retries") {
+                None => None,
+                Some((value, span)) => Some(value.parse::<u32>().map_err(|_| {
+                    let kind = ErrorKind::InvalidFlagValue { flag: "retries".into(), value, expected: "a number".into() };
+                    ParseError::new(kind, span)
+                })?),
+            };
+            Ok(Healthcheck::Cmd {
+                command,
+                interval: duration("interval")?,
+                timeout: duration("timeout")?,
+                start_period: duration("start-period")?,
+                start_interval: duration("start-interval")?,
+                retries,
+            })
+        }
+        _ => Err(ParseError::new(ErrorKind::HealthcheckType { found: kind.clone() }, node.args_span)),
+    }
+}

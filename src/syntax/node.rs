@@ -1,0 +1,216 @@
+//! The raw syntax tree: one `Node` per instruction, holding exactly what
+//! BuildKit's parser keeps (keyword, flags, argument strings, heredocs). It
+//! exists for the `result` dump and as the input of the typed model in
+//! [`super::instruction`]; nothing else consumes it.
+//!
+//! See: grammar/dockerfile.peg, rules `arguments` and `json_array`.
+
+use serde::Serialize;
+
+use super::error::{ErrorKind, ParseError};
+use super::heredoc::Heredoc;
+use super::logical::LogicalLine;
+use super::span::{LineRange, Span};
+use super::split::{extract_flags, keyword_and_rest, offset_in, split_blanks, split_words};
+
+/// One instruction as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The keyword, lower-cased (`run`, `copy`, or an unknown word).
+    pub keyword: String,
+    pub keyword_span: Span,
+    pub flags: Vec<Flag>,
+    pub args: Args,
+    /// Where the arguments (after the flags) are in the source.
+    pub args_span: Span,
+    /// The whole instruction, heredoc bodies included.
+    pub span: Span,
+    pub lines: LineRange,
+    pub heredocs: Vec<Heredoc>,
+    /// The instruction's logical text (keyword included, heredoc bodies not).
+    pub original: String,
+}
+
+/// One `--flag` word, quotes and escapes already processed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flag {
+    pub text: String,
+    pub span: Span,
+}
+
+/// An ENV or LABEL pair as written (quotes and escapes still in place).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+    /// `true` for `key=value`, `false` for the legacy `KEY value` form.
+    pub equals: bool,
+}
+
+/// The arguments of a node, in the shape its instruction's rule gives them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Args {
+    /// Whitespace-separated words (FROM, EXPOSE, ARG, COPY/ADD/VOLUME shell form)
+    /// or the single verbatim rest (USER, WORKDIR, ...); empty when nothing follows.
+    Words(Vec<String>),
+    /// A JSON array of strings (exec form).
+    Json(Vec<String>),
+    /// The verbatim rest of a RUN/CMD/ENTRYPOINT/SHELL in shell form.
+    Shell(String),
+    KeyValues(Vec<KeyValue>),
+    /// HEALTHCHECK: the type word (`CMD`, `NONE`, ...) and what follows it.
+    Healthcheck { kind: String, command: Box<Args> },
+    /// ONBUILD and its trigger instruction.
+    Onbuild(Option<Box<Node>>),
+    /// An unknown keyword: BuildKit keeps one empty argument.
+    Unknown,
+}
+
+impl Args {
+    pub fn is_json(&self) -> bool {
+        matches!(self, Args::Json(_))
+    }
+}
+
+impl Node {
+    /// The instruction that decides heredoc handling: ONBUILD's trigger, or self.
+    fn heredoc_owner(&self) -> &Node {
+        match &self.args {
+            Args::Onbuild(Some(inner)) => inner,
+            _ => self,
+        }
+    }
+
+    /// RUN, COPY and ADD (also as ONBUILD triggers) take heredocs, unless in JSON form.
+    pub fn can_contain_heredoc(&self) -> bool {
+        let node = self.heredoc_owner();
+        matches!(node.keyword.as_str(), "run" | "copy" | "add") && !node.args.is_json()
+    }
+}
+
+/// Builds a node from `text`, a slice of `line.text` (the whole logical line,
+/// or ONBUILD's rest).
+pub fn parse_node(line: &LogicalLine, text: &str, escape: char) -> Result<Node, ParseError> {
+    let trimmed = text.trim();
+    let (after_keyword, keyword) = keyword_and_rest(trimmed).unwrap_or(("", trimmed));
+    let keyword_span = line.span_of(keyword);
+    let (flag_words, rest) = extract_flags(after_keyword);
+    let flags = flag_words
+        .into_iter()
+        .map(|f| {
+            let base = offset_in(&line.text, after_keyword);
+            Flag { text: f.text, span: line.span(base + f.start, base + f.end) }
+        })
+        .collect();
+    let rest = rest.trim();
+    let args_span = line.span_of(rest);
+    let keyword_lower = keyword.to_lowercase();
+    let args = parse_args(&keyword_lower, line, rest, escape).map_err(|kind| ParseError::new(kind, args_span))?;
+    let span = line.span_of(trimmed);
+    Ok(Node {
+        keyword: keyword_lower,
+        keyword_span,
+        flags,
+        args,
+        args_span,
+        span,
+        lines: LineRange::default(),
+        heredocs: Vec::new(),
+        original: trimmed.to_owned(),
+    })
+}
+
+/// Rule `arguments`: the per-instruction shape of what follows the flags.
+fn parse_args(keyword: &str, line: &LogicalLine, rest: &str, escape: char) -> Result<Args, ErrorKind> {
+    Ok(match keyword {
+        "from" | "expose" => Args::Words(split_blanks(rest)),
+        "run" | "cmd" | "entrypoint" | "shell" => maybe_json(rest)?,
+        "add" | "copy" | "volume" => match json_array(rest)? {
+            Some(items) => Args::Json(items),
+            None => Args::Words(split_blanks(rest)),
+        },
+        "healthcheck" => healthcheck_args(rest)?,
+        "env" | "label" => key_values(keyword, rest, escape)?,
+        "arg" => Args::Words(split_words(rest, escape)),
+        "maintainer" | "user" | "workdir" | "stopsignal" => Args::Words(single(rest)),
+        "onbuild" if rest.is_empty() => Args::Onbuild(None),
+        "onbuild" => {
+            let inner = parse_node(line, rest, escape).map_err(|e| e.kind)?;
+            Args::Onbuild(Some(Box::new(inner)))
+        }
+        _ => Args::Unknown,
+    })
+}
+
+fn single(rest: &str) -> Vec<String> {
+    if rest.is_empty() {
+        Vec::new()
+    } else {
+        vec![rest.to_owned()]
+    }
+}
+
+/// RUN/CMD/ENTRYPOINT/SHELL: JSON exec form, else the verbatim rest.
+fn maybe_json(rest: &str) -> Result<Args, ErrorKind> {
+    if rest.is_empty() {
+        return Ok(Args::Words(Vec::new()));
+    }
+    Ok(match json_array(rest)? {
+        Some(items) => Args::Json(items),
+        None => Args::Shell(rest.to_owned()),
+    })
+}
+
+/// Rule `json_array`: `Some` for a valid JSON array of strings, `None` for
+/// anything that is not valid JSON (the caller falls back to shell form), an
+/// error for valid JSON holding a non-string.
+pub fn json_array(rest: &str) -> Result<Option<Vec<String>>, ErrorKind> {
+    if !rest.trim_start().starts_with('[') {
+        return Ok(None);
+    }
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(rest) else {
+        return Ok(None);
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            serde_json::Value::String(s) => Ok(s),
+            _ => Err(ErrorKind::JsonNotStrings),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// HEALTHCHECK: the first word is the type, the rest is handled like CMD.
+fn healthcheck_args(rest: &str) -> Result<Args, ErrorKind> {
+    if rest.is_empty() {
+        return Ok(Args::Words(Vec::new()));
+    }
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r');
+    let (kind, after) = rest.split_at(rest.find(is_space).unwrap_or(rest.len()));
+    let command = maybe_json(after.trim_start_matches(is_space))?;
+    Ok(Args::Healthcheck { kind: kind.to_owned(), command: Box::new(command) })
+}
+
+/// ENV and LABEL: `key=value ...` pairs, or the legacy `key value` form.
+fn key_values(keyword: &str, rest: &str, escape: char) -> Result<Args, ErrorKind> {
+    let words = split_words(rest, escape);
+    let Some(first) = words.first() else {
+        return Ok(Args::KeyValues(Vec::new()));
+    };
+    if !first.contains('=') {
+        let Some((key, value)) = rest.split_once(super::split::is_blank) else {
+            return Err(ErrorKind::KeyValueMissingValue { instruction: keyword.to_uppercase() });
+        };
+        let value = value.trim_start_matches(super::split::is_blank);
+        return Ok(Args::KeyValues(vec![KeyValue { key: key.into(), value: value.into(), equals: false }]));
+    }
+    words
+        .into_iter()
+        .map(|word| match word.split_once('=') {
+            Some((key, value)) => Ok(KeyValue { key: key.into(), value: value.into(), equals: true }),
+            None => Err(ErrorKind::KeyValueMissingEquals { word }),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Args::KeyValues)
+}

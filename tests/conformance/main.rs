@@ -1,0 +1,12 @@
+//! The conformance harness: every case of `../shared/conformance/` (BuildKit's
+//! parser and shell-expansion data, heredoc and modifier cases), one trial each.
+
+mod parser;
+mod words;
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut trials = parser::trials();
+    trials.extend(words::trials());
+    libtest_mimic::run(&args, trials).exit();
+}
