@@ -5,5 +5,7 @@
 //! [`cli`] renders results and errors at the edge.
 
 pub mod cli;
+pub mod digest;
+pub mod image;
 pub mod syntax;
 pub mod words;

@@ -1,0 +1,20 @@
+//! OCI images: references, the config document and its edits, manifests,
+//! and the canonical JSON every digested document is written in.
+
+mod change;
+mod config;
+mod manifest;
+mod reference;
+
+pub use change::ConfigChange;
+pub use config::{host_architecture, now_rfc3339, ContainerConfig, Empty, HealthConfig, History, ImageConfig, RootFs};
+pub use manifest::{layer_media_type, Manifest, ManifestError};
+pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
+
+/// Serialises with sorted keys and no insignificant whitespace, so equal
+/// documents always hash to the same digest (oci-spec keeps maps in
+/// `HashMap`s; going through `serde_json::Value` sorts them).
+pub fn canonical_json(value: &impl serde::Serialize) -> Vec<u8> {
+    let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    serde_json::to_vec(&value).unwrap_or_default()
+}
