@@ -7,5 +7,8 @@
 pub mod cli;
 pub mod digest;
 pub mod image;
+pub mod layer;
+pub mod plan;
+pub mod store;
 pub mod syntax;
 pub mod words;

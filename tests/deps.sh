@@ -2,8 +2,13 @@
 # Installs what the test suite needs on a fresh Debian machine. Idempotent:
 # packages already present are not fetched again.
 set -euo pipefail
+# Without arguments: everything the integration tests call.
+packages=("$@")
+if [ ${#packages[@]} -eq 0 ]; then
+  packages=(busybox-static skopeo umoci oci-image-tool)
+fi
 needed=()
-for pkg in "$@"; do
+for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || needed+=("$pkg")
 done
 if [ ${#needed[@]} -gt 0 ]; then

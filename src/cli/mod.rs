@@ -1,19 +1,25 @@
 //! The command-line layer: clap types, one file per command family, and the
 //! single place where errors are rendered and turned into exit codes.
 
+mod image;
 mod parse;
 mod render;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::store::{Store, StoreError};
+
 const EXAMPLES: &str = "\
 Examples:
-  strata parse Dockerfile               show the typed instructions
-  strata parse --dump Dockerfile        BuildKit's parser dump
-  strata --root /tmp/store parse -      read the Dockerfile from stdin";
+  strata parse Dockerfile                      show the typed instructions
+  strata parse --dump Dockerfile               BuildKit's parser dump
+  strata import rootfs.tar.gz busybox:1.36     a rootfs tarball becomes an image
+  strata images                                list images
+  strata --root /tmp/store images              use another store";
 
 /// strata: build container images from Dockerfiles, without a daemon.
 #[derive(Debug, Parser)]
@@ -32,13 +38,32 @@ pub struct Cli {
 pub enum Command {
     /// Parse a Dockerfile and print its instructions, BuildKit's dump, or JSON.
     Parse(parse::ParseArgs),
+    /// Create an image from a rootfs tarball (plain, gzip or zstd).
+    Import(image::ImportArgs),
+    /// List images.
+    Images(image::ImagesArgs),
+    /// Give an image another name.
+    Tag(image::TagArgs),
+    /// Remove images (untag; delete when no tag is left) and free their blobs.
+    Rmi(image::RmiArgs),
+    /// Show images' config, manifest and layers as JSON.
+    Inspect(image::InspectArgs),
+    /// Show an image's history: one row per step.
+    History(image::HistoryArgs),
 }
 
 /// Runs the CLI with the process arguments and returns the exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    let root = store_root(cli.root);
     let outcome = match cli.command {
         Command::Parse(args) => parse::run(&args),
+        Command::Import(args) => open(&root).and_then(|store| image::import(&store, &args)),
+        Command::Images(args) => open(&root).and_then(|store| image::images(&store, &args)),
+        Command::Tag(args) => open(&root).and_then(|store| image::tag(&store, &args)),
+        Command::Rmi(args) => open(&root).and_then(|store| image::rmi(store, &args)),
+        Command::Inspect(args) => open(&root).and_then(|store| image::inspect(&store, &args)),
+        Command::History(args) => open(&root).and_then(|store| image::history(&store, &args)),
     };
     match outcome {
         Ok(code) => code,
@@ -47,6 +72,10 @@ pub fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn open(root: &std::path::Path) -> Result<Store, CliError> {
+    Ok(Store::open(root)?)
 }
 
 /// The store root: `--root`/`STRATA_ROOT`, else `/var/lib/strata` for root,
@@ -76,4 +105,8 @@ pub enum CliError {
     },
     #[error("cannot write output")]
     Write(#[source] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

@@ -1,0 +1,372 @@
+//! Images in the store: import a rootfs, commit an image from layers,
+//! resolve names and IDs, list, tag, remove, and collect garbage.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::meta::{decode, encode, ImageRecord, LayerRecord, IMAGES, LAYERS, TAGS};
+use super::{snapshots, Store, StoreError};
+use crate::digest::Digest;
+use crate::image::{layer_media_type, now_rfc3339, ConfigChange, History, ImageConfig, Manifest, Reference};
+use crate::layer::{self, Compression, WriteOptions};
+
+/// How `import` makes its image.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub compression: Compression,
+    pub changes: Vec<ConfigChange>,
+    pub message: Option<String>,
+    pub tag: Option<Reference>,
+}
+
+/// An image with its documents, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    pub manifest: Manifest,
+    pub config_digest: Digest,
+    pub config: ImageConfig,
+    pub record: ImageRecord,
+    pub tags: Vec<Reference>,
+}
+
+impl StoredImage {
+    /// The image ID: the config digest, as in Docker.
+    pub fn id(&self) -> Digest {
+        self.config_digest
+    }
+}
+
+/// One row of `strata images`.
+#[derive(Debug, Clone)]
+pub struct ImageEntry {
+    pub manifest: Digest,
+    pub record: ImageRecord,
+    pub tags: Vec<Reference>,
+}
+
+/// What `remove` did.
+#[derive(Debug, Clone, Default)]
+pub struct Removal {
+    pub untagged: Vec<Reference>,
+    pub deleted: Option<Digest>,
+}
+
+/// What garbage collection freed.
+#[derive(Debug, Clone, Default)]
+pub struct GcReport {
+    pub blobs: usize,
+    pub snapshots: usize,
+    pub bytes: u64,
+    /// True when another strata process was using the store, so nothing was freed now.
+    pub deferred: bool,
+}
+
+impl Store {
+    /// Turns a rootfs tarball (plain, gzip or zstd) into a one-layer image.
+    pub fn import(&self, reader: impl Read, options: &ImportOptions) -> Result<StoredImage, StoreError> {
+        let work = self.temp_dir("import")?;
+        let result = self.import_in(&work, reader, options);
+        snapshots::remove_tree(&work)?;
+        result
+    }
+
+    fn import_in(&self, work: &std::path::Path, reader: impl Read, options: &ImportOptions) -> Result<StoredImage, StoreError> {
+        let rootfs = work.join("rootfs");
+        std::fs::create_dir(&rootfs).map_err(|e| StoreError::io("create", &rootfs, e))?;
+        layer::unpack(reader, &rootfs)?;
+        let mut blob = self.blobs.writer()?;
+        let write = WriteOptions { compression: options.compression, source_date_epoch: source_date_epoch() };
+        let info = layer::write_layer(&rootfs, &mut blob, &write)?;
+        let (digest, size) = blob.commit(Some(&info.digest))?;
+        self.snapshots.adopt(&rootfs, &info.diff_id)?;
+        let created = now_rfc3339();
+        let mut config = ImageConfig::empty(&created);
+        for change in &options.changes {
+            change.apply(&mut config.config);
+        }
+        let history = History {
+            created: Some(created),
+            created_by: Some("strata import".into()),
+            comment: options.message.clone(),
+            ..History::default()
+        };
+        config.push_layer(info.diff_id, history);
+        let layer = LayerRecord {
+            blob: digest,
+            media_type: options.compression.media_type().to_owned(),
+            size,
+            uncompressed_size: info.uncompressed_size,
+        };
+        self.commit_image(&config, &[(info.diff_id, layer)], options.tag.as_ref())
+    }
+
+    /// Stores `config` and a manifest over `layers` (whose blobs are already
+    /// stored), records the image and points `tag` at it.
+    pub fn commit_image(
+        &self,
+        config: &ImageConfig,
+        layers: &[(Digest, LayerRecord)],
+        tag: Option<&Reference>,
+    ) -> Result<StoredImage, StoreError> {
+        let config_bytes = config.to_canonical_json();
+        let config_digest = self.blobs.put(&config_bytes)?;
+        let descriptors: Vec<_> = layers
+            .iter()
+            .map(|(_, l)| (l.blob, l.size, layer_media_type(compression_name(&l.media_type))))
+            .collect();
+        let manifest = Manifest::build((config_digest, config_bytes.len() as u64), &descriptors)?;
+        self.blobs.put(&manifest.bytes)?;
+        let record = ImageRecord {
+            config: config_digest,
+            created: config.created.clone().unwrap_or_default(),
+            size: layers.iter().map(|(_, l)| l.uncompressed_size).sum(),
+        };
+        self.meta.write(|txn| {
+            let mut layer_table = txn.open_table(LAYERS)?;
+            for (diff_id, layer) in layers {
+                layer_table.insert(diff_id.to_string().as_str(), encode(layer).as_slice())?;
+            }
+            txn.open_table(IMAGES)?.insert(manifest.digest.to_string().as_str(), encode(&record).as_slice())?;
+            if let Some(tag) = tag {
+                txn.open_table(TAGS)?.insert(tag.to_string().as_str(), manifest.digest.to_string().as_str())?;
+            }
+            Ok(())
+        })?;
+        Ok(StoredImage { manifest, config_digest, config: config.clone(), record, tags: tag.into_iter().cloned().collect() })
+    }
+
+    /// Every image, newest first, with its tags.
+    pub fn list_images(&self) -> Result<Vec<ImageEntry>, StoreError> {
+        let mut entries = self.meta.read(|txn| {
+            let tags = tag_pairs(txn)?;
+            let images = match txn.open_table(IMAGES) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(redb::Error::from(e).into()),
+            };
+            let mut entries = Vec::with_capacity(images.len().unwrap_or(0) as usize);
+            for row in images.iter()? {
+                let (key, value) = row?;
+                let manifest: Digest = parse_digest(key.value())?;
+                let record: ImageRecord = decode("images_v1", key.value(), value.value())?;
+                let tags = tags.iter().filter(|(_, m)| *m == manifest).map(|(r, _)| r.clone()).collect();
+                entries.push(ImageEntry { manifest, record, tags });
+            }
+            Ok(entries)
+        })?;
+        entries.sort_by(|a, b| b.record.created.cmp(&a.record.created).then(a.manifest.cmp(&b.manifest)));
+        Ok(entries)
+    }
+
+    /// Finds an image by tag (`busybox`, `busybox:1`), reference with digest,
+    /// image ID or manifest digest (or an unambiguous prefix of either).
+    pub fn resolve(&self, name: &str) -> Result<StoredImage, StoreError> {
+        let entries = self.list_images()?;
+        let by_tag = name.parse::<Reference>().ok().and_then(|reference| {
+            entries.iter().find(|e| match reference.digest {
+                Some(digest) => e.manifest == digest,
+                None => e.tags.contains(&reference),
+            })
+        });
+        let entry = match by_tag {
+            Some(entry) => entry,
+            None => by_id(&entries, name)?,
+        };
+        self.load(entry)
+    }
+
+    fn load(&self, entry: &ImageEntry) -> Result<StoredImage, StoreError> {
+        let manifest = Manifest::parse(self.blobs.read(&entry.manifest)?)?;
+        let config_digest = manifest.config_digest()?;
+        let config: ImageConfig = serde_json::from_slice(&self.blobs.read(&config_digest)?)
+            .map_err(|e| StoreError::BadConfig { digest: config_digest, reason: e.to_string() })?;
+        Ok(StoredImage { manifest, config_digest, config, record: entry.record.clone(), tags: entry.tags.clone() })
+    }
+
+    /// Points `target` at the image `source` names.
+    pub fn tag(&self, source: &str, target: &Reference) -> Result<StoredImage, StoreError> {
+        let image = self.resolve(source)?;
+        self.meta.write(|txn| {
+            txn.open_table(TAGS)?.insert(target.to_string().as_str(), image.manifest.digest.to_string().as_str())?;
+            Ok(())
+        })?;
+        Ok(image)
+    }
+
+    /// `rmi`: a tag name untags (and deletes the image with its last tag);
+    /// an ID deletes the image, refusing when several tags use it unless `force`.
+    pub fn remove(&self, name: &str, force: bool) -> Result<Removal, StoreError> {
+        let image = self.resolve(name)?;
+        let named_tag = name.parse::<Reference>().ok().filter(|r| image.tags.contains(r));
+        let untag: Vec<Reference> = match named_tag {
+            Some(tag) if !force => vec![tag],
+            _ if image.tags.len() > 1 && !force => {
+                let tags = image.tags.iter().map(Reference::familiar).collect::<Vec<_>>().join(", ");
+                return Err(StoreError::ImageInUse { id: image.id().short(), tags });
+            }
+            _ => image.tags.clone(),
+        };
+        let delete = untag.len() == image.tags.len();
+        self.meta.write(|txn| {
+            let mut tags = txn.open_table(TAGS)?;
+            for tag in &untag {
+                tags.remove(tag.to_string().as_str())?;
+            }
+            if delete {
+                txn.open_table(IMAGES)?.remove(image.manifest.digest.to_string().as_str())?;
+            }
+            Ok(())
+        })?;
+        Ok(Removal { untagged: untag, deleted: delete.then_some(image.id()) })
+    }
+
+    /// Removes blobs and snapshots no image uses. Needs the store to itself:
+    /// when another strata process holds it, nothing is removed now.
+    pub fn collect_garbage(self) -> Result<GcReport, StoreError> {
+        let Store { root, blobs, snapshots, meta, tmp, _gc } = self;
+        drop(_gc);
+        let gc_lock = root.join("locks/gc");
+        let Some(_exclusive) = super::Lock::try_exclusive(&gc_lock)? else {
+            return Ok(GcReport { deferred: true, ..GcReport::default() });
+        };
+        let store = Store { root: root.clone(), blobs, snapshots, meta, tmp, _gc: _exclusive };
+        store.sweep()
+    }
+
+    fn sweep(&self) -> Result<GcReport, StoreError> {
+        let (mut keep_blobs, keep_layers) = (BTreeSet::new(), self.referenced_layers()?);
+        for entry in self.list_images()? {
+            let image = self.load(&entry)?;
+            keep_blobs.insert(entry.manifest);
+            keep_blobs.insert(image.config_digest);
+            keep_blobs.extend(image.manifest.layers()?.into_iter().map(|(d, _, _)| d));
+        }
+        let mut report = GcReport::default();
+        for blob in self.blobs.list()? {
+            if !keep_blobs.contains(&blob) {
+                report.bytes += self.blobs.size(&blob).unwrap_or(0);
+                self.blobs.remove(&blob)?;
+                report.blobs += 1;
+            }
+        }
+        for snapshot in self.snapshots.list()? {
+            if !keep_layers.contains(&snapshot) {
+                self.snapshots.remove(&snapshot, &self.tmp)?;
+                report.snapshots += 1;
+            }
+        }
+        self.meta.write(|txn| {
+            let mut layers = txn.open_table(LAYERS)?;
+            let stale: Vec<String> = layers
+                .iter()?
+                .filter_map(|row| row.ok())
+                .filter(|(k, _)| parse_digest(k.value()).map_or(true, |d| !keep_layers.contains(&d)))
+                .map(|(k, _)| k.value().to_owned())
+                .collect();
+            for key in stale {
+                layers.remove(key.as_str())?;
+            }
+            Ok(())
+        })?;
+        Ok(report)
+    }
+
+    /// The diff_ids every image's config names.
+    fn referenced_layers(&self) -> Result<BTreeSet<Digest>, StoreError> {
+        let mut layers = BTreeSet::new();
+        for entry in self.list_images()? {
+            layers.extend(self.load(&entry)?.config.rootfs.diff_ids);
+        }
+        Ok(layers)
+    }
+
+    /// The record of a layer by diff_id.
+    pub fn layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
+        self.meta.read(|txn| {
+            let table = match txn.open_table(LAYERS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(redb::Error::from(e).into()),
+            };
+            let key = diff_id.to_string();
+            match table.get(key.as_str())? {
+                Some(value) => Ok(Some(decode("layers_v1", &key, value.value())?)),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+/// Every (tag, manifest digest) pair.
+fn tag_pairs(txn: &redb::ReadTransaction) -> Result<Vec<(Reference, Digest)>, StoreError> {
+    let table = match txn.open_table(TAGS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(redb::Error::from(e).into()),
+    };
+    let mut pairs = Vec::new();
+    for row in table.iter()? {
+        let (key, value) = row?;
+        let reference = key.value().parse::<Reference>().map_err(|e| StoreError::BadRecord {
+            table: "tags_v1".into(),
+            key: key.value().into(),
+            reason: e.to_string(),
+        })?;
+        pairs.push((reference, parse_digest(value.value())?));
+    }
+    Ok(pairs)
+}
+
+fn parse_digest(text: &str) -> Result<Digest, StoreError> {
+    text.parse().map_err(|e: crate::digest::InvalidDigest| StoreError::BadRecord {
+        table: "images_v1".into(),
+        key: text.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// An image ID or manifest digest, or a unique prefix (at least 4 digits) of one.
+fn by_id<'a>(entries: &'a [ImageEntry], name: &str) -> Result<&'a ImageEntry, StoreError> {
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    let is_hex = hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    let matches: Vec<_> = if is_hex {
+        entries.iter().filter(|e| e.record.config.hex().starts_with(hex) || e.manifest.hex().starts_with(hex)).collect()
+    } else {
+        Vec::new()
+    };
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(StoreError::NoSuchImage(name.into())),
+        many => Err(StoreError::Ambiguous { name: name.into(), count: many.len() }),
+    }
+}
+
+/// `gzip` / `zstd` / `None` from a layer media type.
+fn compression_name(media_type: &str) -> Option<&'static str> {
+    if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
+        Some("gzip")
+    } else if media_type.ends_with("+zstd") {
+        Some("zstd")
+    } else {
+        None
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`, when set, clamps layer mtimes.
+pub fn source_date_epoch() -> Option<i64> {
+    std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()
+}
+
+impl From<redb::TableError> for StoreError {
+    fn from(e: redb::TableError) -> Self {
+        StoreError::Database(e.into())
+    }
+}
+
+impl From<redb::StorageError> for StoreError {
+    fn from(e: redb::StorageError) -> Self {
+        StoreError::Database(e.into())
+    }
+}

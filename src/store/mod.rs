@@ -1,0 +1,149 @@
+//! The store: every path under `--root`.
+//!
+//! ```text
+//! <root>/
+//!   blobs/sha256/<hex>     content-addressed blobs: layers, configs, manifests
+//!   snapshots/<hex>/       unpacked layers (by diff_id), overlay lower dirs
+//!   meta.redb              tags, images and layers (redb, ACID)
+//!   locks/                 flock files: `gc` (shared by users, exclusive by
+//!                          garbage collection), `meta` (database access)
+//!   tmp/                   ingest area; emptied when no other strata runs
+//! ```
+//!
+//! Writers never expose partial data: blobs and snapshots are built in `tmp/`
+//! and renamed into place; metadata changes are redb transactions.
+
+mod blobs;
+mod images;
+mod lock;
+mod meta;
+mod snapshots;
+
+use std::path::{Path, PathBuf};
+
+pub use blobs::{BlobWriter, Blobs};
+pub use images::{source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
+pub use lock::Lock;
+pub use meta::{ImageRecord, LayerRecord, Meta};
+pub use snapshots::Snapshots;
+
+use crate::digest::Digest;
+
+/// Store failures; I/O errors keep the path they concern.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("blob {0} is not in the store")]
+    MissingBlob(Digest),
+    #[error("blob {digest} is corrupt: its content hashes to {actual}")]
+    Corrupt { digest: Digest, actual: Digest },
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("metadata database: {0}")]
+    Database(#[from] redb::Error),
+    #[error("damaged {table} record {key:?}: {reason}")]
+    BadRecord { table: String, key: String, reason: String },
+    #[error("no such image: {0}")]
+    NoSuchImage(String),
+    #[error("{name} is ambiguous: it matches {count} images")]
+    Ambiguous { name: String, count: usize },
+    #[error("image {id} is tagged in several repositories ({tags}): remove the tags, or use --force")]
+    ImageInUse { id: String, tags: String },
+    #[error(transparent)]
+    Reference(#[from] crate::image::ReferenceError),
+    #[error(transparent)]
+    Manifest(#[from] crate::image::ManifestError),
+    #[error("image config {digest} is invalid: {reason}")]
+    BadConfig { digest: Digest, reason: String },
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+}
+
+impl StoreError {
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Io { action, path: path.to_path_buf(), source }
+    }
+
+    fn missing_or_io(digest: Digest, path: &Path, source: std::io::Error) -> StoreError {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            StoreError::MissingBlob(digest)
+        } else {
+            StoreError::io("read", path, source)
+        }
+    }
+}
+
+/// An open store. Holding it holds a shared `gc` lock, so garbage collection
+/// in another process waits until this one is done.
+pub struct Store {
+    root: PathBuf,
+    pub blobs: Blobs,
+    pub snapshots: Snapshots,
+    pub meta: Meta,
+    tmp: PathBuf,
+    _gc: Lock,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`. When no other strata
+    /// process uses the store, leftovers of killed runs in `tmp/` are removed.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let dirs = ["blobs/sha256", "snapshots", "locks", "tmp"];
+        for dir in dirs {
+            let path = root.join(dir);
+            std::fs::create_dir_all(&path).map_err(|e| StoreError::io("create", &path, e))?;
+        }
+        let gc_lock = root.join("locks/gc");
+        let tmp = root.join("tmp");
+        if let Some(_exclusive) = Lock::try_exclusive(&gc_lock)? {
+            clean_dir(&tmp)?;
+        }
+        let gc = Lock::shared(&gc_lock)?;
+        Ok(Store {
+            blobs: Blobs::new(root.join("blobs/sha256"), tmp.clone()),
+            snapshots: Snapshots::new(root.join("snapshots")),
+            meta: Meta::new(root.join("meta.redb"), root.join("locks/meta")),
+            root: root.to_path_buf(),
+            tmp,
+            _gc: gc,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A fresh, empty directory under `tmp/` (the caller renames or removes it).
+    pub fn temp_dir(&self, prefix: &str) -> Result<PathBuf, StoreError> {
+        for attempt in 0..100 {
+            let path = self.tmp.join(blobs::unique_name(prefix, attempt));
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(StoreError::io("create", &path, e)),
+            }
+        }
+        Err(StoreError::io("create", &self.tmp, std::io::ErrorKind::AlreadyExists.into()))
+    }
+}
+
+/// Empties a directory (not the directory itself).
+fn clean_dir(dir: &Path) -> Result<(), StoreError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io("list", dir, e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| StoreError::io("clean", &path, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Unpacked layers: `snapshots/<diff_id hex>/` holds one layer's files in the
+//! form overlayfs reads as a lower directory. A snapshot is unpacked once,
+//! into `tmp/`, and renamed into place when complete, so a present directory
+//! is always a whole snapshot; layers shared by images share it.
+
+use std::path::{Path, PathBuf};
+
+use super::StoreError;
+use crate::digest::Digest;
+
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    dir: PathBuf,
+}
+
+impl Snapshots {
+    pub(super) fn new(dir: PathBuf) -> Snapshots {
+        Snapshots { dir }
+    }
+
+    pub fn path(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(diff_id.hex())
+    }
+
+    pub fn contains(&self, diff_id: &Digest) -> bool {
+        self.path(diff_id).is_dir()
+    }
+
+    /// Moves a completely unpacked directory into place as `diff_id`'s
+    /// snapshot. If another process got there first, ours is discarded.
+    pub fn adopt(&self, unpacked: &Path, diff_id: &Digest) -> Result<PathBuf, StoreError> {
+        let target = self.path(diff_id);
+        if target.is_dir() {
+            remove_tree(unpacked)?;
+            return Ok(target);
+        }
+        match std::fs::rename(unpacked, &target) {
+            Ok(()) => {
+                super::blobs::sync_dir(&self.dir)?;
+                Ok(target)
+            }
+            Err(_) if target.is_dir() => {
+                remove_tree(unpacked)?;
+                Ok(target)
+            }
+            Err(e) => Err(StoreError::io("rename snapshot", &target, e)),
+        }
+    }
+
+    /// Every snapshot present.
+    pub fn list(&self) -> Result<Vec<Digest>, StoreError> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| StoreError::io("list", &self.dir, e))?;
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("list", &self.dir, e))?;
+            if let Ok(id) = Digest::from_hex(&entry.file_name().to_string_lossy()) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Removes a snapshot: renamed into `tmp` first, so a crash midway
+    /// never leaves a half-deleted snapshot under its real name.
+    pub fn remove(&self, diff_id: &Digest, tmp: &Path) -> Result<(), StoreError> {
+        let path = self.path(diff_id);
+        if !path.exists() {
+            return Ok(());
+        }
+        let doomed = tmp.join(super::blobs::unique_name("doomed", 0));
+        std::fs::rename(&path, &doomed).map_err(|e| StoreError::io("remove snapshot", &path, e))?;
+        remove_tree(&doomed)
+    }
+}
+
+/// Removes a directory tree, making read-only directories writable first.
+pub fn remove_tree(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io("remove", path, e)),
+        _ => Ok(()),
+    }
+}
