@@ -1,6 +1,7 @@
 //! Fuzz target for the Dockerfile parser: `parse_ast`, `parse` and `dump` must
-//! not panic on any text, and every span they report (nodes, flags, heredocs,
-//! typed instructions, errors) must lie inside the input on char boundaries.
+//! not panic on any text, and every span they report (nodes, flags, words,
+//! heredocs, typed instructions, errors) must lie inside the input on char
+//! boundaries.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -72,6 +73,12 @@ fn check_node(input: &str, node: &Node, what: &str) {
     for flag in &node.flags {
         check_span(input, flag.span, "flag");
     }
+    for span in &node.word_spans {
+        check_span(input, *span, "word");
+    }
+    // One span per word of `Args::Words`, none for the other forms.
+    let words = if let Args::Words(words) = &node.args { words.len() } else { 0 };
+    assert_eq!(node.word_spans.len(), words, "word spans do not match the words");
     for heredoc in &node.heredocs {
         check_heredoc(input, heredoc, "heredoc");
     }

@@ -51,9 +51,9 @@ pub fn parse_ast(source: &str) -> Result<Ast, ParseError> {
         }
         let mut node = parse_node(&logical, &logical.text, escape)?;
         if node.can_contain_heredoc() && logical.text.contains("<<") {
-            let found = markers(&logical.text).map_err(|kind| ParseError::new(kind, node.args_span))?;
-            for heredoc in found {
-                let (heredoc, body_end) = read_body(&mut lines, heredoc, node.args_span)?;
+            for marker in markers(&logical.text) {
+                let at = logical.span(marker.start, marker.end);
+                let (heredoc, body_end) = read_body(&mut lines, marker.heredoc, at)?;
                 end = body_end;
                 node.heredocs.push(heredoc);
             }
@@ -63,7 +63,8 @@ pub fn parse_ast(source: &str) -> Result<Ast, ParseError> {
         nodes.push(node);
     }
     if nodes.is_empty() {
-        return Err(ParseError::new(ErrorKind::NoInstructions, Span::point(source.len())));
+        // There is no instruction to point at: point at the start of the file.
+        return Err(ParseError::new(ErrorKind::NoInstructions, Span::point(0)));
     }
     Ok(Ast { directives: directives.directives, nodes })
 }
@@ -97,7 +98,8 @@ fn append(logical: &mut LogicalLine, text: &str, at: usize, escape: char) -> boo
 }
 
 /// Rule `heredoc_body`: lines up to the terminator, verbatim. Returns the
-/// heredoc with its body and the offset where the terminator line ends.
+/// heredoc with its body and the offset where the terminator line ends;
+/// `marker` (the `<<NAME` word) is where an unterminated heredoc is reported.
 fn read_body(lines: &mut Lines<'_>, mut heredoc: Heredoc, marker: Span) -> Result<(Heredoc, usize), ParseError> {
     let mut body_start = None;
     while let Some(line) = lines.next() {

@@ -88,8 +88,6 @@ pub enum ErrorKind {
     InvalidCheck { value: String },
     #[error("unterminated heredoc: no line `{name}` before the end of the file")]
     UnterminatedHeredoc { name: String },
-    #[error("invalid heredoc file descriptor {value:?}")]
-    InvalidHeredocFd { value: String },
     #[error("when using JSON array syntax, arrays must be comprised of strings only")]
     JsonNotStrings,
     #[error("{instruction} must have two arguments")]
@@ -138,7 +136,11 @@ impl ErrorKind {
     /// The short text printed next to the caret.
     fn label(&self) -> &'static str {
         match self {
-            ErrorKind::NoInstructions | ErrorKind::NoFrom => "here",
+            ErrorKind::NoInstructions => "here",
+            ErrorKind::NoFrom => "first instruction",
+            ErrorKind::FromExpectedAs { .. } => "expected AS",
+            ErrorKind::InvalidStageName { .. } => "stage name",
+            ErrorKind::KeyValueMissingEquals { .. } => "no `=` in this word",
             ErrorKind::UnknownInstruction { .. } => "unknown instruction",
             ErrorKind::UnknownFlag { .. } => "unknown flag",
             ErrorKind::FlagNeedsValue { .. } | ErrorKind::InvalidFlagValue { .. } => "bad flag value",

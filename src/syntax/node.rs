@@ -11,7 +11,7 @@ use super::error::{ErrorKind, ParseError};
 use super::heredoc::Heredoc;
 use super::logical::LogicalLine;
 use super::span::{LineRange, Span};
-use super::split::{extract_flags, keyword_and_rest, offset_in, split_blanks, split_words};
+use super::split::{extract_flags, keyword_and_rest, offset_in, split_blanks, split_words, Word};
 
 /// One instruction as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,13 +21,18 @@ pub struct Node {
     pub keyword_span: Span,
     pub flags: Vec<Flag>,
     pub args: Args,
+    /// Where each word of [`Args::Words`] is in the source (one span per
+    /// word); empty for the other forms.
+    pub word_spans: Vec<Span>,
     /// Where the arguments (after the flags) are in the source.
     pub args_span: Span,
     /// The whole instruction, heredoc bodies included.
     pub span: Span,
     pub lines: LineRange,
     pub heredocs: Vec<Heredoc>,
-    /// The instruction's logical text (keyword included, heredoc bodies not).
+    /// The instruction's logical text (keyword included, heredoc bodies
+    /// not): BuildKit's `Node.Original`, so trailing blanks are kept, and an
+    /// ONBUILD trigger's text is trimmed.
     pub original: String,
 }
 
@@ -95,59 +100,53 @@ pub fn parse_node(line: &LogicalLine, text: &str, escape: char) -> Result<Node, 
     let (after_keyword, keyword) = keyword_and_rest(trimmed).unwrap_or(("", trimmed));
     let keyword_span = line.span_of(keyword);
     let (flag_words, rest) = extract_flags(after_keyword);
-    let flags = flag_words
-        .into_iter()
-        .map(|f| {
-            let base = offset_in(&line.text, after_keyword);
-            Flag { text: f.text, span: line.span(base + f.start, base + f.end) }
-        })
-        .collect();
+    let base = offset_in(&line.text, after_keyword);
+    let flags =
+        flag_words.into_iter().map(|f| Flag { text: f.text, span: line.span(base + f.start, base + f.end) }).collect();
     let rest = rest.trim();
-    let args_span = line.span_of(rest);
     let keyword_lower = keyword.to_lowercase();
-    let args = parse_args(&keyword_lower, line, rest, escape).map_err(|kind| ParseError::new(kind, args_span))?;
-    let span = line.span_of(trimmed);
+    let (args, word_spans) = parse_args(&keyword_lower, line, rest, escape)?;
     Ok(Node {
         keyword: keyword_lower,
         keyword_span,
         flags,
         args,
-        args_span,
-        span,
+        word_spans,
+        args_span: line.span_of(rest),
+        span: line.span_of(trimmed),
         lines: LineRange::default(),
         heredocs: Vec::new(),
-        original: trimmed.to_owned(),
+        original: text.trim_start().to_owned(),
     })
 }
 
-/// Rule `arguments`: the per-instruction shape of what follows the flags.
-fn parse_args(keyword: &str, line: &LogicalLine, rest: &str, escape: char) -> Result<Args, ErrorKind> {
+/// Rule `arguments`: the per-instruction shape of what follows the flags
+/// (`rest`, a slice of `line.text`), with the source span of each word for
+/// the whitespace-separated forms.
+fn parse_args(keyword: &str, line: &LogicalLine, rest: &str, escape: char) -> Result<(Args, Vec<Span>), ParseError> {
+    let at_rest = |kind| ParseError::new(kind, line.span_of(rest));
+    let base = offset_in(&line.text, rest);
+    let located = |words: Vec<Word>| {
+        let spans = words.iter().map(|w| line.span(base + w.start, base + w.end)).collect();
+        (Args::Words(words.into_iter().map(|w| w.text).collect()), spans)
+    };
+    let unlocated = |args: Args| (args, Vec::new());
     Ok(match keyword {
-        "from" | "expose" => Args::Words(split_blanks(rest)),
-        "run" | "cmd" | "entrypoint" | "shell" => maybe_json(rest)?,
-        "add" | "copy" | "volume" => match json_array(rest)? {
-            Some(items) => Args::Json(items),
-            None => Args::Words(split_blanks(rest)),
+        "from" | "expose" => located(split_blanks(rest)),
+        "run" | "cmd" | "entrypoint" | "shell" => unlocated(maybe_json(rest).map_err(at_rest)?),
+        "add" | "copy" | "volume" => match json_array(rest).map_err(at_rest)? {
+            Some(items) => unlocated(Args::Json(items)),
+            None => located(split_blanks(rest)),
         },
-        "healthcheck" => healthcheck_args(rest)?,
-        "env" | "label" => key_values(keyword, rest, escape)?,
-        "arg" => Args::Words(split_words(rest, escape)),
-        "maintainer" | "user" | "workdir" | "stopsignal" => Args::Words(single(rest)),
-        "onbuild" if rest.is_empty() => Args::Onbuild(None),
-        "onbuild" => {
-            let inner = parse_node(line, rest, escape).map_err(|e| e.kind)?;
-            Args::Onbuild(Some(Box::new(inner)))
-        }
-        _ => Args::Unknown,
+        "healthcheck" => unlocated(healthcheck_args(rest).map_err(at_rest)?),
+        "env" | "label" => unlocated(key_values(keyword, line, rest, escape)?),
+        "arg" => located(split_words(rest, escape)),
+        "maintainer" | "user" | "workdir" | "stopsignal" if rest.is_empty() => unlocated(Args::Words(Vec::new())),
+        "maintainer" | "user" | "workdir" | "stopsignal" => (Args::Words(vec![rest.to_owned()]), vec![line.span_of(rest)]),
+        "onbuild" if rest.is_empty() => unlocated(Args::Onbuild(None)),
+        "onbuild" => unlocated(Args::Onbuild(Some(Box::new(parse_node(line, rest, escape)?)))),
+        _ => unlocated(Args::Unknown),
     })
-}
-
-fn single(rest: &str) -> Vec<String> {
-    if rest.is_empty() {
-        Vec::new()
-    } else {
-        vec![rest.to_owned()]
-    }
 }
 
 /// RUN/CMD/ENTRYPOINT/SHELL: JSON exec form, else the verbatim rest.
@@ -193,23 +192,29 @@ fn healthcheck_args(rest: &str) -> Result<Args, ErrorKind> {
 }
 
 /// ENV and LABEL: `key=value ...` pairs, or the legacy `key value` form.
-fn key_values(keyword: &str, rest: &str, escape: char) -> Result<Args, ErrorKind> {
+/// A word without `=` among pairs is reported at that word.
+fn key_values(keyword: &str, line: &LogicalLine, rest: &str, escape: char) -> Result<Args, ParseError> {
     let words = split_words(rest, escape);
     let Some(first) = words.first() else {
         return Ok(Args::KeyValues(Vec::new()));
     };
-    if !first.contains('=') {
+    if !first.text.contains('=') {
         let Some((key, value)) = rest.split_once(super::split::is_blank) else {
-            return Err(ErrorKind::KeyValueMissingValue { instruction: keyword.to_uppercase() });
+            let kind = ErrorKind::KeyValueMissingValue { instruction: keyword.to_uppercase() };
+            return Err(ParseError::new(kind, line.span_of(rest)));
         };
         let value = value.trim_start_matches(super::split::is_blank);
         return Ok(Args::KeyValues(vec![KeyValue { key: key.into(), value: value.into(), equals: false }]));
     }
+    let base = offset_in(&line.text, rest);
     words
         .into_iter()
-        .map(|word| match word.split_once('=') {
+        .map(|word| match word.text.split_once('=') {
             Some((key, value)) => Ok(KeyValue { key: key.into(), value: value.into(), equals: true }),
-            None => Err(ErrorKind::KeyValueMissingEquals { word }),
+            None => {
+                let span = line.span(base + word.start, base + word.end);
+                Err(ParseError::new(ErrorKind::KeyValueMissingEquals { word: word.text }, span))
+            }
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Args::KeyValues)

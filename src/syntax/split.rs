@@ -25,9 +25,10 @@ pub fn keyword_and_rest(line: &str) -> IResult<&str, &str> {
     Ok((rest, keyword))
 }
 
-/// One `--flag` word: the processed text and its byte range in the scanned line.
+/// A word cut from a line: its text (processed as the rule that cut it says)
+/// and the byte range `start..end` it came from in the text that was split.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FlagWord {
+pub struct Word {
     pub text: String,
     pub start: usize,
     pub end: usize,
@@ -36,7 +37,7 @@ pub struct FlagWord {
 /// Rule `flags`: reads `--flag` words from the start of `rest` and returns them
 /// with the remainder. Quotes group and are removed, `\` makes the next byte
 /// literal, a lone `--` ends the flags and is dropped.
-pub fn extract_flags(rest: &str) -> (Vec<FlagWord>, &str) {
+pub fn extract_flags(rest: &str) -> (Vec<Word>, &str) {
     let bytes = rest.as_bytes();
     let mut flags = Vec::new();
     let mut pos = 0;
@@ -55,7 +56,7 @@ pub fn extract_flags(rest: &str) -> (Vec<FlagWord>, &str) {
         }
         if quoted || !word.is_empty() {
             let text = String::from_utf8_lossy(&word).into_owned();
-            flags.push(FlagWord { text, start, end });
+            flags.push(Word { text, start, end });
         }
         if pos >= bytes.len() {
             return (flags, "");
@@ -101,29 +102,40 @@ fn scan_flag_word(bytes: &[u8], mut pos: usize) -> (Vec<u8>, bool, usize) {
 }
 
 /// Splits on runs of blanks (BuildKit's whitespace-delimited argument form).
-pub fn split_blanks(text: &str) -> Vec<String> {
-    text.split(is_blank).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+pub fn split_blanks(text: &str) -> Vec<Word> {
+    text.split(is_blank)
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let start = offset_in(text, w);
+            Word { text: w.to_owned(), start, end: start + w.len() }
+        })
+        .collect()
 }
 
 /// Rule `kv_words`: words separated by whitespace outside quotes; quote
 /// characters stay in the word; the escape character keeps itself and the
 /// next character (except inside single quotes, where it is ordinary); an
 /// escape character at the very end is dropped.
-pub fn split_words(text: &str, escape: char) -> Vec<String> {
+pub fn split_words(text: &str, escape: char) -> Vec<Word> {
     let mut words = Vec::new();
     let mut word = String::new();
+    let mut start = 0;
+    // A quoted word is kept even when it is empty (`""`).
     let mut keep_empty = false;
     let mut quote: Option<char> = None;
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match quote {
-            None if ch.is_whitespace() => {
-                if keep_empty || !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-                keep_empty = false;
-                continue;
+    let mut chars = text.char_indices();
+    while let Some((at, ch)) = chars.next() {
+        if quote.is_none() && ch.is_whitespace() {
+            if keep_empty || !word.is_empty() {
+                words.push(Word { text: std::mem::take(&mut word), start, end: at });
             }
+            keep_empty = false;
+            continue;
+        }
+        if word.is_empty() && !keep_empty {
+            start = at;
+        }
+        match quote {
             None if ch == '\'' || ch == '"' => {
                 quote = Some(ch);
                 keep_empty = true;
@@ -132,7 +144,7 @@ pub fn split_words(text: &str, escape: char) -> Vec<String> {
             Some('\'') => {}
             _ if ch == escape => {
                 match chars.next() {
-                    Some(next) => {
+                    Some((_, next)) => {
                         word.push(ch);
                         word.push(next);
                     }
@@ -145,7 +157,7 @@ pub fn split_words(text: &str, escape: char) -> Vec<String> {
         word.push(ch);
     }
     if keep_empty || !word.is_empty() {
-        words.push(word);
+        words.push(Word { text: word, start, end: text.len() });
     }
     words
 }
@@ -171,8 +183,17 @@ mod tests {
 
     #[test]
     fn kv_words_keep_quotes_and_escapes() {
-        assert_eq!(split_words(r#"abc="123 456" def"#, '\\'), [r#"abc="123 456""#, "def"]);
-        assert_eq!(split_words(r"a=b\ c", '\\'), [r"a=b\ c"]);
-        assert_eq!(split_words(r"a\", '\\'), ["a"]);
+        let texts = |line: &str| split_words(line, '\\').into_iter().map(|w| w.text).collect::<Vec<_>>();
+        assert_eq!(texts(r#"abc="123 456" def"#), [r#"abc="123 456""#, "def"]);
+        assert_eq!(texts(r"a=b\ c"), [r"a=b\ c"]);
+        assert_eq!(texts(r"a\"), ["a"]);
+        assert_eq!(texts(r#"a "" b"#), ["a", r#""""#, "b"]);
+    }
+
+    #[test]
+    fn words_know_where_they_are() {
+        let ranges = |words: Vec<Word>| words.into_iter().map(|w| (w.start, w.end)).collect::<Vec<_>>();
+        assert_eq!(ranges(split_words(r#" a=1  b="x y" "#, '\\')), [(1, 4), (6, 13)]);
+        assert_eq!(ranges(split_blanks("  from  \tas x")), [(2, 6), (9, 11), (12, 13)]);
     }
 }

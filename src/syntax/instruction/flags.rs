@@ -1,6 +1,9 @@
 //! Typed reading of an instruction's `--flag` words: which flags it accepts,
 //! which take values, which may repeat. Mirrors BuildKit's flag rules:
-//! `--flag` alone sets a boolean, `--flag=value` sets a string.
+//! `--flag` alone sets a boolean, `--flag=value` sets a string, and flag
+//! names are case-sensitive (`--FROM` is an unknown flag).
+//!
+//! See: BuildKit frontend/dockerfile/instructions/bflag.go, `BFlags.Parse`.
 
 use std::collections::BTreeMap;
 
@@ -39,7 +42,7 @@ impl Flags {
                 Some((name, value)) => (name, Some(value.to_owned())),
                 None => (body, None),
             };
-            let Some(&(known, kind)) = spec.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) else {
+            let Some(&(known, kind)) = spec.iter().find(|(n, _)| *n == name) else {
                 let suggestion = suggest(name, spec.iter().map(|(n, _)| *n)).map(|s| format!("--{s}"));
                 let kind = ErrorKind::UnknownFlag { instruction: instruction.to_uppercase(), flag: name.into(), suggestion };
                 return Err(ParseError::new(kind, flag.span));
@@ -66,6 +69,11 @@ impl Flags {
             entry.push((value, flag.span));
         }
         Ok(flags)
+    }
+
+    /// Whether the flag was given at all (with or without a value).
+    pub fn is_used(&self, name: &str) -> bool {
+        self.values.contains_key(name)
     }
 
     /// A boolean flag: absent is false, `--x` is true, `--x=false` is false.
@@ -132,5 +140,12 @@ mod tests {
         assert!(Flags::parse("copy", &[flag("--from")], SPEC).is_err());
         assert!(Flags::parse("copy", &[flag("--from=a"), flag("--from=b")], SPEC).is_err());
         assert!(Flags::parse("copy", &[flag("--link=maybe")], SPEC).is_err());
+    }
+
+    #[test]
+    fn names_are_case_sensitive() {
+        let err = Flags::parse("copy", &[flag("--FROM=build")], SPEC).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::UnknownFlag { ref flag, suggestion: Some(ref s), .. } if flag == "FROM" && s == "--from"));
+        assert!(Flags::parse("copy", &[flag("--Link")], SPEC).is_err());
     }
 }

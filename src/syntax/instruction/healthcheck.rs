@@ -1,15 +1,8 @@
 //! HEALTHCHECK: `NONE`, or `CMD` with its timing flags (Go duration syntax,
 //! as Docker writes them into the image config in nanoseconds).
 //!
-//! See: grammar/dockerfile.peg, rule `duration`.
+//! See: grammar/dockerfile.peg, rule `duration`; Go's `time.ParseDuration`.
 
-use nom::branch::alt;
-use nom::bytes::complete::tag;
-use nom::character::complete::digit1;
-use nom::combinator::{all_consuming, opt, recognize};
-use nom::multi::many1;
-use nom::sequence::{pair, preceded};
-use nom::IResult;
 use serde::Serialize;
 
 use super::Command;
@@ -23,7 +16,8 @@ pub enum Healthcheck {
     /// `HEALTHCHECK [flags] CMD command`.
     Cmd {
         command: Command,
-        /// Durations in nanoseconds, as Docker's config stores them.
+        /// Durations in nanoseconds, as Docker's config stores them; `None`
+        /// when not given or given as 0 (both mean "the default").
         interval: Option<u64>,
         timeout: Option<u64>,
         start_period: Option<u64>,
@@ -32,29 +26,104 @@ pub enum Healthcheck {
     },
 }
 
-/// Rule `duration`: one or more `<number>[.<fraction>]<unit>` parts, e.g.
-/// `1m30s`, `1.5h`, `300ms`. Returns nanoseconds.
-pub fn parse_duration(text: &str) -> Option<u64> {
-    let (_, parts) = all_consuming(many1(duration_part))(text).ok()?;
-    parts.into_iter().try_fold(0u64, |total, ns| total.checked_add(ns))
+/// Nanoseconds in each unit Go's `time.ParseDuration` knows.
+fn unit_ns(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "ns" => 1,
+        "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    })
 }
 
-fn duration_part(input: &str) -> IResult<&str, u64> {
-    let (input, number) = recognize(pair(digit1, opt(preceded(tag("."), digit1))))(input)?;
-    let (input, unit) = alt((tag("ns"), tag("us"), tag("µs"), tag("ms"), tag("s"), tag("m"), tag("h")))(input)?;
-    let scale: f64 = match unit {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        _ => 3600e9,
+/// Rule `duration`: Go's `time.ParseDuration`, step for step. A bare `0`
+/// (optionally signed), or an optional sign and one or more
+/// `<digits>[.<digits>]<unit>` parts (`1m30s`, `1.5h`, `.5s`, `-300ms`).
+/// Returns signed nanoseconds; `None` where Go returns an error (no unit,
+/// unknown unit, overflow of int64).
+pub fn parse_duration(text: &str) -> Option<i64> {
+    const LIMIT: u64 = 1 << 63;
+    let (negative, mut s) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
     };
-    let value = number.parse::<f64>().unwrap_or(f64::INFINITY) * scale;
-    if !value.is_finite() || value > u64::MAX as f64 {
-        return Err(nom::Err::Failure(nom::error::Error::new(input, nom::error::ErrorKind::TooLarge)));
+    if s == "0" {
+        return Some(0);
     }
-    Ok((input, value.round() as u64))
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    while !s.is_empty() {
+        if !s.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
+            return None;
+        }
+        // The integer part: overflow past 2^63 is an error.
+        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+        let mut value: u64 = 0;
+        for d in s[..digits].bytes() {
+            if value > LIMIT / 10 {
+                return None;
+            }
+            value = value * 10 + u64::from(d - b'0');
+            if value > LIMIT {
+                return None;
+            }
+        }
+        s = &s[digits..];
+        // The fraction: digits past what fits are ignored, not an error.
+        let (mut fraction, mut scale, mut fraction_digits) = (0u64, 1f64, 0);
+        if let Some(rest) = s.strip_prefix('.') {
+            fraction_digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let mut overflow = false;
+            for d in rest[..fraction_digits].bytes() {
+                if overflow || fraction > (LIMIT - 1) / 10 {
+                    overflow = true;
+                    continue;
+                }
+                let next = fraction * 10 + u64::from(d - b'0');
+                if next > LIMIT {
+                    overflow = true;
+                    continue;
+                }
+                fraction = next;
+                scale *= 10.0;
+            }
+            s = &rest[fraction_digits..];
+        }
+        if digits == 0 && fraction_digits == 0 {
+            return None;
+        }
+        // The unit: everything up to the next digit or '.'.
+        let unit_len = s.bytes().take_while(|&c| c != b'.' && !c.is_ascii_digit()).count();
+        let unit = unit_ns(&s[..unit_len])?;
+        s = &s[unit_len..];
+        if value > LIMIT / unit {
+            return None;
+        }
+        value *= unit;
+        if fraction > 0 {
+            // As Go: float64 keeps this nanosecond-exact up to an hour's fraction; truncated.
+            value += (fraction as f64 * (unit as f64 / scale)) as u64;
+            if value > LIMIT {
+                return None;
+            }
+        }
+        // Go adds in uint64 without an overflow check (both are <= 2^63).
+        total = total.wrapping_add(value);
+        if total > LIMIT {
+            return None;
+        }
+    }
+    if negative {
+        // Go's -Duration(d): 2^63 becomes i64::MIN.
+        return Some((total as i64).wrapping_neg());
+    }
+    i64::try_from(total).ok()
 }
 
 #[cfg(test)]
@@ -68,8 +137,25 @@ mod tests {
         assert_eq!(parse_duration("1.5h"), Some(5_400_000_000_000));
         assert_eq!(parse_duration("300ms"), Some(300_000_000));
         assert_eq!(parse_duration("0s"), Some(0));
-        assert_eq!(parse_duration("5"), None);
-        assert_eq!(parse_duration("5x"), None);
-        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration(".5s"), Some(500_000_000));
+        assert_eq!(parse_duration("1.s"), Some(1_000_000_000));
+        assert_eq!(parse_duration("1h1h"), Some(7_200_000_000_000));
+        assert_eq!(parse_duration("2\u{b5}s"), Some(2_000));
+        assert_eq!(parse_duration("2\u{3bc}s"), Some(2_000));
+        assert_eq!(parse_duration("1.0000000000000000000000001s"), Some(1_000_000_000));
+        assert_eq!(parse_duration("9223372036854775807ns"), Some(i64::MAX));
+        assert_eq!(parse_duration("-9223372036854775808ns"), Some(i64::MIN));
+        for bad in ["5", "5x", "", "-", "+", ".", "s", ".s", "1ss", "1s5", "00", "9223372036854775808ns", "2562048h"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bare_zero_and_signs() {
+        for zero in ["0", "+0", "-0", "0s", "-0s", "0.0h"] {
+            assert_eq!(parse_duration(zero), Some(0), "{zero:?}");
+        }
+        assert_eq!(parse_duration("-1.5s"), Some(-1_500_000_000));
+        assert_eq!(parse_duration("+1ms"), Some(1_000_000));
     }
 }

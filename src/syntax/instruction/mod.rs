@@ -138,8 +138,9 @@ pub fn from_ast(ast: &Ast) -> Result<Dockerfile, ParseError> {
         }
     }
     if stages.is_empty() {
-        let end = ast.nodes.last().map_or(0, |n| n.span.end);
-        return Err(ParseError::new(ErrorKind::NoFrom, Span::point(end)));
+        // Only ARGs were written (parse_ast rejects a file without instructions).
+        let first = ast.nodes.first().map_or(Span::point(0), |n| n.keyword_span);
+        return Err(ParseError::new(ErrorKind::NoFrom, first));
     }
     Ok(Dockerfile { directives: ast.directives.clone(), global_args, stages })
 }
@@ -163,6 +164,21 @@ fn no_flags(node: &Node) -> Result<(), ParseError> {
     Flags::parse(&node.keyword, &node.flags, &[]).map(drop)
 }
 
+/// Where word `index` of the node's [`Args::Words`] is; the whole argument
+/// text when the node has no such word.
+fn word_span(node: &Node, index: usize) -> Span {
+    node.word_spans.get(index).copied().unwrap_or(node.args_span)
+}
+
+/// The span from word `index` to the last word (the whole argument text when
+/// there is no word `index`).
+fn words_span_from(node: &Node, index: usize) -> Span {
+    match (node.word_spans.get(index), node.word_spans.last()) {
+        (Some(first), Some(last)) => Span::new(first.start, last.end),
+        _ => node.args_span,
+    }
+}
+
 /// The plain word list of a node (JSON or whitespace form).
 fn words(node: &Node) -> Vec<String> {
     match &node.args {
@@ -180,22 +196,32 @@ fn exactly_one(node: &Node) -> Result<String, ParseError> {
     }
 }
 
+/// FROM, checked in BuildKit's order: the words (and stage name), then flags.
+/// Errors point at the offending word(s).
 fn from(node: &Node) -> Result<From, ParseError> {
-    let flags = Flags::parse("from", &node.flags, &[("platform", FlagKind::Value)])?;
     let args = words(node);
     let (image, name) = match args.as_slice() {
         [image] => (image.clone(), None),
         [image, as_word, name] if as_word.eq_ignore_ascii_case("as") => (image.clone(), Some(name.to_lowercase())),
         [_, other, _] => {
-            return Err(ParseError::new(ErrorKind::FromExpectedAs { found: other.clone() }, node.args_span))
+            return Err(ParseError::new(ErrorKind::FromExpectedAs { found: other.clone() }, word_span(node, 1)))
         }
-        _ => return Err(arity(node, Arity::OneOrThree)),
+        [] => return Err(arity(node, Arity::OneOrThree)),
+        [_, ..] if args.len() > 3 => {
+            let kind = ErrorKind::Arguments { instruction: "FROM".into(), arity: Arity::OneOrThree };
+            return Err(ParseError::new(kind, words_span_from(node, 3)));
+        }
+        _ => {
+            let kind = ErrorKind::Arguments { instruction: "FROM".into(), arity: Arity::OneOrThree };
+            return Err(ParseError::new(kind, words_span_from(node, 1)));
+        }
     };
     if let Some(name) = &name {
         if !is_valid_stage_name(name) {
-            return Err(ParseError::new(ErrorKind::InvalidStageName { name: name.clone() }, node.args_span));
+            return Err(ParseError::new(ErrorKind::InvalidStageName { name: name.clone() }, word_span(node, 2)));
         }
     }
+    let flags = Flags::parse("from", &node.flags, &[("platform", FlagKind::Value)])?;
     Ok(From { image, name, platform: flags.string("platform") })
 }
 
@@ -206,7 +232,8 @@ fn is_valid_stage_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
-fn instruction(node: &Node) -> Result<Instruction, ParseError> {
+/// One instruction other than FROM, typed (FROM starts a stage: see [`from_ast`]).
+pub fn instruction(node: &Node) -> Result<Instruction, ParseError> {
     Ok(match node.keyword.as_str() {
         "run" => Instruction::Run(run(node)?),
         "cmd" => Instruction::Cmd { command: no_flags(node).and_then(|()| command(node))? },
@@ -364,7 +391,7 @@ fn add(node: &Node) -> Result<Add, ParseError> {
         keep_git_dir: flags.bool("keep-git-dir"),
         checksum: flags.string("checksum"),
         exclude: flags.values("exclude").into_iter().map(|(v, _)| v).collect(),
-        unpack: node.flags.iter().any(|f| f.text.starts_with("--unpack")).then(|| flags.bool("unpack")),
+        unpack: flags.is_used("unpack").then(|| flags.bool("unpack")),
     })
 }
 
@@ -379,13 +406,14 @@ fn volume(node: &Node) -> Result<Instruction, ParseError> {
 fn arg(node: &Node) -> Result<Vec<ArgDecl>, ParseError> {
     at_least_one(node)?
         .into_iter()
-        .map(|word| {
+        .enumerate()
+        .map(|(index, word)| {
             let (name, default) = match word.split_once('=') {
                 Some((name, default)) => (name.to_owned(), Some(default.to_owned())),
                 None => (word, None),
             };
             if name.is_empty() || name.chars().any(char::is_whitespace) {
-                return Err(ParseError::new(ErrorKind::InvalidArgName { name }, node.args_span));
+                return Err(ParseError::new(ErrorKind::InvalidArgName { name }, word_span(node, index)));
             }
             Ok(ArgDecl { name, default })
         })
@@ -405,8 +433,30 @@ fn onbuild(node: &Node) -> Result<Instruction, ParseError> {
     }
     let mut inner = (**inner).clone();
     inner.heredocs = node.heredocs.clone();
-    Ok(Instruction::Onbuild { expression: inner.original.clone(), trigger: Box::new(instruction(&inner)?) })
+    Ok(Instruction::Onbuild { expression: onbuild_expression(node), trigger: Box::new(instruction(&inner)?) })
 }
+
+/// The trigger as BuildKit stores it in the image config: the ONBUILD line
+/// with `(?i)^\s*ONBUILD\s*` removed (Go's `\s`: space, \t, \n, \f, \r),
+/// then, for each heredoc, "\n" + its raw body + its terminator name.
+fn onbuild_expression(node: &Node) -> String {
+    let go_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\x0c' | '\r');
+    let text = node.original.trim_start_matches(go_space);
+    let text = match text.get(..7) {
+        Some(keyword) if keyword.eq_ignore_ascii_case("onbuild") => text[7..].trim_start_matches(go_space),
+        _ => text,
+    };
+    let mut expression = text.to_owned();
+    for heredoc in &node.heredocs {
+        expression.push('\n');
+        expression.push_str(&heredoc.content);
+        expression.push_str(&heredoc.name);
+    }
+    expression
+}
+
+/// The shortest non-zero HEALTHCHECK duration BuildKit accepts (1ms, in ns).
+const MIN_HEALTHCHECK_DURATION: i64 = 1_000_000;
 
 fn healthcheck(node: &Node) -> Result<Healthcheck, ParseError> {
     const SPEC: &[FlagSpec] = &[
@@ -426,20 +476,27 @@ fn healthcheck(node: &Node) -> Result<Healthcheck, ParseError> {
                 .ok_or_else(|| ParseError::new(ErrorKind::HealthcheckNoCommand, node.args_span))?;
             let duration = |name: &str| -> Result<Option<u64>, ParseError> {
                 let Some((value, span)) = flags.value(name) else { return Ok(None) };
-                match parse_duration(&value) {
-                    Some(ns) if ns == 0 || ns >= 1_000_000 => Ok(Some(ns)),
-                    _ => {
-                        let expected = "a duration of at least 1ms, like 30s or 1m30s".into();
-                        Err(ParseError::new(ErrorKind::InvalidFlagValue { flag: name.into(), value, expected }, span))
-                    }
-                }
+                let expected = match parse_duration(&value) {
+                    // BuildKit: 0 means "use the default", like not giving the flag.
+                    Some(0) => return Ok(None),
+                    Some(ns) if ns >= MIN_HEALTHCHECK_DURATION => return Ok(Some(ns.unsigned_abs())),
+                    Some(_) => "0 (the default) or a duration of at least 1ms",
+                    None => "a duration like 30s, 1m30s or 500ms",
+                };
+                let kind = ErrorKind::InvalidFlagValue { flag: name.into(), value, expected: expected.into() };
+                Err(ParseError::new(kind, span))
             };
+            // BuildKit: `strconv.ParseInt(value, 10, 32)`, and not negative.
             let retries = match flags.value("retries") {
                 None => None,
-                Some((value, span)) => Some(value.parse::<u32>().map_err(|_| {
-                    let kind = ErrorKind::InvalidFlagValue { flag: "retries".into(), value, expected: "a number".into() };
-                    ParseError::new(kind, span)
-                })?),
+                Some((value, span)) => match value.parse::<i32>() {
+                    Ok(n) if n >= 0 => Some(n.unsigned_abs()),
+                    _ => {
+                        let expected = "a number (0 or more)".into();
+                        let kind = ErrorKind::InvalidFlagValue { flag: "retries".into(), value, expected };
+                        return Err(ParseError::new(kind, span));
+                    }
+                },
             };
             Ok(Healthcheck::Cmd {
                 command,
@@ -451,5 +508,35 @@ fn healthcheck(node: &Node) -> Result<Healthcheck, ParseError> {
             })
         }
         _ => Err(ParseError::new(ErrorKind::HealthcheckType { found: kind.clone() }, node.args_span)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn onbuild_expressions(source: &str) -> Vec<String> {
+        let file = crate::syntax::parse(source).expect("parses");
+        file.stages[0]
+            .instructions
+            .iter()
+            .filter_map(|i| match &i.value {
+                Instruction::Onbuild { expression, .. } => Some(expression.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn onbuild_expression_is_buildkits() {
+        // Heredocs: "\n" + raw body + terminator name, for each one in order.
+        assert_eq!(onbuild_expressions("FROM a\nONBUILD RUN <<EOF\necho hi\nEOF\n"), ["RUN <<EOF\necho hi\nEOF"]);
+        assert_eq!(
+            onbuild_expressions("FROM a\nonbuild \tCOPY <<A <<-B /d/\n1\nA\n2\r\n\tB\n"),
+            ["COPY <<A <<-B /d/\n1\nA\n2\r\nB"]
+        );
+        // The line as BuildKit keeps it: trailing blanks stay, continuations join.
+        assert_eq!(onbuild_expressions("FROM a\nONBUILD RUN echo hi  \n"), ["RUN echo hi  "]);
+        assert_eq!(onbuild_expressions("FROM a\nONBUILD RUN echo \\\n  hi\n"), ["RUN echo   hi"]);
     }
 }
