@@ -11,13 +11,15 @@
 //! See: OCI image spec, "Image Layer Filesystem Changeset".
 
 mod compression;
+mod pipeline;
 mod unpack;
 mod write;
 
 use std::path::PathBuf;
 
 pub use compression::{decompress, Compression, Encoder};
-pub use unpack::{unpack, Unpacked};
+pub use pipeline::EncoderThread;
+pub use unpack::{unpack, unpack_and_recompress, Unpacked};
 pub use write::{write_layer, LayerInfo, WriteOptions};
 
 /// Name prefix of a whiteout entry in a layer tarball.

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::OpenOptions;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -20,6 +20,8 @@ use nix::sys::time::TimeSpec;
 use tar::EntryType;
 
 use super::compression::{decompress, Compression};
+use super::pipeline::EncoderThread;
+use super::write::LayerInfo;
 use super::{LayerError, OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
 use crate::digest::{Digest, HashingReader};
 
@@ -40,9 +42,36 @@ pub struct Unpacked {
 /// On error `dest` may hold part of the layer, but nothing outside it was
 /// touched; callers unpack into a scratch directory.
 pub fn unpack(reader: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
+    unpack_copying(reader, dest, &mut io::sink())
+}
+
+/// Unpacks `reader` onto `dest` and, in the same pass, writes the plain tar
+/// stream recompressed into `out` (on another thread). The layer keeps the
+/// input's entries exactly, as `docker import` does, so its diff_id is the
+/// digest of the input's tar stream.
+pub fn unpack_and_recompress<W: Write + Send + 'static>(
+    reader: impl Read,
+    dest: &Path,
+    out: W,
+    compression: Compression,
+) -> Result<(LayerInfo, W), LayerError> {
+    let mut encoder = EncoderThread::spawn(compression, out).map_err(LayerError::Write)?;
+    let unpacked = unpack_copying(reader, dest, &mut encoder)?;
+    let (digest, size, out) = encoder.finish().map_err(LayerError::Write)?;
+    let info = LayerInfo {
+        diff_id: unpacked.diff_id,
+        digest,
+        size,
+        uncompressed_size: unpacked.uncompressed_size,
+        compression,
+    };
+    Ok((info, out))
+}
+
+fn unpack_copying(reader: impl Read, dest: &Path, copy: &mut dyn Write) -> Result<Unpacked, LayerError> {
     let mut raw = HashingReader::new(reader);
     let (compression, plain) = decompress(BufReader::with_capacity(256 << 10, &mut raw))?;
-    let mut plain = HashingReader::new(plain);
+    let mut plain = HashingReader::new(Tee { inner: plain, copy });
     let mut archive = tar::Archive::new(&mut plain);
     let mut target = Target::new(dest);
     let mut entries = 0;
@@ -60,6 +89,20 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
         return Err(LayerError::Empty);
     }
     Ok(Unpacked { diff_id, uncompressed_size, digest, size, compression, entries })
+}
+
+/// A reader that copies what it reads into a writer.
+struct Tee<'a, R> {
+    inner: R,
+    copy: &'a mut dyn Write,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
 }
 
 /// The snapshot being written.
@@ -104,7 +147,15 @@ impl Target {
             // `./`: the snapshot root itself; only its metadata applies.
             return if is_dir { self.finish_entry(&mut entry, &self.root.clone(), true) } else { Ok(()) };
         }
-        let path = self.prepare(&rel, &display, is_dir)?;
+        let is_file = matches!(kind, EntryType::Regular | EntryType::Continuous);
+        let path = if is_file {
+            // Most entries are new files: create first, clear the way only
+            // when something is already there (saves a stat per file).
+            self.ensure_dir(rel.parent().unwrap_or(Path::new("")), &display)?;
+            self.root.join(&rel)
+        } else {
+            self.prepare(&rel, &display, is_dir)?
+        };
         match kind {
             EntryType::Directory => {
                 if !path.is_dir() {
@@ -114,12 +165,15 @@ impl Target {
             }
             EntryType::Regular | EntryType::Continuous => {
                 let declared = entry.size();
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(|e| LayerError::io("create", &path, e))?;
+                let create = |path: &Path| OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+                let created = match create(&path) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        self.prepare(&rel, &display, false)?;
+                        create(&path)
+                    }
+                    other => other,
+                };
+                let mut file = created.map_err(|e| LayerError::io("create", &path, e))?;
                 let actual = io::copy(&mut entry, &mut file).map_err(LayerError::Read)?;
                 if actual != declared {
                     return Err(LayerError::Truncated { path: display, declared, actual });

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
-use super::compression::{Compression, Encoder};
+use super::compression::Compression;
+use super::pipeline::EncoderThread;
 use super::{LayerError, OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
 use crate::digest::{Digest, HashingWriter};
 
@@ -38,29 +39,34 @@ pub struct LayerInfo {
     pub compression: Compression,
 }
 
-type Sink<W> = tar::Builder<BufWriter<HashingWriter<Encoder<HashingWriter<W>>>>>;
+type Sink<W> = tar::Builder<BufWriter<HashingWriter<EncoderThread<W>>>>;
 
-/// Writes the snapshot at `dir` as a layer tarball into `out`, hashing the
-/// tar and the compressed stream in the same pass.
-pub fn write_layer<W: Write>(dir: &Path, out: W, options: &WriteOptions) -> Result<LayerInfo, LayerError> {
-    let encoder = options.compression.encoder(HashingWriter::new(out)).map_err(LayerError::Write)?;
+/// Writes the snapshot at `dir` as a layer tarball into `out` and returns
+/// `out`. The tar is hashed as it is written and compressed (and hashed
+/// again) on another thread.
+pub fn write_layer<W: Write + Send + 'static>(
+    dir: &Path,
+    out: W,
+    options: &WriteOptions,
+) -> Result<(LayerInfo, W), LayerError> {
+    let encoder = EncoderThread::spawn(options.compression, out).map_err(LayerError::Write)?;
     let tar = BufWriter::with_capacity(256 << 10, HashingWriter::new(encoder));
     let mut walk = Walk { out: tar::Builder::new(tar), hard_links: HashMap::new(), options: *options };
     walk.directory(dir, Path::new(""))?;
     let tar = walk.out.into_inner().map_err(LayerError::Write)?;
     let (diff_id, uncompressed_size, encoder) = tar.into_inner().map_err(|e| LayerError::Write(e.into_error()))?.finish();
-    let (digest, size, _) = encoder.finish().map_err(LayerError::Write)?.finish();
-    Ok(LayerInfo { diff_id, digest, size, uncompressed_size, compression: options.compression })
+    let (digest, size, out) = encoder.finish().map_err(LayerError::Write)?;
+    Ok((LayerInfo { diff_id, digest, size, uncompressed_size, compression: options.compression }, out))
 }
 
-struct Walk<W: Write> {
+struct Walk<W: Write + Send + 'static> {
     out: Sink<W>,
     /// (device, inode) of files with several links → the first path written.
     hard_links: HashMap<(u64, u64), PathBuf>,
     options: WriteOptions,
 }
 
-impl<W: Write> Walk<W> {
+impl<W: Write + Send + 'static> Walk<W> {
     /// Writes the children of `path` (archived as `name`), sorted by name.
     fn directory(&mut self, path: &Path, name: &Path) -> Result<(), LayerError> {
         let listing = std::fs::read_dir(path).map_err(|e| LayerError::io("list", path, e))?;

@@ -10,7 +10,7 @@ use super::meta::{decode, encode, ImageRecord, LayerRecord, IMAGES, LAYERS, TAGS
 use super::{snapshots, Store, StoreError};
 use crate::digest::Digest;
 use crate::image::{layer_media_type, now_rfc3339, ConfigChange, History, ImageConfig, Manifest, Reference};
-use crate::layer::{self, Compression, WriteOptions};
+use crate::layer::{self, Compression};
 
 /// How `import` makes its image.
 #[derive(Debug, Clone)]
@@ -75,10 +75,8 @@ impl Store {
     fn import_in(&self, work: &std::path::Path, reader: impl Read, options: &ImportOptions) -> Result<StoredImage, StoreError> {
         let rootfs = work.join("rootfs");
         std::fs::create_dir(&rootfs).map_err(|e| StoreError::io("create", &rootfs, e))?;
-        layer::unpack(reader, &rootfs)?;
-        let mut blob = self.blobs.writer()?;
-        let write = WriteOptions { compression: options.compression, source_date_epoch: source_date_epoch() };
-        let info = layer::write_layer(&rootfs, &mut blob, &write)?;
+        let blob = self.blobs.writer()?;
+        let (info, blob) = layer::unpack_and_recompress(reader, &rootfs, blob, options.compression)?;
         let (digest, size) = blob.commit(Some(&info.digest))?;
         self.snapshots.adopt(&rootfs, &info.diff_id)?;
         let created = now_rfc3339();
@@ -110,8 +108,21 @@ impl Store {
         layers: &[(Digest, LayerRecord)],
         tag: Option<&Reference>,
     ) -> Result<StoredImage, StoreError> {
-        let config_bytes = config.to_canonical_json();
-        let config_digest = self.blobs.put(&config_bytes)?;
+        let tags = tag.map(std::slice::from_ref).unwrap_or_default();
+        self.commit_image_bytes(&config.to_canonical_json(), config, layers, tags)
+    }
+
+    /// [`Store::commit_image`] with the config's bytes as given (`load`
+    /// keeps them, so the image ID survives), pointing every tag at it.
+    /// `config` must be the parsed form of `config_bytes`.
+    pub fn commit_image_bytes(
+        &self,
+        config_bytes: &[u8],
+        config: &ImageConfig,
+        layers: &[(Digest, LayerRecord)],
+        tags: &[Reference],
+    ) -> Result<StoredImage, StoreError> {
+        let config_digest = self.blobs.put(config_bytes)?;
         let descriptors: Vec<_> = layers
             .iter()
             .map(|(_, l)| (l.blob, l.size, layer_media_type(compression_name(&l.media_type))))
@@ -129,12 +140,13 @@ impl Store {
                 layer_table.insert(diff_id.to_string().as_str(), encode(layer).as_slice())?;
             }
             txn.open_table(IMAGES)?.insert(manifest.digest.to_string().as_str(), encode(&record).as_slice())?;
-            if let Some(tag) = tag {
-                txn.open_table(TAGS)?.insert(tag.to_string().as_str(), manifest.digest.to_string().as_str())?;
+            let mut tag_table = txn.open_table(TAGS)?;
+            for tag in tags {
+                tag_table.insert(tag.to_string().as_str(), manifest.digest.to_string().as_str())?;
             }
             Ok(())
         })?;
-        Ok(StoredImage { manifest, config_digest, config: config.clone(), record, tags: tag.into_iter().cloned().collect() })
+        Ok(StoredImage { manifest, config_digest, config: config.clone(), record, tags: tags.to_vec() })
     }
 
     /// Every image, newest first, with its tags.
