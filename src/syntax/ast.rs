@@ -22,51 +22,90 @@ pub struct Ast {
 /// fails (no instructions, bad directives, bad ENV/LABEL pairs, non-string
 /// JSON arrays, unterminated heredocs).
 pub fn parse_ast(source: &str) -> Result<Ast, ParseError> {
-    let bom = if source.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
-    let mut lines = Lines { inner: Box::new(physical_lines(source, bom)), number: 0 };
-    let mut directives = DirectiveScanner::default();
+    let mut reader = Reader::new(source);
     let mut nodes = Vec::new();
-    while let Some(first) = lines.next() {
-        let text = first.content.trim_start();
-        let at = first.start + (first.content.len() - text.len());
-        if directives.offer(text, at)? || is_comment(text) {
-            continue;
-        }
-        let escape = directives.directives.escape;
-        let start_line = lines.number;
-        let mut logical = LogicalLine::default();
-        let mut end = at + text.len();
-        let mut continued = append(&mut logical, text, at, escape);
-        if !continued && logical.text.is_empty() {
-            continue;
-        }
-        while continued {
-            let Some(next) = lines.next() else { break };
-            let lead = next.content.trim_start();
-            if is_comment(lead) || lead.is_empty() {
-                continue;
-            }
-            end = next.start + next.content.len();
-            continued = append(&mut logical, next.content, next.start, escape);
-        }
-        let mut node = parse_node(&logical, &logical.text, escape)?;
-        if node.can_contain_heredoc() && logical.text.contains("<<") {
-            for marker in markers(&logical.text) {
-                let at = logical.span(marker.start, marker.end);
-                let (heredoc, body_end) = read_body(&mut lines, marker.heredoc, at)?;
-                end = body_end;
-                node.heredocs.push(heredoc);
-            }
-        }
-        node.span = Span::new(at, end);
-        node.lines = LineRange { start: start_line, end: lines.number };
+    while let Some(node) = reader.next_node()? {
         nodes.push(node);
     }
     if nodes.is_empty() {
-        // There is no instruction to point at: point at the start of the file.
-        return Err(ParseError::new(ErrorKind::NoInstructions, Span::point(0)));
+        return Err(no_instructions());
     }
-    Ok(Ast { directives: directives.directives, nodes })
+    Ok(Ast { directives: reader.into_directives(), nodes })
+}
+
+/// The error for a file without instructions. There is nothing to point at,
+/// so it points at the start of the file.
+pub(crate) fn no_instructions() -> ParseError {
+    ParseError::new(ErrorKind::NoInstructions, Span::point(0))
+}
+
+/// The tree builder's loop, one node at a time: [`parse_ast`] collects the
+/// nodes, [`super::parse`] types each one and drops it (so a large file is
+/// never held twice, raw and typed).
+pub(crate) struct Reader<'a> {
+    lines: Lines<'a>,
+    directives: DirectiveScanner,
+    /// The logical line being joined; its buffers are reused across nodes.
+    logical: LogicalLine,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(source: &'a str) -> Self {
+        let bom = if source.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+        Reader {
+            lines: Lines { inner: Box::new(physical_lines(source, bom)), number: 0 },
+            directives: DirectiveScanner::default(),
+            logical: LogicalLine::default(),
+        }
+    }
+
+    /// The directives read so far (all of them once a node has been read).
+    pub(crate) fn into_directives(self) -> Directives {
+        self.directives.directives
+    }
+
+    /// The next instruction, `None` at the end of the file.
+    pub(crate) fn next_node(&mut self) -> Result<Option<Node>, ParseError> {
+        let lines = &mut self.lines;
+        let logical = &mut self.logical;
+        while let Some(first) = lines.next() {
+            let text = first.content.trim_start();
+            let at = first.start + (first.content.len() - text.len());
+            if self.directives.offer(text, at)? || is_comment(text) {
+                continue;
+            }
+            let escape = self.directives.directives.escape;
+            let start_line = lines.number;
+            logical.clear();
+            let mut end = at + text.len();
+            let mut continued = append(logical, text, at, escape);
+            if !continued && logical.text.is_empty() {
+                continue;
+            }
+            while continued {
+                let Some(next) = lines.next() else { break };
+                let lead = next.content.trim_start();
+                if is_comment(lead) || lead.is_empty() {
+                    continue;
+                }
+                end = next.start + next.content.len();
+                continued = append(logical, next.content, next.start, escape);
+            }
+            let mut node = parse_node(logical, &logical.text, escape)?;
+            if node.can_contain_heredoc() && logical.text.contains("<<") {
+                for marker in markers(&logical.text) {
+                    let at = logical.span(marker.start, marker.end);
+                    let (heredoc, body_end) = read_body(lines, marker.heredoc, at)?;
+                    end = body_end;
+                    node.heredocs.push(heredoc);
+                }
+            }
+            node.span = Span::new(at, end);
+            node.lines = LineRange { start: start_line, end: lines.number };
+            return Ok(Some(node));
+        }
+        Ok(None)
+    }
 }
 
 /// Physical lines with a running 1-based line number.

@@ -41,6 +41,12 @@ pub struct LogicalLine {
 }
 
 impl LogicalLine {
+    /// Empties the line, keeping its buffers for the next instruction.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.pieces.clear();
+    }
+
     /// Appends `piece`, which starts at `source_offset` in the source.
     pub fn push(&mut self, piece: &str, source_offset: usize) {
         self.pieces.push((self.text.len(), source_offset));

@@ -55,7 +55,8 @@ pub fn extract_flags(rest: &str) -> (Vec<Word>, &str) {
             return (flags, &rest[pos..]);
         }
         if quoted || !word.is_empty() {
-            let text = String::from_utf8_lossy(&word).into_owned();
+            // Valid UTF-8 (the usual case) becomes the String without a copy.
+            let text = String::from_utf8(word).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             flags.push(Word { text, start, end });
         }
         if pos >= bytes.len() {

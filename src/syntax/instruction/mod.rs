@@ -122,31 +122,65 @@ enum Typed {
 
 /// Builds the typed model from the raw tree and groups it into stages.
 pub fn from_ast(ast: &Ast) -> Result<Dockerfile, ParseError> {
-    let mut global_args = Vec::new();
-    let mut stages: Vec<Stage> = Vec::new();
+    let mut builder = Builder::default();
     for node in &ast.nodes {
-        match typed(node)? {
-            Typed::From(from) => stages.push(Stage { from: located(node, from), instructions: Vec::new() }),
-            Typed::Other(instruction) => match stages.last_mut() {
-                Some(stage) => stage.instructions.push(located(node, instruction)),
-                None if matches!(instruction, Instruction::Arg { .. }) => global_args.push(located(node, instruction)),
+        builder.push(node)?;
+    }
+    builder.finish(ast.directives.clone())
+}
+
+/// Types nodes one at a time and groups them into stages.
+#[derive(Debug, Default)]
+pub(crate) struct Builder {
+    global_args: Vec<Located<Instruction>>,
+    stages: Vec<Stage>,
+    /// The keyword of the first node, where a missing FROM is reported.
+    first: Option<Span>,
+}
+
+impl Builder {
+    /// Types a borrowed node (its text is copied into the model).
+    pub(crate) fn push(&mut self, node: &Node) -> Result<(), ParseError> {
+        let value = typed(node)?;
+        self.file(node, value, node.original.clone())
+    }
+
+    /// Types a node the caller is done with (its text moves into the model).
+    pub(crate) fn push_owned(&mut self, mut node: Node) -> Result<(), ParseError> {
+        let value = typed(&node)?;
+        let original = std::mem::take(&mut node.original);
+        self.file(&node, value, original)
+    }
+
+    fn file(&mut self, node: &Node, value: Typed, original: String) -> Result<(), ParseError> {
+        self.first.get_or_insert(node.keyword_span);
+        fn at<T>(node: &Node, value: T, original: String) -> Located<T> {
+            Located { value, span: node.span, lines: node.lines, original }
+        }
+        match value {
+            Typed::From(from) => self.stages.push(Stage { from: at(node, from, original), instructions: Vec::new() }),
+            Typed::Other(instruction) => match self.stages.last_mut() {
+                Some(stage) => stage.instructions.push(at(node, instruction, original)),
+                None if matches!(instruction, Instruction::Arg { .. }) => {
+                    self.global_args.push(at(node, instruction, original))
+                }
                 None => {
                     let kind = ErrorKind::NoStage { instruction: node.keyword.to_uppercase() };
                     return Err(ParseError::new(kind, node.keyword_span));
                 }
             },
         }
+        Ok(())
     }
-    if stages.is_empty() {
-        // Only ARGs were written (parse_ast rejects a file without instructions).
-        let first = ast.nodes.first().map_or(Span::point(0), |n| n.keyword_span);
-        return Err(ParseError::new(ErrorKind::NoFrom, first));
-    }
-    Ok(Dockerfile { directives: ast.directives.clone(), global_args, stages })
-}
 
-fn located<T>(node: &Node, value: T) -> Located<T> {
-    Located { value, span: node.span, lines: node.lines, original: node.original.clone() }
+    /// The Dockerfile; an error when no FROM was pushed (only ARGs: parse_ast
+    /// rejects a file without instructions before this), at the first node.
+    pub(crate) fn finish(self, directives: Directives) -> Result<Dockerfile, ParseError> {
+        if self.stages.is_empty() {
+            return Err(ParseError::new(ErrorKind::NoFrom, self.first.unwrap_or(Span::point(0))));
+        }
+        Ok(Dockerfile { directives, global_args: self.global_args, stages: self.stages })
+    }
 }
 
 fn typed(node: &Node) -> Result<Typed, ParseError> {
