@@ -1,7 +1,89 @@
-//! From the typed Dockerfile model to what the builder executes. For now:
-//! the config edits that CMD, ENV, LABEL and friends make (also used by
-//! `strata import --change`).
+//! From the typed Dockerfile model to what the builder executes: the stage
+//! graph (with `--target` pruning), ARG/ENV scoping, and the config edits
+//! that CMD, ENV, LABEL and friends make (also used by `strata import
+//! --change`). Nothing here does I/O: base images come in through a trait.
 
 mod config_edit;
+mod platform;
+mod scope;
+mod stages;
+mod steps;
+
+use std::collections::BTreeMap;
 
 pub use config_edit::{config_edit, ConfigEditError, EditContext};
+pub use platform::{Platform, PROXY_ARGS};
+pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};
+pub use stages::{resolve, Base, DependencyKind, FromRef, StageGraph, StageNode};
+
+use crate::syntax::{Dockerfile, Span};
+use crate::words::{ExpandError, Lexer};
+
+/// What `strata build` asks for.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub target: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub platform: Platform,
+}
+
+/// Why a Dockerfile cannot be planned; each error points at an instruction.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("target stage {name:?} could not be found{}", known_list(known))]
+    UnknownTarget { name: String, known: Vec<String> },
+    #[error("circular dependency detected on stage {stage:?}")]
+    Cycle { stage: String, span: Span },
+    #[error("--from={value} refers to the current or a later stage by index")]
+    StageIndex { value: String, span: Span },
+    #[error("{error}")]
+    Expand { error: ExpandError, span: Span },
+}
+
+impl PlanError {
+    fn expand(span: Span, error: ExpandError) -> PlanError {
+        PlanError::Expand { error, span }
+    }
+
+    /// Where in the Dockerfile the error is, when it is somewhere.
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            PlanError::UnknownTarget { .. } => None,
+            PlanError::Cycle { span, .. } | PlanError::StageIndex { span, .. } | PlanError::Expand { span, .. } => {
+                Some(*span)
+            }
+        }
+    }
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        String::new()
+    } else {
+        format!(" (stages: {})", known.join(", "))
+    }
+}
+
+/// The global ARG scope and the stage graph for a build.
+pub fn plan_stages(file: &Dockerfile, options: &PlanOptions, build_args: &BuildArgs) -> Result<(GlobalArgs, StageGraph), PlanError> {
+    let lexer = Lexer::new(file.directives.escape);
+    let predefined = Platform::predefined_args(&options.platform, &Platform::host());
+    let declared: Vec<_> = file
+        .global_args
+        .iter()
+        .flat_map(|located| match &located.value {
+            crate::syntax::Instruction::Arg { args } => args.iter().map(|a| (a.clone(), located.span)).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let mut globals = GlobalArgs { values: predefined };
+    for (arg, span) in &declared {
+        globals = steps::global_args(&lexer, std::slice::from_ref(arg), globals.values, build_args)
+            .map_err(|e| PlanError::expand(*span, e))?;
+    }
+    let graph = StageGraph::new(file, &globals, build_args, options.target.as_deref())?;
+    Ok((globals, graph))
+}
+
+#[cfg(test)]
+mod tests;
