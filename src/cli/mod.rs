@@ -1,6 +1,7 @@
 //! The command-line layer: clap types, one file per command family, and the
 //! single place where errors are rendered and turned into exit codes.
 
+mod archive;
 mod image;
 mod parse;
 mod render;
@@ -50,6 +51,10 @@ pub enum Command {
     Inspect(image::InspectArgs),
     /// Show an image's history: one row per step.
     History(image::HistoryArgs),
+    /// Write images to a docker-archive, an oci-archive or an OCI layout directory.
+    Save(archive::SaveArgs),
+    /// Load images from a docker-archive or oci-archive.
+    Load(archive::LoadArgs),
 }
 
 /// Runs the CLI with the process arguments and returns the exit code.
@@ -64,6 +69,8 @@ pub fn run() -> ExitCode {
         Command::Rmi(args) => open(&root).and_then(|store| image::rmi(store, &args)),
         Command::Inspect(args) => open(&root).and_then(|store| image::inspect(&store, &args)),
         Command::History(args) => open(&root).and_then(|store| image::history(&store, &args)),
+        Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),
+        Command::Load(args) => open(&root).and_then(|store| archive::load(&store, &args)),
     };
     match outcome {
         Ok(code) => code,
@@ -109,4 +116,6 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Archive(#[from] crate::image::archive::ArchiveError),
 }

@@ -1,6 +1,7 @@
 //! OCI images: references, the config document and its edits, manifests,
 //! and the canonical JSON every digested document is written in.
 
+pub mod archive;
 mod change;
 mod config;
 mod manifest;
