@@ -100,7 +100,7 @@ fn health_config(check: &Healthcheck) -> HealthConfig {
 
 /// WORKDIR: a relative path continues from the current one; the result is
 /// cleaned (`.` and `..` resolved lexically), as Docker does.
-fn join_workdir(base: &str, path: &str) -> String {
+pub(super) fn join_workdir(base: &str, path: &str) -> String {
     let joined = if path.starts_with('/') { PathBuf::from(path) } else { Path::new(base).join(path) };
     let mut clean = PathBuf::from("/");
     for part in joined.components() {

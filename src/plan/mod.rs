@@ -4,6 +4,7 @@
 //! --change`). Nothing here does I/O: base images come in through a trait.
 
 mod config_edit;
+mod op;
 mod platform;
 mod scope;
 mod stages;
@@ -12,9 +13,11 @@ mod steps;
 use std::collections::BTreeMap;
 
 pub use config_edit::{config_edit, ConfigEditError, EditContext};
+pub use op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
 pub use platform::{Platform, PROXY_ARGS};
 pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};
 pub use stages::{resolve, Base, DependencyKind, FromRef, StageGraph, StageNode};
+pub use steps::{plan_stage, BaseImages, StagePlan};
 
 use crate::syntax::{Dockerfile, Span};
 use crate::words::{ExpandError, Lexer};
@@ -38,6 +41,12 @@ pub enum PlanError {
     StageIndex { value: String, span: Span },
     #[error("{error}")]
     Expand { error: ExpandError, span: Span },
+    #[error("base image {image}: {reason}")]
+    BaseImage { image: String, reason: String, span: Span },
+    #[error("ONBUILD trigger {trigger:?} of the base image: {reason}")]
+    Trigger { trigger: String, reason: String, span: Span },
+    #[error("{reason}")]
+    Unsupported { reason: String, span: Span },
 }
 
 impl PlanError {
@@ -49,9 +58,12 @@ impl PlanError {
     pub fn span(&self) -> Option<Span> {
         match self {
             PlanError::UnknownTarget { .. } => None,
-            PlanError::Cycle { span, .. } | PlanError::StageIndex { span, .. } | PlanError::Expand { span, .. } => {
-                Some(*span)
-            }
+            PlanError::Cycle { span, .. }
+            | PlanError::StageIndex { span, .. }
+            | PlanError::Expand { span, .. }
+            | PlanError::BaseImage { span, .. }
+            | PlanError::Trigger { span, .. }
+            | PlanError::Unsupported { span, .. } => Some(*span),
         }
     }
 }
@@ -83,6 +95,37 @@ pub fn plan_stages(file: &Dockerfile, options: &PlanOptions, build_args: &BuildA
     }
     let graph = StageGraph::new(file, &globals, build_args, options.target.as_deref())?;
     Ok((globals, graph))
+}
+
+/// A whole build, planned: the stages the target needs, in order.
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    pub graph: StageGraph,
+    /// Indexed like the Dockerfile's stages; `None` for stages not needed.
+    pub stages: Vec<Option<StagePlan>>,
+    /// `--build-arg`s no ARG used (docker build warns).
+    pub unused_build_args: Vec<String>,
+}
+
+impl BuildPlan {
+    /// The needed stages, dependencies first.
+    pub fn ordered(&self) -> impl Iterator<Item = &StagePlan> {
+        self.graph.order.iter().filter_map(|&i| self.stages[i].as_ref())
+    }
+}
+
+/// Plans a build: the stage graph, then each needed stage in order.
+pub fn plan(file: &Dockerfile, options: &PlanOptions, images: &dyn BaseImages) -> Result<BuildPlan, PlanError> {
+    let build_args = BuildArgs::new(options.build_args.clone());
+    let (globals, graph) = plan_stages(file, options, &build_args)?;
+    let names: Vec<Option<String>> = graph.stages.iter().map(|s| s.name.clone()).collect();
+    let mut stages: Vec<Option<StagePlan>> = vec![None; graph.stages.len()];
+    for &index in &graph.order {
+        let planned = plan_stage(file, &graph.stages[index], &names, &globals, &build_args, &stages, images)?;
+        stages[index] = Some(planned);
+    }
+    let unused_build_args = build_args.unused();
+    Ok(BuildPlan { graph, stages, unused_build_args })
 }
 
 #[cfg(test)]

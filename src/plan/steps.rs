@@ -1,7 +1,16 @@
-//! Stage contents: ARG values as a stage sees them.
+//! Stage contents: ARG values as a stage sees them, and each instruction
+//! turned into a [`Step`] with its words expanded in the right scope.
 
+use super::config_edit::{config_edit, join_workdir, ConfigEditError, EditContext};
+use super::op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
 use super::scope::{BuildArgs, GlobalArgs, Scope};
-use crate::syntax::instruction::ArgDecl;
+use super::stages::{resolve, Base, FromRef, StageNode};
+use super::PlanError;
+use crate::image::{ConfigChange, ContainerConfig, ImageConfig};
+use crate::syntax::instruction::{
+    Add, ArgDecl, Command, Copy, MountType, NetworkMode, Run, Security, Sharing as SyntaxSharing, Source,
+};
+use crate::syntax::{Dockerfile, Heredoc, Instruction, Located, Span};
 use crate::words::{ExpandError, Lexer};
 
 /// The value `ARG name[=default]` gives inside a stage: the `--build-arg`,
@@ -45,4 +54,303 @@ pub fn global_args(
         }
     }
     Ok(GlobalArgs { values })
+}
+
+/// Where the configs of base images come from (the store, a registry).
+pub trait BaseImages {
+    /// The config of `image` (a reference as written, expanded).
+    fn config(&self, image: &str) -> Result<ImageConfig, String>;
+}
+
+/// One stage, planned: its base, its steps and the config it ends with.
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    pub index: usize,
+    pub name: Option<String>,
+    pub base: Base,
+    pub base_config: ImageConfig,
+    pub steps: Vec<Step>,
+    /// The config after every step (history not included).
+    pub config: ContainerConfig,
+    pub author: Option<String>,
+}
+
+/// Plans one stage; `planned` holds the stages it depends on.
+pub fn plan_stage(
+    file: &Dockerfile,
+    node: &StageNode,
+    names: &[Option<String>],
+    globals: &GlobalArgs,
+    build_args: &BuildArgs,
+    planned: &[Option<StagePlan>],
+    images: &dyn BaseImages,
+) -> Result<StagePlan, PlanError> {
+    let stage = &file.stages[node.index];
+    let base_config = match &node.base {
+        Base::Scratch => ImageConfig::empty(""),
+        Base::Stage(dep) => {
+            let dep = planned[*dep].as_ref().expect("dependencies are planned first");
+            ImageConfig { config: dep.config.clone(), author: dep.author.clone(), ..dep.base_config.clone() }
+        }
+        Base::Image(image) => images
+            .config(image)
+            .map_err(|reason| PlanError::BaseImage { image: image.clone(), reason, span: stage.from.span })?,
+    };
+    let mut planner = Planner {
+        lexer: Lexer::new(file.directives.escape),
+        scope: Scope::new(base_config.config.env.as_deref().unwrap_or_default()),
+        config: base_config.config.clone(),
+        author: base_config.author.clone(),
+        globals,
+        build_args,
+        names,
+        index: node.index,
+        steps: Vec::new(),
+    };
+    let triggers = planner.config.on_build.take().unwrap_or_default();
+    for trigger in &triggers {
+        let instruction = parse_trigger(trigger).map_err(|reason| PlanError::Trigger {
+            trigger: trigger.clone(),
+            reason,
+            span: stage.from.span,
+        })?;
+        let located = Located { value: instruction, span: stage.from.span, lines: stage.from.lines, original: trigger.clone() };
+        planner.instruction(&located)?;
+    }
+    for located in &stage.instructions {
+        planner.instruction(located)?;
+    }
+    Ok(StagePlan {
+        index: node.index,
+        name: node.name.clone(),
+        base: node.base.clone(),
+        base_config,
+        steps: planner.steps,
+        config: planner.config,
+        author: planner.author,
+    })
+}
+
+fn parse_trigger(trigger: &str) -> Result<Instruction, String> {
+    let ast = crate::syntax::parse_ast(trigger).map_err(|e| e.to_string())?;
+    let [node] = ast.nodes.as_slice() else { return Err("expected one instruction".into()) };
+    crate::syntax::instruction::instruction(node).map_err(|e| e.to_string())
+}
+
+struct Planner<'a> {
+    lexer: Lexer,
+    scope: Scope,
+    config: ContainerConfig,
+    author: Option<String>,
+    globals: &'a GlobalArgs,
+    build_args: &'a BuildArgs,
+    names: &'a [Option<String>],
+    index: usize,
+    steps: Vec<Step>,
+}
+
+impl Planner<'_> {
+    fn instruction(&mut self, located: &Located<Instruction>) -> Result<(), PlanError> {
+        let span = located.span;
+        let expand_err = |e| PlanError::expand(span, e);
+        let op = match &located.value {
+            Instruction::Arg { args } => {
+                for arg in args {
+                    let value = arg_value(&self.lexer, arg, &self.scope, self.globals, self.build_args).map_err(expand_err)?;
+                    self.scope.declare_arg(&arg.name, value);
+                }
+                return Ok(());
+            }
+            Instruction::Maintainer { name } => {
+                self.author = Some(name.clone());
+                Op::Author { name: name.clone() }
+            }
+            Instruction::Copy(copy) => Op::Copy(self.copy(copy, located)?),
+            Instruction::Add(add) => Op::Copy(self.add(add, located)?),
+            Instruction::Run(run) => Op::Run(self.run(run, located)?),
+            other => {
+                let cx = EditContext { lexer: self.lexer, vars: &self.scope, config: &self.config };
+                let change = config_edit(other, &cx).map_err(|e| match e {
+                    ConfigEditError::Expand(e) => expand_err(e),
+                    other => PlanError::Unsupported { reason: other.to_string(), span },
+                })?;
+                change.apply(&mut self.config);
+                if let ConfigChange::Env(vars) = &change {
+                    for (key, value) in vars {
+                        self.scope.set_env(key, value);
+                    }
+                }
+                match change {
+                    ConfigChange::Workdir(path) => Op::Workdir { path },
+                    change => Op::Config { change },
+                }
+            }
+        };
+        let layered = matches!(op, Op::Copy(_) | Op::Run(_) | Op::Workdir { .. });
+        let created_by = if layered { format!("{} # buildkit", located.original) } else { located.original.clone() };
+        self.steps.push(Step { op, lines: located.lines, span, text: located.original.clone(), created_by });
+        Ok(())
+    }
+
+    fn word(&self, text: &str, span: Span) -> Result<String, PlanError> {
+        self.lexer.expand_word(text, &self.scope).map_err(|e| PlanError::expand(span, e))
+    }
+
+    fn opt_word(&self, text: Option<&String>, span: Span) -> Result<Option<String>, PlanError> {
+        text.map(|t| self.word(t, span)).transpose()
+    }
+
+    fn source_root(&self, from: Option<&String>, span: Span) -> Result<SourceRoot, PlanError> {
+        let Some(from) = from else { return Ok(SourceRoot::Context) };
+        let mut vars = self.globals.values.clone();
+        vars.extend(self.scope.args.iter().cloned());
+        let value = self.lexer.expand_word(from, &vars).map_err(|e| PlanError::expand(span, e))?;
+        match resolve(&value, self.names, self.index) {
+            Some(FromRef::Stage(stage)) => Ok(SourceRoot::Stage(stage)),
+            Some(FromRef::Image(image)) => Ok(SourceRoot::Image(image)),
+            None => Err(PlanError::StageIndex { value, span }),
+        }
+    }
+
+    fn sources(&self, sources: &[Source], span: Span, urls: bool) -> Result<Vec<CopySource>, PlanError> {
+        sources
+            .iter()
+            .map(|source| match source {
+                Source::Heredoc { heredoc } => {
+                    let body = heredoc.body();
+                    let content = if heredoc.expand { self.word(&body, span)? } else { body };
+                    Ok(CopySource::Inline { name: heredoc.name.clone(), content })
+                }
+                Source::Path { path } => {
+                    let path = self.word(path, span)?;
+                    if urls && (path.starts_with("http://") || path.starts_with("https://")) {
+                        Ok(CopySource::Url { url: path })
+                    } else {
+                        Ok(CopySource::Path { path })
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The destination, absolute and clean: relative ones continue from
+    /// WORKDIR; a trailing `/` (or a final `.`) is kept as a trailing `/`.
+    fn dest(&self, dest: &str, span: Span) -> Result<String, PlanError> {
+        let dest = self.word(dest, span)?;
+        let workdir = self.config.working_dir.as_deref().unwrap_or("/");
+        let into_dir = dest.ends_with('/') || dest.ends_with("/.") || dest == "." || dest.is_empty();
+        let mut joined = join_workdir(workdir, &dest);
+        if into_dir && !joined.ends_with('/') {
+            joined.push('/');
+        }
+        Ok(joined)
+    }
+
+    fn copy(&self, copy: &Copy, located: &Located<Instruction>) -> Result<CopyOp, PlanError> {
+        let span = located.span;
+        Ok(CopyOp {
+            from: self.source_root(copy.from.as_ref(), span)?,
+            sources: self.sources(&copy.sources, span, false)?,
+            dest: self.dest(&copy.dest, span)?,
+            chown: self.opt_word(copy.chown.as_ref(), span)?,
+            chmod: self.opt_word(copy.chmod.as_ref(), span)?,
+            link: copy.link,
+            parents: copy.parents,
+            exclude: copy.exclude.iter().map(|e| self.word(e, span)).collect::<Result<_, _>>()?,
+            add: None,
+        })
+    }
+
+    fn add(&self, add: &Add, located: &Located<Instruction>) -> Result<CopyOp, PlanError> {
+        let span = located.span;
+        Ok(CopyOp {
+            from: SourceRoot::Context,
+            sources: self.sources(&add.sources, span, true)?,
+            dest: self.dest(&add.dest, span)?,
+            chown: self.opt_word(add.chown.as_ref(), span)?,
+            chmod: self.opt_word(add.chmod.as_ref(), span)?,
+            link: add.link,
+            parents: false,
+            exclude: add.exclude.iter().map(|e| self.word(e, span)).collect::<Result<_, _>>()?,
+            add: Some(AddOptions {
+                checksum: self.opt_word(add.checksum.as_ref(), span)?,
+                keep_git_dir: add.keep_git_dir,
+                unpack: add.unpack.unwrap_or(true),
+            }),
+        })
+    }
+
+    fn run(&self, run: &Run, located: &Located<Instruction>) -> Result<RunOp, PlanError> {
+        let span = located.span;
+        let argv = match &run.command {
+            Command::Exec { args } => args.clone(),
+            Command::Shell { script } => {
+                let mut argv = self.config.shell.clone().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+                argv.push(shell_script(script, &run.heredocs));
+                argv
+            }
+        };
+        let mut env = self.build_args.proxies();
+        env.extend(self.scope.run_env());
+        let mut mounts = Vec::new();
+        for mount in &run.mounts {
+            mounts.push(MountOp {
+                kind: match mount.kind {
+                    MountType::Bind => MountKind::Bind,
+                    MountType::Cache => MountKind::Cache,
+                    MountType::Tmpfs => MountKind::Tmpfs,
+                    MountType::Secret => MountKind::Secret,
+                    MountType::Ssh => MountKind::Ssh,
+                },
+                target: self.opt_word(mount.target.as_ref(), span)?,
+                source: self.opt_word(mount.source.as_ref(), span)?,
+                from: self.source_root(mount.from.as_ref(), span)?,
+                readonly: mount.readonly,
+                id: self.opt_word(mount.id.as_ref(), span)?,
+                sharing: match mount.sharing {
+                    Some(SyntaxSharing::Private) => Sharing::Private,
+                    Some(SyntaxSharing::Locked) => Sharing::Locked,
+                    _ => Sharing::Shared,
+                },
+                mode: self.opt_word(mount.mode.as_ref(), span)?,
+                uid: self.opt_word(mount.uid.as_ref(), span)?,
+                gid: self.opt_word(mount.gid.as_ref(), span)?,
+                size: self.opt_word(mount.size.as_ref(), span)?,
+                required: mount.required,
+                env: self.opt_word(mount.env.as_ref(), span)?,
+            });
+        }
+        Ok(RunOp {
+            argv,
+            env,
+            user: self.config.user.clone().filter(|u| !u.is_empty()),
+            workdir: self.config.working_dir.clone().unwrap_or_else(|| "/".into()),
+            network: match run.network {
+                Some(NetworkMode::None) => Network::None,
+                Some(NetworkMode::Host) => Network::Host,
+                _ => Network::Default,
+            },
+            insecure: matches!(run.security, Some(Security::Insecure)),
+            mounts,
+        })
+    }
+}
+
+/// A shell-form RUN with heredocs: the shell gets the command line and each
+/// heredoc (body and terminator) after it, and handles them itself, as
+/// BuildKit arranges it. `RUN <<EOF` alone runs the body as the script.
+fn shell_script(script: &str, heredocs: &[Heredoc]) -> String {
+    if let [only] = heredocs {
+        let marker = script.trim();
+        if marker.starts_with("<<") && marker.trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == only.name {
+            return only.body();
+        }
+    }
+    let mut full = script.to_owned();
+    for heredoc in heredocs {
+        full.push('\n');
+        full.push_str(&heredoc.content);
+        full.push_str(&heredoc.name);
+    }
+    full
 }

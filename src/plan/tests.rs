@@ -53,3 +53,99 @@ fn copy_from_sees_stage_args() {
     let (_, g) = graph(file, None, &[]).unwrap();
     assert_eq!(g.order, [0, 1]);
 }
+
+struct Images;
+
+impl BaseImages for Images {
+    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, String> {
+        let mut config = crate::image::ImageConfig::empty("");
+        match image {
+            "busybox" => config.config.env = Some(vec!["PATH=/bin".into(), "FROM_IMAGE=1".into()]),
+            "trigger" => config.config.on_build = Some(vec!["ENV TRIGGERED=yes".into(), "WORKDIR /onbuild".into()]),
+            _ => return Err("not found".into()),
+        }
+        Ok(config)
+    }
+}
+
+fn planned(dockerfile: &str, args: &[(&str, &str)]) -> BuildPlan {
+    let file = crate::syntax::parse(dockerfile).unwrap();
+    let build_args = args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    plan(&file, &PlanOptions { target: None, build_args, platform: Platform::host() }, &Images).unwrap()
+}
+
+fn last_run(plan: &BuildPlan) -> RunOp {
+    let stage = plan.ordered().last().unwrap();
+    stage.steps.iter().rev().find_map(|s| match &s.op { Op::Run(run) => Some(run.clone()), _ => None }).unwrap()
+}
+
+#[test]
+fn arg_scoping_follows_buildkit() {
+    let file = "\
+ARG GLOBAL=g
+ARG OVERRIDDEN=default
+FROM busybox
+RUN echo no args yet
+ARG GLOBAL
+ARG OVERRIDDEN
+ARG LOCAL=l-$GLOBAL
+ENV LOCAL=env-wins
+RUN echo $GLOBAL
+";
+    let plan = planned(file, &[("OVERRIDDEN", "cli"), ("UNUSED", "x")]);
+    let stage = plan.ordered().last().unwrap();
+    let Op::Run(first) = &stage.steps[0].op else { panic!() };
+    assert!(!first.env.iter().any(|(k, _)| k == "GLOBAL"));
+    let env = last_run(&plan).env;
+    let get = |name: &str| env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert_eq!(get("GLOBAL"), Some("g"));
+    assert_eq!(get("OVERRIDDEN"), Some("cli"));
+    assert_eq!(get("LOCAL"), Some("env-wins"));
+    assert_eq!(get("PATH"), Some("/bin"));
+    assert_eq!(plan.unused_build_args, ["UNUSED"]);
+}
+
+#[test]
+fn env_expands_against_image_env() {
+    let plan = planned("FROM busybox\nENV PATH=/usr/local/bin:$PATH\nRUN true\n", &[]);
+    let env = last_run(&plan).env;
+    assert!(env.contains(&("PATH".into(), "/usr/local/bin:/bin".into())));
+}
+
+#[test]
+fn copy_dest_follows_workdir_and_sources_expand() {
+    let plan = planned("FROM scratch\nWORKDIR /app\nARG SRC=src\nCOPY $SRC/ lib\nCOPY a .\nADD https://example.com/x /x\n", &[]);
+    let stage = plan.ordered().last().unwrap();
+    let copies: Vec<&CopyOp> = stage.steps.iter().filter_map(|s| match &s.op { Op::Copy(c) => Some(c), _ => None }).collect();
+    assert_eq!(copies[0].dest, "/app/lib");
+    assert_eq!(copies[0].sources, [CopySource::Path { path: "src/".into() }]);
+    assert_eq!(copies[1].dest, "/app/");
+    assert_eq!(copies[2].sources, [CopySource::Url { url: "https://example.com/x".into() }]);
+    assert!(matches!(stage.steps[0].op, Op::Workdir { .. }));
+}
+
+#[test]
+fn run_forms_and_heredocs() {
+    let plan = planned("FROM busybox\nSHELL [\"/bin/ash\", \"-eo\", \"pipefail\", \"-c\"]\nRUN <<EOF\necho one\nEOF\n", &[]);
+    assert_eq!(last_run(&plan).argv, ["/bin/ash", "-eo", "pipefail", "-c", "echo one\n"]);
+    let plan = planned("FROM busybox\nRUN cat <<EOF > /x\nhello\nEOF\n", &[]);
+    assert_eq!(last_run(&plan).argv, ["/bin/sh", "-c", "cat <<EOF > /x\nhello\nEOF"]);
+    let plan = planned("FROM busybox\nRUN [\"echo\", \"$HOME\"]\n", &[]);
+    assert_eq!(last_run(&plan).argv, ["echo", "$HOME"]);
+}
+
+#[test]
+fn onbuild_triggers_run_first() {
+    let plan = planned("FROM trigger\nRUN pwd\n", &[]);
+    let stage = plan.ordered().last().unwrap();
+    assert_eq!(stage.steps.len(), 3);
+    assert_eq!(last_run(&plan).workdir, "/onbuild");
+    assert!(last_run(&plan).env.contains(&("TRIGGERED".into(), "yes".into())));
+    assert!(stage.config.on_build.is_none());
+}
+
+#[test]
+fn stage_base_inherits_config() {
+    let plan = planned("FROM busybox AS base\nENV A=1\nFROM base\nRUN true\n", &[]);
+    assert!(last_run(&plan).env.contains(&("A".into(), "1".into())));
+}
