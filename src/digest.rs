@@ -39,6 +39,10 @@ impl Digest {
         &self.0
     }
 
+    pub fn from_bytes(bytes: [u8; 32]) -> Digest {
+        Digest(bytes)
+    }
+
     /// Parses a bare 64-digit hex string.
     pub fn from_hex(hex_digits: &str) -> Result<Digest, InvalidDigest> {
         let invalid = || InvalidDigest(hex_digits.to_owned());

@@ -4,8 +4,10 @@
 //! AST, variables are expanded with [`words`], and the command-line layer in
 //! [`cli`] renders results and errors at the edge.
 
+pub mod cache;
 pub mod cli;
 pub mod digest;
+pub mod exec;
 pub mod image;
 pub mod layer;
 pub mod plan;

@@ -102,6 +102,7 @@ impl Store {
         let gc_lock = root.join("locks/gc");
         let tmp = root.join("tmp");
         if let Some(_exclusive) = Lock::try_exclusive(&gc_lock)? {
+            detach_mounts_under(&tmp)?;
             clean_dir(&tmp)?;
         }
         let gc = Lock::shared(&gc_lock)?;
@@ -131,6 +132,49 @@ impl Store {
         }
         Err(StoreError::io("create", &self.tmp, std::io::ErrorKind::AlreadyExists.into()))
     }
+}
+
+/// Detaches mounts a killed build left under `dir` (step root filesystems),
+/// deepest first, so cleaning `dir` never writes through a mount.
+fn detach_mounts_under(dir: &Path) -> Result<(), StoreError> {
+    let Ok(dir) = dir.canonicalize() else { return Ok(()) };
+    let mountinfo = match std::fs::read_to_string("/proc/self/mountinfo") {
+        Ok(text) => text,
+        Err(_) => return Ok(()),
+    };
+    let mut targets: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .filter(|target| target.starts_with(&dir) && *target != dir)
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.components().count()));
+    for target in targets {
+        nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
+            .map_err(|e| StoreError::io("unmount", &target, e.into()))?;
+    }
+    Ok(())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal {
+            Some(digits) => {
+                out.push(digits.iter().fold(0u8, |n, d| n.wrapping_mul(8).wrapping_add(d - b'0')));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Empties a directory (not the directory itself).

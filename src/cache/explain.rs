@@ -1,0 +1,97 @@
+//! Why a step missed the cache: its inputs compared with those of the last
+//! build of the same Dockerfile step.
+
+use super::records::{CacheRecord, Input};
+
+/// Reasons for a miss, most telling first; empty when nothing differs
+/// (e.g. the cached layer was removed).
+pub fn explain_miss(current: &[Input], last: Option<&CacheRecord>) -> Vec<String> {
+    let Some(last) = last else { return vec!["no previous build of this step".into()] };
+    let find = |inputs: &[Input], name: &str| inputs.iter().find(|i| i.name == name).map(|i| i.value.clone());
+    if find(current, "parent") != find(&last.inputs, "parent") {
+        return vec!["parent step changed".into()];
+    }
+    let mut reasons = Vec::new();
+    for input in current {
+        match find(&last.inputs, &input.name) {
+            Some(old) if old == input.value => {}
+            Some(old) => reasons.push(describe_change(&input.name, &old, &input.value)),
+            None => reasons.push(describe_added(&input.name, &input.value)),
+        }
+    }
+    for old in &last.inputs {
+        if find(current, &old.name).is_none() {
+            reasons.push(describe_removed(&old.name));
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push("the cached result is no longer in the store".into());
+    }
+    reasons
+}
+
+fn describe_change(name: &str, old: &str, new: &str) -> String {
+    if let Some(path) = name.strip_prefix("file:") {
+        let (old_content, old_meta) = old.split_once(' ').unwrap_or((old, ""));
+        let (new_content, new_meta) = new.split_once(' ').unwrap_or((new, ""));
+        return match (old_content == new_content, old_meta == new_meta) {
+            (false, _) => format!("{path} content changed"),
+            _ => format!("{path} metadata changed: {old_meta} -> {new_meta}"),
+        };
+    }
+    if let Some(arg) = name.strip_prefix("env:") {
+        return format!("build-arg/env {arg} changed: {old} -> {new}");
+    }
+    match name {
+        "instruction" => format!("instruction changed: {old:?} -> {new:?}"),
+        "base" => format!("base image changed: {old} -> {new}"),
+        _ => format!("{name} changed: {old} -> {new}"),
+    }
+}
+
+fn describe_added(name: &str, value: &str) -> String {
+    match name.split_once(':') {
+        Some(("file", path)) => format!("{path} added"),
+        Some(("env", arg)) => format!("build-arg/env {arg} set: {value}"),
+        _ => format!("{name} added: {value}"),
+    }
+}
+
+fn describe_removed(name: &str) -> String {
+    match name.split_once(':') {
+        Some(("file", path)) => format!("{path} removed"),
+        Some(("env", arg)) => format!("build-arg/env {arg} unset"),
+        _ => format!("{name} removed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheKey;
+    use crate::digest::Digest;
+
+    fn record(inputs: Vec<Input>) -> CacheRecord {
+        CacheRecord { key: CacheKey(Digest::of(b"")), layer: None, inputs, step: String::new(), created: String::new() }
+    }
+
+    #[test]
+    fn names_what_changed() {
+        let last = record(vec![
+            Input::new("parent", "p"),
+            Input::new("env:VERSION", "1"),
+            Input::new("file:src/main.rs", "sha256:aa 0644 0:0"),
+            Input::new("file:old.txt", "sha256:bb 0644 0:0"),
+        ]);
+        let now = vec![
+            Input::new("parent", "p"),
+            Input::new("env:VERSION", "2"),
+            Input::new("file:src/main.rs", "sha256:cc 0644 0:0"),
+        ];
+        assert_eq!(
+            explain_miss(&now, Some(&last)),
+            ["build-arg/env VERSION changed: 1 -> 2", "src/main.rs content changed", "old.txt removed"]
+        );
+        assert_eq!(explain_miss(&[Input::new("parent", "q")], Some(&last)), ["parent step changed"]);
+    }
+}

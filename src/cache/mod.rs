@@ -1,0 +1,11 @@
+//! The build cache: typed, length-prefixed [`CacheKey`]s, the records that
+//! map a key to its result and the inputs that made it, and the comparison
+//! that explains a miss.
+
+mod explain;
+mod key;
+mod records;
+
+pub use explain::explain_miss;
+pub use key::{CacheKey, KeyBuilder};
+pub use records::{Cache, CacheRecord, Input};

@@ -1,0 +1,127 @@
+//! Cache records in the store's database: what a key produced, and what
+//! went into it (so a miss can be explained against the previous build of
+//! the same step).
+
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::key::CacheKey;
+use crate::digest::Digest;
+use crate::store::{Store, StoreError};
+
+/// Cache key → [`CacheRecord`] (JSON).
+const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_records_v1");
+/// Step identity (Dockerfile, stage, step) → the key of its last build.
+const LAST: TableDefinition<&str, &str> = TableDefinition::new("cache_last_v1");
+
+/// One named input of a key, as it can be shown to a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    pub name: String,
+    pub value: String,
+}
+
+impl Input {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Input {
+        Input { name: name.into(), value: value.into() }
+    }
+}
+
+/// What a cached step produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheRecord {
+    pub key: CacheKey,
+    /// The layer the step added (its diff_id), if it added one.
+    pub layer: Option<Digest>,
+    pub inputs: Vec<Input>,
+    /// The step as written, for `strata cache` listings.
+    pub step: String,
+    pub created: String,
+}
+
+/// The cache tables of a store.
+pub struct Cache<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Cache<'a> {
+    pub fn new(store: &'a Store) -> Cache<'a> {
+        Cache { store }
+    }
+
+    /// The record for `key`, if its layer is still in the store.
+    pub fn get(&self, key: &CacheKey) -> Result<Option<CacheRecord>, StoreError> {
+        let record = self.read_record(&key.to_string())?;
+        match record {
+            Some(record) if record.layer.is_none_or(|l| self.store.snapshots.contains(&l)) => Ok(Some(record)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The record of the last build of the step `identity`.
+    pub fn last(&self, identity: &str) -> Result<Option<CacheRecord>, StoreError> {
+        let key = self.store.meta.read(|txn| {
+            let table = match txn.open_table(LAST) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(table.get(identity)?.map(|v| v.value().to_owned()))
+        })?;
+        match key {
+            Some(key) => self.read_record(&key),
+            None => Ok(None),
+        }
+    }
+
+    fn read_record(&self, key: &str) -> Result<Option<CacheRecord>, StoreError> {
+        self.store.meta.read(|txn| {
+            let table = match txn.open_table(RECORDS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let Some(value) = table.get(key)? else { return Ok(None) };
+            Ok(serde_json::from_slice(value.value()).ok())
+        })
+    }
+
+    /// Stores `record` and remembers it as the last build of `identity`.
+    pub fn put(&self, identity: &str, record: &CacheRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        let key = record.key.to_string();
+        self.store.meta.write(|txn| {
+            txn.open_table(RECORDS)?.insert(key.as_str(), bytes.as_slice())?;
+            txn.open_table(LAST)?.insert(identity, key.as_str())?;
+            Ok(())
+        })
+    }
+
+    /// Remembers `key` as the last build of `identity` (a cache hit).
+    pub fn touch(&self, identity: &str, key: &CacheKey) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.store.meta.write(|txn| {
+            txn.open_table(LAST)?.insert(identity, key.as_str())?;
+            Ok(())
+        })
+    }
+
+    /// Every record, for `strata cache` commands.
+    pub fn records(&self) -> Result<Vec<CacheRecord>, StoreError> {
+        self.store.meta.read(|txn| {
+            let table = match txn.open_table(RECORDS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut records = Vec::new();
+            for row in table.iter()? {
+                let (_, value) = row?;
+                if let Ok(record) = serde_json::from_slice(value.value()) {
+                    records.push(record);
+                }
+            }
+            Ok(records)
+        })
+    }
+}
