@@ -53,6 +53,12 @@ pub enum LayerError {
     Truncated { path: String, declared: u64, actual: u64 },
     #[error("{0} compression is not supported: use a plain, gzip or zstd tar archive")]
     UnsupportedCompression(&'static str),
+    #[error("the {compression} stream is damaged: {reason}")]
+    Compressed { compression: &'static str, reason: String },
+    #[error("the input is not a tar archive (plain, gzip or zstd)")]
+    NotTar,
+    #[error("the tar stream is cut short or damaged after entry {after:?}")]
+    Damaged { after: String },
 }
 
 impl LayerError {

@@ -70,6 +70,18 @@ fn encode<W: Write>(compression: Compression, out: W, chunks: Receiver<Vec<u8>>)
     Ok(encoder.finish()?.finish())
 }
 
+impl<W: Write + Send + 'static> Drop for EncoderThread<W> {
+    /// Dropped without `finish` (the input failed): close the channel and
+    /// wait, so the worker drops `W` before the error reaches the caller. A
+    /// detached worker could still hold it when the process exits, and a
+    /// `BlobWriter` would leave its temp file behind. Its error adds nothing
+    /// to the one being returned.
+    fn drop(&mut self) {
+        self.chunks = None;
+        let _ = self.join();
+    }
+}
+
 impl<W: Write + Send + 'static> Write for EncoderThread<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let room = CHUNK - self.buffer.len();

@@ -71,17 +71,29 @@ pub fn unpack_and_recompress<W: Write + Send + 'static>(
 fn unpack_copying(reader: impl Read, dest: &Path, copy: &mut dyn Write) -> Result<Unpacked, LayerError> {
     let mut raw = HashingReader::new(reader);
     let (compression, plain) = decompress(BufReader::with_capacity(256 << 10, &mut raw))?;
-    let mut plain = HashingReader::new(Tee { inner: plain, copy });
+    let mut plain = HashingReader::new(Tee { inner: plain, copy, compression });
     let mut archive = tar::Archive::new(&mut plain);
     let mut target = Target::new(dest);
     let mut entries = 0;
+    let mut last: Option<String> = None;
     for entry in archive.entries().map_err(LayerError::Read)? {
-        target.entry(entry.map_err(LayerError::Read)?)?;
+        // An error here is the decompressor's, or the tar headers' own.
+        let entry = entry.map_err(|e| {
+            below_tar(e).unwrap_or_else(|_| match last.take() {
+                None => LayerError::NotTar,
+                Some(after) => LayerError::Damaged { after },
+            })
+        })?;
+        last = Some(String::from_utf8_lossy(&entry.path_bytes()).into_owned());
+        target.entry(entry).map_err(|e| match e {
+            LayerError::Read(e) => below_tar(e).unwrap_or_else(LayerError::Read),
+            other => other,
+        })?;
         entries += 1;
     }
     // Read past the end-of-archive blocks to the end of the stream, so a
     // compressed stream's trailer (length, checksum) is checked too.
-    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(LayerError::Read)?;
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| below_tar(e).unwrap_or_else(LayerError::Read))?;
     target.finish()?;
     let (diff_id, uncompressed_size) = plain.finish();
     let (digest, size) = raw.finish();
@@ -91,18 +103,47 @@ fn unpack_copying(reader: impl Read, dest: &Path, copy: &mut dyn Write) -> Resul
     Ok(Unpacked { diff_id, uncompressed_size, digest, size, compression, entries })
 }
 
-/// A reader that copies what it reads into a writer.
+/// A reader that copies what it reads into a writer. Its errors are tagged
+/// [`Below`], so the tar reader's own errors can be told from them.
 struct Tee<'a, R> {
     inner: R,
     copy: &'a mut dyn Write,
+    compression: Compression,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
+        let compression = self.compression;
+        let n = self.inner.read(buf).map_err(|e| io::Error::new(e.kind(), Below::Input(compression, e)))?;
+        self.copy.write_all(&buf[..n]).map_err(|e| io::Error::new(e.kind(), Below::Copy(e)))?;
         Ok(n)
     }
+}
+
+/// An I/O error under the tar reader: of the (decompressed) input, or of
+/// the copy being written.
+#[derive(Debug, thiserror::Error)]
+enum Below {
+    #[error("{1}")]
+    Input(Compression, #[source] io::Error),
+    #[error("{0}")]
+    Copy(#[source] io::Error),
+}
+
+/// The error a [`Below`]-tagged I/O error stands for; any other error (the
+/// tar reader's own) comes back unchanged.
+fn below_tar(error: io::Error) -> Result<LayerError, io::Error> {
+    if !error.get_ref().is_some_and(|e| e.is::<Below>()) {
+        return Err(error);
+    }
+    let below = error.into_inner().and_then(|e| e.downcast::<Below>().ok());
+    Ok(match below.map(|b| *b) {
+        Some(Below::Input(Compression::None, e)) => LayerError::Read(e),
+        Some(Below::Input(compression, e)) => LayerError::Compressed { compression: compression.name(), reason: e.to_string() },
+        Some(Below::Copy(e)) => LayerError::Write(e),
+        // Not reached: the error was checked to hold a `Below`.
+        None => LayerError::Read(io::ErrorKind::Other.into()),
+    })
 }
 
 /// The snapshot being written.
@@ -120,6 +161,10 @@ impl Target {
     }
 
     fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<(), LayerError> {
+        if entry.header().entry_type() == EntryType::XGlobalHeader {
+            // Archive-wide PAX records (`git archive` writes a comment); no file.
+            return Ok(());
+        }
         let raw_path = entry.path_bytes().into_owned();
         let display = String::from_utf8_lossy(&raw_path).into_owned();
         let rel = safe_relative(&raw_path, &display)?;
@@ -135,10 +180,20 @@ impl Target {
             if hidden.starts_with(WHITEOUT_PREFIX.as_bytes()) || hidden.is_empty() {
                 return Ok(());
             }
+            // `.wh..` and `.wh...` would replace the directory or its parent.
+            if hidden == b"." || hidden == b".." {
+                return Err(LayerError::Unsafe { path: display, reason: "it whites out `.` or `..`" });
+            }
             let rel = rel.with_file_name(OsStr::from_bytes(hidden));
             let path = self.prepare(&rel, &display, false)?;
             let made = mknod(&path, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0));
-            return made.map_err(|e| LayerError::io("create whiteout", &path, e.into()));
+            made.map_err(|e| LayerError::io("create whiteout", &path, e.into()))?;
+            // Owner and mtime as the entry has them, so the snapshot is
+            // written back as the same layer.
+            let header = entry.header();
+            let (uid, gid) = (header.uid().map_err(LayerError::Read)? as u32, header.gid().map_err(LayerError::Read)? as u32);
+            std::os::unix::fs::lchown(&path, Some(uid), Some(gid)).map_err(|e| LayerError::io("chown", &path, e))?;
+            return set_mtime(&path, SystemTime::UNIX_EPOCH + Duration::from_secs(header.mtime().unwrap_or(0)));
         }
         let header = entry.header().clone();
         let kind = header.entry_type();
