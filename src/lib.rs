@@ -11,6 +11,7 @@ pub mod exec;
 pub mod image;
 pub mod layer;
 pub mod plan;
+pub mod progress;
 pub mod store;
 pub mod syntax;
 pub mod words;

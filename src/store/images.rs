@@ -294,6 +294,15 @@ impl Store {
         Ok(layers)
     }
 
+    /// Records a layer (its blob and snapshot are already stored), so
+    /// later builds and images can use it.
+    pub fn put_layer(&self, diff_id: &Digest, record: &LayerRecord) -> Result<(), StoreError> {
+        self.meta.write(|txn| {
+            txn.open_table(LAYERS)?.insert(diff_id.to_string().as_str(), encode(record).as_slice())?;
+            Ok(())
+        })
+    }
+
     /// The record of a layer by diff_id.
     pub fn layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
         self.meta.read(|txn| {

@@ -1,0 +1,83 @@
+//! Build progress: the events a build emits and the renderers that show
+//! them — a live view on a terminal (indicatif), BuildKit's plain log for
+//! CI, one JSON object per line for tools. Events flow out; nothing flows
+//! back into the build.
+
+mod plain;
+mod tty;
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use plain::PlainRenderer;
+pub use tty::TtyRenderer;
+
+/// Something that happened in a build. `id` numbers steps in start order,
+/// as BuildKit's `#N` does.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A step began; `name` is `[stage 2/4] COPY src /app`.
+    Started { id: usize, name: String },
+    /// A step was found in the cache.
+    Cached { id: usize },
+    /// Why a step missed the cache (`--explain`).
+    Miss { id: usize, reasons: Vec<String> },
+    /// A line of output of a running step.
+    Log { id: usize, line: String },
+    /// A step finished.
+    Done {
+        id: usize,
+        #[serde(serialize_with = "seconds")]
+        duration: Duration,
+    },
+    /// A step failed.
+    Error { id: usize, message: String },
+    /// A warning about the build as a whole (unused build args, ...).
+    Warning { message: String },
+}
+
+fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64((duration.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Where events go. Implementations must be cheap: builds call this from
+/// their worker threads.
+pub trait Progress: Send + Sync {
+    fn event(&self, event: Event);
+    /// Called once when the build ends, to finish the display.
+    fn finish(&self, _total: Duration) {}
+}
+
+/// One JSON object per line on the given writer, with a timestamp.
+pub struct JsonRenderer<W: Write + Send> {
+    out: Mutex<W>,
+}
+
+impl<W: Write + Send> JsonRenderer<W> {
+    pub fn new(out: W) -> Self {
+        JsonRenderer { out: Mutex::new(out) }
+    }
+}
+
+impl<W: Write + Send> Progress for JsonRenderer<W> {
+    fn event(&self, event: Event) {
+        let mut value = serde_json::to_value(&event).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.insert("time".into(), humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string().into());
+        }
+        if let Ok(mut out) = self.out.lock() {
+            let _ = writeln!(out, "{value}");
+        }
+    }
+}
+
+/// Discards events (`-q`).
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn event(&self, _event: Event) {}
+}
