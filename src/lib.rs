@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod context;
 pub mod copy;
 pub mod digest;
 pub mod exec;

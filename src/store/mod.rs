@@ -18,6 +18,7 @@ mod images;
 mod lock;
 mod meta;
 mod snapshots;
+mod stat_cache;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,7 @@ pub use images::{source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal
 pub use lock::Lock;
 pub use meta::{ImageRecord, LayerRecord, Meta};
 pub use snapshots::Snapshots;
+pub use stat_cache::StoreStatCache;
 
 use crate::digest::Digest;
 

@@ -1,0 +1,163 @@
+//! The build context: which files it holds, and what their content is.
+//!
+//! A build reads its context in three steps, each its own module:
+//!
+//! 1. [`ignore`]: the `.dockerignore` file, with BuildKit's exact pattern
+//!    semantics (moby/patternmatcher), chosen as BuildKit chooses it
+//!    (`<Dockerfile>.dockerignore` beside the Dockerfile wins).
+//! 2. [`walk`]: one metadata-only pass over the context (`lstat`, never
+//!    following a symlink), in a fixed order, leaving out ignored paths.
+//! 3. [`hash`]: content digests, only for the files a COPY names, in
+//!    parallel, remembered across builds by a [`StatCache`] keyed by file
+//!    metadata, so a rebuild reads only files whose metadata changed.
+//!
+//! [`Context::select`] resolves COPY sources (wildcards, symlinks kept
+//! inside the context) and [`Context::digest_of`] turns a selection into the
+//! digest a COPY's cache key uses: paths, kinds, modes, owners, link targets
+//! and content digests; never timestamps (recipe in [`hash`]).
+//!
+//! The walk is cheap (no file is opened), so it runs for every build; the
+//! expensive part, reading files, is bounded by what COPY names and by the
+//! stat cache.
+
+mod beneath;
+pub mod glob;
+mod goregex;
+pub mod hash;
+pub mod ignore;
+mod pattern;
+mod select;
+pub mod walk;
+
+use std::path::{Path, PathBuf};
+
+pub use hash::{FileDigests, HashOptions, HashStats, MemoryStatCache, NoStatCache, StatCache, StatKey};
+pub use ignore::{IgnoreError, IgnoreFile};
+pub use select::{Selected, Selection};
+pub use walk::{Entry, EntryKind};
+
+use crate::digest::Digest;
+
+/// Context failures; each keeps the path or name it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid ignore file {}", file.display())]
+    Ignore {
+        file: PathBuf,
+        #[source]
+        source: IgnoreError,
+    },
+    #[error("{}: file name is not UTF-8", path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error("{name:?}: not found in the build context")]
+    NotFound { name: String },
+    #[error("{name:?}: too many levels of symbolic links")]
+    TooManyLinks { name: String },
+}
+
+/// An opened build context: its ignore file and its walked entries.
+#[derive(Debug)]
+pub struct Context {
+    root: PathBuf,
+    ignore: IgnoreFile,
+    entries: Vec<Entry>,
+}
+
+/// A selection's digest and what computing it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelectionDigest {
+    pub digest: Digest,
+    pub stats: HashStats,
+}
+
+impl Context {
+    /// Loads the ignore file for `dockerfile` and walks the context at `dir`.
+    pub fn open(dir: &Path, dockerfile: &Path) -> Result<Context, ContextError> {
+        let ignore = IgnoreFile::load(dir, dockerfile).map_err(|error| match error {
+            IgnoreError::InFile { path, source } => ContextError::Ignore { file: path, source: *source },
+            IgnoreError::Read { ref path, .. } => ContextError::Ignore { file: path.clone(), source: error },
+            source => ContextError::Ignore { file: dir.join(".dockerignore"), source },
+        })?;
+        Context::with_ignore(dir, ignore)
+    }
+
+    /// Walks the context at `dir` with the given ignore patterns.
+    pub fn with_ignore(dir: &Path, ignore: IgnoreFile) -> Result<Context, ContextError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let entries = walk::walk(dir, &ignore, threads)?;
+        Ok(Context { root: dir.to_path_buf(), ignore, entries })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn ignore(&self) -> &IgnoreFile {
+        &self.ignore
+    }
+
+    /// Every path of the context in walk order; the first is the root (`""`).
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entry at a context-relative path (`""` is the root).
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.index_of(path).map(|i| &self.entries[i])
+    }
+
+    /// The digest of a selection, with default [`HashOptions`].
+    pub fn digest_of(&self, selection: &Selection, cache: &dyn StatCache) -> Result<Digest, ContextError> {
+        Ok(self.digest_with(selection, cache, &HashOptions::default())?.digest)
+    }
+
+    /// The digest of a selection (recipe in [`hash`]), hashing the files it
+    /// holds that `cache` does not know.
+    pub fn digest_with(&self, selection: &Selection, cache: &dyn StatCache, options: &HashOptions) -> Result<SelectionDigest, ContextError> {
+        let mut wanted = vec![false; self.entries.len()];
+        for root in &selection.roots {
+            for (i, entry) in self.subtree(root.target) {
+                if entry.kind == EntryKind::File {
+                    wanted[i] = true;
+                }
+            }
+        }
+        let indices: Vec<usize> = (0..wanted.len()).filter(|&i| wanted[i]).collect();
+        let files: Vec<&Entry> = indices.iter().map(|&i| &self.entries[i]).collect();
+        let hashed = hash::hash_files(&self.root, &files, cache, options)?;
+        let mut content: Vec<Option<Digest>> = vec![None; self.entries.len()];
+        for (&i, digest) in indices.iter().zip(&hashed.digests) {
+            content[i] = Some(*digest);
+        }
+        let mut encoder = hash::SelectionEncoder::new(selection.roots.len());
+        for root in &selection.roots {
+            let target = &self.entries[root.target];
+            let skip = if target.path.is_empty() { 0 } else { target.path.len() + 1 };
+            encoder.root(&root.name, target.end - root.target);
+            for (i, entry) in self.subtree(root.target) {
+                let below = if i == root.target { "" } else { &entry.path[skip..] };
+                encoder.entry(below, entry, content[i].as_ref());
+            }
+        }
+        Ok(SelectionDigest { digest: encoder.finish(), stats: hashed.stats })
+    }
+
+    /// Content digests of every regular file of the context, in walk order.
+    pub fn hash_all(&self, cache: &dyn StatCache, options: &HashOptions) -> Result<FileDigests, ContextError> {
+        let files: Vec<&Entry> = self.entries.iter().filter(|e| e.kind == EntryKind::File).collect();
+        hash::hash_files(&self.root, &files, cache, options)
+    }
+
+    /// An entry and its descendants, with their indices.
+    fn subtree(&self, index: usize) -> impl Iterator<Item = (usize, &Entry)> {
+        let end = self.entries[index].end;
+        self.entries[index..end].iter().enumerate().map(move |(k, e)| (index + k, e))
+    }
+}

@@ -1,0 +1,136 @@
+//! COPY sources → context paths, as BuildKit resolves them.
+//!
+//! - A source is cleaned against the context root (`path.Clean("/" + src)`),
+//!   so `../x` is `x` and `.` is the root: nothing names a path outside.
+//! - A source with a wildcard (`*`, `?`, `[` in some component) is split at
+//!   its first wildcard component; the part before is resolved (following
+//!   symlinks), then every path below it is matched as a whole against the
+//!   rest with Go's `filepath.Match`, a matching directory ending the
+//!   descent (fsutil's `ResolveWildcards`). No match is no error (BuildKit
+//!   sets `AllowEmptyWildcard` for COPY); a malformed pattern matches nothing.
+//! - Each source (or match) is then resolved following every symlink,
+//!   the last included, the way `continuity/fs.RootPath` does: an absolute
+//!   target restarts at the context root, `..` stops at the root, 255 links
+//!   at most. A symlink can therefore never lead outside the context; a
+//!   target that is not in the (ignore-filtered) context is "not found".
+//!
+//! See: moby/buildkit `dockerfile2llb` (COPY's `CopyInfo`), tonistiigi/fsutil
+//! `copy/copy.go` (`ResolveWildcards`, `rootPath`), containerd/continuity
+//! `fs/path.go` (`RootPath`).
+
+use std::os::unix::ffi::OsStrExt;
+
+use super::glob;
+use super::walk::{walk_order, EntryKind};
+use super::{Context, ContextError};
+
+/// Symlinks followed at most while resolving one path (continuity's limit).
+const MAX_LINKS: usize = 255;
+
+/// The context paths some COPY sources name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub roots: Vec<Selected>,
+}
+
+/// One source (or wildcard match) and the entry it resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    /// The path as COPY names it (context-relative, `""` = the root); its
+    /// last component names the copy.
+    pub name: String,
+    /// Index into [`Context::entries`] of what it resolves to (symlinks
+    /// followed); a directory brings its whole subtree.
+    pub target: usize,
+}
+
+impl Context {
+    /// Resolves COPY sources against the context.
+    pub fn select<S: AsRef<str>>(&self, sources: &[S]) -> Result<Selection, ContextError> {
+        let mut roots = Vec::new();
+        for source in sources {
+            let source = source.as_ref();
+            let cleaned = glob::clean(&format!("/{source}"));
+            let rel = cleaned.trim_start_matches('/');
+            let components: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+            match components.iter().position(|c| glob::contains_wildcards(c)) {
+                None => {
+                    let target = self.resolve(rel, source)?;
+                    roots.push(Selected { name: rel.to_owned(), target });
+                }
+                Some(split) => {
+                    let base = components[..split].join("/");
+                    let pattern = components[split..].join("/");
+                    let base = self.resolve(&base, source)?;
+                    for index in self.wildcard_matches(base, &pattern) {
+                        let name = self.entries[index].path.clone();
+                        let target = self.resolve(&name, source)?;
+                        roots.push(Selected { name, target });
+                    }
+                }
+            }
+        }
+        Ok(Selection { roots })
+    }
+
+    /// Paths below `base` whose path relative to it matches `pattern`; a
+    /// matching directory is not searched further.
+    fn wildcard_matches(&self, base: usize, pattern: &str) -> Vec<usize> {
+        let base_entry = &self.entries[base];
+        let skip = if base_entry.path.is_empty() { 0 } else { base_entry.path.len() + 1 };
+        let mut out = Vec::new();
+        let mut i = base + 1;
+        while i < base_entry.end {
+            let entry = &self.entries[i];
+            if glob::match_path(pattern, &entry.path[skip..]) == Ok(true) {
+                out.push(i);
+                i = entry.end;
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// The entry `rel` leads to, following every symlink inside the context.
+    fn resolve(&self, rel: &str, source: &str) -> Result<usize, ContextError> {
+        let not_found = || ContextError::NotFound { name: source.to_owned() };
+        // Components still to walk, last first.
+        let mut todo: Vec<String> = rel.rsplit('/').map(str::to_owned).collect();
+        let mut current = String::new();
+        let mut links = 0;
+        while let Some(component) = todo.pop() {
+            match component.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    current.truncate(current.rfind('/').unwrap_or(0));
+                    continue;
+                }
+                _ => {}
+            }
+            let candidate = if current.is_empty() { component } else { format!("{current}/{component}") };
+            let index = self.index_of(&candidate).ok_or_else(not_found)?;
+            let entry = &self.entries[index];
+            if entry.kind == EntryKind::Symlink {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(ContextError::TooManyLinks { name: source.to_owned() });
+                }
+                let target = entry.link_target.as_deref().map(|t| t.as_os_str().as_bytes()).unwrap_or_default();
+                let target = std::str::from_utf8(target).map_err(|_| not_found())?;
+                if target.starts_with('/') {
+                    current.clear();
+                }
+                todo.extend(target.rsplit('/').map(str::to_owned));
+                continue;
+            }
+            current = candidate;
+        }
+        self.index_of(&current).ok_or_else(not_found)
+    }
+
+    /// The index of the entry at `path`.
+    pub(crate) fn index_of(&self, path: &str) -> Option<usize> {
+        self.entries.binary_search_by(|e| walk_order(&e.path, path)).ok()
+    }
+}
