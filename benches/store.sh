@@ -40,16 +40,23 @@ tar -C "$tree" -cf "$work/rootfs.tar" .
 echo "tree: $(find "$tree" -type f | wc -l) files, $(du -sm "$work/rootfs.tar" | cut -f1) MB as tar"
 
 root=$work/root
-hyperfine --warmup 1 --runs 5 --export-markdown "$work/import.md" \
-  -n 'tar -c | gzip' "tar -C '$tree' -c . | gzip > /dev/null" \
-  -n 'strata import (gzip)' --prepare "rm -rf '$root'" "'$strata' --root '$root' import '$work/rootfs.tar' bench:gzip" \
-  -n 'tar -c | zstd' "tar -C '$tree' -c . | zstd -q > /dev/null" \
-  -n 'strata import (zstd)' --prepare "rm -rf '$root'" "'$strata' --root '$root' import --compression zstd '$work/rootfs.tar' bench:zstd"
+# Each import gets a fresh store, and old stores are moved aside rather than
+# deleted until the end: ext4 slows down inode allocation for a minute after
+# mass deletion, which would charge the next run for the previous cleanup.
+fresh="mv '$root' '$work/old.'\$(date +%s%N) 2>/dev/null; sync"
+rm -rf "$work"/old.* "$root"
+hyperfine --warmup 1 --runs 5 --export-markdown "$work/import.md" --prepare "$fresh" \
+  -n 'tar -c | gzip > file' "tar -C '$tree' -c . | gzip > '$work/out.gz'; sync '$work/out.gz'" \
+  -n 'strata import (gzip)' "'$strata' --root '$root' import '$work/rootfs.tar' bench:gzip" \
+  -n 'tar -c | zstd > file' "tar -C '$tree' -c . | zstd -q -f -o '$work/out.zst'; sync '$work/out.zst'" \
+  -n 'tar -x (unpack only)' "mkdir -p '$root' && tar -C '$root' -xf '$work/rootfs.tar'" \
+  -n 'strata import (zstd)' "'$strata' --root '$root' import --compression zstd '$work/rootfs.tar' bench:zstd"
+rm -rf "$work"/old.*
 
 rm -rf "$root"
 "$strata" --root "$root" import "$work/rootfs.tar" bench:gzip >/dev/null
 hyperfine --warmup 1 --runs 5 --export-markdown "$work/save.md" \
-  -n 'tar -c | gzip' "tar -C '$tree' -c . | gzip > /dev/null" \
+  -n 'tar -c | gzip > file' "tar -C '$tree' -c . | gzip > '$work/out.gz'" \
   -n 'strata save (oci-archive)' "'$strata' --root '$root' save --format oci-archive -o '$work/out.tar' bench:gzip" \
   -n 'strata save (docker-archive)' "'$strata' --root '$root' save --format docker-archive -o '$work/out.tar' bench:gzip"
 

@@ -96,6 +96,16 @@ pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Saves one image (by ID: unnamed) to an archive file: `build --output`.
+pub fn save_one(store: &Store, name: &str, format: SaveFormat, path: &Path) -> Result<(), CliError> {
+    let images = [save_image(store, name)?];
+    let format = match format {
+        SaveFormat::OciArchive => ArchiveFormat::Oci,
+        _ => ArchiveFormat::Docker,
+    };
+    save_file(&images, format, &store.blobs, path)
+}
+
 /// Writes the archive beside `path` and renames it into place, so `path`
 /// never holds half an archive.
 fn save_file(images: &[SaveImage], format: ArchiveFormat, blobs: &Blobs, path: &Path) -> Result<(), CliError> {

@@ -2,6 +2,8 @@
 //! single place where errors are rendered and turned into exit codes.
 
 mod archive;
+mod build;
+mod graph;
 mod image;
 mod parse;
 mod render;
@@ -51,6 +53,11 @@ pub enum Command {
     Inspect(image::InspectArgs),
     /// Show an image's history: one row per step.
     History(image::HistoryArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// (internal) Become a container: started by strata itself.
+    #[command(name = "__init", hide = true)]
+    Init,
     /// Write images to a docker-archive, an oci-archive or an OCI layout directory.
     Save(archive::SaveArgs),
     /// Load images from a docker-archive or oci-archive.
@@ -69,6 +76,9 @@ pub fn run() -> ExitCode {
         Command::Rmi(args) => open(&root).and_then(|store| image::rmi(store, &args)),
         Command::Inspect(args) => open(&root).and_then(|store| image::inspect(&store, &args)),
         Command::History(args) => open(&root).and_then(|store| image::history(&store, &args)),
+        Command::Build(args) => open(&root).and_then(|store| build::run(&store, &args)),
+        // A fresh single-threaded process: it must not open the store first.
+        Command::Init => std::process::exit(crate::exec::init::main()),
         Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),
         Command::Load(args) => open(&root).and_then(|store| archive::load(&store, &args)),
     };
@@ -116,6 +126,8 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Build(#[from] crate::solve::SolveError),
     #[error(transparent)]
     Archive(#[from] crate::image::archive::ArchiveError),
 }

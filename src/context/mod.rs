@@ -121,6 +121,17 @@ impl Context {
     /// The digest of a selection (recipe in [`hash`]), hashing the files it
     /// holds that `cache` does not know.
     pub fn digest_with(&self, selection: &Selection, cache: &dyn StatCache, options: &HashOptions) -> Result<SelectionDigest, ContextError> {
+        Ok(self.digest_with_files(selection, cache, options)?.0)
+    }
+
+    /// [`Context::digest_with`], plus each selected file's path and content
+    /// digest (what `--explain` compares between builds).
+    pub fn digest_with_files(
+        &self,
+        selection: &Selection,
+        cache: &dyn StatCache,
+        options: &HashOptions,
+    ) -> Result<(SelectionDigest, Vec<(&Entry, Digest)>), ContextError> {
         let mut wanted = vec![false; self.entries.len()];
         for root in &selection.roots {
             for (i, entry) in self.subtree(root.target) {
@@ -146,7 +157,8 @@ impl Context {
                 encoder.entry(below, entry, content[i].as_ref());
             }
         }
-        Ok(SelectionDigest { digest: encoder.finish(), stats: hashed.stats })
+        let per_file = files.into_iter().zip(hashed.digests.iter().copied()).collect();
+        Ok((SelectionDigest { digest: encoder.finish(), stats: hashed.stats }, per_file))
     }
 
     /// Content digests of every regular file of the context, in walk order.

@@ -135,6 +135,14 @@ enum Item<'a> {
 }
 
 /// Carries out `req`: copies its sources into `req.dest_root`.
+/// WORKDIR: makes `path` (absolute, resolved inside `root` as `chroot`
+/// would) and its missing parents, mode 0755, owned by root.
+pub fn make_dir_all(root: &Path, path: &str) -> Result<(), CopyError> {
+    let dir = Root::open(root).map_err(|e| CopyError::io("open", root, e))?;
+    let rel = dir.resolve(Path::new(path), true, Escape::Clamp).map_err(|e| CopyError::io("resolve", Path::new(path), e))?;
+    mkdir_all(&dir, &rel, None)
+}
+
 pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
     let op = req.op;
     let instruction = if op.add.is_some() { "ADD" } else { "COPY" };

@@ -1,8 +1,18 @@
 //! Filesystems and containers for build steps: overlay mounts of a stack of
 //! snapshots with a fresh upper directory (whose contents become the step's
-//! layer). Knows nothing of Dockerfiles, the cache or the store's layout.
+//! layer), and containers — a process in its own mount, PID, UTS, IPC (and
+//! optionally network) namespaces, pivoted into such a root. Knows nothing
+//! of Dockerfiles, the cache or the store's layout. All syscalls are in
+//! `sys.rs`.
 
+mod container;
+pub mod init;
 mod overlay;
+mod spec;
 mod sys;
+mod user;
 
+pub use container::{remove_mount_points, Runtime, DEFAULT_PATH};
 pub use overlay::{Mounted, RootfsMount};
+pub use spec::{Bind, ContainerSpec, NetworkMode, Tmpfs};
+pub use user::{resolve_user, User};

@@ -48,3 +48,88 @@ pub fn unmount_or_detach(target: &Path) -> io::Result<()> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// Namespaces a container gets.
+pub fn unshare_namespaces(new_network: bool) -> io::Result<()> {
+    use nix::sched::CloneFlags;
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    if new_network {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    nix::sched::unshare(flags).map_err(io::Error::from)
+}
+
+/// Forks; `Some(pid)` in the parent, `None` in the child.
+///
+/// Only called from `strata __init`, a freshly exec'd process that has
+/// started no threads, so the child may do anything (not just
+/// async-signal-safe calls).
+pub fn fork_process() -> io::Result<Option<nix::unistd::Pid>> {
+    // SAFETY: the caller is single-threaded (see above), which is what
+    // makes the child's use of allocation and locks sound.
+    match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Some(child)),
+        nix::unistd::ForkResult::Child => Ok(None),
+    }
+}
+
+/// Mounts a filesystem of type `fstype` at `target`.
+pub fn mount_fs(fstype: &str, target: &Path, flags: nix::mount::MsFlags, data: Option<&str>) -> io::Result<()> {
+    nix::mount::mount(Some(fstype), target, Some(fstype), flags, data).map_err(io::Error::from)
+}
+
+/// Bind-mounts `source` on `target`.
+pub fn bind_mount(source: &Path, target: &Path) -> io::Result<()> {
+    use nix::mount::MsFlags;
+    nix::mount::mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(io::Error::from)
+}
+
+/// Makes the bind mount at `target` read-only (a remount, as the kernel
+/// requires; `target` must name the new mount, not what it covers).
+pub fn remount_read_only(target: &Path) -> io::Result<()> {
+    use nix::mount::MsFlags;
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(io::Error::from)
+}
+
+/// Stops mount events from propagating back to the host.
+pub fn make_mounts_private() -> io::Result<()> {
+    use nix::mount::MsFlags;
+    nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(io::Error::from)
+}
+
+/// Makes `root` the root directory: `pivot_root(".", ".")` then detaching
+/// the old root, which needs no directory inside the new root.
+pub fn pivot_into(root: &Path) -> io::Result<()> {
+    nix::unistd::chdir(root)?;
+    nix::unistd::pivot_root(".", ".")?;
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?;
+    nix::unistd::chdir("/")?;
+    Ok(())
+}
+
+/// Brings up the loopback interface of the current network namespace.
+pub fn loopback_up() -> io::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    // SAFETY: `ifreq` is plain data, zero-initialised, with a NUL-terminated
+    // name shorter than IFNAMSIZ; both ioctls only read and write that struct
+    // and the socket stays open for their duration.
+    unsafe {
+        let mut request: nix::libc::ifreq = std::mem::zeroed();
+        for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+            *slot = *byte as nix::libc::c_char;
+        }
+        if nix::libc::ioctl(sock.as_raw_fd(), nix::libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        request.ifr_ifru.ifru_flags |= (nix::libc::IFF_UP | nix::libc::IFF_RUNNING) as i16;
+        if nix::libc::ioctl(sock.as_raw_fd(), nix::libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! `strata build`: a Dockerfile and a context become an image in the store.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use super::{archive, graph, render, CliError};
+use crate::context::Context;
+use crate::image::{ConfigChange, Reference};
+use crate::plan::{self, PlanOptions, Platform};
+use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
+use crate::exec::Runtime;
+use crate::solve::{BuildContext, SolveOptions, Solver, StoreBaseImages};
+use crate::store::{Store, StoreError, StoreStatCache};
+use crate::syntax;
+
+const EXAMPLES: &str = "\
+Examples:
+  strata build -t app:1.0 .
+  strata build -f docker/Dockerfile --build-arg VERSION=2 --target runtime -t app .
+  strata build --progress plain --explain .          why each step missed the cache
+  strata build --print-graph --format dot . | dot -Tsvg > graph.svg
+  strata build --output type=oci,dest=app.tar .";
+
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
+pub struct BuildArgs {
+    /// The build context directory.
+    #[arg(value_name = "CONTEXT")]
+    pub context: PathBuf,
+    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Name the image (repeatable).
+    #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Build this stage (and what it needs) instead of the last one.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Do not use the cache for these stages.
+    #[arg(long, value_name = "STAGE")]
+    pub no_cache_filter: Vec<String>,
+    /// Set a label on the image (`KEY=VALUE`).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Progress output: `auto` (tty on a terminal, else plain), `tty`, `plain`, `json`.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Say why each step missed the cache.
+    #[arg(long)]
+    pub explain: bool,
+    /// Write the image ID to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Write build result metadata (JSON) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    /// Also export the image: `type=oci|docker,dest=FILE` (`type=image`, the default, only stores it).
+    #[arg(short, long, value_name = "type=...,dest=...")]
+    pub output: Option<String>,
+    /// Print only the image ID.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the build graph (stages, steps, edges) instead of building.
+    #[arg(long)]
+    pub print_graph: bool,
+    /// Format of `--print-graph`.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Tty,
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Json,
+}
+
+pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
+    let dockerfile_path = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
+    let name = dockerfile_path.display().to_string();
+    let source = fs_err::read(&dockerfile_path).map_err(|e| CliError::Read { path: name.clone(), source: e })?;
+    let source = String::from_utf8_lossy(&source).into_owned();
+    let file = match syntax::parse(&source) {
+        Ok(file) => file,
+        Err(error) => {
+            eprintln!("{}", render::parse_error(&name, &source, error));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let options = PlanOptions { target: args.target.clone(), build_args: build_args(&args.build_args), platform: Platform::host() };
+    let mut plan = match plan::plan(&file, &options, &StoreBaseImages(store)) {
+        Ok(plan) => plan,
+        Err(error) => {
+            eprintln!("{}", render::plan_error(&name, &source, &error));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if args.print_graph {
+        let text = match args.format {
+            GraphFormat::Dot => graph::dot(&plan),
+            GraphFormat::Json => render::json(&graph::json(&plan)),
+        };
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    add_labels(&mut plan, &args.labels)?;
+    let tags = args.tags.iter().map(|t| t.parse::<Reference>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
+    let context = Context::open(&args.context, &dockerfile_path).map_err(|e| CliError::Usage(e.to_string()))?;
+    let stat_cache = StoreStatCache::open(store, &args.context)?;
+    let context = BuildContext::new(context, stat_cache);
+    let progress = progress(args);
+    let solve_options = SolveOptions {
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
+        explain: args.explain,
+        dockerfile_id: dockerfile_path.canonicalize().unwrap_or(dockerfile_path.clone()).display().to_string(),
+    };
+    let runtime = Runtime::default();
+    let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);
+    let output = solver.build(&plan, &tags);
+    context.finish()?;
+    let output = output?;
+    let id = output.image.id();
+    if args.quiet {
+        println!("{id}");
+    } else if args.progress != ProgressMode::Json {
+        eprintln!("writing image {id} done");
+        for tag in &tags {
+            eprintln!("naming to {tag} done");
+        }
+    }
+    if let Some(path) = &args.iidfile {
+        fs_err::write(path, id.to_string()).map_err(CliError::Write)?;
+    }
+    if let Some(path) = &args.metadata_file {
+        let metadata = serde_json::json!({
+            "containerimage.config.digest": id.to_string(),
+            "containerimage.digest": output.image.manifest.digest.to_string(),
+            "image.name": tags.iter().map(Reference::to_string).collect::<Vec<_>>().join(","),
+            "strata.cache": { "cached": output.cached_steps, "steps": output.total_steps },
+        });
+        fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
+    }
+    if let Some(output_spec) = &args.output {
+        export(store, &id.to_string(), output_spec)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `KEY=VALUE`, or `KEY` taking the value from the environment (skipped
+/// when unset), as docker build does.
+fn build_args(raw: &[String]) -> BTreeMap<String, String> {
+    raw.iter()
+        .filter_map(|arg| match arg.split_once('=') {
+            Some((k, v)) => Some((k.to_owned(), v.to_owned())),
+            None => std::env::var(arg).ok().map(|v| (arg.clone(), v)),
+        })
+        .collect()
+}
+
+/// `--label`s apply to the final image, after the Dockerfile's own.
+fn add_labels(plan: &mut plan::BuildPlan, labels: &[String]) -> Result<(), CliError> {
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let pairs = labels
+        .iter()
+        .map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((l.clone(), String::new())))
+        .collect();
+    let target = plan.graph.target;
+    if let Some(stage) = plan.stages[target].as_mut() {
+        let change = ConfigChange::Label(pairs);
+        change.apply(&mut stage.config);
+        stage.steps.push(plan::Step {
+            op: plan::Op::Config { change },
+            lines: stage.steps.last().map(|s| s.lines).unwrap_or_default(),
+            span: Default::default(),
+            text: "LABEL (--label)".into(),
+            created_by: String::new(),
+        });
+    }
+    Ok(())
+}
+
+fn progress(args: &BuildArgs) -> Box<dyn Progress> {
+    if args.quiet {
+        return Box::new(Quiet);
+    }
+    match args.progress {
+        ProgressMode::Json => Box::new(JsonRenderer::new(std::io::stdout())),
+        ProgressMode::Tty => Box::new(TtyRenderer::new()),
+        ProgressMode::Auto if std::io::stderr().is_terminal() => Box::new(TtyRenderer::new()),
+        ProgressMode::Plain | ProgressMode::Auto => Box::new(PlainRenderer::new(std::io::stderr())),
+    }
+}
+
+/// `--output type=oci|docker,dest=FILE`.
+fn export(store: &Store, id: &str, spec: &str) -> Result<(), CliError> {
+    let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
+    let kind = fields.get("type").copied().unwrap_or("image");
+    let dest = fields.get("dest").map(Path::new);
+    match (kind, dest) {
+        ("image", _) => Ok(()),
+        ("oci" | "docker", Some(dest)) => {
+            let format = if kind == "oci" { archive::SaveFormat::OciArchive } else { archive::SaveFormat::DockerArchive };
+            archive::save_one(store, id, format, dest)
+        }
+        ("oci" | "docker", None) => Err(CliError::Usage(format!("--output type={kind} needs dest=FILE"))),
+        _ => Err(CliError::Usage(format!("unsupported --output type {kind:?} (expected image, oci or docker)"))),
+    }
+}

@@ -1,0 +1,112 @@
+//! Running a container from the parent's side: start `strata __init` with
+//! the spec, stream its output line by line, return its exit code; and
+//! after the root is unmounted, take the mount points the container needed
+//! back out of the upper directory so they are never committed.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::spec::ContainerSpec;
+
+/// The PATH a container gets when its environment has none (BuildKit's).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The mount points every container has.
+const SYSTEM_MOUNT_POINTS: [&str; 3] = ["proc", "dev", "sys"];
+
+/// Starts containers by running `<init> __init`.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// A strata binary (the running one unless a test says otherwise).
+    pub init: PathBuf,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime { init: PathBuf::from("/proc/self/exe") }
+    }
+}
+
+impl Runtime {
+    /// Runs `spec` to completion; each output line (stdout and stderr, in
+    /// the order written) goes to `log`. Returns the exit code.
+    pub fn run(&self, spec: &ContainerSpec, log: &mut dyn FnMut(&str)) -> io::Result<i32> {
+        let (reader, writer) = nix::unistd::pipe()?;
+        let mut child = Command::new(&self.init)
+            .arg("__init")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(writer.try_clone()?))
+            .stderr(Stdio::from(writer))
+            .spawn()?;
+        let spec_json = serde_json::to_vec(spec).map_err(io::Error::other)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(&spec_json)?;
+        }
+        // Our copies of the write end are gone (moved into the child), so
+        // the read end sees EOF when the container's last process exits.
+        read_lines(reader, log)?;
+        let status = child.wait()?;
+        Ok(status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+    }
+}
+
+fn read_lines(reader: OwnedFd, log: &mut dyn FnMut(&str)) -> io::Result<()> {
+    let mut lines = BufReader::new(std::fs::File::from(reader));
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if lines.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line);
+        log(text.trim_end_matches(['\n', '\r']));
+    }
+}
+
+/// Removes from `upper` what exists only because the container needed a
+/// mount point there (`/proc`, `/dev`, `/sys`, bind targets): an empty
+/// directory or file that no lower layer has. Then prunes the directories
+/// that held them if they are now empty copies of a lower directory.
+pub fn remove_mount_points(upper: &Path, lowers: &[PathBuf], spec: &ContainerSpec) -> io::Result<()> {
+    let binds = spec.binds.iter().map(|b| b.target.as_str()).chain(spec.tmpfs.iter().map(|t| t.target.as_str()));
+    let targets: Vec<String> = SYSTEM_MOUNT_POINTS.iter().map(|s| s.to_string()).chain(binds.map(|t| t.trim_start_matches('/').to_owned())).collect();
+    for target in targets {
+        let path = upper.join(&target);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let in_lower = lowers.iter().any(|l| std::fs::symlink_metadata(l.join(&target)).is_ok());
+        let empty = if meta.is_dir() { std::fs::read_dir(&path)?.next().is_none() } else { meta.is_file() && meta.len() == 0 };
+        if in_lower || !empty {
+            continue;
+        }
+        if meta.is_dir() {
+            std::fs::remove_dir(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+        prune_copied_up_parents(upper, lowers, Path::new(&target))?;
+    }
+    Ok(())
+}
+
+fn prune_copied_up_parents(upper: &Path, lowers: &[PathBuf], target: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut dir = target.parent();
+    while let Some(rel) = dir.filter(|d| !d.as_os_str().is_empty()) {
+        let path = upper.join(rel);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { return Ok(()) };
+        if !meta.is_dir() || std::fs::read_dir(&path)?.next().is_some() {
+            return Ok(());
+        }
+        let lower = lowers.iter().rev().find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok());
+        let same = lower.is_some_and(|l| l.is_dir() && l.mode() == meta.mode() && l.uid() == meta.uid() && l.gid() == meta.gid());
+        let opaque = xattr::get(&path, crate::layer::OVERLAY_OPAQUE_XATTR).ok().flatten().is_some();
+        if !same || opaque {
+            return Ok(());
+        }
+        std::fs::remove_dir(&path)?;
+        dir = rel.parent();
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! `strata __init`: the process that becomes a container. The parent
+//! starts it with a [`ContainerSpec`] on standard input; it enters new
+//! namespaces, forks the container's PID 1, which mounts /proc, /dev, /sys
+//! and the bind mounts, pivots into the root, and runs the command as its
+//! own child while it reaps zombies and forwards signals.
+//!
+//! It must be a freshly exec'd process: `unshare` of a mount or PID
+//! namespace is refused to a multi-threaded process, and the forks here
+//! rely on there being no other threads.
+
+use std::ffi::CString;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::mount::MsFlags;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use super::spec::{ContainerSpec, NetworkMode};
+use super::sys;
+use super::user::resolve_user;
+
+/// Exit code when the container could not be set up (as `env` uses).
+const SETUP_FAILED: i32 = 125;
+/// Exit code when the command could not be executed.
+const EXEC_FAILED: i32 = 127;
+
+/// Entry point of `strata __init`; returns the process exit code.
+pub fn main() -> i32 {
+    let mut input = Vec::new();
+    let spec: ContainerSpec = match io::stdin().read_to_end(&mut input).map(|_| serde_json::from_slice(&input)) {
+        Ok(Ok(spec)) => spec,
+        Ok(Err(e)) => return fail("bad container spec", e),
+        Err(e) => return fail("cannot read container spec", e),
+    };
+    match outer(&spec) {
+        Ok(code) => code,
+        Err(e) => fail("container setup", e),
+    }
+}
+
+fn fail(what: &str, error: impl std::fmt::Display) -> i32 {
+    eprintln!("strata: {what}: {error}");
+    SETUP_FAILED
+}
+
+/// Outside the new PID namespace: unshare, fork PID 1, wait for it.
+fn outer(spec: &ContainerSpec) -> io::Result<i32> {
+    // Die with the build that started us.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    sys::unshare_namespaces(spec.network == NetworkMode::None)?;
+    match sys::fork_process()? {
+        Some(pid1) => wait_for(pid1),
+        None => {
+            let code = match pid1(spec) {
+                Ok(code) => code,
+                Err(e) => fail("container setup", e),
+            };
+            std::process::exit(code)
+        }
+    }
+}
+
+/// PID 1 of the container.
+fn pid1(spec: &ContainerSpec) -> io::Result<i32> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    sys::make_mounts_private().map_err(context("make mounts private"))?;
+    if spec.network == NetworkMode::None {
+        sys::loopback_up().map_err(context("bring up loopback"))?;
+    }
+    nix::unistd::sethostname(&spec.hostname).map_err(|e| context("set the hostname")(e.into()))?;
+    mount_system(spec)?;
+    sys::pivot_into(&spec.root).map_err(context("pivot into the root"))?;
+    let user = resolve_user(spec.user.as_deref(), Path::new("/etc"))?;
+    // Signals are taken with sigwait below; the command gets them back.
+    let forwarded = forwarded_signals();
+    forwarded.thread_block()?;
+    match sys::fork_process()? {
+        None => {
+            forwarded.thread_unblock()?;
+            let error = exec_command(spec, &user);
+            eprintln!("strata: cannot run {:?}: {error}", spec.argv.first().map(String::as_str).unwrap_or(""));
+            std::process::exit(EXEC_FAILED)
+        }
+        Some(command) => supervise(command, &forwarded),
+    }
+}
+
+/// Names the setup step an error comes from.
+fn context(what: &'static str) -> impl Fn(io::Error) -> io::Error {
+    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+fn forwarded_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2] {
+        set.add(signal);
+    }
+    set
+}
+
+/// Reaps every exited process (orphans end up here) and forwards signals
+/// to the command until the command exits.
+fn supervise(command: Pid, signals: &SigSet) -> io::Result<i32> {
+    loop {
+        let signal = signals.wait()?;
+        if signal != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(command, signal);
+            continue;
+        }
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == command => return Ok(code),
+                Ok(WaitStatus::Signaled(pid, signal, _)) if pid == command => return Ok(128 + signal as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    }
+}
+
+fn wait_for(pid: Pid) -> io::Result<i32> {
+    loop {
+        match waitpid(pid, None)? {
+            WaitStatus::Exited(_, code) => return Ok(code),
+            WaitStatus::Signaled(_, signal, _) => return Ok(128 + signal as i32),
+            _ => continue,
+        }
+    }
+}
+
+/// Sets the user, working directory and environment, then executes the
+/// command; returns only on failure.
+fn exec_command(spec: &ContainerSpec, user: &super::user::User) -> io::Error {
+    let run = || -> io::Result<std::convert::Infallible> {
+        std::fs::create_dir_all(&spec.workdir)?;
+        nix::unistd::setgroups(&user.groups)?;
+        nix::unistd::setgid(user.gid)?;
+        nix::unistd::setuid(user.uid)?;
+        std::env::set_current_dir(&spec.workdir)?;
+        let env: Vec<CString> = spec.env.iter().filter_map(|e| CString::new(e.as_str()).ok()).collect();
+        let argv: Vec<CString> = spec.argv.iter().filter_map(|a| CString::new(a.as_str()).ok()).collect();
+        let Some(program) = argv.first() else { return Err(io::Error::other("empty command")) };
+        // execvpe searches the PATH of this process: make it the container's.
+        let path = spec.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(super::DEFAULT_PATH);
+        std::env::set_var("PATH", path);
+        Ok(nix::unistd::execvpe(program, &argv, &env)?)
+    };
+    match run() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+/// /proc, a minimal /dev, a read-only /sys, the bind and tmpfs mounts —
+/// every target resolved inside the root, so a symlink in the image can
+/// never point a mount at the host.
+fn mount_system(spec: &ContainerSpec) -> io::Result<()> {
+    let root = rustix::fs::open(&spec.root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    sys::mount_fs("proc", &fd_path(&target(&root, "proc", Kind::Dir)?), nosuid, None).map_err(context("mount /proc"))?;
+    let dev = target(&root, "dev", Kind::Dir)?;
+    sys::mount_fs("tmpfs", &fd_path(&dev), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))
+        .map_err(context("mount /dev"))?;
+    for node in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let file = target(&root, &format!("dev/{node}"), Kind::File)?;
+        sys::bind_mount(&Path::new("/dev").join(node), &fd_path(&file)).map_err(context("bind a device"))?;
+    }
+    let pts = target(&root, "dev/pts", Kind::Dir)?;
+    sys::mount_fs("devpts", &fd_path(&pts), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620"))
+        .map_err(context("mount /dev/pts"))?;
+    let shm = target(&root, "dev/shm", Kind::Dir)?;
+    sys::mount_fs("tmpfs", &fd_path(&shm), nosuid, Some("mode=1777,size=65536k")).map_err(context("mount /dev/shm"))?;
+    // Resolved again: `dev` names the directory the tmpfs now covers.
+    let dev_tmpfs = target(&root, "dev", Kind::Dir)?;
+    let dev_dir = rustix::fs::openat(&dev_tmpfs, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    for (link, to) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        rustix::fs::symlinkat(to, &dev_dir, link)?;
+    }
+    let sysfs = target(&root, "sys", Kind::Dir)?;
+    sys::mount_fs("sysfs", &fd_path(&sysfs), nosuid | MsFlags::MS_RDONLY, None).map_err(context("mount /sys"))?;
+    for bind in &spec.binds {
+        let kind = if bind.source.is_dir() { Kind::Dir } else { Kind::File };
+        let rel = bind.target.trim_start_matches('/');
+        let at = target(&root, rel, kind)?;
+        sys::bind_mount(&bind.source, &fd_path(&at)).map_err(context("bind mount"))?;
+        if bind.read_only {
+            // Resolved again: the old descriptor names what the mount covers.
+            let mounted = target(&root, rel, kind)?;
+            sys::remount_read_only(&fd_path(&mounted)).map_err(context("make a bind mount read-only"))?;
+        }
+    }
+    for tmpfs in &spec.tmpfs {
+        let at = target(&root, tmpfs.target.trim_start_matches('/'), Kind::Dir)?;
+        let data = tmpfs.size.map(|s| format!("size={s}"));
+        sys::mount_fs("tmpfs", &fd_path(&at), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, data.as_deref())?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Dir,
+    File,
+}
+
+/// An `O_PATH` descriptor of `rel` inside `root` (symlinks resolved as if
+/// `root` were `/`), created — with missing parents — when absent.
+fn target(root: &OwnedFd, rel: &str, kind: Kind) -> io::Result<OwnedFd> {
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let open = |path: &str, flags: OFlags| rustix::fs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), resolve);
+    match open(rel, OFlags::PATH) {
+        Ok(fd) => return Ok(fd),
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    if !parent.is_empty() {
+        target(root, parent, Kind::Dir)?;
+    }
+    let parent_fd = open(if parent.is_empty() { "." } else { parent }, OFlags::PATH | OFlags::DIRECTORY)?;
+    let dir = rustix::fs::openat(&parent_fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    match kind {
+        Kind::Dir => rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o755))?,
+        Kind::File => {
+            let flags = OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY | OFlags::CLOEXEC;
+            drop(rustix::fs::openat(&dir, name, flags, Mode::from_raw_mode(0o644))?);
+        }
+    }
+    Ok(open(rel, OFlags::PATH)?)
+}
+
+/// The path the kernel resolves to the file behind `fd`.
+fn fd_path(fd: &OwnedFd) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}

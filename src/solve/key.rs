@@ -1,0 +1,88 @@
+//! Step cache keys. The recipe (also in the README):
+//!
+//! `sha256(fields)` over typed, length-prefixed fields, in this order:
+//! 1. `version` = `strata.step.v1`;
+//! 2. `parent` = the previous step's key (a stage's first step: the key of
+//!    its base — `scratch` and the platform, the image's manifest digest,
+//!    or the other stage's last key);
+//! 3. `op` = the step's operation as canonical JSON, after expansion (so it
+//!    holds the instruction, its flags, and for RUN the build args and
+//!    environment it sees);
+//! 4. COPY/ADD from the context: `context` = the digest of every selected
+//!    file's relative path, type, mode, owner, link target and content
+//!    (never times); from a stage: `from-stage` = its last key; from an
+//!    image: `from-image` = its manifest digest.
+
+use std::path::Path;
+
+use super::state::StageState;
+use super::{SolveError, Solver};
+use crate::cache::{CacheKey, Input, KeyBuilder};
+use crate::copy::SourceFilter;
+use crate::digest::Digest;
+use crate::image::canonical_json;
+use crate::plan::{CopySource, Op, SourceRoot, Step};
+
+/// The build context as the solver sees it.
+pub trait ContextSource: Sync {
+    /// The context directory.
+    fn root(&self) -> &Path;
+    /// The `.dockerignore` rules, if any.
+    fn filter(&self) -> Option<&dyn SourceFilter>;
+    /// The digest of what the patterns `sources` select (minus `exclude`),
+    /// with one input per file (`file:<path>` → content, mode, owner).
+    fn digest(&self, sources: &[String], exclude: &[String]) -> Result<(Digest, Vec<Input>), String>;
+}
+
+impl Solver<'_> {
+    /// A step's key and the named inputs that went into it.
+    pub(super) fn step_key(
+        &self,
+        state: &StageState,
+        step: &Step,
+        results: &[Option<StageState>],
+    ) -> Result<(CacheKey, Vec<Input>), SolveError> {
+        let op_json = canonical_json(&step.op);
+        let mut builder = KeyBuilder::new();
+        builder.digest("parent", &state.key.0).bytes("op", &op_json);
+        let mut inputs = vec![
+            Input::new("parent", state.key.to_string()),
+            Input::new("instruction", step.text.clone()),
+            Input::new("op", Digest::of(&op_json).to_string()),
+        ];
+        match &step.op {
+            Op::Copy(copy) => match &copy.from {
+                SourceRoot::Context => {
+                    let patterns: Vec<String> = copy
+                        .sources
+                        .iter()
+                        .filter_map(|s| match s {
+                            CopySource::Path { path } => Some(path.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    if !patterns.is_empty() {
+                        let (digest, files) = self.context.digest(&patterns, &copy.exclude).map_err(SolveError::Context)?;
+                        builder.digest("context", &digest);
+                        inputs.extend(files);
+                    }
+                }
+                SourceRoot::Stage(index) => {
+                    let source = results[*index].as_ref().expect("dependencies are built first");
+                    builder.digest("from-stage", &source.key.0);
+                    inputs.push(Input::new("from-stage", source.key.to_string()));
+                }
+                SourceRoot::Image(name) => {
+                    let source = self.image_state(name)?;
+                    builder.digest("from-image", &source.key.0);
+                    inputs.push(Input::new("from-image", source.key.to_string()));
+                }
+            },
+            Op::Run(run) => {
+                inputs.extend(run.env.iter().map(|(k, v)| Input::new(format!("env:{k}"), v.clone())));
+            }
+            _ => {}
+        }
+        Ok((builder.finish(), inputs))
+    }
+}

@@ -1,0 +1,171 @@
+//! The solver: runs a [`BuildPlan`] against the store. Each step's cache key
+//! is computed first; a hit reuses the recorded layer, a miss executes the
+//! step (config edits here, COPY/ADD natively, RUN through an
+//! [`Executor`]) and records the result. Knows nothing of Dockerfile syntax.
+
+mod context;
+mod key;
+mod run;
+mod state;
+mod step;
+
+use std::path::{Path, PathBuf};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::cache::Cache;
+use crate::digest::Digest;
+use crate::image::Reference;
+use crate::plan::BuildPlan;
+use crate::progress::{Event, Progress};
+use crate::store::{Store, StoreError, StoredImage};
+
+pub use context::BuildContext;
+pub use key::ContextSource;
+pub use run::Executor;
+pub use state::StageState;
+
+/// How the build runs.
+#[derive(Debug, Clone, Default)]
+pub struct SolveOptions {
+    pub no_cache: bool,
+    /// Stages (by name) never taken from the cache.
+    pub no_cache_filter: Vec<String>,
+    /// Report why each missed step missed.
+    pub explain: bool,
+    /// Identifies the Dockerfile across builds, for `explain`.
+    pub dockerfile_id: String,
+}
+
+/// Why a RUN step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("process exited with code {code}{}", tail(last_lines))]
+    Exit { code: i32, last_lines: Vec<String> },
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; last output:\n  {}", lines.join("\n  "))
+    }
+}
+
+/// Why a build failed; step errors carry the Dockerfile line.
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    #[error("{step} (Dockerfile line {line}): {source}")]
+    Step {
+        step: String,
+        line: usize,
+        #[source]
+        source: Box<SolveError>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Copy(#[from] crate::copy::CopyError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("build context: {0}")]
+    Context(String),
+    #[error("base image {name}: {source}")]
+    BaseImage {
+        name: String,
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl SolveError {
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> SolveError {
+        SolveError::Io { action, path: path.to_path_buf(), source }
+    }
+}
+
+/// Everything a build needs.
+pub struct Solver<'a> {
+    pub store: &'a Store,
+    pub context: &'a dyn ContextSource,
+    pub executor: &'a dyn Executor,
+    pub progress: &'a dyn Progress,
+    pub options: SolveOptions,
+    next_id: AtomicUsize,
+}
+
+/// The result of a build: the target stage's state, committed as an image.
+pub struct BuildOutput {
+    pub image: StoredImage,
+    pub cached_steps: usize,
+    pub total_steps: usize,
+}
+
+impl<'a> Solver<'a> {
+    pub fn new(
+        store: &'a Store,
+        context: &'a dyn ContextSource,
+        executor: &'a dyn Executor,
+        progress: &'a dyn Progress,
+        options: SolveOptions,
+    ) -> Solver<'a> {
+        Solver { store, context, executor, progress, options, next_id: AtomicUsize::new(1) }
+    }
+
+    /// Builds the plan's target and stores it as an image named `tags`.
+    pub fn build(&self, plan: &BuildPlan, tags: &[Reference]) -> Result<BuildOutput, SolveError> {
+        let started = Instant::now();
+        for unused in &plan.unused_build_args {
+            self.progress.event(Event::Warning { message: format!("build-arg {unused} was not consumed by any ARG") });
+        }
+        let mut results: Vec<Option<StageState>> = vec![None; plan.stages.len()];
+        let (mut cached, mut total) = (0, 0);
+        for stage in plan.ordered() {
+            let (state, hits, steps) = self.stage(stage, &results)?;
+            results[stage.index] = Some(state);
+            cached += hits;
+            total += steps;
+        }
+        let Some(mut target) = results[plan.graph.target].take() else {
+            return Err(SolveError::Context("the target stage was not built".into()));
+        };
+        target.config.created = Some(target.created.clone());
+        let image = self.store.commit_image_bytes(&target.config.to_canonical_json(), &target.config, &target.layers, tags)?;
+        self.progress.finish(started.elapsed());
+        Ok(BuildOutput { image, cached_steps: cached, total_steps: total })
+    }
+
+    fn next_id(&self) -> usize {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn cache(&self) -> Cache<'_> {
+        Cache::new(self.store)
+    }
+}
+
+/// The digest that names a source file for the key and for `--explain`.
+pub fn file_input_value(content: &Digest, mode: u32, uid: u32, gid: u32) -> String {
+    format!("{content} {mode:04o} {uid}:{gid}")
+}
+
+/// Base image configs for planning, from the store.
+pub struct StoreBaseImages<'a>(pub &'a Store);
+
+impl crate::plan::BaseImages for StoreBaseImages<'_> {
+    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, String> {
+        self.0.resolve(image).map(|image| image.config).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,59 @@
+//! A stage's state between steps: its layers, its config and the cache key
+//! of the last step; and where each stage starts.
+
+use std::path::PathBuf;
+
+use super::{SolveError, Solver};
+use crate::cache::{CacheKey, KeyBuilder};
+use crate::digest::Digest;
+use crate::image::{now_rfc3339, ImageConfig};
+use crate::plan::{Base, StagePlan};
+use crate::store::{LayerRecord, StoreError};
+
+/// Layers (bottom first, by diff_id), config and key of a stage so far.
+#[derive(Debug, Clone)]
+pub struct StageState {
+    pub layers: Vec<(Digest, LayerRecord)>,
+    pub config: ImageConfig,
+    pub key: CacheKey,
+    /// When the stage's content last changed: the base image's creation,
+    /// then each layer step's (a cache hit keeps the recorded time), so an
+    /// unchanged rebuild gives the same image ID, as with BuildKit.
+    pub created: String,
+}
+
+impl Solver<'_> {
+    /// Where `stage` starts: scratch, an image from the store, or the end
+    /// state of an earlier stage.
+    pub(super) fn base_state(&self, stage: &StagePlan, results: &[Option<StageState>]) -> Result<StageState, SolveError> {
+        match &stage.base {
+            Base::Scratch => {
+                let created = now_rfc3339();
+                let config = ImageConfig::empty(&created);
+                let key = KeyBuilder::new().str("base", "scratch").str("platform", &config.architecture).finish();
+                Ok(StageState { layers: Vec::new(), config, key, created })
+            }
+            Base::Stage(index) => Ok(results[*index].clone().expect("dependencies are built first")),
+            Base::Image(name) => self.image_state(name),
+        }
+    }
+
+    /// The state of an image in the store, as a stage base or a `--from` source.
+    pub(super) fn image_state(&self, name: &str) -> Result<StageState, SolveError> {
+        let base_error = |source| SolveError::BaseImage { name: name.to_owned(), source };
+        let image = self.store.resolve(name).map_err(base_error)?;
+        let mut layers = Vec::new();
+        for diff_id in &image.config.rootfs.diff_ids {
+            let record = self.store.layer(diff_id)?.ok_or(StoreError::MissingBlob(*diff_id)).map_err(base_error)?;
+            layers.push((*diff_id, record));
+        }
+        let key = KeyBuilder::new().str("base", "image").digest("manifest", &image.manifest.digest).finish();
+        let created = image.config.created.clone().unwrap_or_else(now_rfc3339);
+        Ok(StageState { layers, config: image.config, key, created })
+    }
+
+    /// The snapshot directories of a state's layers, bottom first.
+    pub(super) fn layer_paths(&self, state: &StageState) -> Vec<PathBuf> {
+        state.layers.iter().map(|(diff_id, _)| self.store.snapshots.path(diff_id)).collect()
+    }
+}

@@ -1,0 +1,251 @@
+//! Running one stage: each step's key, a cache hit or an execution, and the
+//! step's effect on the stage's layers, config and history.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::state::StageState;
+use super::{SolveError, Solver};
+use crate::cache::{explain_miss, CacheRecord};
+use crate::copy::{copy, make_dir_all, CopyRequest};
+use crate::digest::Digest;
+use crate::exec::RootfsMount;
+use crate::image::{now_rfc3339, ConfigChange, History};
+use crate::layer::{write_layer, Compression, WriteOptions};
+use crate::plan::{Op, SourceRoot, StagePlan, Step};
+use crate::progress::Event;
+use crate::store::{source_date_epoch, LayerRecord};
+
+type Layer = (Digest, LayerRecord);
+
+impl Solver<'_> {
+    /// Builds one stage; returns its end state, cache hits and steps run.
+    pub(super) fn stage(
+        &self,
+        stage: &StagePlan,
+        results: &[Option<StageState>],
+    ) -> Result<(StageState, usize, usize), SolveError> {
+        let mut state = self.base_state(stage, results)?;
+        let label = stage.name.clone().unwrap_or_else(|| format!("stage-{}", stage.index));
+        let no_cache = self.options.no_cache || stage.name.as_ref().is_some_and(|n| self.options.no_cache_filter.contains(n));
+        let filesystem_steps = stage.steps.iter().filter(|s| touches_filesystem(&s.op)).count();
+        let (mut position, mut hits) = (0, 0);
+        for (index, step) in stage.steps.iter().enumerate() {
+            if !touches_filesystem(&step.op) {
+                apply(&mut state, step, None);
+                continue;
+            }
+            position += 1;
+            let id = self.next_id();
+            let name = format!("[{label} {position}/{filesystem_steps}] {}", step.text);
+            self.progress.event(Event::Started { id, name });
+            let started = Instant::now();
+            let identity = format!("{}#{}#{index}", self.options.dockerfile_id, stage.index);
+            let wrap = |e: SolveError| SolveError::Step { step: step.text.clone(), line: step.lines.start, source: Box::new(e) };
+            let (key, inputs) = self.step_key(&state, step, results).map_err(wrap)?;
+            if !no_cache {
+                if let Some(record) = self.cache().get(&key)? {
+                    let layer = record.layer.map(|diff_id| self.layer_record(diff_id)).transpose()?;
+                    state.created = record.created.clone();
+                    apply(&mut state, step, layer);
+                    state.key = key;
+                    self.cache().touch(&identity, &key)?;
+                    self.progress.event(Event::Cached { id });
+                    hits += 1;
+                    continue;
+                }
+            }
+            if self.options.explain {
+                let last = self.cache().last(&identity)?;
+                self.progress.event(Event::Miss { id, reasons: explain_miss(&inputs, last.as_ref()) });
+            }
+            let layer = match self.execute(&state, step, results, id) {
+                Ok(layer) => layer,
+                Err(error) => {
+                    self.progress.event(Event::Error { id, message: error.to_string() });
+                    return Err(wrap(error));
+                }
+            };
+            let record = CacheRecord {
+                key,
+                layer: layer.as_ref().map(|(diff_id, _)| *diff_id),
+                inputs,
+                step: step.text.clone(),
+                created: now_rfc3339(),
+            };
+            self.cache().put(&identity, &record)?;
+            state.created = record.created.clone();
+            apply(&mut state, step, layer);
+            state.key = key;
+            self.progress.event(Event::Done { id, duration: started.elapsed() });
+        }
+        Ok((state, hits, position))
+    }
+
+    fn layer_record(&self, diff_id: Digest) -> Result<Layer, SolveError> {
+        let record = self.store.layer(&diff_id)?.ok_or(crate::store::StoreError::MissingBlob(diff_id))?;
+        Ok((diff_id, record))
+    }
+
+    /// Runs a step that changes the filesystem; returns its layer, if it
+    /// changed anything.
+    fn execute(&self, state: &StageState, step: &Step, results: &[Option<StageState>], id: usize) -> Result<Option<Layer>, SolveError> {
+        match &step.op {
+            Op::Workdir { path } => self.in_rootfs(
+                state,
+                |root| Ok(make_dir_all(root, path)?),
+                |_| Ok(()),
+            ),
+            Op::Copy(op) => {
+                let source_state = match &op.from {
+                    SourceRoot::Context => None,
+                    SourceRoot::Stage(index) => results[*index].clone(),
+                    SourceRoot::Image(name) => Some(self.image_state(name)?),
+                };
+                let scratch = self.store.temp_dir("source")?;
+                let result = self.with_source(source_state.as_ref(), &scratch, |source, filter| {
+                    self.in_rootfs(
+                        state,
+                        |root| {
+                            copy(&CopyRequest { op, source, filter, dest_root: root, user_db_root: root })?;
+                            Ok(())
+                        },
+                        |_| Ok(()),
+                    )
+                });
+                remove_scratch(&scratch);
+                result
+            }
+            Op::Run(run) => {
+                let scratch = self.store.temp_dir("run")?;
+                let lowers = self.layer_paths(state);
+                let spec = std::cell::RefCell::new(None);
+                let result = self.in_rootfs(
+                    state,
+                    |root| {
+                        let made = self.container_spec(run, root, &scratch)?;
+                        let log = |line: &str| self.progress.event(Event::Log { id, line: line.to_owned() });
+                        let outcome = self.run_container(&made, &log);
+                        *spec.borrow_mut() = Some(made);
+                        outcome
+                    },
+                    |upper| match spec.borrow().as_ref() {
+                        Some(made) => self.clean_upper(upper, &lowers, made),
+                        None => Ok(()),
+                    },
+                );
+                remove_scratch(&scratch);
+                result
+            }
+            Op::Config { .. } | Op::Author { .. } => Ok(None),
+        }
+    }
+
+    /// Calls `f` with the source root of a COPY: the context, or a stage's
+    /// or image's layers mounted read-only under `scratch`.
+    fn with_source<T>(
+        &self,
+        source: Option<&StageState>,
+        scratch: &Path,
+        f: impl FnOnce(&Path, Option<&dyn crate::copy::SourceFilter>) -> Result<T, SolveError>,
+    ) -> Result<T, SolveError> {
+        let Some(source) = source else { return f(self.context.root(), self.context.filter()) };
+        let layers = self.layer_paths(source);
+        let mounted = RootfsMount { layers: &layers, scratch, read_only: true }
+            .mount()
+            .map_err(|e| SolveError::io("mount the source of", scratch, e))?;
+        let result = f(mounted.root(), None);
+        mounted.finish().map_err(|e| SolveError::io("unmount", scratch, e))?;
+        result
+    }
+
+    /// Mounts the state's layers with a fresh upper directory, runs `f` on
+    /// the merged root, and commits the upper directory as a layer.
+    /// `clean` gets the upper directory after unmounting, before the commit.
+    fn in_rootfs(
+        &self,
+        state: &StageState,
+        f: impl FnOnce(&Path) -> Result<(), SolveError>,
+        clean: impl FnOnce(&Path) -> Result<(), SolveError>,
+    ) -> Result<Option<Layer>, SolveError> {
+        let scratch = self.store.temp_dir("step")?;
+        let result = self.in_rootfs_at(state, &scratch, f, clean);
+        remove_scratch(&scratch);
+        result
+    }
+
+    fn in_rootfs_at(
+        &self,
+        state: &StageState,
+        scratch: &Path,
+        f: impl FnOnce(&Path) -> Result<(), SolveError>,
+        clean: impl FnOnce(&Path) -> Result<(), SolveError>,
+    ) -> Result<Option<Layer>, SolveError> {
+        let layers = self.layer_paths(state);
+        let mounted = RootfsMount { layers: &layers, scratch, read_only: false }
+            .mount()
+            .map_err(|e| SolveError::io("mount the root filesystem in", scratch, e))?;
+        let outcome = f(mounted.root());
+        let upper = mounted.finish().map_err(|e| SolveError::io("unmount", scratch, e))?;
+        outcome?;
+        if let Some(upper) = &upper {
+            clean(upper)?;
+        }
+        match upper {
+            Some(upper) if !is_empty_dir(&upper)? => Ok(Some(self.commit(&upper)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes `upper` as an uncompressed layer blob (local layers are
+    /// compressed only when saved or pushed) and keeps it as a snapshot.
+    fn commit(&self, upper: &Path) -> Result<Layer, SolveError> {
+        let options = WriteOptions { compression: Compression::None, source_date_epoch: source_date_epoch() };
+        let (info, blob) = write_layer(upper, self.store.blobs.writer()?, &options)?;
+        let (digest, size) = blob.commit(Some(&info.digest))?;
+        self.store.snapshots.adopt(upper, &info.diff_id)?;
+        let record = LayerRecord {
+            blob: digest,
+            media_type: Compression::None.media_type().to_owned(),
+            size,
+            uncompressed_size: info.uncompressed_size,
+        };
+        self.store.put_layer(&info.diff_id, &record)?;
+        Ok((info.diff_id, record))
+    }
+}
+
+/// Steps that need a root filesystem (and get a cache key and a line in
+/// the progress output); the others only edit the config, as in BuildKit.
+fn touches_filesystem(op: &Op) -> bool {
+    matches!(op, Op::Workdir { .. } | Op::Copy(_) | Op::Run(_))
+}
+
+/// A step's effect on the config and history.
+fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
+    match &step.op {
+        Op::Config { change } => change.apply(&mut state.config.config),
+        Op::Author { name } => state.config.author = Some(name.clone()),
+        Op::Workdir { path } => ConfigChange::Workdir(path.clone()).apply(&mut state.config.config),
+        Op::Copy(_) | Op::Run(_) => {}
+    }
+    let history = History { created: Some(state.created.clone()), created_by: Some(step.created_by.clone()), ..History::default() };
+    match layer {
+        Some((diff_id, record)) => {
+            state.config.push_layer(diff_id, history);
+            state.layers.push((diff_id, record));
+        }
+        None => state.config.push_empty_layer(history),
+    }
+}
+
+fn is_empty_dir(path: &Path) -> Result<bool, SolveError> {
+    let mut entries = std::fs::read_dir(path).map_err(|e| SolveError::io("read", path, e))?;
+    Ok(entries.next().is_none())
+}
+
+/// Scratch space goes; a failure to remove it is left for the next store
+/// open to clean (it is under `tmp/`).
+fn remove_scratch(path: &Path) {
+    let _ = std::fs::remove_dir_all(path);
+}
