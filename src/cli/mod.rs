@@ -7,6 +7,7 @@ mod graph;
 mod image;
 mod parse;
 mod render;
+mod run;
 mod table;
 
 use std::path::PathBuf;
@@ -55,9 +56,11 @@ pub enum Command {
     History(image::HistoryArgs),
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
+    /// Run a command in a one-off container from an image.
+    Run(run::RunArgs),
     /// (internal) Become a container: started by strata itself.
     #[command(name = "__init", hide = true)]
-    Init,
+    Init { spec: PathBuf },
     /// Write images to a docker-archive, an oci-archive or an OCI layout directory.
     Save(archive::SaveArgs),
     /// Load images from a docker-archive or oci-archive.
@@ -77,8 +80,9 @@ pub fn run() -> ExitCode {
         Command::Inspect(args) => open(&root).and_then(|store| image::inspect(&store, &args)),
         Command::History(args) => open(&root).and_then(|store| image::history(&store, &args)),
         Command::Build(args) => open(&root).and_then(|store| build::run(&store, &args)),
+        Command::Run(args) => open(&root).and_then(|store| run::run(&store, &args)),
         // A fresh single-threaded process: it must not open the store first.
-        Command::Init => std::process::exit(crate::exec::init::main()),
+        Command::Init { spec } => std::process::exit(crate::exec::init::main(&spec)),
         Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),
         Command::Load(args) => open(&root).and_then(|store| archive::load(&store, &args)),
     };

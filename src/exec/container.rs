@@ -3,7 +3,7 @@
 //! after the root is unmounted, take the mount points the container needed
 //! back out of the upper directory so they are never committed.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,25 +31,42 @@ impl Default for Runtime {
 
 impl Runtime {
     /// Runs `spec` to completion; each output line (stdout and stderr, in
-    /// the order written) goes to `log`. Returns the exit code.
-    pub fn run(&self, spec: &ContainerSpec, log: &mut dyn FnMut(&str)) -> io::Result<i32> {
+    /// the order written) goes to `log`. `scratch` holds the spec file.
+    /// Returns the exit code.
+    pub fn run(&self, spec: &ContainerSpec, scratch: &Path, log: &mut dyn FnMut(&str)) -> io::Result<i32> {
+        let spec_file = write_spec(spec, scratch)?;
         let (reader, writer) = nix::unistd::pipe()?;
         let mut child = Command::new(&self.init)
             .arg("__init")
-            .stdin(Stdio::piped())
+            .arg(&spec_file)
+            .stdin(Stdio::null())
             .stdout(Stdio::from(writer.try_clone()?))
             .stderr(Stdio::from(writer))
             .spawn()?;
-        let spec_json = serde_json::to_vec(spec).map_err(io::Error::other)?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(&spec_json)?;
-        }
         // Our copies of the write end are gone (moved into the child), so
         // the read end sees EOF when the container's last process exits.
         read_lines(reader, log)?;
-        let status = child.wait()?;
-        Ok(status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+        exit_code(child.wait()?)
     }
+
+    /// Runs `spec` with this process's standard input, output and error
+    /// (`strata run`); returns the exit code.
+    pub fn run_attached(&self, spec: &ContainerSpec, scratch: &Path) -> io::Result<i32> {
+        let spec_file = write_spec(spec, scratch)?;
+        let mut child = Command::new(&self.init).arg("__init").arg(&spec_file).spawn()?;
+        exit_code(child.wait()?)
+    }
+}
+
+fn write_spec(spec: &ContainerSpec, scratch: &Path) -> io::Result<PathBuf> {
+    let path = scratch.join("container.json");
+    std::fs::write(&path, serde_json::to_vec(spec).map_err(io::Error::other)?)?;
+    Ok(path)
+}
+
+fn exit_code(status: std::process::ExitStatus) -> io::Result<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
 fn read_lines(reader: OwnedFd, log: &mut dyn FnMut(&str)) -> io::Result<()> {

@@ -1,5 +1,5 @@
-//! `strata __init`: the process that becomes a container. The parent
-//! starts it with a [`ContainerSpec`] on standard input; it enters new
+//! `strata __init SPEC_FILE`: the process that becomes a container. The
+//! parent starts it with a [`ContainerSpec`] in a file; it enters new
 //! namespaces, forks the container's PID 1, which mounts /proc, /dev, /sys
 //! and the bind mounts, pivots into the root, and runs the command as its
 //! own child while it reaps zombies and forwards signals.
@@ -9,7 +9,7 @@
 //! rely on there being no other threads.
 
 use std::ffi::CString;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -28,10 +28,9 @@ const SETUP_FAILED: i32 = 125;
 /// Exit code when the command could not be executed.
 const EXEC_FAILED: i32 = 127;
 
-/// Entry point of `strata __init`; returns the process exit code.
-pub fn main() -> i32 {
-    let mut input = Vec::new();
-    let spec: ContainerSpec = match io::stdin().read_to_end(&mut input).map(|_| serde_json::from_slice(&input)) {
+/// Entry point of `strata __init SPEC_FILE`; returns the exit code.
+pub fn main(spec_file: &Path) -> i32 {
+    let spec: ContainerSpec = match std::fs::read(spec_file).map(|bytes| serde_json::from_slice(&bytes)) {
         Ok(Ok(spec)) => spec,
         Ok(Err(e)) => return fail("bad container spec", e),
         Err(e) => return fail("cannot read container spec", e),

@@ -15,12 +15,13 @@ const TAIL_LINES: usize = 20;
 
 /// Runs containers; the solver gives it a spec and reads back the exit code.
 pub trait Executor: Sync {
-    fn run(&self, spec: &ContainerSpec, log: &mut dyn FnMut(&str)) -> std::io::Result<i32>;
+    /// Runs `spec`; `scratch` is the step's private directory.
+    fn run(&self, spec: &ContainerSpec, scratch: &Path, log: &mut dyn FnMut(&str)) -> std::io::Result<i32>;
 }
 
 impl Executor for crate::exec::Runtime {
-    fn run(&self, spec: &ContainerSpec, log: &mut dyn FnMut(&str)) -> std::io::Result<i32> {
-        crate::exec::Runtime::run(self, spec, log)
+    fn run(&self, spec: &ContainerSpec, scratch: &Path, log: &mut dyn FnMut(&str)) -> std::io::Result<i32> {
+        crate::exec::Runtime::run(self, spec, scratch, log)
     }
 }
 
@@ -74,7 +75,7 @@ impl Solver<'_> {
     }
 
     /// Runs the container; a non-zero exit is an error with the last lines.
-    pub(super) fn run_container(&self, spec: &ContainerSpec, log: &dyn Fn(&str)) -> Result<(), SolveError> {
+    pub(super) fn run_container(&self, spec: &ContainerSpec, scratch: &Path, log: &dyn Fn(&str)) -> Result<(), SolveError> {
         let mut tail: std::collections::VecDeque<String> = Default::default();
         let mut on_line = |line: &str| {
             log(line);
@@ -83,7 +84,7 @@ impl Solver<'_> {
             }
             tail.push_back(line.to_owned());
         };
-        let code = self.executor.run(spec, &mut on_line).map_err(|e| ExecError::Failed(e.to_string()))?;
+        let code = self.executor.run(spec, scratch, &mut on_line).map_err(|e| ExecError::Failed(e.to_string()))?;
         if code != 0 {
             return Err(ExecError::Exit { code, last_lines: tail.into_iter().collect() }.into());
         }

@@ -125,7 +125,7 @@ impl Solver<'_> {
                     |root| {
                         let made = self.container_spec(run, root, &scratch)?;
                         let log = |line: &str| self.progress.event(Event::Log { id, line: line.to_owned() });
-                        let outcome = self.run_container(&made, &log);
+                        let outcome = self.run_container(&made, &scratch, &log);
                         *spec.borrow_mut() = Some(made);
                         outcome
                     },
