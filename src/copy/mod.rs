@@ -60,7 +60,6 @@
 mod archive;
 mod error;
 mod fetch;
-mod glob;
 mod mode;
 mod owner;
 mod pattern;

@@ -63,7 +63,7 @@ impl PatternSet {
                 Some(rest) => (true, rest.to_owned()),
                 None => (false, cleaned),
             };
-            if super::glob::match_go(&text, ".").is_err() {
+            if crate::context::glob::validate(&text).is_err() {
                 return Err(BadPattern { pattern: raw.clone(), reason: "syntax error in pattern" });
             }
             let parts: Vec<Vec<Token>> = text.split('/').map(compile).collect();

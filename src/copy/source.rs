@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::CopyError;
-use super::glob;
+use crate::context::glob;
 use super::pattern::PatternSet;
 use super::root::{Dir, Escape, Root};
 use super::tree::shown;
@@ -81,7 +81,7 @@ pub(super) fn expand(root: &Root, written: &str, parents: bool, filter: Option<&
         (written, None)
     };
     let parts = clean_components(source);
-    let Some(first_wild) = parts.iter().position(|p| glob::has_wildcard(p)) else {
+    let Some(first_wild) = parts.iter().position(|p| glob::contains_wildcards(p)) else {
         return Ok(vec![Found { rel: parts.iter().collect(), include }]);
     };
     let literal: PathBuf = parts[..first_wild].iter().collect();
@@ -117,7 +117,7 @@ fn walk(
         let child_below = if below.is_empty() { lossy.into_owned() } else { format!("{below}/{lossy}") };
         let Some(meta) = dir.lstat(&name).map_err(|e| CopyError::io("stat", &shown(&child_rel), e))? else { continue };
         let hidden = filter.is_some_and(|f| f.excluded(&child_rel.to_string_lossy()));
-        if !hidden && glob::matches(pattern, &child_below) {
+        if !hidden && glob::match_path(pattern, &child_below).unwrap_or(false) {
             out.push(child_rel);
             continue;
         }
