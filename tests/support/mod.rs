@@ -7,6 +7,7 @@
 //! of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod build;
 pub mod listing;
 pub mod spec;
 

@@ -1,0 +1,404 @@
+//! `strata build` end to end: the real binary, a busybox base imported as
+//! `busybox:latest`, a context in a temporary directory, and checks on the
+//! log, the store and the exported image (see tests/support/build.rs).
+//!
+//! Trees are compared with golden files under `testdata/build/<case>/`;
+//! `STRATA_BLESS=1 cargo test --test build` rewrites them.
+
+mod support;
+
+use support::build::{cached_steps, golden, image_id, steps, tree};
+use support::TestRoot;
+
+/// A test root with the busybox base imported.
+fn root() -> TestRoot {
+    let root = TestRoot::new();
+    root.busybox();
+    root
+}
+
+// ---------------------------------------------------------------- stages
+
+#[test]
+fn multi_stage_copies_from_named_and_indexed_stages() {
+    let root = root();
+    let dockerfile = "\
+FROM busybox:latest AS first
+RUN mkdir /out && echo one > /out/one.txt
+
+FROM busybox:latest
+RUN echo two > /two.txt
+
+FROM busybox:latest AS final
+COPY --from=first /out/one.txt /result/
+COPY --from=1 /two.txt /result/two.txt
+";
+    root.build(dockerfile, &[], &["-t", "multi:1"]).success();
+    let rootfs = root.rootfs("multi:1");
+    golden("multi_stage", "result.txt", &tree(&rootfs.join("result")));
+}
+
+#[test]
+fn target_builds_only_the_stages_it_needs() {
+    let root = root();
+    let dockerfile = "\
+FROM busybox:latest AS base
+RUN echo base > /base.txt
+
+FROM base AS wanted
+RUN echo wanted > /wanted.txt
+
+FROM busybox:latest AS broken
+RUN exit 1
+
+FROM does-not-exist.invalid/nothing:never AS missing
+RUN echo never
+
+FROM wanted AS last
+COPY --from=broken / /
+COPY --from=missing / /
+";
+    let run = root.build(dockerfile, &[], &["--target", "wanted", "-t", "wanted:1"]).success();
+    assert!(!run.stderr.contains("exit 1"), "the broken stage ran:\n{}", run.stderr);
+    assert!(!run.stderr.contains("does-not-exist"), "the missing base was resolved:\n{}", run.stderr);
+    assert_eq!(steps(&run.stderr), 2, "only base and wanted run:\n{}", run.stderr);
+    let rootfs = root.rootfs("wanted:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("base.txt")).unwrap(), "base\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("wanted.txt")).unwrap(), "wanted\n");
+}
+
+#[test]
+fn unknown_target_is_a_clear_error() {
+    let root = root();
+    let dockerfile = "FROM busybox:latest AS one\nFROM busybox:latest AS two\n";
+    let run = root.build(dockerfile, &[], &["--target", "three"]).failure();
+    assert!(run.message().contains("three"), "the message names the stage:\n{}", run.stderr);
+    assert!(run.message().to_lowercase().contains("stage") || run.message().contains("target"), "{}", run.stderr);
+}
+
+#[test]
+fn syntax_error_shows_file_line_and_column() {
+    let root = root();
+    let run = root.build("FROM busybox:latest\nRUN true\nCOPPY a b\n", &[], &[]).failure();
+    assert!(run.stderr.contains("Dockerfile:3:1"), "file:line:col in:\n{}", run.stderr);
+    assert!(run.stderr.contains("unknown instruction: COPPY"), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------- ARG / ENV
+
+#[test]
+fn global_arg_selects_the_base_and_build_arg_overrides_it() {
+    let root = root();
+    root.busybox_as("other:1", &["LABEL which=other"]);
+    let dockerfile = "\
+ARG BASE=busybox:latest
+FROM ${BASE}
+RUN echo built > /built
+";
+    root.build(dockerfile, &[], &["-t", "a:1"]).success();
+    root.build(dockerfile, &[], &["-t", "b:1", "--build-arg", "BASE=other:1"]).success();
+    assert_eq!(root.inspect("a:1")["Config"]["Labels"]["which"], serde_json::Value::Null);
+    assert_eq!(root.inspect("b:1")["Config"]["Labels"]["which"], "other");
+}
+
+#[test]
+fn arg_scoping_build_args_and_env_precedence() {
+    let root = root();
+    let dockerfile = "\
+ARG GLOBAL=global-default
+ARG REDECLARED=outer
+FROM busybox:latest
+RUN echo \"global=[$GLOBAL]\" > /args
+ARG REDECLARED
+RUN echo \"redeclared=[$REDECLARED]\" >> /args
+ARG OVERRIDDEN=dockerfile
+RUN echo \"overridden=[$OVERRIDDEN]\" >> /args
+ARG SHADOWED=arg
+ENV SHADOWED=env
+RUN echo \"shadowed=[$SHADOWED]\" >> /args
+ARG TARGETARCH
+RUN echo \"targetarch=[$TARGETARCH]\" >> /args
+";
+    let run = root.build(dockerfile, &[], &["-t", "args:1", "--build-arg", "OVERRIDDEN=cli", "--build-arg", "SHADOWED=cli", "--build-arg", "NOBODY=x"]).success();
+    assert!(run.stderr.contains("NOBODY"), "the unused build arg is reported:\n{}", run.stderr);
+    let rootfs = root.rootfs("args:1");
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("args")).unwrap(),
+        format!("global=[]\nredeclared=[outer]\noverridden=[cli]\nshadowed=[env]\ntargetarch=[{arch}]\n")
+    );
+    let warning = run.stderr.lines().filter(|l| l.contains("NOBODY")).collect::<Vec<_>>();
+    assert_eq!(warning.len(), 1, "one warning:\n{}", run.stderr);
+    assert!(!run.stderr.lines().any(|l| l.contains("OVERRIDDEN") && l.contains("not consumed")), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------- COPY
+
+#[test]
+fn copy_rules() {
+    let root = root();
+    let dockerfile = "\
+FROM busybox:latest
+COPY one.txt /app/files/
+COPY dir /app/dircontents
+COPY *.md /app/docs/
+COPY --chown=app:app one.txt /app/owned
+COPY --chmod=0750 one.txt /app/mode
+COPY <<EOF /app/heredoc.txt
+from a heredoc
+EOF
+COPY toplink /app/toplink
+COPY ignored.txt* /app/maybe/
+";
+    let files = [
+        ("one.txt", "one\n"),
+        ("dir/a", "a\n"),
+        ("dir/sub/b", "b\n"),
+        ("x.md", "x\n"),
+        ("y.md", "y\n"),
+        ("ignored.txt", "secret\n"),
+        (".dockerignore", "ignored.txt\n"),
+    ];
+    let context = root.write_context(dockerfile, &files);
+    // Inside a copied directory a symlink is copied as it is, even when it
+    // points outside; a symlink named as the source is followed, with the
+    // context as its root (BuildKit's rootPath), so `../../one.txt` is one.txt.
+    std::os::unix::fs::symlink("/etc/../../outside", context.join("dir/link")).unwrap();
+    std::os::unix::fs::symlink("../../one.txt", context.join("toplink")).unwrap();
+    for (path, mode) in [("one.txt", 0o644), ("dir/a", 0o644), ("dir/sub/b", 0o600), ("x.md", 0o644), ("y.md", 0o644), ("dir", 0o755), ("dir/sub", 0o755)] {
+        support::set_mode(&context.join(path), mode);
+    }
+    root.build(dockerfile, &[], &["-t", "copy:1"]).success();
+    let rootfs = root.rootfs("copy:1");
+    golden("copy_rules", "app.txt", &tree(&rootfs.join("app")));
+}
+
+#[test]
+fn dockerignored_file_does_not_invalidate_the_cache() {
+    let root = root();
+    let dockerfile = "FROM busybox:latest\nCOPY . /app/\nRUN ls /app > /listing\n";
+    let files = [("kept.txt", "kept\n"), ("ignored.log", "v1\n"), (".dockerignore", "*.log\n")];
+    let first = root.build(dockerfile, &files, &["-t", "ign:1"]).success();
+    let rootfs = root.rootfs("ign:1");
+    assert!(!rootfs.join("app/ignored.log").exists(), "the ignored file was copied");
+    assert!(rootfs.join("app/kept.txt").exists());
+    let second = root.build(dockerfile, &[("ignored.log", "v2 changed\n")], &["-t", "ign:1"]).success();
+    assert_eq!(cached_steps(&second.stderr), 2, "all cached:\n{}", second.stderr);
+    assert_eq!(image_id(&first), image_id(&second));
+}
+
+// ---------------------------------------------------------------- RUN
+
+#[test]
+fn run_writes_deletes_and_replaces() {
+    let root = root();
+    let dockerfile = "\
+FROM busybox:latest
+RUN mkdir -p /data/old && echo old > /data/old/file && echo keep > /data/keep
+RUN echo new > /new.txt && rm /etc/group && rm -r /data && mkdir /data && echo fresh > /data/fresh
+";
+    root.build(dockerfile, &[], &["-t", "run:1"]).success();
+    let rootfs = root.rootfs("run:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("new.txt")).unwrap(), "new\n");
+    assert!(!rootfs.join("etc/group").exists(), "the deleted base file is gone");
+    golden("run_writes_deletes_and_replaces", "data.txt", &tree(&rootfs.join("data")));
+    let layers = root.layers("run:1");
+    assert_eq!(layers.len(), 3, "base and two RUN layers");
+    golden("run_writes_deletes_and_replaces", "last_layer.txt", &layers[2]);
+}
+
+#[test]
+fn run_user_workdir_shell_exec_and_heredoc() {
+    let root = root();
+    let dockerfile = "\
+FROM busybox:latest
+WORKDIR /work/deep
+RUN pwd > /out.pwd
+USER app
+RUN id -u > /tmp/uid
+USER root
+SHELL [\"/bin/sh\", \"-c\", \"echo shell-changed > /out.shell; $0\"]
+RUN true
+SHELL [\"/bin/sh\", \"-c\"]
+RUN [\"/bin/sh\", \"-c\", \"echo exec-form > /out.exec\"]
+RUN <<EOF
+echo line1 > /out.heredoc
+echo line2 >> /out.heredoc
+EOF
+";
+    root.build(dockerfile, &[], &["-t", "user:1"]).success();
+    let rootfs = root.rootfs("user:1");
+    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert!(rootfs.join("work/deep").is_dir());
+    assert_eq!(read("out.pwd"), "/work/deep\n");
+    assert_eq!(read("tmp/uid"), "1000\n");
+    assert_eq!(read("out.shell"), "shell-changed\n");
+    assert_eq!(read("out.exec"), "exec-form\n");
+    assert_eq!(read("out.heredoc"), "line1\nline2\n");
+}
+
+#[test]
+fn failing_run_reports_code_output_and_line() {
+    let root = root();
+    let dockerfile = "FROM busybox:latest\nRUN true\nRUN echo first-line && echo last-words && exit 3\n";
+    let run = root.build(dockerfile, &[], &[]).failure();
+    assert!(run.message().contains("exited with code 3"), "the code:\n{}", run.stderr);
+    assert!(run.stderr.contains("last-words"), "the output:\n{}", run.stderr);
+    assert!(run.message().contains("(Dockerfile line 3)"), "the line:\n{}", run.stderr);
+}
+
+#[test]
+fn run_network_none_has_only_loopback() {
+    let root = root();
+    let dockerfile = "FROM busybox:latest\nRUN --network=none cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' ' > /devs\n";
+    root.build(dockerfile, &[], &["-t", "net:1"]).success();
+    let rootfs = root.rootfs("net:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("devs")).unwrap(), "lo\n");
+}
+
+#[test]
+fn run_cache_mount_persists_between_builds() {
+    let root = root();
+    let dockerfile = "\
+FROM busybox:latest
+RUN --mount=type=cache,target=/c (ls /c; date +%s%N > /c/stamp-$RANDOM) && ls /c | wc -l > /count
+";
+    root.build(dockerfile, &[], &["-t", "cache:1"]).success();
+    assert_eq!(std::fs::read_to_string(root.rootfs("cache:1").join("count")).unwrap().trim(), "1");
+    root.build(dockerfile, &[], &["-t", "cache:2", "--no-cache"]).success();
+    let rootfs = root.rootfs("cache:2");
+    assert_eq!(std::fs::read_to_string(rootfs.join("count")).unwrap().trim(), "2", "the second run sees the first one's file");
+    let leftover = std::fs::read_dir(rootfs.join("c")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftover, 0, "the cache mount's content is not in the image");
+}
+
+// ---------------------------------------------------------------- cache
+
+const CACHE_DOCKERFILE: &str = "\
+FROM busybox:latest
+ARG VERSION=1
+COPY app.txt /app/
+RUN echo \"version $VERSION\" > /version
+RUN cat /app/app.txt > /copy
+";
+
+fn cache_files() -> [(&'static str, &'static str); 2] {
+    [("app.txt", "app v1\n"), ("unrelated.txt", "one\n")]
+}
+
+#[test]
+fn identical_rebuild_is_fully_cached_with_the_same_id() {
+    let root = root();
+    let first = root.build(CACHE_DOCKERFILE, &cache_files(), &[]).success();
+    assert_eq!(cached_steps(&first.stderr), 0);
+    let second = root.build(CACHE_DOCKERFILE, &cache_files(), &[]).success();
+    assert_eq!(cached_steps(&second.stderr), 3, "every step cached:\n{}", second.stderr);
+    assert_eq!(steps(&second.stderr), 3);
+    assert_eq!(image_id(&first), image_id(&second));
+    let third = root.build(CACHE_DOCKERFILE, &[("unrelated.txt", "two\n")], &[]).success();
+    assert_eq!(cached_steps(&third.stderr), 3, "an unrelated file changes nothing:\n{}", third.stderr);
+    assert_eq!(image_id(&first), image_id(&third));
+}
+
+/// Builds, changes something, rebuilds with `--explain`: returns the log.
+fn explain_after(change: impl FnOnce(&TestRoot) -> Vec<String>) -> (TestRoot, String) {
+    let root = root();
+    root.build(CACHE_DOCKERFILE, &cache_files(), &[]).success();
+    let args = change(&root);
+    let mut all: Vec<&str> = vec!["--explain"];
+    all.extend(args.iter().map(String::as_str));
+    let dockerfile = std::fs::read_to_string(root.context_dir().join("Dockerfile")).unwrap();
+    let run = root.build(&dockerfile, &[], &all).success();
+    (root, run.stderr)
+}
+
+#[test]
+fn explain_content_change() {
+    let (_root, log) = explain_after(|root| {
+        root.write_context("", &[("app.txt", "app v2\n")]);
+        vec![]
+    });
+    assert_eq!(cached_steps(&log), 0, "COPY and both RUNs after it miss:\n{log}");
+    assert!(log.contains("app.txt content changed"), "{log}");
+}
+
+#[test]
+fn explain_mode_change() {
+    let (_root, log) = explain_after(|root| {
+        support::set_mode(&root.context_dir().join("app.txt"), 0o755);
+        vec![]
+    });
+    assert_eq!(cached_steps(&log), 0, "{log}");
+    assert!(log.contains("app.txt metadata changed: 0644 0:0 -> 0755 0:0"), "{log}");
+}
+
+#[test]
+fn explain_build_arg_change() {
+    let (_root, log) = explain_after(|_| vec!["--build-arg".into(), "VERSION=2".into()]);
+    assert_eq!(cached_steps(&log), 1, "only the COPY stays cached:\n{log}");
+    assert!(log.contains("build-arg") && log.contains("VERSION") && log.contains("1 -> 2"), "{log}");
+}
+
+#[test]
+fn explain_run_text_change() {
+    let (_root, log) = explain_after(|root| {
+        root.write_context(&CACHE_DOCKERFILE.replace("cat /app/app.txt", "cat  /app/app.txt"), &[]);
+        vec![]
+    });
+    assert_eq!(cached_steps(&log), 2, "only the last RUN misses:\n{log}");
+    assert!(log.to_lowercase().contains("changed"), "{log}");
+}
+
+#[test]
+fn explain_base_image_change() {
+    let (_root, log) = explain_after(|root| {
+        root.busybox_as("busybox:latest", &["LABEL rebuilt=yes"]);
+        vec![]
+    });
+    assert_eq!(cached_steps(&log), 0, "{log}");
+    assert!(log.to_lowercase().contains("base") || log.contains("parent"), "{log}");
+}
+
+// ---------------------------------------------------------------- outputs
+
+#[test]
+fn print_graph_json_lists_stages_and_edges() {
+    let root = root();
+    let dockerfile = "FROM busybox:latest AS a\nRUN true\nFROM busybox:latest AS b\nCOPY --from=a /bin/sh /sh\n";
+    let out = root.build(dockerfile, &[], &["--print-graph", "--format", "json"]).success().stdout;
+    let graph: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    golden("print_graph_json", "graph.json", &out);
+    assert!(graph.is_object(), "{graph}");
+}
+
+#[test]
+fn iidfile_metadata_file_and_oci_output() {
+    let root = root();
+    let iid = root.scratch("iid");
+    let meta = root.scratch("meta.json");
+    let archive = root.scratch("out.tar");
+    let args = [
+        "-t",
+        "out:1",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "--metadata-file",
+        meta.to_str().unwrap(),
+        "--output",
+        &format!("type=oci,dest={}", archive.display()),
+    ];
+    let run = root.build("FROM busybox:latest\nRUN echo x > /x\n", &[], &args).success();
+    let id = image_id(&run);
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id);
+    let metadata: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(metadata["containerimage.config.digest"], id.as_str());
+    assert!(metadata["containerimage.digest"].as_str().is_some_and(|d| d.starts_with("sha256:")), "{metadata}");
+    let output = std::process::Command::new("skopeo").arg("inspect").arg(format!("oci-archive:{}", archive.display())).output().expect("run skopeo");
+    assert!(output.status.success(), "skopeo: {}", String::from_utf8_lossy(&output.stderr));
+    let inspected: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2, "{inspected}");
+}
