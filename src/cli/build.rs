@@ -70,6 +70,9 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Stages built at the same time (default: one per CPU).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub jobs: usize,
     /// Print the build graph (stages, steps, edges) instead of building.
     #[arg(long)]
     pub print_graph: bool,
@@ -131,6 +134,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         no_cache_filter: args.no_cache_filter.clone(),
         explain: args.explain,
         dockerfile_id: dockerfile_path.canonicalize().unwrap_or(dockerfile_path.clone()).display().to_string(),
+        jobs: args.jobs,
     };
     let runtime = Runtime::default();
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);

@@ -6,12 +6,13 @@
 mod context;
 mod key;
 mod run;
+mod schedule;
 mod state;
 mod step;
 
 use std::path::{Path, PathBuf};
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::cache::Cache;
@@ -36,6 +37,8 @@ pub struct SolveOptions {
     pub explain: bool,
     /// Identifies the Dockerfile across builds, for `explain`.
     pub dockerfile_id: String,
+    /// Stages built at once (0: one per CPU).
+    pub jobs: usize,
 }
 
 /// Why a RUN step failed.
@@ -82,6 +85,8 @@ pub enum SolveError {
     },
     #[error("build context: {0}")]
     Context(String),
+    #[error("cancelled: another stage failed")]
+    Cancelled,
     #[error("base image {name}: {source}")]
     BaseImage {
         name: String,
@@ -104,6 +109,8 @@ pub struct Solver<'a> {
     pub progress: &'a dyn Progress,
     pub options: SolveOptions,
     next_id: AtomicUsize,
+    cancelled: AtomicBool,
+    in_flight: schedule::InFlight,
 }
 
 /// The result of a build: the target stage's state, committed as an image.
@@ -121,7 +128,16 @@ impl<'a> Solver<'a> {
         progress: &'a dyn Progress,
         options: SolveOptions,
     ) -> Solver<'a> {
-        Solver { store, context, executor, progress, options, next_id: AtomicUsize::new(1) }
+        Solver {
+            store,
+            context,
+            executor,
+            progress,
+            options,
+            next_id: AtomicUsize::new(1),
+            cancelled: AtomicBool::new(false),
+            in_flight: schedule::InFlight::default(),
+        }
     }
 
     /// Builds the plan's target and stores it as an image named `tags`.
@@ -130,14 +146,7 @@ impl<'a> Solver<'a> {
         for unused in &plan.unused_build_args {
             self.progress.event(Event::Warning { message: format!("build-arg {unused} was not consumed by any ARG") });
         }
-        let mut results: Vec<Option<StageState>> = vec![None; plan.stages.len()];
-        let (mut cached, mut total) = (0, 0);
-        for stage in plan.ordered() {
-            let (state, hits, steps) = self.stage(stage, &results)?;
-            results[stage.index] = Some(state);
-            cached += hits;
-            total += steps;
-        }
+        let schedule::Finished { mut results, cached, total } = self.run_stages(plan)?;
         let Some(mut target) = results[plan.graph.target].take() else {
             return Err(SolveError::Context("the target stage was not built".into()));
         };
@@ -145,6 +154,15 @@ impl<'a> Solver<'a> {
         let image = self.store.commit_image_bytes(&target.config.to_canonical_json(), &target.config, &target.layers, tags)?;
         self.progress.finish(started.elapsed());
         Ok(BuildOutput { image, cached_steps: cached, total_steps: total })
+    }
+
+    /// Makes running stages stop at their next step.
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
     }
 
     fn next_id(&self) -> usize {

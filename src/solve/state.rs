@@ -25,7 +25,17 @@ pub struct StageState {
 impl Solver<'_> {
     /// Where `stage` starts: scratch, an image from the store, or the end
     /// state of an earlier stage.
+    /// The base's ONBUILD triggers are left out of the config: the plan
+    /// runs them as the stage's first steps, and BuildKit clears them
+    /// (`d.image.Config.OnBuild = nil`) so they fire once, not again in
+    /// images built from this one.
     pub(super) fn base_state(&self, stage: &StagePlan, results: &[Option<StageState>]) -> Result<StageState, SolveError> {
+        let mut state = self.base_state_with_triggers(stage, results)?;
+        state.config.config.on_build = None;
+        Ok(state)
+    }
+
+    fn base_state_with_triggers(&self, stage: &StagePlan, results: &[Option<StageState>]) -> Result<StageState, SolveError> {
         match &stage.base {
             Base::Scratch => {
                 let created = now_rfc3339();

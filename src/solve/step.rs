@@ -36,6 +36,9 @@ impl Solver<'_> {
                 continue;
             }
             position += 1;
+            if self.is_cancelled() {
+                return Err(SolveError::Cancelled);
+            }
             let id = self.next_id();
             let name = format!("[{label} {position}/{filesystem_steps}] {}", step.text);
             self.progress.event(Event::Started { id, name });
@@ -43,8 +46,13 @@ impl Solver<'_> {
             let identity = format!("{}#{}#{index}", self.options.dockerfile_id, stage.index);
             let wrap = |e: SolveError| SolveError::Step { step: step.text.clone(), line: step.lines.start, source: Box::new(e) };
             let (key, inputs) = self.step_key(&state, step, results).map_err(wrap)?;
-            if !no_cache {
+            // The same step running in another stage: wait, then take its result.
+            let claimed = self.in_flight.claim(key);
+            if !no_cache || !claimed {
                 if let Some(record) = self.cache().get(&key)? {
+                    if claimed {
+                        self.in_flight.release(&key);
+                    }
                     let layer = record.layer.map(|diff_id| self.layer_record(diff_id)).transpose()?;
                     state.created = record.created.clone();
                     apply(&mut state, step, layer);
@@ -59,9 +67,13 @@ impl Solver<'_> {
                 let last = self.cache().last(&identity)?;
                 self.progress.event(Event::Miss { id, reasons: explain_miss(&inputs, last.as_ref()) });
             }
-            let layer = match self.execute(&state, step, results, id) {
+            let executed = self.execute(&state, step, results, id);
+            let layer = match executed {
                 Ok(layer) => layer,
                 Err(error) => {
+                    if claimed {
+                        self.in_flight.release(&key);
+                    }
                     self.progress.event(Event::Error { id, message: error.to_string() });
                     return Err(wrap(error));
                 }
@@ -73,7 +85,11 @@ impl Solver<'_> {
                 step: step.text.clone(),
                 created: now_rfc3339(),
             };
-            self.cache().put(&identity, &record)?;
+            let stored = self.cache().put(&identity, &record);
+            if claimed {
+                self.in_flight.release(&key);
+            }
+            stored?;
             state.created = record.created.clone();
             apply(&mut state, step, layer);
             state.key = key;
