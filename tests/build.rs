@@ -340,7 +340,7 @@ fn explain_mode_change() {
 fn explain_build_arg_change() {
     let (_root, log) = explain_after(|_| vec!["--build-arg".into(), "VERSION=2".into()]);
     assert_eq!(cached_steps(&log), 1, "only the COPY stays cached:\n{log}");
-    assert!(log.contains("build-arg") && log.contains("VERSION") && log.contains("1 -> 2"), "{log}");
+    assert!(log.contains("build-arg/env VERSION changed: 1 -> 2"), "{log}");
 }
 
 #[test]
@@ -350,7 +350,7 @@ fn explain_run_text_change() {
         vec![]
     });
     assert_eq!(cached_steps(&log), 2, "only the last RUN misses:\n{log}");
-    assert!(log.to_lowercase().contains("changed"), "{log}");
+    assert!(log.contains("MISS: instruction changed:"), "{log}");
 }
 
 #[test]
@@ -360,7 +360,8 @@ fn explain_base_image_change() {
         vec![]
     });
     assert_eq!(cached_steps(&log), 0, "{log}");
-    assert!(log.to_lowercase().contains("base") || log.contains("parent"), "{log}");
+    // The first step's parent is the base: reported as a parent change.
+    assert!(log.contains("#1 MISS: parent step changed"), "{log}");
 }
 
 // ---------------------------------------------------------------- outputs
@@ -401,4 +402,84 @@ fn iidfile_metadata_file_and_oci_output() {
     assert!(output.status.success(), "skopeo: {}", String::from_utf8_lossy(&output.stderr));
     let inspected: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2, "{inspected}");
+}
+
+// ---------------------------------------------------------------- more
+
+#[test]
+fn stage_inheritance_onbuild_add_and_config() {
+    let root = root();
+    let dockerfile = "\
+FROM busybox:latest AS base
+ENV FOO=bar
+WORKDIR /w
+ONBUILD RUN echo onbuild >> /w/triggered
+FROM base AS child
+RUN echo \"$FOO $(pwd)\" > /inherited
+ADD a.tar /x/
+COPY --from=busybox:latest /etc/group /copied-group
+RUN --mount=type=tmpfs,target=/tm touch /tm/x && ls /tm > /tmpfs-listing
+CMD [\"sh\"]
+";
+    let context = root.write_context(dockerfile, &[("t/in.txt", "in the tar\n")]);
+    let status = std::process::Command::new("tar").arg("-C").arg(context.join("t")).arg("-cf").arg(context.join("a.tar")).arg("in.txt").status().unwrap();
+    assert!(status.success());
+    let quiet = root.build(dockerfile, &[], &["-q", "--label", "k=v", "-t", "child:1"]).success();
+    let id = quiet.stdout.trim().to_owned();
+    assert!(id.starts_with("sha256:") && quiet.stdout.lines().count() == 1, "-q prints the ID only: {:?}", quiet.stdout);
+    let rootfs = root.rootfs("child:1");
+    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("inherited"), "bar /w\n");
+    assert_eq!(read("w/triggered"), "onbuild\n", "the trigger ran once");
+    assert_eq!(read("x/in.txt"), "in the tar\n", "ADD unpacked the tarball");
+    assert_eq!(read("copied-group"), "root:x:0:\napp:x:1000:\n");
+    assert_eq!(read("tmpfs-listing"), "x\n");
+    assert!(!rootfs.join("tm/x").exists(), "tmpfs content is not committed");
+    let config = root.inspect("child:1")["Config"].clone();
+    assert_eq!(config["Labels"]["k"], "v");
+    assert_eq!(config["Cmd"], serde_json::json!(["sh"]));
+    assert_eq!(config["WorkingDir"], "/w");
+    // The trigger is consumed: BuildKit clears OnBuild in the child image.
+    assert!(config["OnBuild"].is_null(), "ONBUILD triggers fired and are kept: {config}");
+}
+
+#[test]
+#[ignore = "bug: WORKDIR creates the directory as root; BuildKit creates it as the current USER (llb.Mkdir WithUser)"]
+fn workdir_is_created_as_the_current_user() {
+    let root = root();
+    root.build("FROM busybox:latest\nUSER app\nWORKDIR /home/app/work\nRUN touch file\n", &[], &["-t", "wd:1"]).success();
+    let rootfs = root.rootfs("wd:1");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(rootfs.join("home/app/work")).unwrap().uid(), 1000);
+}
+
+#[test]
+fn no_cache_filter_reruns_only_that_stage() {
+    let root = root();
+    let dockerfile = "FROM busybox:latest AS a\nRUN echo a > /a\nFROM busybox:latest AS b\nCOPY --from=a /a /a\nRUN cat /a > /b\n";
+    root.build(dockerfile, &[], &[]).success();
+    let run = root.build(dockerfile, &[], &["--no-cache-filter", "b"]).success();
+    assert_eq!(cached_steps(&run.stderr), 1, "stage a is cached, b reruns:\n{}", run.stderr);
+}
+
+#[test]
+fn concurrent_builds_share_one_store() {
+    let root = root();
+    let mut children = Vec::new();
+    for n in 0..3 {
+        let dir = root.scratch(&format!("ctx-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Dockerfile"), format!("FROM busybox:latest\nRUN echo shared > /shared\nRUN echo {n} > /n\n")).unwrap();
+        let tag = format!("par:{n}");
+        children.push((n, root.command(&["build", "--progress", "plain", "-t", &tag, dir.to_str().unwrap()]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap()));
+    }
+    for (n, mut child) in children {
+        assert!(child.wait().unwrap().success(), "build {n} failed");
+    }
+    for n in 0..3 {
+        let rootfs = root.rootfs(&format!("par:{n}"));
+        assert_eq!(std::fs::read_to_string(rootfs.join("n")).unwrap(), format!("{n}\n"));
+        assert_eq!(std::fs::read_to_string(rootfs.join("shared")).unwrap(), "shared\n");
+    }
+    root.assert_no_partial_blobs();
 }
