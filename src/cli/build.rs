@@ -12,7 +12,8 @@ use crate::context::Context;
 use crate::image::{ConfigChange, Reference};
 use crate::plan::{self, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
-use crate::exec::Runtime;
+use crate::exec::{RootfsMount, Runtime};
+use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
 use crate::solve::{BuildContext, SolveOptions, Solver, StoreBaseImages};
 use crate::store::{Store, StoreError, StoreStatCache};
 use crate::syntax;
@@ -64,7 +65,7 @@ pub struct BuildArgs {
     /// Write build result metadata (JSON) to this file.
     #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
-    /// Also export the image: `type=oci|docker,dest=FILE` (`type=image`, the default, only stores it).
+    /// Also export the image: `type=oci|docker|tar,dest=FILE` or `type=local,dest=DIR` (`type=image`, the default, only stores it).
     #[arg(short, long, value_name = "type=...,dest=...")]
     pub output: Option<String>,
     /// Print only the image ID.
@@ -226,7 +227,37 @@ fn export(store: &Store, id: &str, spec: &str) -> Result<(), CliError> {
             let format = if kind == "oci" { archive::SaveFormat::OciArchive } else { archive::SaveFormat::DockerArchive };
             archive::save_one(store, id, format, dest)
         }
-        ("oci" | "docker", None) => Err(CliError::Usage(format!("--output type={kind} needs dest=FILE"))),
-        _ => Err(CliError::Usage(format!("unsupported --output type {kind:?} (expected image, oci or docker)"))),
+        ("tar" | "local", Some(dest)) => export_filesystem(store, id, kind, dest),
+        (_, None) => Err(CliError::Usage(format!("--output type={kind} needs dest=..."))),
+        _ => Err(CliError::Usage(format!("unsupported --output type {kind:?} (expected image, oci, docker, tar or local)"))),
     }
+}
+
+/// `type=tar` (one tarball of the image's filesystem) or `type=local` (the
+/// filesystem written into a directory): the layers mounted read-only and
+/// written out as one tree.
+fn export_filesystem(store: &Store, id: &str, kind: &str, dest: &Path) -> Result<(), CliError> {
+    let image = store.resolve(id)?;
+    let layers: Vec<PathBuf> = image.config.rootfs.diff_ids.iter().map(|d| store.snapshots.path(d)).collect();
+    let scratch = store.temp_dir("export")?;
+    let result = (|| {
+        let mounted = RootfsMount { layers: &layers, scratch: &scratch, read_only: true }.mount().map_err(CliError::Write)?;
+        let options = WriteOptions { compression: Compression::None, source_date_epoch: None };
+        let written = if kind == "tar" {
+            let file = fs_err::File::create(dest).map_err(CliError::Write)?;
+            write_layer(mounted.root(), std::io::BufWriter::new(file.into_parts().0), &options).map(|_| ())
+        } else {
+            fs_err::create_dir_all(dest).map_err(CliError::Write)?;
+            let (reader, writer) = std::io::pipe().map_err(CliError::Write)?;
+            let root = mounted.root().to_path_buf();
+            let writing = std::thread::spawn(move || write_layer(&root, writer, &options).map(|_| ()));
+            let unpacked = unpack(reader, dest).map(|_| ());
+            let written = writing.join().unwrap_or_else(|_| Err(LayerError::Write(std::io::Error::other("export thread panicked"))));
+            unpacked.and(written)
+        };
+        mounted.finish().map_err(CliError::Write)?;
+        written.map_err(|e| CliError::Store(StoreError::from(e)))
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The build benchmarks of ../shared/bench (tiny, multistage, bigcontext):
+# cold (empty store but the base image), warm (nothing changed) and change
+# (one context file changed), timed with hyperfine, medians printed beside
+# the reference figures measured on this machine kind.
+#
+# Usage (as root): benches/builds.sh [WORKDIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:-/tmp/strata-bench-builds}
+shared=${STRATA_SHARED:-$here/../shared}
+bash "$here/tests/deps.sh" hyperfine busybox-static python3 jq
+(cd "$here" && cargo build --release --locked -q)
+strata=$here/target/release/strata
+mkdir -p "$work"
+[ -f "$work/busybox.tar" ] || bash "$shared/bench/make-busybox-rootfs.sh" "$work/busybox.tar" >/dev/null
+base_import="'$strata' import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD [\"/bin/sh\"]' '$work/busybox.tar' localhost:5000/busybox:1 >/dev/null"
+
+# A fresh store with only the base image. Old stores are moved aside, not
+# deleted, until the end (ext4 slows inode allocation after mass deletes).
+fresh_store() {
+  echo "mv '$work/root' '$work/old.'\$(date +%s%N) 2>/dev/null; export STRATA_ROOT='$work/root'; $base_import; sync"
+}
+
+declare -A changed=([tiny]=hello.txt [multistage]=a.txt [bigcontext]=pkg100/assets/file050.txt)
+results=()
+for bench in tiny multistage bigcontext; do
+  ctx=$work/ctx-$bench
+  if [ "$bench" = bigcontext ]; then
+    [ -d "$ctx" ] || bash "$shared/bench/gen-context.sh" "$ctx" >/dev/null
+  else
+    rm -rf "$ctx" && cp -r "$shared/bench/$bench" "$ctx"
+  fi
+  export STRATA_ROOT=$work/root
+  build="'$strata' build -q -t bench '$ctx' >/dev/null"
+  hyperfine --runs 5 --export-json "$work/$bench-cold.json" --prepare "$(fresh_store)" -n "$bench cold" "$build"
+  hyperfine --runs 10 --warmup 2 --export-json "$work/$bench-warm.json" -n "$bench warm" "$build"
+  hyperfine --runs 10 --warmup 1 --export-json "$work/$bench-change.json" \
+    --prepare "echo change >> '$ctx/${changed[$bench]}'" -n "$bench change" "$build"
+  median() { jq '.results[0].median' "$work/$bench-$1.json"; }
+  results+=("$(printf '| %-10s | %6.2f / %6.3f / %6.2f |' "$bench" "$(median cold)" "$(median warm)" "$(median change)")")
+done
+rm -rf "$work"/old.*
+echo
+echo "| benchmark  | strata cold / warm / change (s) | BuildKit 20.10        | BuildKit 26.1         | Buildah 1.28"
+echo "|------------|----------------------------------|-----------------------|-----------------------|--------------"
+refs=("0.17 / 0.09 / 0.11 | 0.31 / 0.19 / 0.21 | 0.78 / 0.40 / 0.49" \
+      "3.77 / 0.08 / 2.44 | 4.01 / 0.19 / 2.54 | 9.49 / 0.62 / 3.55" \
+      "11.4 / 0.38 / 6.43 | 17.8 / 0.57 / 4.70 | 12.4 / 5.49 / 13.0")
+for i in 0 1 2; do echo "${results[$i]} ${refs[$i]}"; done
