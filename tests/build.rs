@@ -444,7 +444,6 @@ CMD [\"sh\"]
 }
 
 #[test]
-#[ignore = "bug: WORKDIR creates the directory as root; BuildKit creates it as the current USER (llb.Mkdir WithUser)"]
 fn workdir_is_created_as_the_current_user() {
     let root = root();
     root.build("FROM busybox:latest\nUSER app\nWORKDIR /home/app/work\nRUN touch file\n", &[], &["-t", "wd:1"]).success();

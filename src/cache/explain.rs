@@ -12,7 +12,7 @@ pub fn explain_miss(current: &[Input], last: Option<&CacheRecord>) -> Vec<String
         return vec!["parent step changed".into()];
     }
     let mut reasons = Vec::new();
-    for input in current {
+    for input in current.iter().filter(|i| i.name != "op") {
         match find(&last.inputs, &input.name) {
             Some(old) if old == input.value => {}
             Some(old) => reasons.push(describe_change(&input.name, &old, &input.value)),
@@ -23,6 +23,11 @@ pub fn explain_miss(current: &[Input], last: Option<&CacheRecord>) -> Vec<String
         if find(current, &old.name).is_none() {
             reasons.push(describe_removed(&old.name));
         }
+    }
+    // The expanded operation differs only through something named above,
+    // unless nothing else changed (e.g. a variable the instruction uses).
+    if reasons.is_empty() && find(current, "op") != find(&last.inputs, "op") {
+        reasons.push("instruction changed after variable expansion".into());
     }
     if reasons.is_empty() {
         reasons.push("the cached result is no longer in the store".into());

@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 /// A COPY/ADD failure.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path:?}: not found")]
     NotFound { path: String },
@@ -56,6 +55,6 @@ pub enum CopyError {
 
 impl CopyError {
     pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> CopyError {
-        CopyError::Io { action, path: path.to_path_buf(), source }
+        CopyError::Io { action, path: path.to_path_buf(), cause: source }
     }
 }

@@ -72,7 +72,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use error::CopyError;
 pub use fetch::Fetched;
-pub use owner::Owner;
+pub use owner::{resolve as resolve_owner, Owner};
 
 use crate::plan::{CopyOp, CopySource, SourceRoot};
 use mode::ModeSpec;
@@ -135,11 +135,12 @@ enum Item<'a> {
 
 /// Carries out `req`: copies its sources into `req.dest_root`.
 /// WORKDIR: makes `path` (absolute, resolved inside `root` as `chroot`
-/// would) and its missing parents, mode 0755, owned by root.
-pub fn make_dir_all(root: &Path, path: &str) -> Result<(), CopyError> {
+/// would) and its missing parents, mode 0755, owned by `owner` (root when
+/// `None`).
+pub fn make_dir_all(root: &Path, path: &str, owner: Option<Owner>) -> Result<(), CopyError> {
     let dir = Root::open(root).map_err(|e| CopyError::io("open", root, e))?;
     let rel = dir.resolve(Path::new(path), true, Escape::Clamp).map_err(|e| CopyError::io("resolve", Path::new(path), e))?;
-    mkdir_all(&dir, &rel, None)
+    mkdir_all(&dir, &rel, owner)
 }
 
 pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {

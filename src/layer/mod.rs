@@ -34,12 +34,11 @@ const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 /// Why a layer could not be written or unpacked.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot read the layer: {0}")]
     Read(#[source] std::io::Error),
@@ -63,6 +62,6 @@ pub enum LayerError {
 
 impl LayerError {
     fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> LayerError {
-        LayerError::Io { action, path: path.to_path_buf(), source }
+        LayerError::Io { action, path: path.to_path_buf(), cause: source }
     }
 }

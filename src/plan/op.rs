@@ -29,8 +29,9 @@ pub enum Op {
     Config { change: ConfigChange },
     /// MAINTAINER: the image's `author`.
     Author { name: String },
-    /// WORKDIR: the config's working dir, created as a layer when missing.
-    Workdir { path: String },
+    /// WORKDIR: the config's working dir, created as a layer when missing,
+    /// owned by the current USER (as BuildKit does).
+    Workdir { path: String, user: Option<String> },
     Copy(CopyOp),
     Run(RunOp),
 }

@@ -181,7 +181,7 @@ impl Planner<'_> {
                     }
                 }
                 match change {
-                    ConfigChange::Workdir(path) => Op::Workdir { path },
+                    ConfigChange::Workdir(path) => Op::Workdir { path, user: self.config.user.clone().filter(|u| !u.is_empty()) },
                     change => Op::Config { change },
                 }
             }

@@ -61,12 +61,11 @@ fn tail(lines: &[String]) -> String {
 /// Why a build failed; step errors carry the Dockerfile line.
 #[derive(Debug, thiserror::Error)]
 pub enum SolveError {
-    #[error("{step} (Dockerfile line {line}): {source}")]
+    #[error("{step} (Dockerfile line {line}): {cause}")]
     Step {
         step: String,
         line: usize,
-        #[source]
-        source: Box<SolveError>,
+        cause: Box<SolveError>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -76,28 +75,26 @@ pub enum SolveError {
     Copy(#[from] crate::copy::CopyError),
     #[error(transparent)]
     Exec(#[from] ExecError),
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("build context: {0}")]
     Context(String),
     #[error("cancelled: another stage failed")]
     Cancelled,
-    #[error("base image {name}: {source}")]
+    #[error("base image {name}: {cause}")]
     BaseImage {
         name: String,
-        #[source]
-        source: StoreError,
+        cause: StoreError,
     },
 }
 
 impl SolveError {
     fn io(action: &'static str, path: &Path, source: std::io::Error) -> SolveError {
-        SolveError::Io { action, path: path.to_path_buf(), source }
+        SolveError::Io { action, path: path.to_path_buf(), cause: source }
     }
 }
 

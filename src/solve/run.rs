@@ -52,8 +52,8 @@ impl Solver<'_> {
                 }
                 _ => {
                     return Err(SolveError::Context(format!(
-                        "RUN --mount=type={:?} is not supported yet",
-                        mount.kind
+                        "RUN --mount=type={} is not supported yet",
+                        format!("{:?}", mount.kind).to_lowercase()
                     )))
                 }
             }

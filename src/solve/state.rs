@@ -50,7 +50,7 @@ impl Solver<'_> {
 
     /// The state of an image in the store, as a stage base or a `--from` source.
     pub(super) fn image_state(&self, name: &str) -> Result<StageState, SolveError> {
-        let base_error = |source| SolveError::BaseImage { name: name.to_owned(), source };
+        let base_error = |source| SolveError::BaseImage { name: name.to_owned(), cause: source };
         let image = self.store.resolve(name).map_err(base_error)?;
         let mut layers = Vec::new();
         for diff_id in &image.config.rootfs.diff_ids {

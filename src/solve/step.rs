@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::state::StageState;
 use super::{SolveError, Solver};
 use crate::cache::{explain_miss, CacheRecord};
-use crate::copy::{copy, make_dir_all, CopyRequest};
+use crate::copy::{copy, make_dir_all, resolve_owner, CopyRequest};
 use crate::digest::Digest;
 use crate::exec::RootfsMount;
 use crate::image::{now_rfc3339, ConfigChange, History};
@@ -44,7 +44,7 @@ impl Solver<'_> {
             self.progress.event(Event::Started { id, name });
             let started = Instant::now();
             let identity = format!("{}#{}#{index}", self.options.dockerfile_id, stage.index);
-            let wrap = |e: SolveError| SolveError::Step { step: step.text.clone(), line: step.lines.start, source: Box::new(e) };
+            let wrap = |e: SolveError| SolveError::Step { step: step.text.clone(), line: step.lines.start, cause: Box::new(e) };
             let (key, inputs) = self.step_key(&state, step, results).map_err(wrap)?;
             // The same step running in another stage: wait, then take its result.
             let claimed = self.in_flight.claim(key);
@@ -107,9 +107,12 @@ impl Solver<'_> {
     /// changed anything.
     fn execute(&self, state: &StageState, step: &Step, results: &[Option<StageState>], id: usize) -> Result<Option<Layer>, SolveError> {
         match &step.op {
-            Op::Workdir { path } => self.in_rootfs(
+            Op::Workdir { path, user } => self.in_rootfs(
                 state,
-                |root| Ok(make_dir_all(root, path)?),
+                |root| {
+                    let owner = user.as_deref().map(|u| resolve_owner(u, root)).transpose()?;
+                    Ok(make_dir_all(root, path, owner)?)
+                },
                 |_| Ok(()),
             ),
             Op::Copy(op) => {
@@ -242,7 +245,7 @@ fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
     match &step.op {
         Op::Config { change } => change.apply(&mut state.config.config),
         Op::Author { name } => state.config.author = Some(name.clone()),
-        Op::Workdir { path } => ConfigChange::Workdir(path.clone()).apply(&mut state.config.config),
+        Op::Workdir { path, .. } => ConfigChange::Workdir(path.clone()).apply(&mut state.config.config),
         Op::Copy(_) | Op::Run(_) => {}
     }
     let history = History { created: Some(state.created.clone()), created_by: Some(step.created_by.clone()), ..History::default() };
