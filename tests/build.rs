@@ -482,3 +482,50 @@ fn concurrent_builds_share_one_store() {
     }
     root.assert_no_partial_blobs();
 }
+
+/// Files changed within the stat cache's "just modified" window (2 s) are
+/// always read again; waiting it out makes a test's files cacheable.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+}
+
+fn files_read(meta: &std::path::Path) -> u64 {
+    let metadata: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
+    metadata["strata.context"]["files_read"].as_u64().unwrap()
+}
+
+#[test]
+fn one_changed_file_is_the_only_file_read_again() {
+    let root = root();
+    let meta = root.scratch("meta.json");
+    let files: Vec<(String, String)> = (0..50).map(|i| (format!("src/f{i:02}.txt"), format!("file {i}\n"))).collect();
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let dockerfile = "FROM busybox:latest\nCOPY src /src\n";
+    root.write_context(dockerfile, &borrowed);
+    settle();
+    let args = ["--metadata-file", meta.to_str().unwrap()];
+    root.build(dockerfile, &[], &args).success();
+    assert_eq!(files_read(&meta), 50);
+    root.build(dockerfile, &[], &args).success();
+    assert_eq!(files_read(&meta), 0, "an unchanged context is not read again");
+    root.write_context("", &[("src/f07.txt", "changed\n")]);
+    settle();
+    let run = root.build(dockerfile, &[], &args).success();
+    assert_eq!(files_read(&meta), 1, "only the changed file is read");
+    assert_eq!(cached_steps(&run.stderr), 0, "{}", run.stderr);
+}
+
+#[test]
+fn context_from_a_tar_on_stdin() {
+    let root = root();
+    let dir = root.write_context("FROM busybox:latest\nCOPY hello.txt /hello.txt\n", &[("hello.txt", "hi\n")]);
+    let tarball = root.scratch("context.tar.gz");
+    let status = std::process::Command::new("tar").arg("-C").arg(&dir).arg("-czf").arg(&tarball).arg(".").status().unwrap();
+    assert!(status.success());
+    let mut command = root.command(&["build", "-q", "-t", "stdin:1", "-"]);
+    command.stdin(std::fs::File::open(&tarball).unwrap());
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rootfs = root.rootfs("stdin:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("hello.txt")).unwrap(), "hi\n");
+}

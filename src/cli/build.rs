@@ -29,10 +29,11 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 pub struct BuildArgs {
-    /// The build context directory.
+    /// The build context directory, or `-` for a tar archive (plain, gzip
+    /// or zstd) on standard input.
     #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,
-    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    /// The Dockerfile (default: CONTEXT/Dockerfile; with `-`, a path inside the archive).
     #[arg(short, long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Name the image (repeatable).
@@ -97,7 +98,13 @@ pub enum GraphFormat {
 }
 
 pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
-    let dockerfile_path = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
+    let stdin_context = if args.context.as_os_str() == "-" { Some(StdinContext::unpack(store)?) } else { None };
+    let context_dir = stdin_context.as_ref().map_or(args.context.clone(), |c| c.0.clone());
+    let dockerfile_path = match (&args.file, &stdin_context) {
+        (Some(file), Some(_)) => context_dir.join(file),
+        (Some(file), None) => file.clone(),
+        (None, _) => context_dir.join("Dockerfile"),
+    };
     let name = dockerfile_path.display().to_string();
     let source = fs_err::read(&dockerfile_path).map_err(|e| CliError::Read { path: name.clone(), source: e })?;
     let source = String::from_utf8_lossy(&source).into_owned();
@@ -126,8 +133,8 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     }
     add_labels(&mut plan, &args.labels)?;
     let tags = args.tags.iter().map(|t| t.parse::<Reference>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
-    let context = Context::open(&args.context, &dockerfile_path).map_err(|e| CliError::Usage(e.to_string()))?;
-    let stat_cache = StoreStatCache::open(store, &args.context)?;
+    let context = Context::open(&context_dir, &dockerfile_path).map_err(|e| CliError::Usage(e.to_string()))?;
+    let stat_cache = StoreStatCache::open(store, &context_dir)?;
     let context = BuildContext::new(context, stat_cache);
     let progress = progress(args);
     let solve_options = SolveOptions {
@@ -142,6 +149,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     let output = solver.build(&plan, &tags);
     context.finish()?;
     let output = output?;
+    let hashed = context.stats();
     let id = output.image.id();
     if args.quiet {
         println!("{id}");
@@ -160,6 +168,12 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
             "containerimage.digest": output.image.manifest.digest.to_string(),
             "image.name": tags.iter().map(Reference::to_string).collect::<Vec<_>>().join(","),
             "strata.cache": { "cached": output.cached_steps, "steps": output.total_steps },
+            "strata.context": {
+                "files_hashed": hashed.files,
+                "stat_cache_hits": hashed.cache_hits,
+                "files_read": hashed.files_read,
+                "bytes_read": hashed.bytes_read,
+            },
         });
         fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
     }
@@ -260,4 +274,22 @@ fn export_filesystem(store: &Store, id: &str, kind: &str, dest: &Path) -> Result
     })();
     let _ = std::fs::remove_dir_all(&scratch);
     result
+}
+
+/// A context sent as a tar archive on standard input, unpacked (safely)
+/// into the store's `tmp/` for the build and removed after it.
+struct StdinContext(PathBuf);
+
+impl StdinContext {
+    fn unpack(store: &Store) -> Result<StdinContext, CliError> {
+        let dir = StdinContext(store.temp_dir("context")?);
+        unpack(std::io::stdin().lock(), &dir.0).map_err(|e| CliError::Store(StoreError::from(e)))?;
+        Ok(dir)
+    }
+}
+
+impl Drop for StdinContext {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

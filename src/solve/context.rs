@@ -7,7 +7,7 @@ use std::path::Path;
 use super::key::ContextSource;
 use super::file_input_value;
 use crate::cache::Input;
-use crate::context::{Context, HashOptions, IgnoreFile};
+use crate::context::{Context, HashOptions, HashStats, IgnoreFile};
 use crate::copy::SourceFilter;
 use crate::digest::Digest;
 use crate::store::StoreStatCache;
@@ -16,11 +16,18 @@ use crate::store::StoreStatCache;
 pub struct BuildContext {
     context: Context,
     stat_cache: StoreStatCache,
+    /// What hashing took, summed over the build (files read, bytes).
+    stats: std::sync::Mutex<HashStats>,
 }
 
 impl BuildContext {
     pub fn new(context: Context, stat_cache: StoreStatCache) -> BuildContext {
-        BuildContext { context, stat_cache }
+        BuildContext { context, stat_cache, stats: Default::default() }
+    }
+
+    /// Files asked for, answered by the stat cache, and read, so far.
+    pub fn stats(&self) -> HashStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
     }
 
     /// Saves what was learnt about file contents (one transaction).
@@ -57,6 +64,12 @@ impl ContextSource for BuildContext {
             .context
             .digest_with_files(&selection, &self.stat_cache, &HashOptions::default())
             .map_err(|e| e.to_string())?;
+        if let Ok(mut total) = self.stats.lock() {
+            total.files += digest.stats.files;
+            total.cache_hits += digest.stats.cache_hits;
+            total.files_read += digest.stats.files_read;
+            total.bytes_read += digest.stats.bytes_read;
+        }
         let mut inputs: Vec<Input> = files
             .iter()
             .map(|(entry, content)| {

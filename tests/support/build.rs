@@ -29,7 +29,9 @@ impl TestRoot {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let rootfs = self.scratch(&format!("busybox-rootfs-{n}"));
         busybox_rootfs(&rootfs);
-        let list = Command::new(&rootfs.join("bin/busybox")).arg("--list").output().expect("busybox --list");
+        // The host's busybox (the same binary): executing the fresh copy can
+        // fail with ETXTBSY while another test thread forks.
+        let list = Command::new("busybox").arg("--list").output().expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let link = rootfs.join("bin").join(applet);
             if applet != "busybox" && std::fs::symlink_metadata(&link).is_err() {
