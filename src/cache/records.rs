@@ -97,11 +97,17 @@ impl<'a> Cache<'a> {
         })
     }
 
-    /// Remembers `key` as the last build of `identity` (a cache hit).
-    pub fn touch(&self, identity: &str, key: &CacheKey) -> Result<(), StoreError> {
-        let key = key.to_string();
+    /// Remembers each `key` as the last build of its step (cache hits),
+    /// in one transaction.
+    pub fn touch_all(&self, hits: &[(String, CacheKey)]) -> Result<(), StoreError> {
+        if hits.is_empty() {
+            return Ok(());
+        }
         self.store.meta.write(|txn| {
-            txn.open_table(LAST)?.insert(identity, key.as_str())?;
+            let mut table = txn.open_table(LAST)?;
+            for (identity, key) in hits {
+                table.insert(identity.as_str(), key.to_string().as_str())?;
+            }
             Ok(())
         })
     }

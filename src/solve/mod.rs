@@ -108,6 +108,9 @@ pub struct Solver<'a> {
     next_id: AtomicUsize,
     cancelled: AtomicBool,
     in_flight: schedule::InFlight,
+    /// Cache hits of this build (step identity, key), saved at the end in
+    /// one transaction rather than one commit (and fsync) per step.
+    hits: std::sync::Mutex<Vec<(String, crate::cache::CacheKey)>>,
 }
 
 /// The result of a build: the target stage's state, committed as an image.
@@ -134,6 +137,7 @@ impl<'a> Solver<'a> {
             next_id: AtomicUsize::new(1),
             cancelled: AtomicBool::new(false),
             in_flight: schedule::InFlight::default(),
+            hits: Default::default(),
         }
     }
 
@@ -143,7 +147,10 @@ impl<'a> Solver<'a> {
         for unused in &plan.unused_build_args {
             self.progress.event(Event::Warning { message: format!("build-arg {unused} was not consumed by any ARG") });
         }
-        let schedule::Finished { mut results, cached, total } = self.run_stages(plan)?;
+        let finished = self.run_stages(plan);
+        let hits = std::mem::take(&mut *self.hits.lock().unwrap_or_else(|p| p.into_inner()));
+        self.cache().touch_all(&hits)?;
+        let schedule::Finished { mut results, cached, total } = finished?;
         let Some(mut target) = results[plan.graph.target].take() else {
             return Err(SolveError::Context("the target stage was not built".into()));
         };
@@ -151,6 +158,10 @@ impl<'a> Solver<'a> {
         let image = self.store.commit_image_bytes(&target.config.to_canonical_json(), &target.config, &target.layers, tags)?;
         self.progress.finish(started.elapsed());
         Ok(BuildOutput { image, cached_steps: cached, total_steps: total })
+    }
+
+    fn record_hit(&self, identity: String, key: crate::cache::CacheKey) {
+        self.hits.lock().unwrap_or_else(|p| p.into_inner()).push((identity, key));
     }
 
     /// Makes running stages stop at their next step.

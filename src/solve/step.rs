@@ -57,7 +57,7 @@ impl Solver<'_> {
                     state.created = record.created.clone();
                     apply(&mut state, step, layer);
                     state.key = key;
-                    self.cache().touch(&identity, &key)?;
+                    self.record_hit(identity, key);
                     self.progress.event(Event::Cached { id });
                     hits += 1;
                     continue;
