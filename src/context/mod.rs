@@ -70,6 +70,9 @@ pub struct Context {
     entries: Vec<Entry>,
 }
 
+/// Selected files with their content digests.
+pub type FileContents<'a> = Vec<(&'a Entry, Digest)>;
+
 /// A selection's digest and what computing it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SelectionDigest {
@@ -131,7 +134,7 @@ impl Context {
         selection: &Selection,
         cache: &dyn StatCache,
         options: &HashOptions,
-    ) -> Result<(SelectionDigest, Vec<(&Entry, Digest)>), ContextError> {
+    ) -> Result<(SelectionDigest, FileContents<'_>), ContextError> {
         let mut wanted = vec![false; self.entries.len()];
         for root in &selection.roots {
             for (i, entry) in self.subtree(root.target) {

@@ -382,12 +382,12 @@ pub fn source_date_epoch() -> Option<i64> {
 
 impl From<redb::TableError> for StoreError {
     fn from(e: redb::TableError) -> Self {
-        StoreError::Database(e.into())
+        redb::Error::from(e).into()
     }
 }
 
 impl From<redb::StorageError> for StoreError {
     fn from(e: redb::StorageError) -> Self {
-        StoreError::Database(e.into())
+        redb::Error::from(e).into()
     }
 }

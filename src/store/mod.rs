@@ -48,7 +48,7 @@ pub enum StoreError {
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("metadata database: {0}")]
-    Database(#[from] redb::Error),
+    Database(Box<redb::Error>),
     #[error("damaged {table} record {key:?}: {reason}")]
     BadRecord { table: String, key: String, reason: String },
     #[error("no such image: {0}")]
@@ -65,6 +65,13 @@ pub enum StoreError {
     BadConfig { digest: Digest, reason: String },
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        // Boxed: redb's error is large, and StoreError travels in every Result.
+        StoreError::Database(Box::new(e))
+    }
 }
 
 impl StoreError {
