@@ -529,3 +529,56 @@ fn context_from_a_tar_on_stdin() {
     let rootfs = root.rootfs("stdin:1");
     assert_eq!(std::fs::read_to_string(rootfs.join("hello.txt")).unwrap(), "hi\n");
 }
+
+/// Every file under `dir` (the store), searched for `needle`.
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if meta.is_file() && std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn secrets_reach_the_run_but_never_the_image_cache_or_logs() {
+    let root = root();
+    let secret = "correct-horse-battery-staple-1234";
+    let secret_file = root.scratch("token");
+    std::fs::write(&secret_file, secret).unwrap();
+    // The Dockerfile compares digests: the value itself must not be in it.
+    let digest = sha256_text(secret);
+    let dockerfile = format!(
+        "FROM busybox:latest\n\
+         RUN --mount=type=secret,id=tok test \"$(sha256sum < /run/secrets/tok | cut -c1-64)\" = {digest} && stat -c %a /run/secrets/tok\n\
+         RUN --mount=type=secret,id=tok,env=TOKEN test \"$(printf %s \"$TOKEN\" | sha256sum | cut -c1-64)\" = {digest}\n\
+         RUN --mount=type=secret,id=absent echo optional secrets may be missing\n"
+    );
+    let spec = format!("id=tok,src={}", secret_file.display());
+    let run = root.build(&dockerfile, &[], &["-t", "secret:1", "--secret", &spec]).success();
+    assert!(run.stderr.contains("400"), "mode 0400:\n{}", run.stderr);
+    assert!(!run.stderr.contains(secret), "the secret is in the log");
+    let store = root.blobs_dir().parent().unwrap().to_path_buf();
+    assert_eq!(files_containing(&store, secret.as_bytes()), Vec::<std::path::PathBuf>::new());
+    let layers = root.layers("secret:1").join("\n");
+    assert!(!layers.contains("run/secrets"), "the mount point was committed:\n{layers}");
+    let missing = root.build("FROM busybox:latest\nRUN --mount=type=secret,id=needed,required=true true\n", &[], &[]).failure();
+    assert!(missing.stderr.contains("secret \"needed\" is required"), "{}", missing.stderr);
+}
+
+fn sha256_text(text: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout)[..64].to_owned()
+}

@@ -14,7 +14,7 @@ use crate::plan::{self, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
 use crate::exec::{RootfsMount, Runtime};
 use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
-use crate::solve::{BuildContext, SolveOptions, Solver, StoreBaseImages};
+use crate::solve::{BuildContext, Secrets, SolveOptions, Solver, StoreBaseImages};
 use crate::store::{Store, StoreError, StoreStatCache};
 use crate::syntax;
 
@@ -72,6 +72,9 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short, long)]
     pub quiet: bool,
+    /// A secret for `RUN --mount=type=secret`: `id=NAME,src=FILE` or `id=NAME,env=VARIABLE`.
+    #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
+    pub secrets: Vec<String>,
     /// Stages built at the same time (default: one per CPU).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
@@ -143,6 +146,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         explain: args.explain,
         dockerfile_id: dockerfile_path.canonicalize().unwrap_or(dockerfile_path.clone()).display().to_string(),
         jobs: args.jobs,
+        secrets: Secrets::parse(&args.secrets).map_err(CliError::Usage)?,
     };
     let runtime = Runtime::default();
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);

@@ -117,7 +117,10 @@ fn prune_copied_up_parents(upper: &Path, lowers: &[PathBuf], target: &Path) -> i
             return Ok(());
         }
         let lower = lowers.iter().rev().find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok());
-        let same = lower.is_some_and(|l| l.is_dir() && l.mode() == meta.mode() && l.uid() == meta.uid() && l.gid() == meta.gid());
+        // A directory no lower layer has was made only to hold the mount
+        // point (`/run/secrets`); one a lower layer has must be an
+        // unchanged copy-up to go.
+        let same = lower.is_none_or(|l| l.is_dir() && l.mode() == meta.mode() && l.uid() == meta.uid() && l.gid() == meta.gid());
         let opaque = xattr::get(&path, crate::layer::OVERLAY_OPAQUE_XATTR).ok().flatten().is_some();
         if !same || opaque {
             return Ok(());

@@ -24,7 +24,7 @@ use crate::store::{Store, StoreError, StoredImage};
 
 pub use context::BuildContext;
 pub use key::ContextSource;
-pub use run::Executor;
+pub use run::{Executor, Secrets};
 pub use state::StageState;
 
 /// How the build runs.
@@ -39,6 +39,8 @@ pub struct SolveOptions {
     pub dockerfile_id: String,
     /// Stages built at once (0: one per CPU).
     pub jobs: usize,
+    /// Where `RUN --mount=type=secret` values come from.
+    pub secrets: Secrets,
 }
 
 /// Why a RUN step failed.

@@ -50,6 +50,24 @@ impl Solver<'_> {
                     let dir = self.cache_mount_dir(mount.id.as_deref().unwrap_or(&target))?;
                     binds.push(Bind { source: dir, target, read_only: mount.readonly });
                 }
+                MountKind::Secret => {
+                    let id = mount.id.clone().unwrap_or_else(|| target.rsplit('/').next().unwrap_or_default().to_owned());
+                    let Some(value) = self.options.secrets.value(&id)? else {
+                        if mount.required {
+                            return Err(SolveError::Context(format!("secret {id:?} is required but was not given (--secret id={id},src=FILE)")));
+                        }
+                        continue;
+                    };
+                    if let Some(name) = &mount.env {
+                        env.push(format!("{name}={}", String::from_utf8_lossy(&value)));
+                        if mount.target.is_none() {
+                            continue;
+                        }
+                    }
+                    let target = mount.target.clone().unwrap_or_else(|| format!("/run/secrets/{id}"));
+                    let file = secret_file(scratch, binds.len(), &value, mount)?;
+                    binds.push(Bind { source: file, target, read_only: true });
+                }
                 _ => {
                     return Err(SolveError::Context(format!(
                         "RUN --mount=type={} is not supported yet",
@@ -101,6 +119,86 @@ impl Solver<'_> {
         let dir = self.store.root().join("cache-mounts").join(crate::digest::Digest::of(id.as_bytes()).hex());
         std::fs::create_dir_all(&dir).map_err(|e| SolveError::io("create", &dir, e))?;
         Ok(dir)
+    }
+}
+
+/// Writes a secret for a bind mount: in the step's private scratch (on
+/// tmpfs when the machine has /dev/shm), owned and moded as the mount asks
+/// (default root, 0400).
+fn secret_file(scratch: &Path, n: usize, value: &[u8], mount: &crate::plan::MountOp) -> Result<PathBuf, SolveError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = scratch.join(format!("secret-{n}"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| SolveError::io("create", &path, e))?;
+    file.write_all(value).map_err(|e| SolveError::io("write", &path, e))?;
+    let number = |text: Option<&String>, radix: u32| text.and_then(|t| u32::from_str_radix(t, radix).ok());
+    let (uid, gid) = (number(mount.uid.as_ref(), 10).unwrap_or(0), number(mount.gid.as_ref(), 10).unwrap_or(0));
+    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| SolveError::io("chown", &path, e))?;
+    let mode = number(mount.mode.as_ref(), 8).unwrap_or(0o400);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| SolveError::io("chmod", &path, e))?;
+    Ok(path)
+}
+
+/// A private directory for one RUN: the container spec and secrets live
+/// here, in memory (/dev/shm) when possible so secrets never touch a disk.
+pub(super) fn private_scratch(fallback: impl FnOnce() -> Result<PathBuf, SolveError>) -> Result<PathBuf, SolveError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        for attempt in 0..100u32 {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let dir = shm.join(format!("strata-run-{}-{nanos}-{attempt}", std::process::id()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    fallback()
+}
+
+/// `--secret id=NAME,src=FILE` or `id=NAME,env=VAR`: where secrets come
+/// from. Values are read when a RUN mounts them, never stored or logged.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    sources: std::collections::BTreeMap<String, SecretSource>,
+}
+
+#[derive(Debug, Clone)]
+enum SecretSource {
+    File(PathBuf),
+    Env(String),
+}
+
+impl Secrets {
+    /// Parses `--secret` values.
+    pub fn parse(specs: &[String]) -> Result<Secrets, String> {
+        let mut sources = std::collections::BTreeMap::new();
+        for spec in specs {
+            let fields: std::collections::BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
+            let id = fields.get("id").ok_or_else(|| format!("--secret {spec:?}: id= is required"))?;
+            let source = match (fields.get("src").or(fields.get("source")), fields.get("env")) {
+                (Some(file), _) => SecretSource::File(PathBuf::from(file)),
+                (None, Some(var)) => SecretSource::Env((*var).to_owned()),
+                (None, None) => return Err(format!("--secret {spec:?}: give src=FILE or env=VARIABLE")),
+            };
+            sources.insert((*id).to_owned(), source);
+        }
+        Ok(Secrets { sources })
+    }
+
+    fn value(&self, id: &str) -> Result<Option<Vec<u8>>, SolveError> {
+        match self.sources.get(id) {
+            None => Ok(None),
+            Some(SecretSource::File(path)) => std::fs::read(path).map(Some).map_err(|e| SolveError::io("read the secret", path, e)),
+            Some(SecretSource::Env(var)) => Ok(std::env::var_os(var).map(|v| std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec())),
+        }
     }
 }
 

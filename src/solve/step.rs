@@ -136,7 +136,7 @@ impl Solver<'_> {
                 result
             }
             Op::Run(run) => {
-                let scratch = self.store.temp_dir("run")?;
+                let scratch = super::run::private_scratch(|| Ok(self.store.temp_dir("run")?))?;
                 let lowers = self.layer_paths(state);
                 let spec = std::cell::RefCell::new(None);
                 let result = self.in_rootfs(
