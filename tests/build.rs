@@ -582,3 +582,24 @@ fn sha256_text(text: &str) -> String {
     let output = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&output.stdout)[..64].to_owned()
 }
+
+#[test]
+fn bind_mounts_show_context_and_stages_and_never_commit_or_leak_writes() {
+    let root = root();
+    let dockerfile = "FROM busybox:latest AS tools\n\
+        RUN mkdir /tools && echo from-stage > /tools/t.txt\n\
+        FROM busybox:latest\n\
+        RUN --mount=type=bind,source=data,target=/mnt/ctx cat /mnt/ctx/a.txt > /ctx.txt\n\
+        RUN --mount=type=bind,from=tools,source=/tools,target=/mnt/tools cat /mnt/tools/t.txt > /stage.txt\n\
+        RUN --mount=type=bind,source=data,target=/mnt/rw,rw echo scribble > /mnt/rw/new.txt\n\
+        RUN --mount=type=bind,source=data,target=/mnt/ro sh -c 'echo x > /mnt/ro/y' || echo read-only\n";
+    let run = root.build(dockerfile, &[("data/a.txt", "from-context\n")], &["-t", "bind:1"]).success();
+    assert!(run.stderr.contains("read-only"), "{}", run.stderr);
+    assert!(!root.context_dir().join("data/new.txt").exists(), "an rw bind mount wrote into the context");
+    let rootfs = root.rootfs("bind:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("ctx.txt")).unwrap(), "from-context\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("stage.txt")).unwrap(), "from-stage\n");
+    assert!(!rootfs.join("mnt").exists(), "mount points were committed");
+    let changed = root.build(dockerfile, &[("data/a.txt", "changed\n")], &["--explain"]).success();
+    assert!(changed.stderr.contains("data/a.txt content changed"), "{}", changed.stderr);
+}

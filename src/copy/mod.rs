@@ -143,6 +143,14 @@ pub fn make_dir_all(root: &Path, path: &str, owner: Option<Owner>) -> Result<(),
     mkdir_all(&dir, &rel, owner)
 }
 
+/// Where `path` leads inside `root` (symlinks followed as `chroot` would,
+/// `..` clamped at the root): a clean relative path with no symlink in it,
+/// so `root.join(result)` can be used as a host path (`RUN --mount=type=bind`).
+pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, CopyError> {
+    let dir = Root::open(root).map_err(|e| CopyError::io("open", root, e))?;
+    dir.resolve(Path::new(path), true, Escape::Clamp).map_err(|e| CopyError::io("resolve", Path::new(path), e))
+}
+
 pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
     let op = req.op;
     let instruction = if op.add.is_some() { "ADD" } else { "COPY" };

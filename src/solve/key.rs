@@ -21,7 +21,7 @@ use crate::cache::{CacheKey, Input, KeyBuilder};
 use crate::copy::SourceFilter;
 use crate::digest::Digest;
 use crate::image::canonical_json;
-use crate::plan::{CopySource, Op, SourceRoot, Step};
+use crate::plan::{CopySource, MountKind, Op, SourceRoot, Step};
 
 /// The build context as the solver sees it.
 pub trait ContextSource: Sync {
@@ -80,6 +80,20 @@ impl Solver<'_> {
             },
             Op::Run(run) => {
                 inputs.extend(run.env.iter().map(|(k, v)| Input::new(format!("env:{k}"), v.clone())));
+                // What a bind mount shows is an input of the step.
+                for mount in run.mounts.iter().filter(|m| m.kind == MountKind::Bind) {
+                    let source = mount.source.clone().unwrap_or_else(|| "/".into());
+                    let digest = match &mount.from {
+                        SourceRoot::Context => {
+                            let (digest, files) = self.context.digest(&[source.clone()], &[]).map_err(SolveError::Context)?;
+                            inputs.extend(files);
+                            digest
+                        }
+                        SourceRoot::Stage(index) => results[*index].as_ref().expect("dependencies are built first").key.0,
+                        SourceRoot::Image(name) => self.image_state(name)?.key.0,
+                    };
+                    builder.str("bind-source", &source).digest("bind", &digest);
+                }
             }
             _ => {}
         }

@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::{ExecError, SolveError, Solver};
-use crate::exec::{remove_mount_points, Bind, ContainerSpec, NetworkMode, Tmpfs, DEFAULT_PATH};
-use crate::plan::{MountKind, Network, RunOp};
+use crate::copy::resolve_in_root;
+use crate::exec::{remove_mount_points, Bind, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs, DEFAULT_PATH};
+use crate::plan::{MountKind, Network, RunOp, SourceRoot};
 
 /// The hostname containers get (BuildKit's is `buildkitsandbox`).
 const HOSTNAME: &str = "strata";
@@ -28,7 +29,16 @@ impl Executor for crate::exec::Runtime {
 impl Solver<'_> {
     /// The container for `run` on the mounted `root`; `scratch` holds
     /// files made for it (hostname).
-    pub(super) fn container_spec(&self, run: &RunOp, root: &Path, scratch: &Path) -> Result<ContainerSpec, SolveError> {
+    /// Bind mounts of stages and images stay mounted while the returned
+    /// guards live.
+    pub(super) fn container_spec(
+        &self,
+        run: &RunOp,
+        root: &Path,
+        scratch: &Path,
+        results: &[Option<super::StageState>],
+    ) -> Result<(ContainerSpec, Vec<Mounted>), SolveError> {
+        let mut guards = Vec::new();
         let mut env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if !run.env.iter().any(|(k, _)| k == "PATH") {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
@@ -50,6 +60,10 @@ impl Solver<'_> {
                     let dir = self.cache_mount_dir(mount.id.as_deref().unwrap_or(&target))?;
                     binds.push(Bind { source: dir, target, read_only: mount.readonly });
                 }
+                MountKind::Bind => {
+                    let source = self.bind_source(mount, results, scratch, &mut guards)?;
+                    binds.push(Bind { source, target, read_only: mount.readonly });
+                }
                 MountKind::Secret => {
                     let id = mount.id.clone().unwrap_or_else(|| target.rsplit('/').next().unwrap_or_default().to_owned());
                     let Some(value) = self.options.secrets.value(&id)? else {
@@ -68,15 +82,12 @@ impl Solver<'_> {
                     let file = secret_file(scratch, binds.len(), &value, mount)?;
                     binds.push(Bind { source: file, target, read_only: true });
                 }
-                _ => {
-                    return Err(SolveError::Context(format!(
-                        "RUN --mount=type={} is not supported yet",
-                        format!("{:?}", mount.kind).to_lowercase()
-                    )))
+                MountKind::Ssh => {
+                    return Err(SolveError::Context("RUN --mount=type=ssh is not supported yet".into()));
                 }
             }
         }
-        Ok(ContainerSpec {
+        let spec = ContainerSpec {
             root: root.to_path_buf(),
             argv: run.argv.clone(),
             env,
@@ -89,7 +100,53 @@ impl Solver<'_> {
             },
             binds,
             tmpfs,
-        })
+        };
+        Ok((spec, guards))
+    }
+
+    /// The host directory a bind mount shows: a path of the context, or of
+    /// a stage's or image's filesystem (mounted read-only under `scratch`),
+    /// resolved inside its root. `rw` mounts get a throwaway overlay, so
+    /// writes never reach the source (as in BuildKit).
+    fn bind_source(
+        &self,
+        mount: &crate::plan::MountOp,
+        results: &[Option<super::StageState>],
+        scratch: &Path,
+        guards: &mut Vec<Mounted>,
+    ) -> Result<PathBuf, SolveError> {
+        let n = guards.len();
+        let state = match &mount.from {
+            SourceRoot::Context => None,
+            SourceRoot::Stage(index) => results[*index].clone(),
+            SourceRoot::Image(name) => Some(self.image_state(name)?),
+        };
+        let root = match state {
+            None => self.context.root().to_path_buf(),
+            Some(state) => {
+                let layers = self.layer_paths(&state);
+                let dir = scratch.join(format!("bind-{n}"));
+                let mounted = RootfsMount { layers: &layers, scratch: &dir, read_only: true }
+                    .mount()
+                    .map_err(|e| SolveError::io("mount the bind source in", &dir, e))?;
+                let root = mounted.root().to_path_buf();
+                guards.push(mounted);
+                root
+            }
+        };
+        let rel = resolve_in_root(&root, mount.source.as_deref().unwrap_or("/"))?;
+        let source = root.join(rel);
+        if mount.readonly || !source.is_dir() {
+            return Ok(source);
+        }
+        let dir = scratch.join(format!("bind-rw-{n}"));
+        let layers = [source];
+        let mounted = RootfsMount { layers: &layers, scratch: &dir, read_only: false }
+            .mount()
+            .map_err(|e| SolveError::io("mount a writable bind in", &dir, e))?;
+        let writable = mounted.root().to_path_buf();
+        guards.push(mounted);
+        Ok(writable)
     }
 
     /// Runs the container; a non-zero exit is an error with the last lines.

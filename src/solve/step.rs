@@ -142,9 +142,10 @@ impl Solver<'_> {
                 let result = self.in_rootfs(
                     state,
                     |root| {
-                        let made = self.container_spec(run, root, &scratch)?;
+                        let (made, bind_mounts) = self.container_spec(run, root, &scratch, results)?;
                         let log = |line: &str| self.progress.event(Event::Log { id, line: line.to_owned() });
                         let outcome = self.run_container(&made, &scratch, &log);
+                        drop(bind_mounts);
                         *spec.borrow_mut() = Some(made);
                         outcome
                     },
