@@ -85,7 +85,7 @@ impl Solver<'_> {
                     let source = mount.source.clone().unwrap_or_else(|| "/".into());
                     let digest = match &mount.from {
                         SourceRoot::Context => {
-                            let (digest, files) = self.context.digest(&[source.clone()], &[]).map_err(SolveError::Context)?;
+                            let (digest, files) = self.context.digest(std::slice::from_ref(&source), &[]).map_err(SolveError::Context)?;
                             inputs.extend(files);
                             digest
                         }
