@@ -603,3 +603,14 @@ fn bind_mounts_show_context_and_stages_and_never_commit_or_leak_writes() {
     let changed = root.build(dockerfile, &[("data/a.txt", "changed\n")], &["--explain"]).success();
     assert!(changed.stderr.contains("data/a.txt content changed"), "{}", changed.stderr);
 }
+
+#[test]
+fn run_steps_report_resources_and_obey_memory_limits() {
+    let root = root();
+    let dockerfile = "FROM busybox:latest\nRUN dd if=/dev/zero of=/dev/null bs=100M count=1 && echo allocated\n";
+    let run = root.build(dockerfile, &[], &[]).success();
+    let resources = run.stderr.lines().find(|l| l.contains("peak memory")).unwrap_or_default().to_owned();
+    assert!(resources.contains("MiB") && resources.contains("cpu"), "{}", run.stderr);
+    let limited = root.build(dockerfile, &[], &["--no-cache", "--memory", "32m"]).failure();
+    assert!(limited.stderr.contains("out of memory"), "{}", limited.stderr);
+}

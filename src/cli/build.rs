@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::image::{ConfigChange, Reference};
 use crate::plan::{self, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
-use crate::exec::{RootfsMount, Runtime};
+use crate::exec::{Limits, RootfsMount, Runtime};
 use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
 use crate::solve::{BuildContext, Secrets, SolveOptions, Solver, StoreBaseImages};
 use crate::store::{Store, StoreError, StoreStatCache};
@@ -75,6 +75,12 @@ pub struct BuildArgs {
     /// A secret for `RUN --mount=type=secret`: `id=NAME,src=FILE` or `id=NAME,env=VARIABLE`.
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
+    /// Memory limit for each RUN (`512m`, `2g`, bytes).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub memory: Option<u64>,
+    /// CPU limit for each RUN (`1.5` CPUs).
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
     /// Stages built at the same time (default: one per CPU).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
@@ -147,6 +153,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         dockerfile_id: dockerfile_path.canonicalize().unwrap_or(dockerfile_path.clone()).display().to_string(),
         jobs: args.jobs,
         secrets: Secrets::parse(&args.secrets).map_err(CliError::Usage)?,
+        limits: Limits { memory: args.memory, cpus: args.cpus },
     };
     let runtime = Runtime::default();
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);
@@ -185,6 +192,11 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         export(store, &id.to_string(), output_spec)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `512m`, `2g`, `64k`, or plain bytes.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    crate::solve::parse_size(text).ok_or_else(|| format!("invalid size {text:?}: expected a number, optionally with k, m or g"))
 }
 
 /// `KEY=VALUE`, or `KEY` taking the value from the environment (skipped

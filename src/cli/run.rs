@@ -92,6 +92,7 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
             network,
             binds,
             tmpfs: Vec::new(),
+            cgroup_procs: Vec::new(),
         };
         let code = Runtime::default().run_attached(&spec, &scratch).map_err(CliError::Write);
         mounted.finish().map_err(CliError::Write)?;

@@ -50,6 +50,11 @@ fn fail(what: &str, error: impl std::fmt::Display) -> i32 {
 fn outer(spec: &ContainerSpec) -> io::Result<i32> {
     // Die with the build that started us.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    // Join the step's cgroup before forking: every process of the
+    // container is then accounted and limited.
+    for procs in &spec.cgroup_procs {
+        std::fs::write(procs, std::process::id().to_string()).map_err(context("join the cgroup"))?;
+    }
     sys::unshare_namespaces(spec.network == NetworkMode::None)?;
     match sys::fork_process()? {
         Some(pid1) => wait_for(pid1),

@@ -5,6 +5,7 @@
 //! of Dockerfiles, the cache or the store's layout. All syscalls are in
 //! `sys.rs`.
 
+mod cgroup;
 mod container;
 pub mod init;
 mod overlay;
@@ -12,6 +13,7 @@ mod spec;
 mod sys;
 mod user;
 
+pub use cgroup::{Cgroup, Limits, Usage};
 pub use container::{remove_mount_points, Runtime, DEFAULT_PATH};
 pub use overlay::{Mounted, RootfsMount};
 pub use spec::{Bind, ContainerSpec, NetworkMode, Tmpfs};

@@ -21,6 +21,9 @@ pub struct ContainerSpec {
     pub binds: Vec<Bind>,
     /// tmpfs mounts (`RUN --mount=type=tmpfs`).
     pub tmpfs: Vec<Tmpfs>,
+    /// `cgroup.procs` files the container joins before it starts anything.
+    #[serde(default)]
+    pub cgroup_procs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

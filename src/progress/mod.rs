@@ -34,10 +34,36 @@ pub enum Event {
         #[serde(serialize_with = "seconds")]
         duration: Duration,
     },
+    /// What a RUN step used (from its cgroup).
+    Resources {
+        id: usize,
+        peak_memory: Option<u64>,
+        #[serde(serialize_with = "optional_seconds")]
+        cpu_time: Option<Duration>,
+    },
     /// A step failed.
     Error { id: usize, message: String },
     /// A warning about the build as a whole (unused build args, ...).
     Warning { message: String },
+}
+
+fn optional_seconds<S: serde::Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(duration) => seconds(duration, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// `peak memory 12.3 MiB, cpu 1.52s` (what is known of it).
+pub fn describe_resources(peak_memory: Option<u64>, cpu_time: Option<Duration>) -> String {
+    let mut parts = Vec::new();
+    if let Some(bytes) = peak_memory {
+        parts.push(format!("peak memory {:.1} MiB", bytes as f64 / (1u64 << 20) as f64));
+    }
+    if let Some(cpu) = cpu_time {
+        parts.push(format!("cpu {:.2}s", cpu.as_secs_f64()));
+    }
+    parts.join(", ")
 }
 
 fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {

@@ -43,6 +43,9 @@ impl<W: Write + Send> Progress for PlainRenderer<W> {
             Event::Miss { id, reasons } => format!("#{id} MISS: {}", reasons.join("; ")),
             Event::Log { id, line } => format!("#{id} {:.3} {line}", self.since_start(*id).as_secs_f64()),
             Event::Done { id, duration } => format!("#{id} DONE {:.1}s", duration.as_secs_f64()),
+            Event::Resources { id, peak_memory, cpu_time } => {
+                format!("#{id} {}", super::describe_resources(*peak_memory, *cpu_time))
+            }
             Event::Error { id, message } => format!("#{id} ERROR: {message}"),
             Event::Warning { message } => format!("WARNING: {message}"),
         };

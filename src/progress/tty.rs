@@ -78,6 +78,11 @@ impl Progress for TtyRenderer {
             Event::Log { line, .. } => {
                 let _ = self.bars.println(format!("       {line}"));
             }
+            Event::Resources { id, peak_memory, cpu_time } => {
+                if let Some(bar) = self.bar(id) {
+                    bar.set_message(format!("{} ({})", bar.message(), super::describe_resources(peak_memory, cpu_time)));
+                }
+            }
             Event::Miss { id, reasons } => {
                 let _ = self.bars.println(format!("  #{id} MISS: {}", reasons.join("; ")));
             }

@@ -24,7 +24,7 @@ use crate::store::{Store, StoreError, StoredImage};
 
 pub use context::BuildContext;
 pub use key::ContextSource;
-pub use run::{Executor, Secrets};
+pub use run::{parse_size, Executor, Secrets};
 pub use state::StageState;
 
 /// How the build runs.
@@ -41,6 +41,8 @@ pub struct SolveOptions {
     pub jobs: usize,
     /// Where `RUN --mount=type=secret` values come from.
     pub secrets: Secrets,
+    /// Memory and CPU limits for every RUN.
+    pub limits: crate::exec::Limits,
 }
 
 /// Why a RUN step failed.
@@ -48,6 +50,8 @@ pub struct SolveOptions {
 pub enum ExecError {
     #[error("process exited with code {code}{}", tail(last_lines))]
     Exit { code: i32, last_lines: Vec<String> },
+    #[error("killed: out of memory (the --memory limit{limit} was reached; exit code {code}){}", tail(last_lines))]
+    OutOfMemory { code: i32, limit: String, last_lines: Vec<String> },
     #[error("{0}")]
     Failed(String),
 }

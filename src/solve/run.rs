@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::{ExecError, SolveError, Solver};
 use crate::copy::resolve_in_root;
-use crate::exec::{remove_mount_points, Bind, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs, DEFAULT_PATH};
+use crate::exec::{remove_mount_points, Bind, Cgroup, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs, DEFAULT_PATH};
+use crate::progress::Event;
 use crate::plan::{MountKind, Network, RunOp, SourceRoot};
 
 /// The hostname containers get (BuildKit's is `buildkitsandbox`).
@@ -100,6 +101,7 @@ impl Solver<'_> {
             },
             binds,
             tmpfs,
+            cgroup_procs: Vec::new(),
         };
         Ok((spec, guards))
     }
@@ -149,8 +151,28 @@ impl Solver<'_> {
         Ok(writable)
     }
 
-    /// Runs the container; a non-zero exit is an error with the last lines.
-    pub(super) fn run_container(&self, spec: &ContainerSpec, scratch: &Path, log: &dyn Fn(&str)) -> Result<(), SolveError> {
+    /// Runs the container in its own cgroup (limits from the options); a
+    /// non-zero exit is an error with the last lines. Reports what it used.
+    pub(super) fn run_container(&self, spec: &ContainerSpec, scratch: &Path, id: usize, log: &dyn Fn(&str)) -> Result<(), SolveError> {
+        let name = format!("{}-{id}-{}", std::process::id(), scratch.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        let cgroup = Cgroup::create(&name, &self.options.limits).map_err(|e| SolveError::io("create the cgroup", Path::new("/sys/fs/cgroup"), e))?;
+        let mut spec = spec.clone();
+        if let Some(cgroup) = &cgroup {
+            spec.cgroup_procs = cgroup.procs_files();
+        }
+        let outcome = self.run_in_cgroup(&spec, scratch, log);
+        let usage = cgroup.as_ref().map(Cgroup::usage).unwrap_or_default();
+        self.progress.event(Event::Resources { id, peak_memory: usage.peak_memory, cpu_time: usage.cpu_time });
+        match outcome {
+            Err(SolveError::Exec(ExecError::Exit { code, last_lines })) if usage.out_of_memory => {
+                let limit = self.options.limits.memory.map_or(String::new(), |m| format!(" of {m} bytes"));
+                Err(ExecError::OutOfMemory { code, limit, last_lines }.into())
+            }
+            other => other,
+        }
+    }
+
+    fn run_in_cgroup(&self, spec: &ContainerSpec, scratch: &Path, log: &dyn Fn(&str)) -> Result<(), SolveError> {
         let mut tail: std::collections::VecDeque<String> = Default::default();
         let mut on_line = |line: &str| {
             log(line);
@@ -260,7 +282,7 @@ impl Secrets {
 }
 
 /// `64m`, `1g`, `4096` (bytes).
-fn parse_size(text: &str) -> Option<u64> {
+pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim().to_ascii_lowercase();
     let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let factor = match unit.trim_end_matches('b') {

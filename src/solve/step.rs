@@ -144,7 +144,7 @@ impl Solver<'_> {
                     |root| {
                         let (made, bind_mounts) = self.container_spec(run, root, &scratch, results)?;
                         let log = |line: &str| self.progress.event(Event::Log { id, line: line.to_owned() });
-                        let outcome = self.run_container(&made, &scratch, &log);
+                        let outcome = self.run_container(&made, &scratch, id, &log);
                         drop(bind_mounts);
                         *spec.borrow_mut() = Some(made);
                         outcome

@@ -1,0 +1,149 @@
+//! A cgroup per container: its limits (`--memory`, `--cpus`) and what it
+//! used (peak memory, CPU time). cgroup v2 when the unified hierarchy has
+//! the controllers, else v1 (`memory`, `cpu`, `cpuacct`). The container's
+//! first process joins the group itself before it starts anything, so no
+//! process escapes it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+/// Limits for a container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Bytes of memory.
+    pub memory: Option<u64>,
+    /// CPUs (fractions allowed).
+    pub cpus: Option<f64>,
+}
+
+/// What a container used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub peak_memory: Option<u64>,
+    pub cpu_time: Option<Duration>,
+    /// The memory limit was hit and a process was killed for it.
+    pub out_of_memory: bool,
+}
+
+/// A container's cgroup (one directory per v1 controller, one for v2),
+/// removed when dropped.
+#[derive(Debug)]
+pub struct Cgroup {
+    dirs: Vec<PathBuf>,
+    unified: bool,
+}
+
+impl Cgroup {
+    /// Creates `strata/<name>` in each hierarchy strata uses and applies
+    /// `limits`. `Ok(None)` when this machine has no usable cgroup mount.
+    pub fn create(name: &str, limits: &Limits) -> io::Result<Option<Cgroup>> {
+        let unified = Path::new(ROOT).join("cgroup.controllers");
+        let cgroup = if std::fs::read_to_string(&unified).is_ok_and(|c| c.contains("memory")) {
+            let dir = Path::new(ROOT).join("strata").join(name);
+            enable_v2_controllers(&Path::new(ROOT).join("strata"))?;
+            std::fs::create_dir_all(&dir)?;
+            Cgroup { dirs: vec![dir], unified: true }
+        } else if Path::new(ROOT).join("memory/cgroup.procs").exists() {
+            let mut dirs = Vec::new();
+            for controller in ["memory", "cpu", "cpuacct"] {
+                let base = Path::new(ROOT).join(controller);
+                // Co-mounted controllers (`cpu,cpuacct`) give the same
+                // directory twice: creating and joining it twice is harmless.
+                if base.join("cgroup.procs").exists() {
+                    let dir = base.join("strata").join(name);
+                    std::fs::create_dir_all(&dir)?;
+                    dirs.push(dir);
+                }
+            }
+            Cgroup { dirs, unified: false }
+        } else {
+            return Ok(None);
+        };
+        cgroup.apply(limits)?;
+        Ok(Some(cgroup))
+    }
+
+    /// The `cgroup.procs` files a process writes its PID into to join.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    fn apply(&self, limits: &Limits) -> io::Result<()> {
+        if let Some(bytes) = limits.memory {
+            if self.unified {
+                self.write("memory.max", &bytes.to_string())?;
+                self.write("memory.swap.max", "0").ok();
+            } else {
+                self.write("memory.limit_in_bytes", &bytes.to_string())?;
+                self.write("memory.memsw.limit_in_bytes", &bytes.to_string()).ok();
+            }
+        }
+        if let Some(cpus) = limits.cpus {
+            let period = 100_000u64;
+            let quota = ((cpus * period as f64) as u64).max(1000);
+            if self.unified {
+                self.write("cpu.max", &format!("{quota} {period}"))?;
+            } else {
+                self.write("cpu.cfs_period_us", &period.to_string())?;
+                self.write("cpu.cfs_quota_us", &quota.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Peak memory, CPU time and whether the memory limit killed something.
+    pub fn usage(&self) -> Usage {
+        if self.unified {
+            let cpu = self.read("cpu.stat").and_then(|s| stat_value(&s, "usage_usec")).map(Duration::from_micros);
+            let oom = self.read("memory.events").and_then(|s| stat_value(&s, "oom_kill")).is_some_and(|n| n > 0);
+            let peak = self.read("memory.peak").and_then(|s| s.trim().parse().ok());
+            return Usage { peak_memory: peak, cpu_time: cpu, out_of_memory: oom };
+        }
+        let peak = self.read("memory.max_usage_in_bytes").and_then(|s| s.trim().parse().ok());
+        let cpu = self.read("cpuacct.usage").and_then(|s| s.trim().parse().ok()).map(Duration::from_nanos);
+        let oom = self.read("memory.oom_control").and_then(|s| stat_value(&s, "oom_kill")).is_some_and(|n| n > 0);
+        Usage { peak_memory: peak, cpu_time: cpu, out_of_memory: oom }
+    }
+
+    /// The first directory that has `file`.
+    fn find(&self, file: &str) -> Option<PathBuf> {
+        self.dirs.iter().map(|d| d.join(file)).find(|p| p.exists())
+    }
+
+    fn read(&self, file: &str) -> Option<String> {
+        std::fs::read_to_string(self.find(file)?).ok()
+    }
+
+    fn write(&self, file: &str, value: &str) -> io::Result<()> {
+        let path = self.find(file).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no cgroup file {file}")))?;
+        std::fs::write(path, value)
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // Empty once the container's processes are gone (PID 1's exit kills
+        // the rest of its namespace).
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// `key value` lines (cpu.stat, memory.events, memory.oom_control).
+fn stat_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+}
+
+/// v2: controllers must be enabled in the parent for the child to use them.
+fn enable_v2_controllers(parent: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(parent)?;
+    let _ = std::fs::write(Path::new(ROOT).join("cgroup.subtree_control"), "+memory +cpu");
+    let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+memory +cpu");
+    Ok(())
+}
