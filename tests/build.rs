@@ -614,3 +614,30 @@ fn run_steps_report_resources_and_obey_memory_limits() {
     let limited = root.build(dockerfile, &[], &["--no-cache", "--memory", "32m"]).failure();
     assert!(limited.stderr.contains("out of memory"), "{}", limited.stderr);
 }
+
+#[test]
+fn a_killed_build_leaves_no_mounts_processes_or_temporary_files() {
+    let root = root();
+    let marker = format!("strata-kill-test-{}", std::process::id());
+    let dockerfile = format!("FROM busybox:latest\nRUN echo started && sleep 30 # {marker}\n");
+    let dir = root.write_context(&dockerfile, &[]);
+    let mut build = root.command(&["build", "--progress", "plain", dir.to_str().unwrap()]);
+    build.stderr(std::process::Stdio::piped());
+    let mut child = build.spawn().unwrap();
+    // Wait until the RUN is running, then kill strata outright.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 && !line.contains("started") {
+        line.clear();
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let store = root.blobs_dir().parent().unwrap().parent().unwrap().to_path_buf();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(store.to_str().unwrap()), "mounts left behind:\n{mountinfo}");
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains(&marker), "the container's processes survived");
+    root.ok(&["images"]);
+    assert!(root.tmp_entries().is_empty(), "tmp/ not cleaned: {:?}", root.tmp_entries());
+}

@@ -79,8 +79,8 @@ pub fn run() -> ExitCode {
         Command::Rmi(args) => open(&root).and_then(|store| image::rmi(store, &args)),
         Command::Inspect(args) => open(&root).and_then(|store| image::inspect(&store, &args)),
         Command::History(args) => open(&root).and_then(|store| image::history(&store, &args)),
-        Command::Build(args) => open(&root).and_then(|store| build::run(&store, &args)),
-        Command::Run(args) => open(&root).and_then(|store| run::run(&store, &args)),
+        Command::Build(args) => private_mounts().and_then(|()| open(&root)).and_then(|store| build::run(&store, &args)),
+        Command::Run(args) => private_mounts().and_then(|()| open(&root)).and_then(|store| run::run(&store, &args)),
         // A fresh single-threaded process: it must not open the store first.
         Command::Init { spec } => std::process::exit(crate::exec::init::main(&spec)),
         Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),
@@ -93,6 +93,13 @@ pub fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds and runs mount overlays: in a private mount namespace they all
+/// vanish with the process, even when it is killed. Done first, while the
+/// process has no other threads (unshare requires that).
+fn private_mounts() -> Result<(), CliError> {
+    crate::exec::private_mount_namespace().map_err(|e| CliError::Usage(format!("cannot enter a private mount namespace (strata build needs root): {e}")))
 }
 
 fn open(root: &std::path::Path) -> Result<Store, CliError> {

@@ -17,4 +17,5 @@ pub use cgroup::{Cgroup, Limits, Usage};
 pub use container::{remove_mount_points, Runtime, DEFAULT_PATH};
 pub use overlay::{Mounted, RootfsMount};
 pub use spec::{Bind, ContainerSpec, NetworkMode, Tmpfs};
+pub use sys::private_mount_namespace;
 pub use user::{resolve_user, User};

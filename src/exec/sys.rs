@@ -93,6 +93,14 @@ pub fn remount_read_only(target: &Path) -> io::Result<()> {
     nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(io::Error::from)
 }
 
+/// Moves this process into a mount namespace of its own whose mounts do not
+/// propagate to the host: every mount it makes vanishes when it exits, even
+/// when it is killed. Must be called while the process is single-threaded.
+pub fn private_mount_namespace() -> io::Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    make_mounts_private()
+}
+
 /// Stops mount events from propagating back to the host.
 pub fn make_mounts_private() -> io::Result<()> {
     use nix::mount::MsFlags;
