@@ -641,3 +641,30 @@ fn a_killed_build_leaves_no_mounts_processes_or_temporary_files() {
     root.ok(&["images"]);
     assert!(root.tmp_entries().is_empty(), "tmp/ not cleaned: {:?}", root.tmp_entries());
 }
+
+#[test]
+fn cache_mounts_take_owner_mode_and_locked_sharing() {
+    let root = root();
+    let owned = "FROM busybox:latest\nRUN --mount=type=cache,id=owned,target=/c,uid=1000,mode=0700 stat -c 'owner=%u mode=%a' /c\n";
+    let run = root.build(owned, &[], &[]).success();
+    assert!(run.stderr.contains("owner=1000 mode=700"), "{}", run.stderr);
+    let dockerfile = "FROM busybox:latest AS a\n\
+        RUN --mount=type=cache,id=shared-cache,target=/c,sharing=locked echo a >> /c/log && sleep 1\n\
+        FROM busybox:latest AS b\n\
+        RUN --mount=type=cache,id=shared-cache,target=/c,sharing=locked echo b >> /c/log && sleep 1\n\
+        FROM busybox:latest\n\
+        COPY --from=a /etc/passwd /a\n\
+        COPY --from=b /etc/passwd /b\n\
+        RUN --mount=type=cache,id=shared-cache,target=/c cat /c/log\n";
+    let run = root.build(dockerfile, &[], &[]).success();
+    let log: Vec<&str> = run.stderr.lines().filter(|l| l.ends_with(" a") || l.ends_with(" b")).collect();
+    assert_eq!(log.len(), 2, "both stages wrote to the cache:\n{}", run.stderr);
+    // Locked: the second stage waited for the first (each holds it 1 s).
+    let durations: Vec<f64> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" DONE ") && l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.trim_end_matches('s').parse().ok())
+        .collect();
+    assert!(durations.iter().any(|d| *d >= 1.9), "no stage waited for the lock:\n{}", run.stderr);
+}

@@ -8,7 +8,8 @@ use super::{ExecError, SolveError, Solver};
 use crate::copy::resolve_in_root;
 use crate::exec::{remove_mount_points, Bind, Cgroup, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs, DEFAULT_PATH};
 use crate::progress::Event;
-use crate::plan::{MountKind, Network, RunOp, SourceRoot};
+use crate::plan::{MountKind, Network, RunOp, Sharing, SourceRoot};
+use crate::store::Lock;
 
 /// The hostname containers get (BuildKit's is `buildkitsandbox`).
 const HOSTNAME: &str = "strata";
@@ -29,17 +30,17 @@ impl Executor for crate::exec::Runtime {
 
 impl Solver<'_> {
     /// The container for `run` on the mounted `root`; `scratch` holds
-    /// files made for it (hostname).
-    /// Bind mounts of stages and images stay mounted while the returned
-    /// guards live.
+    /// files made for it (hostname, secrets). Bind mounts of stages and
+    /// images stay mounted, and locked cache mounts locked, while the
+    /// returned guards live.
     pub(super) fn container_spec(
         &self,
         run: &RunOp,
         root: &Path,
         scratch: &Path,
         results: &[Option<super::StageState>],
-    ) -> Result<(ContainerSpec, Vec<Mounted>), SolveError> {
-        let mut guards = Vec::new();
+    ) -> Result<(ContainerSpec, RunGuards), SolveError> {
+        let mut guards = RunGuards::default();
         let mut env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if !run.env.iter().any(|(k, _)| k == "PATH") {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
@@ -58,11 +59,11 @@ impl Solver<'_> {
             match mount.kind {
                 MountKind::Tmpfs => tmpfs.push(Tmpfs { target, size: mount.size.as_deref().and_then(parse_size) }),
                 MountKind::Cache => {
-                    let dir = self.cache_mount_dir(mount.id.as_deref().unwrap_or(&target))?;
+                    let dir = self.cache_mount(mount, &target, &mut guards)?;
                     binds.push(Bind { source: dir, target, read_only: mount.readonly });
                 }
                 MountKind::Bind => {
-                    let source = self.bind_source(mount, results, scratch, &mut guards)?;
+                    let source = self.bind_source(mount, results, scratch, &mut guards.mounts)?;
                     binds.push(Bind { source, target, read_only: mount.readonly });
                 }
                 MountKind::Secret => {
@@ -193,12 +194,79 @@ impl Solver<'_> {
         remove_mount_points(upper, lowers, spec).map_err(|e| SolveError::io("clean mount points in", upper, e))
     }
 
-    /// A persistent directory for `RUN --mount=type=cache,id=...`.
-    fn cache_mount_dir(&self, id: &str) -> Result<PathBuf, SolveError> {
-        let dir = self.store.root().join("cache-mounts").join(crate::digest::Digest::of(id.as_bytes()).hex());
-        std::fs::create_dir_all(&dir).map_err(|e| SolveError::io("create", &dir, e))?;
-        Ok(dir)
+    /// The directory for `RUN --mount=type=cache`: persistent per `id`
+    /// (default: the target), created with `mode`/`uid`/`gid` (0755, root).
+    /// `sharing=locked` waits for other users of the cache;
+    /// `sharing=private` takes a fresh, throwaway directory when the cache
+    /// is in use; `shared` (the default) lets concurrent steps share it.
+    fn cache_mount(&self, mount: &crate::plan::MountOp, target: &str, guards: &mut RunGuards) -> Result<PathBuf, SolveError> {
+        let id = mount.id.as_deref().unwrap_or(target);
+        let base = self.store.root().join("cache-mounts");
+        let name = crate::digest::Digest::of(id.as_bytes()).hex();
+        let dir = base.join(&name);
+        if !dir.exists() {
+            // Made in the store's tmp/ (same filesystem) and renamed into
+            // place whole; if another build made it meanwhile, theirs stays.
+            let fresh = self.store.temp_dir("cache")?;
+            make_cache_dir(&fresh, mount)?;
+            std::fs::create_dir_all(&base).map_err(|e| SolveError::io("create", &base, e))?;
+            if let Err(e) = std::fs::rename(&fresh, &dir) {
+                let _ = std::fs::remove_dir_all(&fresh);
+                if !dir.exists() {
+                    return Err(SolveError::io("create", &dir, e));
+                }
+            }
+        }
+        let lock = base.join(format!("{name}.lock"));
+        match mount.sharing {
+            Sharing::Shared => Ok(dir),
+            Sharing::Locked => {
+                guards.locks.push(Lock::exclusive(&lock)?);
+                Ok(dir)
+            }
+            Sharing::Private => match Lock::try_exclusive(&lock)? {
+                Some(held) => {
+                    guards.locks.push(held);
+                    Ok(dir)
+                }
+                None => {
+                    let private = self.store.temp_dir("cache-private")?;
+                    guards.temp_dirs.push(private.clone());
+                    make_cache_dir(&private, mount)?;
+                    Ok(private)
+                }
+            },
+        }
     }
+}
+
+/// What must outlive a RUN's process: bind-mounted stage and image
+/// filesystems, and the locks of `sharing=locked|private` cache mounts.
+#[derive(Default)]
+pub(super) struct RunGuards {
+    pub mounts: Vec<Mounted>,
+    pub locks: Vec<Lock>,
+    /// Throwaway `sharing=private` caches, removed with the guards.
+    pub temp_dirs: Vec<PathBuf>,
+}
+
+impl Drop for RunGuards {
+    fn drop(&mut self) {
+        self.mounts.clear();
+        for dir in &self.temp_dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A new cache directory with the mount's `mode` (octal), `uid` and `gid`.
+fn make_cache_dir(dir: &Path, mount: &crate::plan::MountOp) -> Result<(), SolveError> {
+    std::fs::create_dir_all(dir).map_err(|e| SolveError::io("create", dir, e))?;
+    let number = |text: Option<&String>, radix: u32| text.and_then(|t| u32::from_str_radix(t, radix).ok());
+    let (uid, gid) = (number(mount.uid.as_ref(), 10).unwrap_or(0), number(mount.gid.as_ref(), 10).unwrap_or(0));
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| SolveError::io("chown", dir, e))?;
+    let mode = number(mount.mode.as_ref(), 8).unwrap_or(0o755);
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| SolveError::io("chmod", dir, e))
 }
 
 /// Writes a secret for a bind mount: in the step's private scratch (on
