@@ -140,6 +140,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
+    let export = Output::parse(args.output.as_deref())?;
     add_labels(&mut plan, &args.labels)?;
     let tags = args.tags.iter().map(|t| t.parse::<Reference>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
     let context = Context::open(&context_dir, &dockerfile_path).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -188,9 +189,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         });
         fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
     }
-    if let Some(output_spec) = &args.output {
-        export(store, &id.to_string(), output_spec)?;
-    }
+    export.write(store, &id.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -246,34 +245,52 @@ fn progress(args: &BuildArgs) -> Box<dyn Progress> {
     }
 }
 
-/// `--output type=oci|docker,dest=FILE`.
-fn export(store: &Store, id: &str, spec: &str) -> Result<(), CliError> {
-    let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
-    let kind = fields.get("type").copied().unwrap_or("image");
-    let dest = fields.get("dest").map(Path::new);
-    match (kind, dest) {
-        ("image", _) => Ok(()),
-        ("oci" | "docker", Some(dest)) => {
-            let format = if kind == "oci" { archive::SaveFormat::OciArchive } else { archive::SaveFormat::DockerArchive };
-            archive::save_one(store, id, format, dest)
+/// `--output`: where the built image goes besides the store.
+enum Output {
+    /// `type=image`: only the store.
+    Image,
+    Archive(archive::SaveFormat, PathBuf),
+    /// `type=tar` or `type=local`: the image's filesystem.
+    Filesystem { tar: bool, dest: PathBuf },
+}
+
+impl Output {
+    /// Parsed before the build, so a bad `--output` fails fast.
+    fn parse(spec: Option<&str>) -> Result<Output, CliError> {
+        let Some(spec) = spec else { return Ok(Output::Image) };
+        let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
+        let kind = fields.get("type").copied().unwrap_or("image");
+        let dest = fields.get("dest").map(PathBuf::from);
+        match (kind, dest) {
+            ("image", _) => Ok(Output::Image),
+            ("oci", Some(dest)) => Ok(Output::Archive(archive::SaveFormat::OciArchive, dest)),
+            ("docker", Some(dest)) => Ok(Output::Archive(archive::SaveFormat::DockerArchive, dest)),
+            ("tar" | "local", Some(dest)) => Ok(Output::Filesystem { tar: kind == "tar", dest }),
+            ("oci" | "docker" | "tar" | "local", None) => Err(CliError::Usage(format!("--output type={kind} needs dest=..."))),
+            _ => Err(CliError::Usage(format!("unsupported --output type {kind:?} (expected image, oci, docker, tar or local)"))),
         }
-        ("tar" | "local", Some(dest)) => export_filesystem(store, id, kind, dest),
-        (_, None) => Err(CliError::Usage(format!("--output type={kind} needs dest=..."))),
-        _ => Err(CliError::Usage(format!("unsupported --output type {kind:?} (expected image, oci, docker, tar or local)"))),
+    }
+
+    fn write(&self, store: &Store, id: &str) -> Result<(), CliError> {
+        match self {
+            Output::Image => Ok(()),
+            Output::Archive(format, dest) => archive::save_one(store, id, *format, dest),
+            Output::Filesystem { tar, dest } => export_filesystem(store, id, *tar, dest),
+        }
     }
 }
 
 /// `type=tar` (one tarball of the image's filesystem) or `type=local` (the
 /// filesystem written into a directory): the layers mounted read-only and
 /// written out as one tree.
-fn export_filesystem(store: &Store, id: &str, kind: &str, dest: &Path) -> Result<(), CliError> {
+fn export_filesystem(store: &Store, id: &str, tar: bool, dest: &Path) -> Result<(), CliError> {
     let image = store.resolve(id)?;
     let layers: Vec<PathBuf> = image.config.rootfs.diff_ids.iter().map(|d| store.snapshots.path(d)).collect();
     let scratch = store.temp_dir("export")?;
     let result = (|| {
         let mounted = RootfsMount { layers: &layers, scratch: &scratch, read_only: true }.mount().map_err(CliError::Write)?;
         let options = WriteOptions { compression: Compression::None, source_date_epoch: None };
-        let written = if kind == "tar" {
+        let written = if tar {
             let file = fs_err::File::create(dest).map_err(CliError::Write)?;
             write_layer(mounted.root(), std::io::BufWriter::new(file.into_parts().0), &options).map(|_| ())
         } else {

@@ -89,7 +89,11 @@ pub fn plan_stage(
     let base_config = match &node.base {
         Base::Scratch => ImageConfig::empty(""),
         Base::Stage(dep) => {
-            let dep = planned[*dep].as_ref().expect("dependencies are planned first");
+            // Planned in dependency order: a missing one is a bug, reported.
+            let dep = planned.get(*dep).and_then(Option::as_ref).ok_or(PlanError::Unsupported {
+                reason: format!("stage {dep} was needed before it was planned"),
+                span: stage.from.span,
+            })?;
             ImageConfig { config: dep.config.clone(), author: dep.author.clone(), ..dep.base_config.clone() }
         }
         Base::Image(image) => images

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use super::state::StageState;
+use super::state::{built, StageState};
 use super::{SolveError, Solver};
 use crate::cache::{CacheKey, Input, KeyBuilder};
 use crate::copy::SourceFilter;
@@ -68,7 +68,7 @@ impl Solver<'_> {
                     }
                 }
                 SourceRoot::Stage(index) => {
-                    let source = results[*index].as_ref().expect("dependencies are built first");
+                    let source = built(results, *index)?;
                     builder.digest("from-stage", &source.key.0);
                     inputs.push(Input::new("from-stage", source.key.to_string()));
                 }
@@ -89,7 +89,7 @@ impl Solver<'_> {
                             inputs.extend(files);
                             digest
                         }
-                        SourceRoot::Stage(index) => results[*index].as_ref().expect("dependencies are built first").key.0,
+                        SourceRoot::Stage(index) => built(results, *index)?.key.0,
                         SourceRoot::Image(name) => self.image_state(name)?.key.0,
                     };
                     builder.str("bind-source", &source).digest("bind", &digest);

@@ -91,6 +91,8 @@ pub enum SolveError {
     Context(String),
     #[error("cancelled: another stage failed")]
     Cancelled,
+    #[error("stage {0} was needed before it was built")]
+    StageNotBuilt(usize),
     #[error("base image {name}: {cause}")]
     BaseImage {
         name: String,

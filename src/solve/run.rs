@@ -8,7 +8,7 @@ use super::{ExecError, SolveError, Solver};
 use crate::copy::resolve_in_root;
 use crate::exec::{remove_mount_points, Bind, Cgroup, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs, DEFAULT_PATH};
 use crate::progress::Event;
-use crate::plan::{MountKind, Network, RunOp, Sharing, SourceRoot};
+use crate::plan::{MountKind, Network, RunOp, Sharing};
 use crate::store::Lock;
 
 /// The hostname containers get (BuildKit's is `buildkitsandbox`).
@@ -119,12 +119,7 @@ impl Solver<'_> {
         guards: &mut Vec<Mounted>,
     ) -> Result<PathBuf, SolveError> {
         let n = guards.len();
-        let state = match &mount.from {
-            SourceRoot::Context => None,
-            SourceRoot::Stage(index) => results[*index].clone(),
-            SourceRoot::Image(name) => Some(self.image_state(name)?),
-        };
-        let root = match state {
+        let root = match self.source_state(&mount.from, results)? {
             None => self.context.root().to_path_buf(),
             Some(state) => {
                 let layers = self.layer_paths(&state);

@@ -7,7 +7,7 @@ use super::{SolveError, Solver};
 use crate::cache::{CacheKey, KeyBuilder};
 use crate::digest::Digest;
 use crate::image::{now_rfc3339, ImageConfig};
-use crate::plan::{Base, StagePlan};
+use crate::plan::{Base, SourceRoot, StagePlan};
 use crate::store::{LayerRecord, StoreError};
 
 /// Layers (bottom first, by diff_id), config and key of a stage so far.
@@ -43,7 +43,7 @@ impl Solver<'_> {
                 let key = KeyBuilder::new().str("base", "scratch").str("platform", &config.architecture).finish();
                 Ok(StageState { layers: Vec::new(), config, key, created })
             }
-            Base::Stage(index) => Ok(results[*index].clone().expect("dependencies are built first")),
+            Base::Stage(index) => built(results, *index).cloned(),
             Base::Image(name) => self.image_state(name),
         }
     }
@@ -62,8 +62,24 @@ impl Solver<'_> {
         Ok(StageState { layers, config: image.config, key, created })
     }
 
+    /// What a COPY or bind mount reads from: `None` for the context, else
+    /// the end state of a stage or an image's state.
+    pub(super) fn source_state(&self, from: &SourceRoot, results: &[Option<StageState>]) -> Result<Option<StageState>, SolveError> {
+        match from {
+            SourceRoot::Context => Ok(None),
+            SourceRoot::Stage(index) => built(results, *index).cloned().map(Some),
+            SourceRoot::Image(name) => self.image_state(name).map(Some),
+        }
+    }
+
     /// The snapshot directories of a state's layers, bottom first.
     pub(super) fn layer_paths(&self, state: &StageState) -> Vec<PathBuf> {
         state.layers.iter().map(|(diff_id, _)| self.store.snapshots.path(diff_id)).collect()
     }
+}
+
+/// The end state of stage `index`. The scheduler starts a stage only after
+/// its dependencies, so a missing one is a bug reported as an error.
+pub(super) fn built(results: &[Option<StageState>], index: usize) -> Result<&StageState, SolveError> {
+    results.get(index).and_then(Option::as_ref).ok_or(SolveError::StageNotBuilt(index))
 }

@@ -12,7 +12,7 @@ use crate::digest::Digest;
 use crate::exec::RootfsMount;
 use crate::image::{now_rfc3339, ConfigChange, History};
 use crate::layer::{write_layer, Compression, WriteOptions};
-use crate::plan::{Op, SourceRoot, StagePlan, Step};
+use crate::plan::{Op, StagePlan, Step};
 use crate::progress::Event;
 use crate::store::{source_date_epoch, LayerRecord};
 
@@ -116,11 +116,7 @@ impl Solver<'_> {
                 |_| Ok(()),
             ),
             Op::Copy(op) => {
-                let source_state = match &op.from {
-                    SourceRoot::Context => None,
-                    SourceRoot::Stage(index) => results[*index].clone(),
-                    SourceRoot::Image(name) => Some(self.image_state(name)?),
-                };
+                let source_state = self.source_state(&op.from, results)?;
                 let scratch = self.store.temp_dir("source")?;
                 let result = self.with_source(source_state.as_ref(), &scratch, |source, filter| {
                     self.in_rootfs(

@@ -39,9 +39,15 @@ pub(super) fn extract(reader: impl Read, root: &Path) -> Result<Extracted, Archi
         .map_err(|source| ArchiveError::Decompress { name: "the archive".into(), source })?;
     let mut archive = tar::Archive::new(plain);
     let mut extracted = Extracted { root: root.to_path_buf(), links: BTreeMap::new() };
+    let mut last: Option<String> = None;
     for entry in archive.entries().map_err(ArchiveError::Read)? {
-        let mut entry = entry.map_err(ArchiveError::Read)?;
+        // A header that does not parse: not a tar at all, or a damaged one.
+        let mut entry = entry.map_err(|_| match last.take() {
+            None => ArchiveError::NotTar,
+            Some(after) => ArchiveError::Damaged { after },
+        })?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        last = Some(raw.clone());
         let kind = entry.header().entry_type();
         match kind {
             EntryType::XGlobalHeader | EntryType::XHeader => continue,

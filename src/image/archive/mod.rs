@@ -88,6 +88,11 @@ pub enum ArchiveError {
     Write(#[source] io::Error),
     #[error("cannot read the archive")]
     Read(#[source] io::Error),
+    // The tar reader's own message quotes the bad header bytes: left out.
+    #[error("the input is not an image archive (a tar: plain, gzip or zstd)")]
+    NotTar,
+    #[error("the archive is cut short or damaged after entry {after:?}")]
+    Damaged { after: String },
     #[error("cannot read blob {digest}")]
     Blob {
         digest: Digest,
