@@ -1,11 +1,7 @@
 //! The archive commands: `save` (images → docker-archive, oci-archive or an
 //! OCI layout directory) and `load` (either archive form → the store).
-//!
-//! The store's side of [`crate::image::archive`]'s two traits lives here
-//! too: a few lines that map blob reads and layer/image commits onto the
-//! store's API.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,12 +9,11 @@ use clap::{Args, ValueEnum};
 
 use super::table::human_size;
 use super::CliError;
-use crate::digest::Digest;
 use crate::image::archive::{
-    self, ArchiveFormat, BlobSource, LoadProgress, LoadTarget, LoadedLayer, SaveImage, SaveLayer,
+    self, ArchiveFormat, LoadProgress, SaveImage, SaveLayer,
 };
-use crate::image::{ImageConfig, Reference};
-use crate::store::{Blobs, LayerRecord, Store, StoreError};
+use crate::image::Reference;
+use crate::store::{Blobs, Store, StoreError};
 
 /// The forms `save` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,72 +178,4 @@ pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode, CliError> {
     }
     io::stdout().lock().write_all(out.as_bytes()).map_err(CliError::Write)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Blob reads for `save`.
-impl BlobSource for Blobs {
-    fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
-        let file = self.open(digest).map_err(into_io)?;
-        Ok(Box::new(file))
-    }
-}
-
-fn into_io(error: StoreError) -> io::Error {
-    match error {
-        StoreError::Io { source, .. } => source,
-        StoreError::MissingBlob(_) => io::Error::new(io::ErrorKind::NotFound, error),
-        other => io::Error::other(other),
-    }
-}
-
-/// The store operations `load` needs.
-impl LoadTarget for Store {
-    type Error = StoreError;
-
-    fn scratch_dir(&self, prefix: &str) -> Result<PathBuf, StoreError> {
-        self.temp_dir(prefix)
-    }
-
-    fn existing_layer(&self, diff_id: &Digest) -> Result<Option<LoadedLayer>, StoreError> {
-        let Some(record) = self.layer(diff_id)? else { return Ok(None) };
-        if !self.blobs.contains(&record.blob) || !self.snapshots.contains(diff_id) {
-            return Ok(None);
-        }
-        Ok(Some(LoadedLayer {
-            digest: record.blob,
-            media_type: record.media_type,
-            size: record.size,
-            uncompressed_size: record.uncompressed_size,
-        }))
-    }
-
-    fn add_blob(&self, content: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64), StoreError> {
-        self.blobs.ingest(content, expected)
-    }
-
-    fn add_snapshot(&self, unpacked: &Path, diff_id: &Digest) -> Result<(), StoreError> {
-        self.snapshots.adopt(unpacked, diff_id).map(drop)
-    }
-
-    fn add_image(
-        &self,
-        config_bytes: &[u8],
-        config: &ImageConfig,
-        layers: &[(Digest, LoadedLayer)],
-        tags: &[Reference],
-    ) -> Result<Digest, StoreError> {
-        let records: Vec<(Digest, LayerRecord)> = layers
-            .iter()
-            .map(|(diff_id, l)| {
-                let record = LayerRecord {
-                    blob: l.digest,
-                    media_type: l.media_type.clone(),
-                    size: l.size,
-                    uncompressed_size: l.uncompressed_size,
-                };
-                (*diff_id, record)
-            })
-            .collect();
-        Ok(self.commit_image_bytes(config_bytes, config, &records, tags)?.id())
-    }
 }

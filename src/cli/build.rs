@@ -285,7 +285,7 @@ impl Output {
 /// written out as one tree.
 fn export_filesystem(store: &Store, id: &str, tar: bool, dest: &Path) -> Result<(), CliError> {
     let image = store.resolve(id)?;
-    let layers: Vec<PathBuf> = image.config.rootfs.diff_ids.iter().map(|d| store.snapshots.path(d)).collect();
+    let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
     let scratch = store.temp_dir("export")?;
     let result = (|| {
         let mounted = RootfsMount { layers: &layers, scratch: &scratch, read_only: true }.mount().map_err(CliError::Write)?;

@@ -2,13 +2,12 @@
 //! attached to the terminal, to try what a build produced. Its changes are
 //! thrown away when it exits.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
 use super::CliError;
-use crate::exec::{Bind, ContainerSpec, NetworkMode, RootfsMount, Runtime, DEFAULT_PATH};
+use crate::exec::{ensure_path, host_network_files, Bind, ContainerSpec, NetworkMode, RootfsMount, Runtime};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -61,15 +60,8 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
         env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
         env.push(var.clone());
     }
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(0, format!("PATH={DEFAULT_PATH}"));
-    }
-    let mut binds = Vec::new();
-    for file in ["/etc/resolv.conf", "/etc/hosts"] {
-        if std::path::Path::new(file).exists() {
-            binds.push(Bind { source: PathBuf::from(file), target: file.into(), read_only: true });
-        }
-    }
+    ensure_path(&mut env);
+    let mut binds = host_network_files();
     for volume in &args.volumes {
         binds.push(parse_volume(volume)?);
     }
@@ -79,7 +71,7 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
         other => return Err(CliError::Usage(format!("unknown network {other:?}: expected host or none"))),
     };
     let scratch = store.temp_dir("run")?;
-    let layers: Vec<PathBuf> = image.config.rootfs.diff_ids.iter().map(|d| store.snapshots.path(d)).collect();
+    let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
     let result = (|| {
         let mounted = RootfsMount { layers: &layers, scratch: &scratch, read_only: false }.mount().map_err(CliError::Write)?;
         let spec = ContainerSpec {

@@ -8,10 +8,27 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::spec::ContainerSpec;
+use super::spec::{Bind, ContainerSpec};
 
 /// The PATH a container gets when its environment has none (BuildKit's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The host's DNS files, bound read-only so RUN and `strata run` resolve
+/// names as the host does.
+pub fn host_network_files() -> Vec<Bind> {
+    ["/etc/resolv.conf", "/etc/hosts"]
+        .into_iter()
+        .filter(|file| Path::new(file).exists())
+        .map(|file| Bind { source: PathBuf::from(file), target: file.into(), read_only: true })
+        .collect()
+}
+
+/// Puts BuildKit's default PATH first when `env` (`KEY=value`) has none.
+pub fn ensure_path(env: &mut Vec<String>) {
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+}
 
 /// The mount points every container has.
 const SYSTEM_MOUNT_POINTS: [&str; 3] = ["proc", "dev", "sys"];

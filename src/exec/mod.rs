@@ -14,7 +14,7 @@ mod sys;
 mod user;
 
 pub use cgroup::{Cgroup, Limits, Usage};
-pub use container::{remove_mount_points, Runtime, DEFAULT_PATH};
+pub use container::{ensure_path, host_network_files, remove_mount_points, Runtime, DEFAULT_PATH};
 pub use overlay::{Mounted, RootfsMount};
 pub use spec::{Bind, ContainerSpec, NetworkMode, Tmpfs};
 pub use sys::private_mount_namespace;

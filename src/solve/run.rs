@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{ExecError, SolveError, Solver};
 use crate::copy::resolve_in_root;
-use crate::exec::{remove_mount_points, Bind, Cgroup, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs, DEFAULT_PATH};
+use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, Cgroup, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs};
 use crate::progress::Event;
 use crate::plan::{MountKind, Network, RunOp, Sharing};
 use crate::store::Lock;
@@ -42,17 +42,11 @@ impl Solver<'_> {
     ) -> Result<(ContainerSpec, RunGuards), SolveError> {
         let mut guards = RunGuards::default();
         let mut env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if !run.env.iter().any(|(k, _)| k == "PATH") {
-            env.insert(0, format!("PATH={DEFAULT_PATH}"));
-        }
+        ensure_path(&mut env);
         let hostname = scratch.join("hostname");
         std::fs::write(&hostname, format!("{HOSTNAME}\n")).map_err(|e| SolveError::io("write", &hostname, e))?;
         let mut binds = vec![Bind { source: hostname, target: "/etc/hostname".into(), read_only: true }];
-        for file in ["/etc/resolv.conf", "/etc/hosts"] {
-            if Path::new(file).exists() {
-                binds.push(Bind { source: PathBuf::from(file), target: file.into(), read_only: true });
-            }
-        }
+        binds.extend(host_network_files());
         let mut tmpfs = Vec::new();
         for mount in &run.mounts {
             let target = mount.target.clone().unwrap_or_default();
@@ -196,7 +190,7 @@ impl Solver<'_> {
     /// is in use; `shared` (the default) lets concurrent steps share it.
     fn cache_mount(&self, mount: &crate::plan::MountOp, target: &str, guards: &mut RunGuards) -> Result<PathBuf, SolveError> {
         let id = mount.id.as_deref().unwrap_or(target);
-        let base = self.store.root().join("cache-mounts");
+        let base = self.store.cache_mounts_dir();
         let name = crate::digest::Digest::of(id.as_bytes()).hex();
         let dir = base.join(&name);
         if !dir.exists() {

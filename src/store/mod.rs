@@ -13,6 +13,7 @@
 //! Writers never expose partial data: blobs and snapshots are built in `tmp/`
 //! and renamed into place; metadata changes are redb transactions.
 
+mod archive;
 mod blobs;
 mod images;
 mod lock;
@@ -127,6 +128,11 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where `RUN --mount=type=cache` directories live (one per id).
+    pub fn cache_mounts_dir(&self) -> PathBuf {
+        self.root.join("cache-mounts")
     }
 
     /// A fresh, empty directory under `tmp/` (the caller renames or removes it).

@@ -22,6 +22,12 @@ impl Snapshots {
         self.dir.join(diff_id.hex())
     }
 
+    /// The snapshot directories of layers, in the order given (for an
+    /// overlay mount: bottom first).
+    pub fn paths(&self, diff_ids: &[Digest]) -> Vec<PathBuf> {
+        diff_ids.iter().map(|d| self.path(d)).collect()
+    }
+
     pub fn contains(&self, diff_id: &Digest) -> bool {
         self.path(diff_id).is_dir()
     }
