@@ -23,6 +23,7 @@ Examples:
   strata build -t app:1.0 .
   strata build -f docker/Dockerfile --build-arg VERSION=2 --target runtime -t app .
   strata build --progress plain --explain .          why each step missed the cache
+  strata build --keep-failed .                        debug a failing RUN in its container
   strata build --print-graph --format dot . | dot -Tsvg > graph.svg
   strata build --output type=oci,dest=app.tar .";
 
@@ -60,6 +61,10 @@ pub struct BuildArgs {
     /// Say why each step missed the cache.
     #[arg(long)]
     pub explain: bool,
+    /// When a RUN step fails, keep its state as a working container to debug
+    /// (`strata run NAME -- sh`).
+    #[arg(long)]
+    pub keep_failed: bool,
     /// Write the image ID to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
@@ -155,6 +160,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         jobs: args.jobs,
         secrets: Secrets::parse(&args.secrets).map_err(CliError::Usage)?,
         limits: Limits { memory: args.memory, cpus: args.cpus },
+        keep_failed: args.keep_failed,
     };
     let runtime = Runtime::default();
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);

@@ -120,7 +120,7 @@ pub struct HistoryArgs {
 
 pub fn import(store: &Store, args: &ImportArgs) -> Result<ExitCode, CliError> {
     let tag = args.name.as_deref().map(str::parse::<Reference>).transpose().map_err(crate::store::StoreError::from)?;
-    let changes = match import_changes(&args.changes) {
+    let changes = match config_changes(&args.changes, &ContainerConfig::default()) {
         Ok(changes) => changes,
         Err(rendered) => {
             eprintln!("{rendered}");
@@ -140,9 +140,10 @@ pub fn import(store: &Store, args: &ImportArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Parses each `--change` as one Dockerfile instruction; a bad one comes
-/// back rendered with its location.
-fn import_changes(changes: &[String]) -> Result<Vec<ConfigChange>, String> {
-    let mut config = ContainerConfig::default();
+/// back rendered with its location. Variables in them expand against the
+/// ENV of `base`, the config they apply to.
+pub(super) fn config_changes(changes: &[String], base: &ContainerConfig) -> Result<Vec<ConfigChange>, String> {
+    let mut config = base.clone();
     let mut result = Vec::new();
     for text in changes {
         let fail = |e: syntax::ParseError| render::parse_error("--change", text, e);

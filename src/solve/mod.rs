@@ -43,6 +43,8 @@ pub struct SolveOptions {
     pub secrets: Secrets,
     /// Memory and CPU limits for every RUN.
     pub limits: crate::exec::Limits,
+    /// Keep a failed RUN step's state as a working container.
+    pub keep_failed: bool,
 }
 
 /// Why a RUN step failed.
@@ -89,6 +91,8 @@ pub enum SolveError {
     },
     #[error("build context: {0}")]
     Context(String),
+    #[error("{cause}\nthe failed step's state is kept as container {container}: enter it with `strata run {container} -- sh`, remove it with `strata rm {container}`")]
+    KeptFailed { container: String, cause: Box<SolveError> },
     #[error("cancelled: another stage failed")]
     Cancelled,
     #[error("stage {0} was needed before it was built")]

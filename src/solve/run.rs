@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ExecError, SolveError, Solver};
+use super::{ExecError, SolveError, Solver, StageState};
 use crate::copy::resolve_in_root;
 use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, Cgroup, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs};
 use crate::progress::Event;
-use crate::plan::{MountKind, Network, RunOp, Sharing};
-use crate::store::Lock;
+use crate::plan::{MountKind, Network, RunOp, Sharing, Step};
+use crate::store::{Lock, NewContainer, RunDefaults};
 
 /// The hostname containers get (BuildKit's is `buildkitsandbox`).
 const HOSTNAME: &str = "strata";
@@ -176,6 +176,15 @@ impl Solver<'_> {
             return Err(ExecError::Exit { code, last_lines: tail.into_iter().collect() }.into());
         }
         Ok(())
+    }
+
+    /// `--keep-failed`: the failed step's changes become a working container
+    /// over the step's parent state; returns its name.
+    pub(super) fn keep_failed(&self, state: &StageState, step: &Step, spec: &ContainerSpec, upper: &Path) -> Result<String, SolveError> {
+        let defaults = RunDefaults { env: spec.env.clone(), user: spec.user.clone(), workdir: spec.workdir.clone() };
+        let source = format!("{} (Dockerfile line {})", step.text, step.lines.start);
+        let new = NewContainer { name: None, stem: "failed-step", source: &source, base: state.config.clone(), defaults, upper: Some(upper) };
+        Ok(self.store.create_container(new)?.name)
     }
 
     /// After the root is unmounted: mount points out of the upper dir.

@@ -255,6 +255,12 @@ impl Store {
             keep_blobs.insert(image.config_digest);
             keep_blobs.extend(image.manifest.layers()?.into_iter().map(|(d, _, _)| d));
         }
+        // A container's base layers: needed to run it and to commit it.
+        for container in self.containers()? {
+            for diff_id in &container.base.rootfs.diff_ids {
+                keep_blobs.extend(self.layer(diff_id)?.map(|l| l.blob));
+            }
+        }
         let mut report = GcReport::default();
         for blob in self.blobs.list()? {
             if !keep_blobs.contains(&blob) {
@@ -285,11 +291,14 @@ impl Store {
         Ok(report)
     }
 
-    /// The diff_ids every image's config names.
+    /// The diff_ids every image's and container's config names.
     fn referenced_layers(&self) -> Result<BTreeSet<Digest>, StoreError> {
         let mut layers = BTreeSet::new();
         for entry in self.list_images()? {
             layers.extend(self.load(&entry)?.config.rootfs.diff_ids);
+        }
+        for container in self.containers()? {
+            layers.extend(container.base.rootfs.diff_ids);
         }
         Ok(layers)
     }

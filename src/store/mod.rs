@@ -4,7 +4,8 @@
 //! <root>/
 //!   blobs/sha256/<hex>     content-addressed blobs: layers, configs, manifests
 //!   snapshots/<hex>/       unpacked layers (by diff_id), overlay lower dirs
-//!   meta.redb              tags, images and layers (redb, ACID)
+//!   containers/<id>/       working containers: overlay upper/ and work/
+//!   meta.redb              tags, images, layers, containers, cache (redb, ACID)
 //!   locks/                 flock files: `gc` (shared by users, exclusive by
 //!                          garbage collection), `meta` (database access)
 //!   tmp/                   ingest area; emptied when no other strata runs
@@ -15,7 +16,9 @@
 
 mod archive;
 mod blobs;
+mod containers;
 mod images;
+mod layers;
 mod lock;
 mod meta;
 mod snapshots;
@@ -24,6 +27,8 @@ mod stat_cache;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobWriter, Blobs};
+pub use containers::{CommitOptions, ContainerRecord, HeldContainer, NewContainer, RunDefaults, working_container_stem};
+pub use layers::UpperAfterCommit;
 pub use images::{source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
 pub use lock::Lock;
 pub use meta::{ImageRecord, LayerRecord, Meta};
@@ -66,6 +71,14 @@ pub enum StoreError {
     BadConfig { digest: Digest, reason: String },
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    #[error("no such container: {0}")]
+    NoSuchContainer(String),
+    #[error("a container named {0} already exists")]
+    ContainerExists(String),
+    #[error("container {0} is in use by another strata command")]
+    ContainerBusy(String),
+    #[error("invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
+    BadContainerName(String),
 }
 
 impl From<redb::Error> for StoreError {
