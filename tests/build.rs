@@ -668,3 +668,50 @@ fn cache_mounts_take_owner_mode_and_locked_sharing() {
         .collect();
     assert!(durations.iter().any(|d| *d >= 1.9), "no stage waited for the lock:\n{}", run.stderr);
 }
+
+/// A fake SSH agent: answers each connection's first line with `agent: LINE`.
+fn fake_agent(path: &std::path::Path) -> std::thread::JoinHandle<()> {
+    use std::io::{BufRead, Write};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(1) {
+            let conn = conn.unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(&conn).read_line(&mut line).unwrap();
+            (&conn).write_all(format!("agent: {line}").as_bytes()).unwrap();
+        }
+    })
+}
+
+#[test]
+fn ssh_mounts_reach_the_agent_through_a_socket_that_is_never_committed() {
+    let root = root();
+    let dir = root.context_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(dir.join("ping"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/ssh/ping.c"))
+        .status()
+        .expect("run gcc");
+    assert!(built.success(), "gcc -static failed (libc6-dev is needed)");
+    let agent_path = root.scratch("agent.sock");
+    let agent = fake_agent(&agent_path);
+    let dockerfile = "FROM busybox:latest\n\
+        COPY ping /usr/bin/ping-agent\n\
+        RUN --mount=type=ssh,mode=0660,uid=1000 ping-agent && echo \"sock=$SSH_AUTH_SOCK\" && stat -c 'mode=%a uid=%u' $SSH_AUTH_SOCK\n\
+        RUN --mount=type=ssh,id=missing echo optional agent skipped\n";
+    let ssh = format!("default={}", agent_path.display());
+    let run = root.build(dockerfile, &[], &["--ssh", &ssh, "-t", "ssh:1"]).success();
+    assert!(run.stderr.contains("agent: ping"), "the agent was not reached:\n{}", run.stderr);
+    assert!(run.stderr.contains("sock=/run/buildkit/ssh_agent.0"), "{}", run.stderr);
+    assert!(run.stderr.contains("mode=660 uid=1000"), "{}", run.stderr);
+    assert!(run.stderr.contains("optional agent skipped"), "{}", run.stderr);
+    agent.join().unwrap();
+    let rootfs = root.rootfs("ssh:1");
+    assert!(!rootfs.join("run/buildkit").exists(), "the socket's mount point was committed");
+
+    let required = "FROM busybox:latest\nRUN --mount=type=ssh,id=deploy,required=true true\n";
+    root.build(required, &[], &["--ssh", &ssh]).failure().says("ssh agent \"deploy\" is required");
+    root.build("FROM busybox:latest\n", &[], &["--ssh", "default=/nonexistent.sock"]).failure().says("--ssh default=/nonexistent.sock");
+}

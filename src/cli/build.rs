@@ -14,7 +14,7 @@ use crate::plan::{self, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
 use crate::exec::{Limits, RootfsMount, Runtime};
 use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
-use crate::solve::{BuildContext, Secrets, SolveOptions, Solver, StoreBaseImages};
+use crate::solve::{BuildContext, Secrets, SolveOptions, Solver, SshAgents, StoreBaseImages};
 use crate::store::{Store, StoreError, StoreStatCache};
 use crate::syntax;
 
@@ -23,7 +23,8 @@ Examples:
   strata build -t app:1.0 .
   strata build -f docker/Dockerfile --build-arg VERSION=2 --target runtime -t app .
   strata build --progress plain --explain .          why each step missed the cache
-  strata build --keep-failed .                        debug a failing RUN in its container
+  strata build --keep-failed .                       debug a failing RUN in its container
+  strata build --ssh default --secret id=npm,src=$HOME/.npmrc .
   strata build --print-graph --format dot . | dot -Tsvg > graph.svg
   strata build --output type=oci,dest=app.tar .";
 
@@ -80,6 +81,10 @@ pub struct BuildArgs {
     /// A secret for `RUN --mount=type=secret`: `id=NAME,src=FILE` or `id=NAME,env=VARIABLE`.
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
+    /// An SSH agent for `RUN --mount=type=ssh`: `default` ($SSH_AUTH_SOCK),
+    /// `default=SOCKET` or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "ID[=SOCKET]")]
+    pub ssh: Vec<String>,
     /// Memory limit for each RUN (`512m`, `2g`, bytes).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub memory: Option<u64>,
@@ -159,6 +164,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         dockerfile_id: dockerfile_path.canonicalize().unwrap_or(dockerfile_path.clone()).display().to_string(),
         jobs: args.jobs,
         secrets: Secrets::parse(&args.secrets).map_err(CliError::Usage)?,
+        ssh: SshAgents::parse(&args.ssh).map_err(CliError::Usage)?,
         limits: Limits { memory: args.memory, cpus: args.cpus },
         keep_failed: args.keep_failed,
     };

@@ -7,6 +7,7 @@
 
 mod cgroup;
 mod container;
+mod forward;
 pub mod init;
 mod overlay;
 mod spec;
@@ -15,6 +16,7 @@ mod user;
 
 pub use cgroup::{Cgroup, Limits, Usage};
 pub use container::{ensure_path, host_network_files, remove_mount_points, Runtime, DEFAULT_PATH};
+pub use forward::SocketForward;
 pub use overlay::{Mounted, RootfsMount};
 pub use spec::{Bind, ContainerSpec, NetworkMode, Tmpfs};
 pub use sys::private_mount_namespace;

@@ -7,6 +7,7 @@ mod context;
 mod key;
 mod run;
 mod schedule;
+mod ssh;
 mod state;
 mod step;
 
@@ -25,6 +26,7 @@ use crate::store::{Store, StoreError, StoredImage};
 pub use context::BuildContext;
 pub use key::ContextSource;
 pub use run::{parse_size, Executor, Secrets};
+pub use ssh::SshAgents;
 pub use state::StageState;
 
 /// How the build runs.
@@ -41,6 +43,8 @@ pub struct SolveOptions {
     pub jobs: usize,
     /// Where `RUN --mount=type=secret` values come from.
     pub secrets: Secrets,
+    /// The SSH agents `RUN --mount=type=ssh` reaches.
+    pub ssh: SshAgents,
     /// Memory and CPU limits for every RUN.
     pub limits: crate::exec::Limits,
     /// Keep a failed RUN step's state as a working container.

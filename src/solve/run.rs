@@ -79,7 +79,15 @@ impl Solver<'_> {
                     binds.push(Bind { source: file, target, read_only: true });
                 }
                 MountKind::Ssh => {
-                    return Err(SolveError::Context("RUN --mount=type=ssh is not supported yet".into()));
+                    let index = guards.agents.len();
+                    if let Some(bind) = self.ssh_mount(mount, index, scratch, &mut guards.agents)? {
+                        // As BuildKit: the first agent is the one ssh finds.
+                        if index == 0 {
+                            env.retain(|e| !e.starts_with("SSH_AUTH_SOCK="));
+                            env.push(format!("SSH_AUTH_SOCK={}", bind.target));
+                        }
+                        binds.push(bind);
+                    }
                 }
             }
         }
@@ -244,6 +252,7 @@ impl Solver<'_> {
 pub(super) struct RunGuards {
     pub mounts: Vec<Mounted>,
     pub locks: Vec<Lock>,
+    pub agents: Vec<crate::exec::SocketForward>,
     /// Throwaway `sharing=private` caches, removed with the guards.
     pub temp_dirs: Vec<PathBuf>,
 }
