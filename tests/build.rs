@@ -715,3 +715,54 @@ fn ssh_mounts_reach_the_agent_through_a_socket_that_is_never_committed() {
     root.build(required, &[], &["--ssh", &ssh]).failure().says("ssh agent \"deploy\" is required");
     root.build("FROM busybox:latest\n", &[], &["--ssh", "default=/nonexistent.sock"]).failure().says("--ssh default=/nonexistent.sock");
 }
+
+#[test]
+fn two_hundred_layers_build_run_and_export() {
+    let root = root();
+    let mut dockerfile = String::from("FROM busybox:latest\n");
+    let mut files = Vec::new();
+    for i in 0..200 {
+        dockerfile.push_str(&format!("COPY f{i:03} /layers/\n"));
+        files.push((format!("f{i:03}"), format!("{i}\n")));
+    }
+    // Past the mount option page (~128 lower dirs for Docker and BuildKit).
+    dockerfile.push_str("RUN ls /layers | wc -l > /count && cat /layers/f000 /layers/f199\n");
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let run = root.build(&dockerfile, &files, &["-t", "deep:1"]).success();
+    assert!(run.stderr.contains(" 199\n"), "{}", run.stderr);
+    let inspect = root.inspect("deep:1");
+    assert_eq!(inspect["Layers"].as_array().map(Vec::len), Some(202), "base + 200 COPY + RUN");
+    assert_eq!(root.ok(&["run", "--rm", "deep:1", "--", "cat", "/count"]).trim(), "200");
+    let rootfs = root.rootfs("deep:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("layers/f199")).unwrap(), "199\n");
+}
+
+#[test]
+fn ctrl_c_leaves_no_mounts_processes_or_temporary_files() {
+    let root = root();
+    let marker = format!("strata-interrupt-test-{}", std::process::id());
+    let dockerfile = format!("FROM busybox:latest\nRUN echo started && sleep 30 # {marker}\n");
+    let dir = root.write_context(&dockerfile, &[]);
+    let mut build = root.command(&["build", "--progress", "plain", dir.to_str().unwrap()]);
+    // Its own process group, as a shell gives a foreground job: Ctrl-C
+    // sends SIGINT to the whole group (strata, its init, the command).
+    std::os::unix::process::CommandExt::process_group(&mut build, 0);
+    build.stderr(std::process::Stdio::piped());
+    let mut child = build.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 && !line.contains("started") {
+        line.clear();
+    }
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "an interrupted build succeeded");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let store = root.blobs_dir().parent().unwrap().parent().unwrap().to_path_buf();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(store.to_str().unwrap()), "mounts left behind:\n{mountinfo}");
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains(&marker), "the container's processes survived");
+    assert!(root.tmp_entries().is_empty(), "tmp/ not cleaned: {:?}", root.tmp_entries());
+}
