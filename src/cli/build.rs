@@ -75,6 +75,11 @@ pub struct BuildArgs {
     /// Also export the image: `type=oci|docker|tar,dest=FILE` or `type=local,dest=DIR` (`type=image`, the default, only stores it).
     #[arg(short, long, value_name = "type=...,dest=...")]
     pub output: Option<String>,
+    /// Layer compression when the image leaves the store (`--output`,
+    /// push): gzip, zstd or none. Layers are stored uncompressed and
+    /// compressed once per algorithm.
+    #[arg(long, default_value = "gzip", value_parser = archive::parse_compression)]
+    pub compression: Compression,
     /// Print only the image ID.
     #[arg(short, long)]
     pub quiet: bool,
@@ -201,7 +206,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         });
         fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
     }
-    export.write(store, &id.to_string())?;
+    export.write(store, &id.to_string(), args.compression)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -283,10 +288,10 @@ impl Output {
         }
     }
 
-    fn write(&self, store: &Store, id: &str) -> Result<(), CliError> {
+    fn write(&self, store: &Store, id: &str, compression: Compression) -> Result<(), CliError> {
         match self {
             Output::Image => Ok(()),
-            Output::Archive(format, dest) => archive::save_one(store, id, *format, dest),
+            Output::Archive(format, dest) => archive::save_one(store, id, *format, compression, dest),
             Output::Filesystem { tar, dest } => export_filesystem(store, id, *tar, dest),
         }
     }

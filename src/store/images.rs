@@ -255,6 +255,7 @@ impl Store {
             keep_blobs.insert(image.config_digest);
             keep_blobs.extend(image.manifest.layers()?.into_iter().map(|(d, _, _)| d));
         }
+        keep_blobs.extend(self.compressed_forms_of(&keep_layers)?);
         // A container's base layers: needed to run it and to commit it.
         for container in self.containers()? {
             for diff_id in &container.base.rootfs.diff_ids {

@@ -17,6 +17,7 @@
 mod archive;
 mod blobs;
 mod containers;
+mod distribution;
 mod images;
 mod layers;
 mod lock;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobWriter, Blobs};
 pub use containers::{CommitOptions, ContainerRecord, HeldContainer, NewContainer, RunDefaults, working_container_stem};
+pub use distribution::{CompressedBlob, DistributableImage};
 pub use layers::UpperAfterCommit;
 pub use images::{source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
 pub use lock::Lock;
@@ -71,6 +73,8 @@ pub enum StoreError {
     BadConfig { digest: Digest, reason: String },
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    #[error("interrupted: a parallel step failed first")]
+    Interrupted,
     #[error("no such container: {0}")]
     NoSuchContainer(String),
     #[error("a container named {0} already exists")]
