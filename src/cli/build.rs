@@ -96,7 +96,7 @@ pub struct BuildArgs {
     /// CPU limit for each RUN (`1.5` CPUs).
     #[arg(long, value_name = "CPUS")]
     pub cpus: Option<f64>,
-    /// Stages built at the same time (default: one per CPU).
+    /// Stages built at the same time (default: every stage whose inputs are ready, as BuildKit).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
     /// Print the build graph (stages, steps, edges) instead of building.

@@ -39,7 +39,7 @@ pub struct SolveOptions {
     pub explain: bool,
     /// Identifies the Dockerfile across builds, for `explain`.
     pub dockerfile_id: String,
-    /// Stages built at once (0: one per CPU).
+    /// Stages built at once (0: every stage whose inputs are ready).
     pub jobs: usize,
     /// Where `RUN --mount=type=secret` values come from.
     pub secrets: Secrets,
