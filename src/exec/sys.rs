@@ -111,7 +111,14 @@ pub fn make_mounts_private() -> io::Result<()> {
 
 /// Makes `root` the root directory: `pivot_root(".", ".")` then detaching
 /// the old root, which needs no directory inside the new root.
+///
+/// `pivot_root` wants a mount point; a copied root is a plain directory, so
+/// `root` is first bind-mounted onto itself (recursively: the mounts already
+/// made inside it come along), as runc does for every root. Only this
+/// private mount namespace sees the extra mount. The chdir comes after it,
+/// so "." names the new mount rather than the directory it covers.
 pub fn pivot_into(root: &Path) -> io::Result<()> {
+    bind_mount(root, root)?;
     nix::unistd::chdir(root)?;
     nix::unistd::pivot_root(".", ".")?;
     nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?;
