@@ -504,6 +504,11 @@ mod tests {
         symlink("etc/a", bottom.join("link")).unwrap();
         fs::hard_link(bottom.join("b"), bottom.join("b2")).unwrap();
         make_node(&bottom.join("fifo"), nix::libc::S_IFIFO, 0).unwrap();
+        fs::create_dir(bottom.join("dev")).unwrap();
+        make_node(&bottom.join("dev/null"), nix::libc::S_IFCHR, nix::sys::stat::makedev(1, 3)).unwrap();
+        xattr::set(bottom.join("etc/a"), "user.origin", b"l1").unwrap();
+        write(&bottom.join("locked/f"), "f");
+        fs::set_permissions(bottom.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
         let suid = bottom.join("usr/bin/suid");
         write(&suid, "s");
         set_meta(&suid, &Stat { mode: 0o104755, uid: 1000, gid: 1001, size: 0, mtime: (1_600_000_000, 123_456_789), rdev: 0, id: (0, 0) })
@@ -553,8 +558,9 @@ mod tests {
         let copied = RootfsCopy { layers: &layers, scratch: &scratch, read_only: true }.prepare().unwrap();
         let root = copied.root();
         let expected = [
-            "d d", "d etc", "d keep", "d r", "d usr", "d usr/bin", "f b", "f b2", "f d/x", "f etc/a", "f keep/f", "f opq/new",
-            "f r/old", "f top", "f usr/bin/suid", "f usr/bin/tool", "l link", "p fifo", "d opq",
+            "d d", "d dev", "d etc", "d keep", "d locked", "d opq", "d r", "d usr", "d usr/bin", "f b", "f b2", "f d/x",
+            "f dev/null", "f etc/a", "f keep/f", "f locked/f", "f opq/new", "f r/old", "f top", "f usr/bin/suid",
+            "f usr/bin/tool", "l link", "p fifo",
         ];
         let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
         expected.sort();
@@ -565,6 +571,11 @@ mod tests {
         let suid = fs::symlink_metadata(root.join("usr/bin/suid")).unwrap();
         assert_eq!((suid.mode(), suid.uid(), suid.gid()), (0o104755, 1000, 1001));
         assert_eq!((suid.mtime(), suid.mtime_nsec()), (1_600_000_000, 123_456_789));
+        let null = fs::symlink_metadata(root.join("dev/null")).unwrap();
+        assert!(null.file_type().is_char_device() && null.rdev() == nix::sys::stat::makedev(1, 3));
+        assert_eq!(xattr::get(root.join("etc/a"), "user.origin").unwrap().as_deref(), Some(&b"l1"[..]));
+        assert_eq!(fs::symlink_metadata(root.join("locked")).unwrap().mode() & 0o7777, 0);
+        assert!(!opaque(&root.join("opq")));
         assert!(copied.finish().unwrap().is_none());
         assert!(!scratch.join("merged").exists());
     }
@@ -583,6 +594,12 @@ mod tests {
         write(&root.join("opt/x"), "x");
         symlink("opt/x", root.join("newlink")).unwrap();
         set_owner(&root.join("keep/f"), 7, 7).unwrap();
+        fs::write(root.join("locked/g"), "g").unwrap();
+        fs::remove_file(root.join("top")).unwrap();
+        write(&root.join("top/z"), "file became a directory");
+        fs::remove_file(root.join("link")).unwrap();
+        fs::write(root.join("link"), "symlink became a file").unwrap();
+        fs::set_permissions(root.join("usr/bin/suid"), fs::Permissions::from_mode(0o4711)).unwrap();
     }
 
     #[test]
@@ -595,14 +612,18 @@ mod tests {
         mutate(copied.root());
         let upper = copied.finish().unwrap().unwrap();
         let expected = [
-            "d etc", "d keep", "d opt", "d usr", "d usr/bin", "f d", "f etc/a", "f keep/f", "f new", "f opt/x", "f r/y",
-            "f usr/bin/tool", "l newlink", "o r", "w b",
+            "d etc", "d keep", "d locked", "d opt", "d top", "d usr", "d usr/bin", "f d", "f etc/a", "f keep/f", "f link",
+            "f locked/g", "f new", "f opt/x", "f r/y", "f top/z", "f usr/bin/suid", "f usr/bin/tool", "l newlink", "o r",
+            "w b",
         ];
         assert_eq!(tree(&upper), expected);
         assert_eq!(fs::symlink_metadata(upper.join("keep")).unwrap().mode() & 0o7777, 0o700);
         let usr = fs::symlink_metadata(upper.join("usr")).unwrap();
         assert_eq!((usr.mode(), usr.mtime(), usr.mtime_nsec()), (usr_before.mode(), usr_before.mtime(), usr_before.mtime_nsec()));
         assert_eq!(fs::read_to_string(upper.join("etc/a")).unwrap(), "changed");
+        assert_eq!(xattr::get(upper.join("etc/a"), "user.origin").unwrap().as_deref(), Some(&b"l1"[..]));
+        assert_eq!(fs::symlink_metadata(upper.join("locked")).unwrap().mode() & 0o7777, 0);
+        assert_eq!(fs::symlink_metadata(upper.join("usr/bin/suid")).unwrap().mode() & 0o7777, 0o4711);
         assert_eq!(fs::symlink_metadata(upper.join("b")).unwrap().rdev(), 0);
         assert!(!scratch.join("merged").exists());
     }
@@ -659,6 +680,11 @@ mod tests {
         let copied = RootfsCopy { layers: &layers, scratch: &scratch, read_only: false }.prepare().unwrap();
         mutate(copied.root());
         let copy = layer_entries(&copied.finish().unwrap().unwrap());
+        // The one difference: overlayfs marks a directory made where a file
+        // was opaque, which hides nothing.
+        let redundant = "top/.wh..wh..opq Regular 644 0:0 0";
+        assert!(overlay.iter().any(|entry| entry == redundant));
+        let overlay: Vec<String> = overlay.into_iter().filter(|entry| entry != redundant).collect();
         assert_eq!(copy, overlay);
     }
 }
