@@ -652,6 +652,29 @@ mod tests {
         assert_eq!(tree(&copied.finish().unwrap().unwrap()), Vec::<String>::new());
     }
 
+    /// Overlayfs (without its index) copies up only the name written
+    /// through; the copy keeps both names of the changed file, still linked.
+    #[test]
+    fn hard_links_stay_linked() {
+        let dir = tempfile::tempdir().unwrap();
+        let layer = dir.path().join("l1");
+        write(&layer.join("h1"), "h");
+        fs::hard_link(layer.join("h1"), layer.join("h2")).unwrap();
+        fs::create_dir(layer.join("tmp")).unwrap();
+        fs::set_permissions(layer.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        let (layers, scratch) = ([layer], dir.path().join("step"));
+        let copied = RootfsCopy { layers: &layers, scratch: &scratch, read_only: false }.prepare().unwrap();
+        assert_eq!(fs::symlink_metadata(copied.root().join("tmp")).unwrap().mode() & 0o7777, 0o1777);
+        let mut file = fs::OpenOptions::new().append(true).open(copied.root().join("h1")).unwrap();
+        io::Write::write_all(&mut file, b" more").unwrap();
+        drop(file);
+        let upper = copied.finish().unwrap().unwrap();
+        assert_eq!(tree(&upper), ["f h1", "f h2"]);
+        let (h1, h2) = (fs::symlink_metadata(upper.join("h1")).unwrap(), fs::symlink_metadata(upper.join("h2")).unwrap());
+        assert_eq!(h1.ino(), h2.ino());
+        assert_eq!(fs::read_to_string(upper.join("h2")).unwrap(), "h more");
+    }
+
     /// The tar entries of `upper` as a layer: name, type, mode, owner, size
     /// (directory mtimes differ between the two runs and are left out).
     fn layer_entries(upper: &Path) -> Vec<String> {
