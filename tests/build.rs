@@ -195,13 +195,23 @@ fn dockerignored_file_does_not_invalidate_the_cache() {
 
 #[test]
 fn run_writes_deletes_and_replaces() {
+    writes_deletes_and_replaces("overlay");
+}
+
+/// The copying snapshotter gives the same trees and the same layer.
+#[test]
+fn native_snapshotter_writes_deletes_and_replaces_alike() {
+    writes_deletes_and_replaces("native");
+}
+
+fn writes_deletes_and_replaces(snapshotter: &str) {
     let root = root();
     let dockerfile = "\
 FROM busybox:latest
 RUN mkdir -p /data/old && echo old > /data/old/file && echo keep > /data/keep
 RUN echo new > /new.txt && rm /etc/group && rm -r /data && mkdir /data && echo fresh > /data/fresh
 ";
-    root.build(dockerfile, &[], &["-t", "run:1"]).success();
+    root.build(dockerfile, &[], &["-t", "run:1", "--snapshotter", snapshotter]).success();
     let rootfs = root.rootfs("run:1");
     assert_eq!(std::fs::read_to_string(rootfs.join("new.txt")).unwrap(), "new\n");
     assert!(!rootfs.join("etc/group").exists(), "the deleted base file is gone");
@@ -213,6 +223,15 @@ RUN echo new > /new.txt && rm /etc/group && rm -r /data && mkdir /data && echo f
 
 #[test]
 fn run_user_workdir_shell_exec_and_heredoc() {
+    user_workdir_shell_exec_and_heredoc("overlay");
+}
+
+#[test]
+fn native_snapshotter_user_workdir_shell_exec_and_heredoc() {
+    user_workdir_shell_exec_and_heredoc("native");
+}
+
+fn user_workdir_shell_exec_and_heredoc(snapshotter: &str) {
     let root = root();
     let dockerfile = "\
 FROM busybox:latest
@@ -230,7 +249,7 @@ echo line1 > /out.heredoc
 echo line2 >> /out.heredoc
 EOF
 ";
-    root.build(dockerfile, &[], &["-t", "user:1"]).success();
+    root.build(dockerfile, &[], &["-t", "user:1", "--snapshotter", snapshotter]).success();
     let rootfs = root.rootfs("user:1");
     let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert!(rootfs.join("work/deep").is_dir());
@@ -765,4 +784,37 @@ fn ctrl_c_leaves_no_mounts_processes_or_temporary_files() {
     let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&ps.stdout).contains(&marker), "the container's processes survived");
     assert!(root.tmp_entries().is_empty(), "tmp/ not cleaned: {:?}", root.tmp_entries());
+}
+
+/// overlayfs cannot use an overlay as its upper layer: a store on one makes
+/// `auto` fall back to copying, and the build still works.
+#[test]
+fn auto_snapshotter_falls_back_to_native_on_a_store_overlay_cannot_use() {
+    let root = TestRoot::new();
+    let base = root.scratch("overlaid");
+    for dir in ["l", "u", "w", "m"] {
+        std::fs::create_dir_all(base.join(dir)).unwrap();
+    }
+    let tarball = root.scratch("busybox.tar");
+    let rootfs = root.scratch("busybox-rootfs");
+    support::busybox_rootfs(&rootfs);
+    support::tar_dir(&rootfs, &tarball, false);
+    let context = root.write_context("FROM busybox:1\nRUN echo copied > /hi\n", &[]);
+    let b = base.display();
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir={b}/l,upperdir={b}/u,workdir={b}/w {b}/m && \
+         strata --root {b}/m/root import {tar} busybox:1 >/dev/null && \
+         strata --root {b}/m/root build --progress plain -t x {ctx} && \
+         strata --root {b}/m/root run --rm x -- cat /hi",
+        tar = tarball.display(),
+        ctx = context.display(),
+    );
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_strata")).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    // A private mount namespace: the overlay goes away with the shell.
+    let out = std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]).env("PATH", path).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("using the native (copying) snapshotter"), "{stderr}");
+    assert!(stdout.ends_with("copied\n"), "{stdout}");
 }

@@ -96,3 +96,12 @@ fn keep_failed_keeps_the_failed_step_as_a_container() {
     root.build(dockerfile, &[], &[]).failure();
     assert_eq!(root.ok(&["containers", "--format", "json"]), "");
 }
+
+#[test]
+fn native_snapshotter_runs_one_off_containers_and_refuses_working_ones() {
+    let root = root();
+    let out = root.ok(&["run", "--rm", "--snapshotter", "native", "busybox:latest", "--", "sh", "-c", "echo hi > /x && cat /x"]);
+    assert_eq!(out, "hi\n");
+    root.ok(&["from", "--name", "w", "busybox:latest"]);
+    root.run(&["run", "--snapshotter", "native", "w", "--", "true"]).failure().says("working containers need overlayfs");
+}

@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::image::{ConfigChange, Reference};
 use crate::plan::{self, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
-use crate::exec::{Limits, RootfsMount, Runtime};
+use crate::exec::{Limits, Runtime, Snapshotter};
 use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
 use crate::solve::{BuildContext, Secrets, SolveOptions, Solver, SshAgents, StoreBaseImages};
 use crate::store::{Store, StoreError, StoreStatCache};
@@ -80,6 +80,11 @@ pub struct BuildArgs {
     /// compressed once per algorithm.
     #[arg(long, default_value = "gzip", value_parser = archive::parse_compression)]
     pub compression: Compression,
+    /// How RUN and COPY get their root filesystem: overlay mounts, or
+    /// copies diffed afterwards (`native`, where overlayfs cannot be used).
+    /// `auto` tries an overlay mount on the store's filesystem first.
+    #[arg(long, value_enum, default_value_t = SnapshotterChoice::Auto, env = "STRATA_SNAPSHOTTER")]
+    pub snapshotter: SnapshotterChoice,
     /// Print only the image ID.
     #[arg(short, long)]
     pub quiet: bool,
@@ -162,6 +167,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     let stat_cache = StoreStatCache::open(store, &context_dir)?;
     let context = BuildContext::new(context, stat_cache);
     let progress = progress(args);
+    let snapshotter = args.snapshotter.resolve(store)?;
     let solve_options = SolveOptions {
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
@@ -172,6 +178,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         ssh: SshAgents::parse(&args.ssh).map_err(CliError::Usage)?,
         limits: Limits { memory: args.memory, cpus: args.cpus },
         keep_failed: args.keep_failed,
+        snapshotter,
     };
     let runtime = Runtime::default();
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);
@@ -206,7 +213,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         });
         fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
     }
-    export.write(store, &id.to_string(), args.compression)?;
+    export.write(store, &id.to_string(), args.compression, snapshotter)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -288,11 +295,11 @@ impl Output {
         }
     }
 
-    fn write(&self, store: &Store, id: &str, compression: Compression) -> Result<(), CliError> {
+    fn write(&self, store: &Store, id: &str, compression: Compression, snapshotter: Snapshotter) -> Result<(), CliError> {
         match self {
             Output::Image => Ok(()),
             Output::Archive(format, dest) => archive::save_one(store, id, *format, compression, dest),
-            Output::Filesystem { tar, dest } => export_filesystem(store, id, *tar, dest),
+            Output::Filesystem { tar, dest } => export_filesystem(store, id, *tar, dest, snapshotter),
         }
     }
 }
@@ -300,12 +307,12 @@ impl Output {
 /// `type=tar` (one tarball of the image's filesystem) or `type=local` (the
 /// filesystem written into a directory): the layers mounted read-only and
 /// written out as one tree.
-fn export_filesystem(store: &Store, id: &str, tar: bool, dest: &Path) -> Result<(), CliError> {
+fn export_filesystem(store: &Store, id: &str, tar: bool, dest: &Path, snapshotter: Snapshotter) -> Result<(), CliError> {
     let image = store.resolve(id)?;
     let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
     let scratch = store.temp_dir("export")?;
     let result = (|| {
-        let mounted = RootfsMount { layers: &layers, scratch: &scratch, read_only: true }.mount().map_err(CliError::Write)?;
+        let mounted = snapshotter.mount(&layers, &scratch, true).map_err(CliError::Write)?;
         let options = WriteOptions { compression: Compression::None, source_date_epoch: None };
         let written = if tar {
             let file = fs_err::File::create(dest).map_err(CliError::Write)?;
@@ -341,5 +348,29 @@ impl StdinContext {
 impl Drop for StdinContext {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `--snapshotter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotterChoice {
+    Auto,
+    Overlay,
+    Native,
+}
+
+impl SnapshotterChoice {
+    pub(super) fn resolve(self, store: &Store) -> Result<Snapshotter, CliError> {
+        Ok(match self {
+            SnapshotterChoice::Overlay => Snapshotter::Overlay,
+            SnapshotterChoice::Native => Snapshotter::Native,
+            SnapshotterChoice::Auto => {
+                let chosen = Snapshotter::detect(&store.temp_dir("probe")?);
+                if chosen == Snapshotter::Native {
+                    eprintln!("strata: overlayfs cannot be mounted on the store's filesystem: using the native (copying) snapshotter");
+                }
+                chosen
+            }
+        })
     }
 }

@@ -9,8 +9,9 @@ use clap::Args;
 
 use std::path::{Path, PathBuf};
 
+use super::build::SnapshotterChoice;
 use super::CliError;
-use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, ContainerSpec, NetworkMode, RootfsMount, Runtime};
+use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, ContainerSpec, NetworkMode, Runtime, Snapshotter};
 use crate::image::ImageConfig;
 use crate::store::{working_container_stem, NewContainer, RunDefaults, Store, StoreError};
 
@@ -42,6 +43,9 @@ pub struct RunArgs {
     /// `host` (default) or `none` (loopback only).
     #[arg(long, default_value = "host")]
     pub network: String,
+    /// How the container's root filesystem is made (see `strata build --help`).
+    #[arg(long, value_enum, default_value_t = SnapshotterChoice::Auto, env = "STRATA_SNAPSHOTTER")]
+    pub snapshotter: SnapshotterChoice,
     /// A working container, or an image.
     #[arg(value_name = "CONTAINER|IMAGE")]
     pub target: String,
@@ -56,17 +60,24 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
         "none" => NetworkMode::None,
         other => return Err(CliError::Usage(format!("unknown network {other:?}: expected host or none"))),
     };
+    let snapshotter = args.snapshotter.resolve(store)?;
     let name = match store.container(&args.target) {
+        Ok(_) if snapshotter == Snapshotter::Native => {
+            return Err(CliError::Usage("working containers need overlayfs; the native snapshotter runs only `strata run --rm IMAGE`".into()))
+        }
         Ok(record) if !args.rm => record.name,
         Ok(_) => return Err(CliError::Usage(format!("{} is a working container: --rm runs images only", args.target))),
-        Err(StoreError::NoSuchContainer(_)) if args.rm => return run_once(store, args, network),
+        Err(StoreError::NoSuchContainer(_)) if args.rm => return run_once(store, args, network, snapshotter),
+        Err(StoreError::NoSuchContainer(_)) if snapshotter == Snapshotter::Native => {
+            return Err(CliError::Usage("working containers need overlayfs: with the native snapshotter use `strata run --rm IMAGE`".into()))
+        }
         Err(StoreError::NoSuchContainer(_)) => create_for(store, &args.target)?,
         Err(error) => return Err(error.into()),
     };
     let held = store.hold_container(&name)?;
     let layers = store.snapshots.paths(&held.record.base.rootfs.diff_ids);
     let spec = container_spec(args, &held.record.base, &held.record.defaults, network, &held.record.id[..12])?;
-    let code = run_mounted(&layers, &held.dir, spec, true)?;
+    let code = run_mounted(snapshotter, &layers, &held.dir, spec, true)?;
     Ok(exit_code(code))
 }
 
@@ -81,12 +92,12 @@ fn create_for(store: &Store, image: &str) -> Result<String, CliError> {
     Ok(record.name)
 }
 
-fn run_once(store: &Store, args: &RunArgs, network: NetworkMode) -> Result<ExitCode, CliError> {
+fn run_once(store: &Store, args: &RunArgs, network: NetworkMode, snapshotter: Snapshotter) -> Result<ExitCode, CliError> {
     let image = store.resolve(&args.target)?;
     let spec = container_spec(args, &image.config, &RunDefaults::of_image(&image.config), network, &image.id().short())?;
     let scratch = store.temp_dir("run")?;
     let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
-    let code = run_mounted(&layers, &scratch, spec, false);
+    let code = run_mounted(snapshotter, &layers, &scratch, spec, false);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(exit_code(code?))
 }
@@ -95,8 +106,8 @@ fn run_once(store: &Store, args: &RunArgs, network: NetworkMode) -> Result<ExitC
 /// `spec` attached to the terminal there, and unmounts. With `keep`, the
 /// mount points the container needed are taken back out of `upper/`, so a
 /// later commit holds only what the commands wrote.
-fn run_mounted(layers: &[PathBuf], scratch: &Path, mut spec: ContainerSpec, keep: bool) -> Result<i32, CliError> {
-    let mounted = RootfsMount { layers, scratch, read_only: false }.mount().map_err(CliError::Write)?;
+fn run_mounted(snapshotter: Snapshotter, layers: &[PathBuf], scratch: &Path, mut spec: ContainerSpec, keep: bool) -> Result<i32, CliError> {
+    let mounted = snapshotter.mount(layers, scratch, false).map_err(CliError::Write)?;
     spec.root = mounted.root().to_path_buf();
     let code = Runtime::default().run_attached(&spec, scratch).map_err(CliError::Write);
     let upper = mounted.finish().map_err(CliError::Write)?;

@@ -12,6 +12,7 @@ mod forward;
 pub mod init;
 mod native;
 mod overlay;
+mod snapshotter;
 mod spec;
 mod sys;
 mod user;
@@ -21,6 +22,7 @@ pub use container::{ensure_path, host_network_files, remove_mount_points, Runtim
 pub use forward::SocketForward;
 pub use native::{Copied, RootfsCopy};
 pub use overlay::{Mounted, RootfsMount};
+pub use snapshotter::{Rootfs, Snapshotter};
 pub use spec::{Bind, ContainerSpec, NetworkMode, Tmpfs};
 pub use sys::private_mount_namespace;
 pub use user::{resolve_user, User};

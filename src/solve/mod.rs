@@ -49,6 +49,8 @@ pub struct SolveOptions {
     pub limits: crate::exec::Limits,
     /// Keep a failed RUN step's state as a working container.
     pub keep_failed: bool,
+    /// How step root filesystems are made.
+    pub snapshotter: crate::exec::Snapshotter,
 }
 
 /// Why a RUN step failed.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{ExecError, SolveError, Solver, StageState};
 use crate::copy::resolve_in_root;
-use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, Cgroup, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs};
+use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkMode, Rootfs, Tmpfs};
 use crate::progress::Event;
 use crate::plan::{MountKind, Network, RunOp, Sharing, Step};
 use crate::store::{Lock, NewContainer, RunDefaults};
@@ -118,7 +118,7 @@ impl Solver<'_> {
         mount: &crate::plan::MountOp,
         results: &[Option<super::StageState>],
         scratch: &Path,
-        guards: &mut Vec<Mounted>,
+        guards: &mut Vec<Rootfs>,
     ) -> Result<PathBuf, SolveError> {
         let n = guards.len();
         let root = match self.source_state(&mount.from, results)? {
@@ -126,8 +126,7 @@ impl Solver<'_> {
             Some(state) => {
                 let layers = self.layer_paths(&state);
                 let dir = scratch.join(format!("bind-{n}"));
-                let mounted = RootfsMount { layers: &layers, scratch: &dir, read_only: true }
-                    .mount()
+                let mounted = self.options.snapshotter.mount(&layers, &dir, true)
                     .map_err(|e| SolveError::io("mount the bind source in", &dir, e))?;
                 let root = mounted.root().to_path_buf();
                 guards.push(mounted);
@@ -141,8 +140,7 @@ impl Solver<'_> {
         }
         let dir = scratch.join(format!("bind-rw-{n}"));
         let layers = [source];
-        let mounted = RootfsMount { layers: &layers, scratch: &dir, read_only: false }
-            .mount()
+        let mounted = self.options.snapshotter.mount(&layers, &dir, false)
             .map_err(|e| SolveError::io("mount a writable bind in", &dir, e))?;
         let writable = mounted.root().to_path_buf();
         guards.push(mounted);
@@ -250,7 +248,7 @@ impl Solver<'_> {
 /// filesystems, and the locks of `sharing=locked|private` cache mounts.
 #[derive(Default)]
 pub(super) struct RunGuards {
-    pub mounts: Vec<Mounted>,
+    pub mounts: Vec<Rootfs>,
     pub locks: Vec<Lock>,
     pub agents: Vec<crate::exec::SocketForward>,
     /// Throwaway `sharing=private` caches, removed with the guards.

@@ -9,7 +9,6 @@ use super::{SolveError, Solver};
 use crate::cache::{explain_miss, CacheRecord};
 use crate::copy::{copy, make_dir_all, resolve_owner, CopyRequest};
 use crate::digest::Digest;
-use crate::exec::RootfsMount;
 use crate::image::{now_rfc3339, ConfigChange, History};
 use crate::plan::{Op, StagePlan, Step};
 use crate::progress::Event;
@@ -174,8 +173,7 @@ impl Solver<'_> {
     ) -> Result<T, SolveError> {
         let Some(source) = source else { return f(self.context.root(), self.context.filter()) };
         let layers = self.layer_paths(source);
-        let mounted = RootfsMount { layers: &layers, scratch, read_only: true }
-            .mount()
+        let mounted = self.options.snapshotter.mount(&layers, scratch, true)
             .map_err(|e| SolveError::io("mount the source of", scratch, e))?;
         let result = f(mounted.root(), None);
         mounted.finish().map_err(|e| SolveError::io("unmount", scratch, e))?;
@@ -206,8 +204,7 @@ impl Solver<'_> {
         clean: impl FnOnce(&Path, bool) -> Result<(), SolveError>,
     ) -> Result<Option<Layer>, SolveError> {
         let layers = self.layer_paths(state);
-        let mounted = RootfsMount { layers: &layers, scratch, read_only: false }
-            .mount()
+        let mounted = self.options.snapshotter.mount(&layers, scratch, false)
             .map_err(|e| SolveError::io("mount the root filesystem in", scratch, e))?;
         let outcome = f(mounted.root());
         let upper = mounted.finish().map_err(|e| SolveError::io("unmount", scratch, e))?;
