@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::key::CacheKey;
 use crate::digest::Digest;
-use crate::store::{Store, StoreError};
+use crate::store::{layer_in, LayerRecord, Store, StoreError};
 
 /// Cache key → [`CacheRecord`] (JSON).
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_records_v1");
@@ -49,13 +49,22 @@ impl<'a> Cache<'a> {
         Cache { store }
     }
 
-    /// The record for `key`, if its layer is still in the store.
-    pub fn get(&self, key: &CacheKey) -> Result<Option<CacheRecord>, StoreError> {
-        let record = self.read_record(&key.to_string())?;
-        match record {
-            Some(record) if record.layer.is_none_or(|l| self.store.snapshots.contains(&l)) => Ok(Some(record)),
-            _ => Ok(None),
-        }
+    /// The record for `key` and its layer's record, if the layer is still
+    /// in the store (one database read: this is every step of a warm build).
+    pub fn get(&self, key: &CacheKey) -> Result<Option<(CacheRecord, Option<(Digest, LayerRecord)>)>, StoreError> {
+        let key = key.to_string();
+        let found = self.store.meta.read(|txn| {
+            let Some(record) = record_in(txn, &key)? else { return Ok(None) };
+            let layer = match record.layer {
+                Some(diff_id) => match layer_in(txn, &diff_id)? {
+                    Some(layer) => Some((diff_id, layer)),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            Ok(Some((record, layer)))
+        })?;
+        Ok(found.filter(|(_, layer)| layer.as_ref().is_none_or(|(diff_id, _)| self.store.snapshots.contains(diff_id))))
     }
 
     /// The record of the last build of the step `identity`.
@@ -75,15 +84,7 @@ impl<'a> Cache<'a> {
     }
 
     fn read_record(&self, key: &str) -> Result<Option<CacheRecord>, StoreError> {
-        self.store.meta.read(|txn| {
-            let table = match txn.open_table(RECORDS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
-            let Some(value) = table.get(key)? else { return Ok(None) };
-            Ok(serde_json::from_slice(value.value()).ok())
-        })
+        self.store.meta.read(|txn| record_in(txn, key))
     }
 
     /// Stores `record` and remembers it as the last build of `identity`.
@@ -130,4 +131,16 @@ impl<'a> Cache<'a> {
             Ok(records)
         })
     }
+}
+
+/// A record inside a read transaction; a damaged one reads as absent (the
+/// step reruns and replaces it).
+fn record_in(txn: &redb::ReadTransaction, key: &str) -> Result<Option<CacheRecord>, StoreError> {
+    let table = match txn.open_table(RECORDS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(value) = table.get(key)? else { return Ok(None) };
+    Ok(serde_json::from_slice(value.value()).ok())
 }

@@ -156,11 +156,13 @@ fn save_image(store: &Store, name: &str, compression: Option<Compression>) -> Re
         let reason = format!("{} diff_ids for {} layers", diff_ids.len(), blobs.len());
         return Err(StoreError::BadConfig { digest: image.config_digest, reason }.into());
     }
-    let mut layers = Vec::with_capacity(blobs.len());
-    for ((digest, size), diff_id) in blobs.into_iter().zip(diff_ids) {
-        let uncompressed_size = store.layer(diff_id)?.map(|l| l.uncompressed_size);
-        layers.push(SaveLayer { digest, size, diff_id: *diff_id, uncompressed_size });
-    }
+    let records = store.layers(diff_ids)?;
+    let layers = blobs
+        .into_iter()
+        .zip(diff_ids)
+        .zip(records)
+        .map(|(((digest, size), diff_id), record)| SaveLayer { digest, size, diff_id: *diff_id, uncompressed_size: record.map(|l| l.uncompressed_size) })
+        .collect();
     Ok(SaveImage { manifest, config_digest: image.config_digest, config: image.config, layers, names })
 }
 

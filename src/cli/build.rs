@@ -145,7 +145,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         }
     };
     let options = PlanOptions { target: args.target.clone(), build_args: build_args(&args.build_args), platform: Platform::host() };
-    let mut plan = match plan::plan(&file, &options, &StoreBaseImages(store)) {
+    let mut plan = match plan::plan(&file, &options, &StoreBaseImages::new(store)) {
         Ok(plan) => plan,
         Err(error) => {
             eprintln!("{}", render::plan_error(&name, &source, &error));

@@ -129,6 +129,9 @@ pub struct Solver<'a> {
     /// Cache hits of this build (step identity, key), saved at the end in
     /// one transaction rather than one commit (and fsync) per step.
     hits: std::sync::Mutex<Vec<(String, crate::cache::CacheKey)>>,
+    /// Image states by name: stages sharing a base (or `--from` image)
+    /// resolve it once, and all see the same image.
+    images: std::sync::Mutex<std::collections::HashMap<String, StageState>>,
 }
 
 /// The result of a build: the target stage's state, committed as an image.
@@ -156,6 +159,7 @@ impl<'a> Solver<'a> {
             cancelled: AtomicBool::new(false),
             in_flight: schedule::InFlight::default(),
             hits: Default::default(),
+            images: Default::default(),
         }
     }
 
@@ -206,10 +210,26 @@ pub fn file_input_value(content: &Digest, mode: u32, uid: u32, gid: u32) -> Stri
 }
 
 /// Base image configs for planning, from the store.
-pub struct StoreBaseImages<'a>(pub &'a Store);
+pub struct StoreBaseImages<'a> {
+    store: &'a Store,
+    /// Each name is resolved once per plan (several stages often share a base).
+    resolved: std::sync::Mutex<std::collections::HashMap<String, crate::image::ImageConfig>>,
+}
+
+impl<'a> StoreBaseImages<'a> {
+    pub fn new(store: &'a Store) -> StoreBaseImages<'a> {
+        StoreBaseImages { store, resolved: Default::default() }
+    }
+}
 
 impl crate::plan::BaseImages for StoreBaseImages<'_> {
     fn config(&self, image: &str) -> Result<crate::image::ImageConfig, String> {
-        self.0.resolve(image).map(|image| image.config).map_err(|e| e.to_string())
+        let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(config) = resolved.get(image) {
+            return Ok(config.clone());
+        }
+        let config = self.store.resolve(image).map(|image| image.config).map_err(|e| e.to_string())?;
+        resolved.insert(image.to_owned(), config.clone());
+        Ok(config)
     }
 }

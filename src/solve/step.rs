@@ -47,11 +47,10 @@ impl Solver<'_> {
             // The same step running in another stage: wait, then take its result.
             let claimed = self.in_flight.claim(key);
             if !no_cache || !claimed {
-                if let Some(record) = self.cache().get(&key)? {
+                if let Some((record, layer)) = self.cache().get(&key)? {
                     if claimed {
                         self.in_flight.release(&key);
                     }
-                    let layer = record.layer.map(|diff_id| self.layer_record(diff_id)).transpose()?;
                     state.created = record.created.clone();
                     apply(&mut state, step, layer);
                     state.key = key;
@@ -94,11 +93,6 @@ impl Solver<'_> {
             self.progress.event(Event::Done { id, duration: started.elapsed() });
         }
         Ok((state, hits, position))
-    }
-
-    fn layer_record(&self, diff_id: Digest) -> Result<Layer, SolveError> {
-        let record = self.store.layer(&diff_id)?.ok_or(crate::store::StoreError::MissingBlob(diff_id))?;
-        Ok((diff_id, record))
     }
 
     /// Runs a step that changes the filesystem; returns its layer, if it

@@ -218,11 +218,7 @@ impl Store {
     /// every change made in it so far (as `docker commit` does; the
     /// container itself goes on unchanged).
     pub fn commit_container(&self, held: &HeldContainer, options: &CommitOptions) -> Result<StoredImage, StoreError> {
-        let mut layers = Vec::new();
-        for diff_id in &held.record.base.rootfs.diff_ids {
-            let record = self.layer(diff_id)?.ok_or(StoreError::MissingBlob(*diff_id))?;
-            layers.push((*diff_id, record));
-        }
+        let mut layers = self.image_layers(&held.record.base.rootfs.diff_ids)?;
         let mut config = held.record.base.clone();
         let created = now_rfc3339();
         config.created = Some(created.clone());

@@ -42,10 +42,7 @@ impl Store {
     /// decompressed) once, up to `jobs` at a time, and remembered.
     pub fn distributable(&self, image: &StoredImage, compression: Compression, jobs: usize) -> Result<DistributableImage, StoreError> {
         let diff_ids = &image.config.rootfs.diff_ids;
-        let mut records = Vec::with_capacity(diff_ids.len());
-        for diff_id in diff_ids {
-            records.push((*diff_id, self.layer(diff_id)?.ok_or(StoreError::MissingBlob(*diff_id))?));
-        }
+        let records = self.image_layers(diff_ids)?;
         let blobs = self.in_parallel(&records, jobs, |(diff_id, record)| self.layer_in(diff_id, record, compression))?;
         let media_type = layer_media_type(match compression {
             Compression::None => None,

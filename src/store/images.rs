@@ -258,9 +258,7 @@ impl Store {
         keep_blobs.extend(self.compressed_forms_of(&keep_layers)?);
         // A container's base layers: needed to run it and to commit it.
         for container in self.containers()? {
-            for diff_id in &container.base.rootfs.diff_ids {
-                keep_blobs.extend(self.layer(diff_id)?.map(|l| l.blob));
-            }
+            keep_blobs.extend(self.layers(&container.base.rootfs.diff_ids)?.into_iter().flatten().map(|l| l.blob));
         }
         let mut report = GcReport::default();
         for blob in self.blobs.list()? {
@@ -315,18 +313,32 @@ impl Store {
 
     /// The record of a layer by diff_id.
     pub fn layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
-        self.meta.read(|txn| {
-            let table = match txn.open_table(LAYERS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(redb::Error::from(e).into()),
-            };
-            let key = diff_id.to_string();
-            match table.get(key.as_str())? {
-                Some(value) => Ok(Some(decode("layers_v1", &key, value.value())?)),
-                None => Ok(None),
-            }
-        })
+        Ok(self.layers(std::slice::from_ref(diff_id))?.pop().flatten())
+    }
+
+    /// The records of layers, in order, read in one transaction.
+    pub fn layers(&self, diff_ids: &[Digest]) -> Result<Vec<Option<LayerRecord>>, StoreError> {
+        self.meta.read(|txn| diff_ids.iter().map(|diff_id| layer_in(txn, diff_id)).collect())
+    }
+
+    /// The records of an image's layers; a missing one is an error.
+    pub fn image_layers(&self, diff_ids: &[Digest]) -> Result<Vec<(Digest, LayerRecord)>, StoreError> {
+        let records = self.layers(diff_ids)?;
+        diff_ids.iter().zip(records).map(|(d, r)| r.map(|r| (*d, r)).ok_or(StoreError::MissingBlob(*d))).collect()
+    }
+}
+
+/// A layer record inside a read transaction (`None` when unknown).
+pub fn layer_in(txn: &redb::ReadTransaction, diff_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
+    let table = match txn.open_table(LAYERS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(redb::Error::from(e).into()),
+    };
+    let key = diff_id.to_string();
+    match table.get(key.as_str())? {
+        Some(value) => Ok(Some(decode("layers_v1", &key, value.value())?)),
+        None => Ok(None),
     }
 }
 

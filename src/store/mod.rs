@@ -31,7 +31,7 @@ pub use blobs::{BlobWriter, Blobs};
 pub use containers::{CommitOptions, ContainerRecord, HeldContainer, NewContainer, RunDefaults, working_container_stem};
 pub use distribution::{CompressedBlob, DistributableImage};
 pub use layers::UpperAfterCommit;
-pub use images::{source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
+pub use images::{layer_in, source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
 pub use lock::Lock;
 pub use meta::{ImageRecord, LayerRecord, Meta};
 pub use snapshots::Snapshots;
