@@ -105,3 +105,29 @@ fn native_snapshotter_runs_one_off_containers_and_refuses_working_ones() {
     root.ok(&["from", "--name", "w", "busybox:latest"]);
     root.run(&["run", "--snapshotter", "native", "w", "--", "true"]).failure().says("working containers need overlayfs");
 }
+
+/// Ctrl-C in `strata run` goes to the command; strata outlives it and
+/// still takes the mount points out of the container's changes.
+#[test]
+fn ctrl_c_reaches_the_command_and_strata_cleans_up() {
+    let root = root();
+    root.ok(&["from", "--name", "int", "busybox:latest"]);
+    let mut run = root.command(&["run", "int", "--", "sh", "-c", "touch /made; echo ready; sleep 30"]);
+    std::os::unix::process::CommandExt::process_group(&mut run, 0);
+    run.stdout(std::process::Stdio::piped());
+    let mut child = run.spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "the command's exit code (killed by SIGINT)");
+    root.ok(&["commit", "int", "int:1"]);
+    let rootfs = root.rootfs("int:1");
+    assert!(rootfs.join("made").exists());
+    let layer = root.layers("int:1").pop().unwrap();
+    for mount_point in ["proc", "sys", "dev/null"] {
+        assert!(!layer.contains(mount_point), "{mount_point} was committed:\n{layer}");
+    }
+}

@@ -182,8 +182,12 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     };
     let runtime = Runtime::default();
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);
-    let output = solver.build(&plan, &tags);
+    let (output, interrupted) = build_until_interrupted(&solver, &runtime, &plan, &tags)?;
     context.finish()?;
+    if interrupted {
+        eprintln!("strata: build interrupted");
+        return Ok(ExitCode::from(130));
+    }
     let output = output?;
     let hashed = context.stats();
     let id = output.image.id();
@@ -373,4 +377,33 @@ impl SnapshotterChoice {
             }
         })
     }
+}
+
+/// Runs the build; SIGINT or SIGTERM (Ctrl-C) stops it cleanly: containers
+/// are killed, running steps unwind (unmounting, removing their scratch
+/// space) and nothing is committed. Returns the outcome and whether the
+/// build was interrupted.
+fn build_until_interrupted(
+    solver: &Solver<'_>,
+    runtime: &Runtime,
+    plan: &plan::BuildPlan,
+    tags: &[Reference],
+) -> Result<(Result<crate::solve::BuildOutput, crate::solve::SolveError>, bool), CliError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(CliError::Write)?;
+    let handle = signals.handle();
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    let output = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            if signals.forever().next().is_some() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                solver.cancel();
+                runtime.stop();
+            }
+        });
+        let output = solver.build(plan, tags);
+        handle.close();
+        output
+    });
+    Ok((output, interrupted.load(std::sync::atomic::Ordering::SeqCst)))
 }

@@ -186,8 +186,9 @@ impl<'a> Solver<'a> {
         self.hits.lock().unwrap_or_else(|p| p.into_inner()).push((identity, key));
     }
 
-    /// Makes running stages stop at their next step.
-    fn cancel(&self) {
+    /// Stops the build: stages not yet started never start, running ones
+    /// stop at their next step.
+    pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
     }
 

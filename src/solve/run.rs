@@ -301,6 +301,8 @@ fn secret_file(scratch: &Path, n: usize, value: &[u8], mount: &crate::plan::Moun
 pub(super) fn private_scratch(fallback: impl FnOnce() -> Result<PathBuf, SolveError>) -> Result<PathBuf, SolveError> {
     use std::os::unix::fs::DirBuilderExt;
     let shm = Path::new("/dev/shm");
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| remove_dead_scratch(shm));
     if shm.is_dir() {
         for attempt in 0..100u32 {
             let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -313,6 +315,20 @@ pub(super) fn private_scratch(fallback: impl FnOnce() -> Result<PathBuf, SolveEr
         }
     }
     fallback()
+}
+
+/// Removes the private scratch directories of strata processes that are
+/// gone (killed outright, so they could not clean up): they may hold
+/// secrets, and /dev/shm is memory.
+fn remove_dead_scratch(shm: &Path) {
+    let Ok(entries) = std::fs::read_dir(shm) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("strata-run-")).and_then(|rest| rest.split('-').next()) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// `--secret id=NAME,src=FILE` or `id=NAME,env=VAR`: where secrets come
