@@ -832,3 +832,23 @@ fn auto_snapshotter_falls_back_to_native_on_a_store_overlay_cannot_use() {
     assert!(stderr.contains("using the native (copying) snapshotter"), "{stderr}");
     assert!(stdout.ends_with("copied\n"), "{stdout}");
 }
+
+/// A built layer is kept once, as its snapshot: its tar is made again for a
+/// save, checked against the diff_id, so a snapshot changed behind the
+/// store's back fails the save instead of exporting different content.
+#[test]
+fn built_layers_are_kept_as_snapshots_and_streamed_when_saved() {
+    let root = root();
+    root.build("FROM busybox:latest\nRUN echo data > /data\n", &[], &["-t", "lazy:1"]).success();
+    let inspect = root.inspect("lazy:1");
+    let diff_id = inspect["Layers"][1]["DiffID"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    assert!(!root.blobs_dir().join(&diff_id).exists(), "the layer's tar was stored beside its snapshot");
+    let snapshot = root.snapshots_dir().join(&diff_id);
+    assert!(snapshot.join("data").is_file());
+    let rootfs = root.rootfs("lazy:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("data")).unwrap(), "data\n");
+    std::fs::write(snapshot.join("data"), "tampered\n").unwrap();
+    let out = root.scratch("tampered.tar");
+    root.run(&["save", "-o", out.to_str().unwrap(), "lazy:1"]).failure().says(&format!("sha256:{diff_id}"));
+    assert!(!out.exists(), "a failed save left its output");
+}

@@ -14,7 +14,7 @@ use crate::image::archive::{
 };
 use crate::image::Reference;
 use crate::layer::Compression;
-use crate::store::{Blobs, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The forms `save` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,14 +82,14 @@ pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode, CliError> {
             let Some(dir) = &args.output else {
                 return Err(CliError::Usage("--format oci-dir needs -o DIR".into()));
             };
-            archive::save_dir(&images, &store.blobs, dir)?;
+            archive::save_dir(&images, store, dir)?;
             return Ok(ExitCode::SUCCESS);
         }
         SaveFormat::DockerArchive => ArchiveFormat::Docker,
         SaveFormat::OciArchive => ArchiveFormat::Oci,
     };
     match &args.output {
-        Some(path) => save_file(&images, format, &store.blobs, path)?,
+        Some(path) => save_file(&images, format, store, path)?,
         None => {
             let stdout = io::stdout();
             if stdout.is_terminal() {
@@ -97,7 +97,7 @@ pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode, CliError> {
                     "refusing to write an image archive to a terminal: use -o FILE or redirect standard output".into(),
                 ));
             }
-            archive::save_archive(&images, format, &store.blobs, io::BufWriter::with_capacity(1 << 20, stdout.lock()))?;
+            archive::save_archive(&images, format, store, io::BufWriter::with_capacity(1 << 20, stdout.lock()))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -110,17 +110,17 @@ pub fn save_one(store: &Store, name: &str, format: SaveFormat, compression: Comp
         _ => (ArchiveFormat::Docker, None),
     };
     let images = [save_image(store, name, compression)?];
-    save_file(&images, format, &store.blobs, path)
+    save_file(&images, format, store, path)
 }
 
 /// Writes the archive beside `path` and renames it into place, so `path`
 /// never holds half an archive.
-fn save_file(images: &[SaveImage], format: ArchiveFormat, blobs: &Blobs, path: &Path) -> Result<(), CliError> {
+fn save_file(images: &[SaveImage], format: ArchiveFormat, store: &Store, path: &Path) -> Result<(), CliError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let file = fs_err::File::create(&partial).map_err(CliError::Write)?;
     let mut out = io::BufWriter::with_capacity(1 << 20, file);
-    let written = archive::save_archive(images, format, blobs, &mut out)
+    let written = archive::save_archive(images, format, store, &mut out)
         .map_err(CliError::from)
         .and_then(|()| out.into_inner().map_err(|e| CliError::Write(e.into_error())))
         .and_then(|file| file.sync_all().map_err(CliError::Write))

@@ -138,7 +138,7 @@ impl Store {
     /// on its own thread into a new blob; checks the plain tar's diff_id
     /// on the way, so a damaged layer never leaves the store.
     fn transcode(&self, record: &LayerRecord, diff_id: &Digest, compression: Compression) -> Result<CompressedBlob, StoreError> {
-        let source = std::io::BufReader::with_capacity(256 << 10, self.blobs.open(&record.blob)?);
+        let source = std::io::BufReader::with_capacity(256 << 10, self.open_blob(&record.blob)?);
         let (_, mut plain) = decompress(source)?;
         let mut encoder = EncoderThread::spawn(compression, self.blobs.writer()?).map_err(|e| StoreError::io("compress", &self.tmp, e))?;
         let mut hashing = crate::digest::HashingWriter::new(&mut encoder);
