@@ -44,7 +44,7 @@ fn container_runs_on_a_copied_root() {
         tmpfs: Vec::new(),
         cgroup_procs: Vec::new(),
     };
-    let runtime = Runtime { init: PathBuf::from(env!("CARGO_BIN_EXE_strata")) };
+    let runtime = Runtime::new(PathBuf::from(env!("CARGO_BIN_EXE_strata")));
     let mut lines = Vec::new();
     let code = runtime.run(&spec, &scratch, &mut |line| lines.push(line.to_owned())).unwrap();
     assert_eq!((code, lines), (0, vec!["made".to_owned()]));

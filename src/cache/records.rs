@@ -39,6 +39,9 @@ pub struct CacheRecord {
     pub created: String,
 }
 
+/// A cache hit: the record and its layer (diff_id and record), if any.
+pub type CacheHit = (CacheRecord, Option<(Digest, LayerRecord)>);
+
 /// The cache tables of a store.
 pub struct Cache<'a> {
     store: &'a Store,
@@ -51,7 +54,7 @@ impl<'a> Cache<'a> {
 
     /// The record for `key` and its layer's record, if the layer is still
     /// in the store (one database read: this is every step of a warm build).
-    pub fn get(&self, key: &CacheKey) -> Result<Option<(CacheRecord, Option<(Digest, LayerRecord)>)>, StoreError> {
+    pub fn get(&self, key: &CacheKey) -> Result<Option<CacheHit>, StoreError> {
         let key = key.to_string();
         let found = self.store.meta.read(|txn| {
             let Some(record) = record_in(txn, &key)? else { return Ok(None) };

@@ -52,7 +52,14 @@ struct Running {
 
 impl Default for Runtime {
     fn default() -> Self {
-        Runtime { init: PathBuf::from("/proc/self/exe"), running: Arc::default() }
+        Runtime::new(PathBuf::from("/proc/self/exe"))
+    }
+}
+
+impl Runtime {
+    /// A runtime whose containers start as `init __init SPEC`.
+    pub fn new(init: PathBuf) -> Runtime {
+        Runtime { init, running: Arc::default() }
     }
 }
 
