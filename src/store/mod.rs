@@ -15,6 +15,7 @@
 
 mod archive;
 mod blobs;
+mod distribute;
 mod images;
 mod lock;
 mod meta;
