@@ -7,14 +7,14 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::{archive, graph, render, CliError};
+use super::{archive, graph, registry, render, CliError};
 use crate::context::Context;
 use crate::image::{ConfigChange, Reference};
 use crate::plan::{self, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
 use crate::exec::{Limits, RootfsMount, Runtime};
 use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
-use crate::solve::{BuildContext, Secrets, SolveOptions, Solver, StoreBaseImages};
+use crate::solve::{source_images, BuildContext, ImageFetcher, Secrets, SolveOptions, Solver, StoreBaseImages};
 use crate::store::{Store, StoreError, StoreStatCache};
 use crate::syntax;
 
@@ -24,7 +24,8 @@ Examples:
   strata build -f docker/Dockerfile --build-arg VERSION=2 --target runtime -t app .
   strata build --progress plain --explain .          why each step missed the cache
   strata build --print-graph --format dot . | dot -Tsvg > graph.svg
-  strata build --output type=oci,dest=app.tar .";
+  strata build --output type=oci,dest=app.tar .
+  strata build --pull --push -t 127.0.0.1:5000/team/app:1.0 .";
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
@@ -90,6 +91,14 @@ pub struct BuildArgs {
     /// Format of `--print-graph`.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
+    /// Check the registry for newer base images (missing ones are always pulled).
+    #[arg(long)]
+    pub pull: bool,
+    /// Push the image to the registry of each `-t` name after building.
+    #[arg(long, requires = "tags")]
+    pub push: bool,
+    #[command(flatten)]
+    pub registry: registry::RegistryArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -125,7 +134,9 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         }
     };
     let options = PlanOptions { target: args.target.clone(), build_args: build_args(&args.build_args), platform: Platform::host() };
-    let mut plan = match plan::plan(&file, &options, &StoreBaseImages(store)) {
+    let fetcher = registry::RegistryImages::new(store, args.registry.clone(), args.pull, args.quiet || args.print_graph);
+    let base_images = StoreBaseImages { store, fetcher: Some(&fetcher) };
+    let mut plan = match plan::plan(&file, &options, &base_images) {
         Ok(plan) => plan,
         Err(error) => {
             eprintln!("{}", render::plan_error(&name, &source, &error));
@@ -141,6 +152,9 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     let export = Output::parse(args.output.as_deref())?;
+    for image in source_images(&plan) {
+        fetcher.ensure(&image).map_err(|reason| CliError::Usage(format!("image {image}: {reason}")))?;
+    }
     add_labels(&mut plan, &args.labels)?;
     let tags = args.tags.iter().map(|t| t.parse::<Reference>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
     let context = Context::open(&context_dir, &dockerfile_path).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -190,6 +204,9 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
     }
     export.write(store, &id.to_string())?;
+    if args.push {
+        registry::push_tags(store, &id.to_string(), &tags, &args.registry, args.quiet)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

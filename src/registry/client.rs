@@ -84,6 +84,16 @@ impl Client {
         }
     }
 
+    /// Checks the credentials against the registry's API root (`strata login`).
+    pub fn check_login(mut self) -> Result<(), RegistryError> {
+        self.scopes.clear();
+        let response = self.send("GET", &self.endpoint.url(""), &[], &Body::Empty)?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            _ => Err(self.status_error("a login check", response)),
+        }
+    }
+
     /// `/v2/<repository>/<path>`.
     pub fn url(&self, path: &str) -> String {
         self.endpoint.url(&format!("{}/{path}", self.repository))

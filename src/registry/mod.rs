@@ -43,7 +43,7 @@ pub mod media {
 /// Why talking to a registry failed, in terms a user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{registry}: unauthorized for {repository} ({detail}); {}", login_hint(registry, *logged_in))]
+    #[error("{registry}: unauthorized{} ({detail}); {}", for_repository(repository), login_hint(registry, *logged_in))]
     Unauthorized { registry: String, repository: String, detail: String, logged_in: bool },
     #[error("manifest unknown: {reference} is not in the registry")]
     ManifestUnknown { reference: String },
@@ -82,6 +82,14 @@ pub enum RegistryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+}
+
+fn for_repository(repository: &str) -> String {
+    if repository.is_empty() {
+        String::new()
+    } else {
+        format!(" for {repository}")
+    }
 }
 
 fn login_hint(registry: &str, logged_in: bool) -> String {

@@ -195,11 +195,50 @@ pub fn file_input_value(content: &Digest, mode: u32, uid: u32, gid: u32) -> Stri
     format!("{content} {mode:04o} {uid}:{gid}")
 }
 
-/// Base image configs for planning, from the store.
-pub struct StoreBaseImages<'a>(pub &'a Store);
+/// Where images missing from the store come from (a registry). The
+/// solver only asks; how an image is fetched is not its business.
+pub trait ImageFetcher: Sync {
+    /// Makes `name` (a reference as written) present in the store, or
+    /// current when the fetcher is told to refresh. Names that are no
+    /// reference (image IDs) are left alone.
+    fn ensure(&self, name: &str) -> Result<(), String>;
+}
+
+/// Base image configs for planning, from the store; with a fetcher, images
+/// missing from the store are fetched first.
+pub struct StoreBaseImages<'a> {
+    pub store: &'a Store,
+    pub fetcher: Option<&'a dyn ImageFetcher>,
+}
 
 impl crate::plan::BaseImages for StoreBaseImages<'_> {
     fn config(&self, image: &str) -> Result<crate::image::ImageConfig, String> {
-        self.0.resolve(image).map(|image| image.config).map_err(|e| e.to_string())
+        if let Some(fetcher) = self.fetcher {
+            fetcher.ensure(image)?;
+        }
+        self.store.resolve(image).map(|image| image.config).map_err(|e| e.to_string())
     }
+}
+
+/// The images a plan reads besides its stages' bases: `COPY --from=IMAGE`
+/// and `RUN --mount=from=IMAGE` sources.
+pub fn source_images(plan: &BuildPlan) -> Vec<String> {
+    let mut names = Vec::new();
+    for stage in plan.stages.iter().flatten() {
+        for step in &stage.steps {
+            let roots: Vec<&crate::plan::SourceRoot> = match &step.op {
+                crate::plan::Op::Copy(copy) => vec![&copy.from],
+                crate::plan::Op::Run(run) => run.mounts.iter().map(|m| &m.from).collect(),
+                _ => Vec::new(),
+            };
+            for root in roots {
+                if let crate::plan::SourceRoot::Image(name) = root {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+            }
+        }
+    }
+    names
 }
