@@ -208,3 +208,107 @@ fn registry_stopped_mid_push_then_pushed_again() {
     config.run(&other, &["pull", &name]).success();
     assert_eq!(other.inspect(&name)["Id"], root.inspect(&name)["Id"]);
 }
+
+// ------------------------------------------------------------ shared cache
+
+const CI_DOCKERFILE: &str = "\
+FROM BASE AS build
+COPY src/ /src/
+RUN cat /src/a.txt /src/b.txt > /out.txt
+RUN echo build-only > /scratch.txt
+
+FROM BASE
+COPY --from=build /out.txt /out.txt
+COPY static.txt /static.txt
+RUN echo final > /final.txt
+";
+
+/// A CI runner: a fresh root with its own copy of the context.
+fn runner(base: &str, files: &[(&str, &str)]) -> TestRoot {
+    let root = TestRoot::new();
+    root.write_context(&CI_DOCKERFILE.replace("BASE", base), files);
+    root
+}
+
+fn ci_build(root: &TestRoot, config: &DockerConfigDir, args: &[&str]) -> support::Run {
+    let context = root.context_dir();
+    let mut all = vec!["build", "--progress", "plain"];
+    all.extend_from_slice(args);
+    all.push(context.to_str().unwrap());
+    config.run(root, &all).success()
+}
+
+const CI_FILES: [(&str, &str); 3] = [("src/a.txt", "a\n"), ("src/b.txt", "b\n"), ("static.txt", "static\n")];
+
+#[test]
+fn ci_runners_share_a_cache_through_the_registry() {
+    use support::build::{cached_steps, image_id, steps};
+    let registry = Registry::start();
+    let host = registry.host();
+    let config = DockerConfigDir::new();
+    let base = format!("{host}/busybox:1");
+    let seed = TestRoot::new();
+    seed.busybox_as(&base, &[]);
+    push(&seed, &config, &[&base]);
+    let cache = format!("type=registry,ref={host}/app/cache:main");
+
+    let a = runner(&base, &CI_FILES);
+    let first = ci_build(&a, &config, &["--cache-to", &format!("{cache},mode=max"), "-t", "app:1"]);
+    assert_eq!(cached_steps(&first.stderr), 0);
+    assert!(first.stderr.contains("exported cache to"), "{}", first.stderr);
+
+    // A new runner: every step comes from the registry's cache, and only
+    // the layers the final image needs are downloaded.
+    let b = runner(&base, &CI_FILES);
+    let second = ci_build(&b, &config, &["--cache-from", &cache, "-t", "app:1"]);
+    assert_eq!(cached_steps(&second.stderr), steps(&second.stderr), "every step CACHED:\n{}", second.stderr);
+    assert_eq!(image_id(&second), image_id(&first), "the same image, bit for bit");
+    let (a_snapshots, b_snapshots) = (a.state().snapshots.len(), b.state().snapshots.len());
+    assert_eq!(b_snapshots, 4, "base + the final stage's three layers, not the build stage's");
+    assert!(a_snapshots > b_snapshots);
+    b.assert_no_partial_blobs();
+
+    // One changed file: only the steps that depend on it run.
+    std::fs::write(b.context_dir().join("static.txt"), "changed\n").unwrap();
+    let third = ci_build(&b, &config, &["--cache-from", &cache, "--cache-to", &format!("{cache},mode=max"), "-t", "app:2"]);
+    assert_eq!(steps(&third.stderr), 6);
+    assert_eq!(cached_steps(&third.stderr), 4, "build stage and COPY --from cached, COPY static.txt and RUN rerun:\n{}", third.stderr);
+    let rootfs = b.rootfs("app:2");
+    assert_eq!(std::fs::read_to_string(rootfs.join("static.txt")).unwrap(), "changed\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("out.txt")).unwrap(), "a\nb\n");
+    assert!(third.stderr.contains("(2 sent)"), "only the two new layers go up:\n{}", third.stderr);
+}
+
+#[test]
+fn a_cache_in_a_shared_directory_and_mode_min() {
+    use support::build::{cached_steps, steps};
+    let registry = Registry::start();
+    let host = registry.host();
+    let config = DockerConfigDir::new();
+    let base = format!("{host}/busybox:1");
+    let seed = TestRoot::new();
+    seed.busybox_as(&base, &[]);
+    push(&seed, &config, &[&base]);
+    let shared = seed.scratch("shared-cache");
+    let (max_dir, min_dir) = (shared.join("max"), shared.join("min"));
+
+    let a = runner(&base, &CI_FILES);
+    ci_build(&a, &config, &["--cache-to", &format!("type=local,dest={}", max_dir.display()), "--cache-to", &format!("type=local,dest={},mode=min", min_dir.display())]);
+    // The local default is mode=min too; export max explicitly for the first.
+    let a2 = ci_build(&a, &config, &["--cache-to", &format!("type=local,dest={},mode=max", max_dir.display())]);
+    assert_eq!(cached_steps(&a2.stderr), 6);
+    let layout = Command::new("skopeo").args(["inspect", "--raw", &format!("oci:{}:strata-cache", max_dir.display())]).output().expect("run skopeo");
+    assert!(layout.status.success(), "skopeo reads the cache layout: {}", String::from_utf8_lossy(&layout.stderr));
+
+    let b = runner(&base, &CI_FILES);
+    let full = ci_build(&b, &config, &["--cache-from", &format!("type=local,src={}", max_dir.display())]);
+    assert_eq!(cached_steps(&full.stderr), steps(&full.stderr), "mode=max: every step:\n{}", full.stderr);
+
+    let c = runner(&base, &CI_FILES);
+    let min = ci_build(&c, &config, &["--cache-from", &format!("type=local,src={}", min_dir.display())]);
+    assert_eq!(cached_steps(&min.stderr), 3, "mode=min holds the final stage's steps only:\n{}", min.stderr);
+
+    let d = runner(&base, &CI_FILES);
+    let empty = ci_build(&d, &config, &["--cache-from", &format!("type=local,src={}", shared.join("none").display())]);
+    assert!(empty.stderr.contains("no cache at"), "{}", empty.stderr);
+}

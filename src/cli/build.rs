@@ -25,7 +25,10 @@ Examples:
   strata build --progress plain --explain .          why each step missed the cache
   strata build --print-graph --format dot . | dot -Tsvg > graph.svg
   strata build --output type=oci,dest=app.tar .
-  strata build --pull --push -t 127.0.0.1:5000/team/app:1.0 .";
+  strata build --pull --push -t 127.0.0.1:5000/team/app:1.0 .
+  strata build --cache-from type=registry,ref=reg:5000/app/cache:main \\
+               --cache-to type=registry,ref=reg:5000/app/cache:main,mode=max .
+  strata build --cache-from type=local,src=/shared/cache --cache-to type=local,dest=/shared/cache .";
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
@@ -97,8 +100,24 @@ pub struct BuildArgs {
     /// Push the image to the registry of each `-t` name after building.
     #[arg(long, requires = "tags")]
     pub push: bool,
+    /// Export the build cache: `type=registry,ref=REG/REPO:TAG[,mode=min|max]`
+    /// or `type=local,dest=DIR[,mode=min|max]` (an OCI layout).
+    #[arg(long = "cache-to", value_name = "type=...", value_parser = registry_cache_to)]
+    pub cache_to: Vec<crate::registry::CacheSpec>,
+    /// Use an exported build cache: `type=registry,ref=REG/REPO:TAG` or
+    /// `type=local,src=DIR` (repeatable).
+    #[arg(long = "cache-from", value_name = "type=...", value_parser = registry_cache_from)]
+    pub cache_from: Vec<crate::registry::CacheSpec>,
     #[command(flatten)]
     pub registry: registry::RegistryArgs,
+}
+
+fn registry_cache_to(text: &str) -> Result<crate::registry::CacheSpec, String> {
+    crate::registry::CacheSpec::parse_to(text)
+}
+
+fn registry_cache_from(text: &str) -> Result<crate::registry::CacheSpec, String> {
+    crate::registry::CacheSpec::parse_from(text)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -171,8 +190,15 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         limits: Limits { memory: args.memory, cpus: args.cpus },
     };
     let runtime = Runtime::default();
+    let cache_view = registry::TransferView::new(registry::Direction::Down, args.quiet);
+    let imported = registry::import_caches(store, &args.cache_from, &args.registry, &cache_view, args.quiet)?;
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);
+    let solver = match &imported {
+        Some(cache) => solver.with_shared_cache(cache),
+        None => solver,
+    };
     let output = solver.build(&plan, &tags);
+    cache_view.finish();
     context.finish()?;
     let output = output?;
     let hashed = context.stats();
@@ -204,6 +230,8 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
     }
     export.write(store, &id.to_string())?;
+    let shared = imported.as_ref().map(|c| c as &dyn crate::cache::SharedCache);
+    registry::export_caches(store, &args.cache_to, &output, shared, &args.registry, args.quiet)?;
     if args.push {
         registry::push_tags(store, &id.to_string(), &tags, &args.registry, args.quiet)?;
     }

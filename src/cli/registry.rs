@@ -31,8 +31,12 @@ pub struct RegistryArgs {
 impl RegistryArgs {
     /// Client options for `registry`, with the credentials Docker's config holds for it.
     pub fn client(&self, registry: &str) -> Result<ClientOptions, CliError> {
-        let config = DockerConfig::load(&DockerConfig::default_path()).map_err(RegistryError::from)?;
-        let credentials = config.get(registry).map_err(RegistryError::from)?;
+        Ok(self.client_options(registry)?)
+    }
+
+    pub fn client_options(&self, registry: &str) -> Result<ClientOptions, RegistryError> {
+        let config = DockerConfig::load(&DockerConfig::default_path())?;
+        let credentials = config.get(registry)?;
         Ok(ClientOptions { insecure: self.insecure.clone(), credentials })
     }
 }
@@ -273,13 +277,13 @@ impl crate::solve::ImageFetcher for RegistryImages<'_> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
+pub enum Direction {
     Down,
     Up,
 }
 
 /// Transfer progress on stderr: bars on a terminal, else one line per event.
-struct TransferView {
+pub struct TransferView {
     direction: Direction,
     quiet: bool,
     bars: Option<MultiProgress>,
@@ -287,7 +291,7 @@ struct TransferView {
 }
 
 impl TransferView {
-    fn new(direction: Direction, quiet: bool) -> TransferView {
+    pub fn new(direction: Direction, quiet: bool) -> TransferView {
         let bars = (!quiet && std::io::stderr().is_terminal()).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         TransferView { direction, quiet, bars, active: Mutex::default() }
     }
@@ -305,7 +309,7 @@ impl TransferView {
         self.active.lock().ok()?.get(digest).cloned()
     }
 
-    fn finish(&self) {
+    pub fn finish(&self) {
         if let Ok(mut active) = self.active.lock() {
             for (_, bar) in active.drain() {
                 bar.finish_and_clear();
@@ -352,4 +356,53 @@ impl TransferProgress for TransferView {
             }
         }
     }
+}
+
+/// `--cache-from` sources, imported before the build (metadata only).
+pub fn import_caches<'a>(
+    store: &'a Store,
+    specs: &[registry::CacheSpec],
+    args: &RegistryArgs,
+    view: &'a TransferView,
+    quiet: bool,
+) -> Result<Option<registry::ImportedCache<'a>>, CliError> {
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let locations: Vec<_> = specs.iter().map(|s| s.location.clone()).collect();
+    let (cache, summaries) = registry::ImportedCache::import(store, &locations, &|r| args.client_options(r), view)?;
+    for summary in summaries.iter().filter(|_| !quiet) {
+        match summary.records {
+            Some(n) => eprintln!("importing cache from {}: {n} records", summary.location),
+            None => eprintln!("no cache at {} yet", summary.location),
+        }
+    }
+    Ok(Some(cache))
+}
+
+/// `--cache-to` targets, written after the build.
+pub fn export_caches(
+    store: &Store,
+    specs: &[registry::CacheSpec],
+    output: &crate::solve::BuildOutput,
+    imported: Option<&dyn crate::cache::SharedCache>,
+    args: &RegistryArgs,
+    quiet: bool,
+) -> Result<(), CliError> {
+    for spec in specs {
+        let options = match &spec.location {
+            registry::CacheLocation::Registry(reference) => args.client(&reference.registry)?,
+            registry::CacheLocation::Layout(_) => ClientOptions::default(),
+        };
+        let view = TransferView::new(Direction::Up, quiet);
+        let summary = registry::export_cache(store, spec, &output.steps, &output.last_key, imported, &options, &view)?;
+        view.finish();
+        if !quiet {
+            eprintln!(
+                "exported cache to {}: {} records, {} layers ({} sent)",
+                spec.location, summary.records, summary.layers, summary.uploaded
+            );
+        }
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@
 //! See: OCI distribution spec v1.1 `spec.md`.
 
 pub mod auth;
+mod cache;
 pub mod client;
 pub mod credentials;
 pub mod endpoint;
@@ -21,6 +22,7 @@ mod push;
 
 use std::path::PathBuf;
 
+pub use cache::{export as export_cache, CacheLocation, CacheSpec, ExportSummary, ImportSummary, ImportedCache};
 pub use client::{Client, ClientOptions};
 pub use credentials::{Credentials, CredentialsError, DockerConfig};
 pub use endpoint::Endpoint;

@@ -171,7 +171,7 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
         .zip(diff_ids)
         .map(|(descriptor, diff_id)| Ok(Wanted { digest: descriptor_digest(&client, descriptor)?, size: descriptor.size, media_type: descriptor.media_type.clone(), diff_id: *diff_id }))
         .collect::<Result<Vec<_>, RegistryError>>()?;
-    let fetcher = Fetcher { store, client: &client, progress, downloaded: AtomicUsize::new(0) };
+    let fetcher = Fetcher { store, source: LayerSource::Registry(&client), progress, downloaded: AtomicUsize::new(0) };
     let layers = fetcher.all(&wanted, options.jobs)?;
     let downloaded = fetcher.downloaded.load(Ordering::Relaxed);
     let parsed = Manifest::parse(document.bytes).map_err(StoreError::from)?;
@@ -256,10 +256,28 @@ pub(super) struct Wanted {
     pub diff_id: Digest,
 }
 
+/// Where layer blobs come from: a registry, or an OCI layout directory
+/// (a cache on a shared disk).
+#[derive(Clone, Copy)]
+pub(super) enum LayerSource<'a> {
+    Registry(&'a Client),
+    Layout(&'a std::path::Path),
+}
+
+impl LayerSource<'_> {
+    /// How a blob is named in errors: `registry/repo@digest` or the file.
+    pub(super) fn describe(&self, digest: &Digest) -> String {
+        match self {
+            LayerSource::Registry(client) => format!("{}/{}@{digest}", client.endpoint.registry, client.repository),
+            LayerSource::Layout(dir) => dir.join("blobs/sha256").join(digest.hex()).display().to_string(),
+        }
+    }
+}
+
 /// Fetches layers into the store, several at a time.
 pub(super) struct Fetcher<'a> {
     pub store: &'a Store,
-    pub client: &'a Client,
+    pub source: LayerSource<'a>,
     pub progress: &'a dyn TransferProgress,
     pub downloaded: AtomicUsize,
 }
@@ -315,27 +333,40 @@ impl Fetcher<'_> {
     /// to unpack (tampered content usually does both).
     fn download(&self, layer: &Wanted, rootfs: &std::path::Path) -> Result<layer::Unpacked, RegistryError> {
         let mut writer = self.store.blobs.writer()?;
-        let mut body = Download::new(self.client, layer.digest, layer.size, self.progress);
-        let unpacked = {
-            let mut tee = Tee { inner: &mut body, out: &mut writer };
-            let unpacked = layer::unpack(&mut tee, rootfs);
-            // The rest of the stream (tar padding, trailers) belongs to the blob too.
-            let drained = io::copy(&mut tee, &mut io::sink());
-            unpacked.and_then(|u| drained.map(|_| u).map_err(layer::LayerError::Read))
+        let (unpacked, failure) = match self.source {
+            LayerSource::Registry(client) => {
+                let mut body = Download::new(client, layer.digest, layer.size, self.progress);
+                let unpacked = unpack_teed(&mut body, &mut writer, rootfs);
+                (unpacked, body.failure.take())
+            }
+            LayerSource::Layout(dir) => {
+                let path = dir.join("blobs/sha256").join(layer.digest.hex());
+                let file = std::fs::File::open(&path).map_err(|e| RegistryError::Io { action: "read", path: path.clone(), source: e })?;
+                (unpack_teed(BufReader::with_capacity(1 << 20, file), &mut writer, rootfs), None)
+            }
         };
-        if let Some(failure) = body.failure.take() {
+        if let Some(failure) = failure {
             return Err(failure);
         }
         let committed = writer.commit(Some(&layer.digest));
         match (committed, unpacked) {
             (Err(StoreError::DigestMismatch { expected, actual }), _) => {
-                Err(RegistryError::DigestMismatch { blob: format!("{}/{}@{}", self.client.endpoint.registry, self.client.repository, layer.digest), expected, actual })
+                Err(RegistryError::DigestMismatch { blob: self.source.describe(&layer.digest), expected, actual })
             }
             (Err(e), _) => Err(e.into()),
             (Ok(_), Err(source)) => Err(RegistryError::Layer { digest: layer.digest, source }),
             (Ok(_), Ok(unpacked)) => Ok(unpacked),
         }
     }
+}
+
+/// Unpacks `content` onto `rootfs` while writing it into the blob writer.
+fn unpack_teed(content: impl Read, writer: &mut BlobWriter, rootfs: &std::path::Path) -> Result<layer::Unpacked, layer::LayerError> {
+    let mut tee = Tee { inner: content, out: writer };
+    let unpacked = layer::unpack(&mut tee, rootfs);
+    // The rest of the stream (tar padding, trailers) belongs to the blob too.
+    let drained = io::copy(&mut tee, &mut io::sink());
+    unpacked.and_then(|u| drained.map(|_| u).map_err(layer::LayerError::Read))
 }
 
 /// Copies what is read into the blob writer.

@@ -114,7 +114,7 @@ fn distributable_manifest(store: &Store, image: &StoredImage) -> Result<Manifest
 }
 
 /// Another repository of the target's registry the store saw `digest` in.
-fn mount_source(store: &Store, digest: &Digest, target: &Reference) -> Result<Option<String>, RegistryError> {
+pub(super) fn mount_source(store: &Store, digest: &Digest, target: &Reference) -> Result<Option<String>, RegistryError> {
     let prefix = format!("{}/", target.registry);
     Ok(store
         .blob_sources(digest)?
@@ -123,18 +123,35 @@ fn mount_source(store: &Store, digest: &Digest, target: &Reference) -> Result<Op
         .find(|repository| *repository != target.repository))
 }
 
-/// PUTs the manifest under `tag`; returns the digest the registry reports.
-fn put_manifest(client: &Client, tag: &str, manifest: &Manifest) -> Result<Digest, RegistryError> {
+/// PUTs the manifest under `tag`; returns its digest, checked against
+/// the one the registry reports.
+pub(super) fn put_manifest(client: &Client, tag: &str, manifest: &Manifest) -> Result<Digest, RegistryError> {
     let media_type = manifest.manifest.media_type().as_ref().map_or(super::media::OCI_MANIFEST.to_owned(), |m| m.to_string());
+    put_document(client, tag, &manifest.bytes, &media_type)
+}
+
+/// PUTs manifest bytes of `media_type` under `tag`.
+pub(super) fn put_document(client: &Client, tag: &str, bytes: &[u8], media_type: &str) -> Result<Digest, RegistryError> {
+    let digest = Digest::of(bytes);
     let url = client.url(&format!("manifests/{tag}"));
-    let response = client.send("PUT", &url, &[("Content-Type", &media_type)], &Body::Bytes(manifest.bytes.clone()))?;
+    let response = client.send("PUT", &url, &[("Content-Type", media_type)], &Body::Bytes(bytes.to_vec()))?;
     if response.status().as_u16() != 201 {
         return Err(client.status_error(&format!("the manifest upload for tag {tag}"), response));
     }
     let named = response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(|d| d.parse::<Digest>().ok());
     match named {
-        Some(digest) if digest != manifest.digest => Err(RegistryError::DigestMismatch { blob: format!("manifest {tag}"), expected: manifest.digest, actual: digest }),
-        _ => Ok(manifest.digest),
+        Some(named) if named != digest => Err(RegistryError::DigestMismatch { blob: format!("manifest {tag}"), expected: digest, actual: named }),
+        _ => Ok(digest),
+    }
+}
+
+/// Whether the repository has the blob (HEAD).
+pub(super) fn has_blob(client: &Client, digest: &Digest) -> Result<bool, RegistryError> {
+    let head = client.send("HEAD", &client.url(&format!("blobs/{digest}")), &[], &Body::Empty)?;
+    match head.status().as_u16() {
+        200 => Ok(true),
+        404 => Ok(false),
+        _ => Err(client.status_error(&format!("a check for blob {digest}"), head)),
     }
 }
 
@@ -149,14 +166,9 @@ impl Uploader<'_> {
     /// One blob: skipped, mounted or uploaded.
     pub fn blob(&self, blob: &Outgoing) -> Result<Sent, RegistryError> {
         let client = self.client;
-        let head = client.send("HEAD", &client.url(&format!("blobs/{}", blob.digest)), &[], &Body::Empty)?;
-        match head.status().as_u16() {
-            200 => {
-                self.progress.event(Transfer::Exists { digest: blob.digest });
-                return Ok(Sent::Existing);
-            }
-            404 => {}
-            _ => return Err(client.status_error(&format!("a check for blob {}", blob.digest), head)),
+        if has_blob(client, &blob.digest)? {
+            self.progress.event(Transfer::Exists { digest: blob.digest });
+            return Ok(Sent::Existing);
         }
         let location = match &blob.mount_from {
             Some(from) => match self.mount(blob, from)? {

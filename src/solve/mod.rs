@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, SharedCache, UsedStep};
 use crate::digest::Digest;
 use crate::image::Reference;
 use crate::plan::BuildPlan;
@@ -98,6 +98,8 @@ pub enum SolveError {
         name: String,
         cause: StoreError,
     },
+    #[error("imported cache: {0}")]
+    SharedCache(String),
 }
 
 impl SolveError {
@@ -119,6 +121,10 @@ pub struct Solver<'a> {
     /// Cache hits of this build (step identity, key), saved at the end in
     /// one transaction rather than one commit (and fsync) per step.
     hits: std::sync::Mutex<Vec<(String, crate::cache::CacheKey)>>,
+    /// A cache imported with `--cache-from`, consulted when the store's misses.
+    shared_cache: Option<&'a dyn SharedCache>,
+    /// Every step of this build with its result, for `--cache-to`.
+    used: std::sync::Mutex<Vec<UsedStep>>,
 }
 
 /// The result of a build: the target stage's state, committed as an image.
@@ -126,6 +132,10 @@ pub struct BuildOutput {
     pub image: StoredImage,
     pub cached_steps: usize,
     pub total_steps: usize,
+    /// Every step the build ran or took from a cache, in finishing order.
+    pub steps: Vec<UsedStep>,
+    /// The key of the final image's last step.
+    pub last_key: crate::cache::CacheKey,
 }
 
 impl<'a> Solver<'a> {
@@ -146,7 +156,15 @@ impl<'a> Solver<'a> {
             cancelled: AtomicBool::new(false),
             in_flight: schedule::InFlight::default(),
             hits: Default::default(),
+            shared_cache: None,
+            used: Default::default(),
         }
+    }
+
+    /// Also takes step results from `cache` (`--cache-from`) when the store has none.
+    pub fn with_shared_cache(mut self, cache: &'a dyn SharedCache) -> Solver<'a> {
+        self.shared_cache = Some(cache);
+        self
     }
 
     /// Builds the plan's target and stores it as an image named `tags`.
@@ -163,13 +181,19 @@ impl<'a> Solver<'a> {
             return Err(SolveError::Context("the target stage was not built".into()));
         };
         target.config.created = Some(target.created.clone());
+        self.ensure_layers(&target.layers, true)?;
         let image = self.store.commit_image_bytes(&target.config.to_canonical_json(), &target.config, &target.layers, tags)?;
         self.progress.finish(started.elapsed());
-        Ok(BuildOutput { image, cached_steps: cached, total_steps: total })
+        let steps = std::mem::take(&mut *self.used.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(BuildOutput { image, cached_steps: cached, total_steps: total, steps, last_key: target.key })
     }
 
     fn record_hit(&self, identity: String, key: crate::cache::CacheKey) {
         self.hits.lock().unwrap_or_else(|p| p.into_inner()).push((identity, key));
+    }
+
+    fn record_used(&self, record: crate::cache::CacheRecord, layer: Option<(Digest, crate::store::LayerRecord)>) {
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).push(UsedStep { record, layer });
     }
 
     /// Makes running stages stop at their next step.

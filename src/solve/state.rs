@@ -72,9 +72,25 @@ impl Solver<'_> {
         }
     }
 
-    /// The snapshot directories of a state's layers, bottom first.
-    pub(super) fn layer_paths(&self, state: &StageState) -> Vec<PathBuf> {
-        state.layers.iter().map(|(diff_id, _)| self.store.snapshots.path(diff_id)).collect()
+    /// The snapshot directories of a state's layers, bottom first; layers
+    /// an imported cache named but nobody fetched yet are fetched now.
+    pub(super) fn layer_paths(&self, state: &StageState) -> Result<Vec<PathBuf>, SolveError> {
+        self.ensure_layers(&state.layers, false)?;
+        Ok(state.layers.iter().map(|(diff_id, _)| self.store.snapshots.path(diff_id)).collect())
+    }
+
+    /// Fetches, from the imported cache, layers whose snapshot (and, with
+    /// `with_blobs`, blob) the store lacks. Without an imported cache the
+    /// store is as it is.
+    pub(super) fn ensure_layers(&self, layers: &[(Digest, LayerRecord)], with_blobs: bool) -> Result<(), SolveError> {
+        let Some(shared) = self.shared_cache else { return Ok(()) };
+        for (diff_id, record) in layers {
+            let present = self.store.snapshots.contains(diff_id) && (!with_blobs || self.store.blobs.contains(&record.blob));
+            if !present {
+                shared.fetch_layer(diff_id, record).map_err(SolveError::SharedCache)?;
+            }
+        }
+        Ok(())
     }
 }
 
