@@ -312,3 +312,48 @@ fn a_cache_in_a_shared_directory_and_mode_min() {
     let empty = ci_build(&d, &config, &["--cache-from", &format!("type=local,src={}", shared.join("none").display())]);
     assert!(empty.stderr.contains("no cache at"), "{}", empty.stderr);
 }
+
+#[test]
+fn a_credential_helper_holds_the_login() {
+    let registry = Registry::with_auth(Some(("bob", "builder")));
+    let host = registry.host();
+    let config = DockerConfigDir::new();
+    let helpers = tempfile::tempdir().unwrap();
+    let store = helpers.path().join("stored.json");
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  get) read server; [ -f '{0}' ] && cat '{0}' || {{ echo 'credentials not found in native keychain'; exit 1; }} ;;\n  store) cat > '{0}' ;;\n  erase) rm -f '{0}' ;;\nesac\n",
+        store.display()
+    );
+    let helper = helpers.path().join("docker-credential-strata-test");
+    std::fs::write(&helper, script).unwrap();
+    support::set_mode(&helper, 0o755);
+    std::fs::write(config.config_json(), r#"{"credsStore":"strata-test"}"#).unwrap();
+    let path = format!("{}:{}", helpers.path().display(), std::env::var("PATH").unwrap_or_default());
+    let root = TestRoot::new();
+    let run = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = root
+            .command(args)
+            .env("DOCKER_CONFIG", config.0.path())
+            .env("PATH", &path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        support::Run::from_output(args, child.wait_with_output().unwrap())
+    };
+    let name = format!("{host}/busybox:1");
+    root.busybox_as(&name, &[]);
+    run(&["login", "-u", "bob", "--password-stdin", &host], "builder\n").success();
+    let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    assert_eq!(stored["Username"], "bob");
+    assert_eq!(stored["ServerURL"], host.as_str());
+    let saved = std::fs::read_to_string(config.config_json()).unwrap();
+    assert!(!saved.contains("auths"), "the helper holds the secret, not config.json: {saved}");
+    run(&["push", &name], "").success();
+    run(&["logout", &host], "").success();
+    assert!(!store.exists(), "logout erased the helper's entry");
+    run(&["push", &name], "").failure().says("unauthorized");
+}

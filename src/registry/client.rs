@@ -298,3 +298,122 @@ impl Endpoint {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A one-request-per-connection HTTP server on 127.0.0.1: `answer`
+    /// maps the request head to a whole response; every head is recorded.
+    fn serve(answer: impl Fn(&str, u16) -> String + Send + 'static) -> (u16, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let response = answer(&head, port);
+                log.lock().unwrap().push(head);
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        (port, seen)
+    }
+
+    fn respond(status: &str, headers: &[String], body: &str) -> String {
+        let mut text = format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        for header in headers {
+            text.push_str(header);
+            text.push_str("\r\n");
+        }
+        text.push_str("\r\n");
+        text.push_str(body);
+        text
+    }
+
+    fn options(credentials: Option<(&str, &str)>) -> ClientOptions {
+        ClientOptions {
+            insecure: Vec::new(),
+            credentials: credentials.map(|(u, p)| Credentials { username: u.into(), password: p.into() }),
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_fetched_with_the_repository_scope() {
+        let (port, seen) = serve(|head, port| {
+            if head.starts_with("GET /token?") {
+                let decoded = head.replace("%3A", ":").replace("%2F", "/").replace("%3a", ":").replace("%2f", "/");
+                assert!(decoded.contains("scope=repository:team/app:pull"), "{head}");
+                assert!(head.contains("service=fake"), "{head}");
+                assert!(head.to_ascii_lowercase().contains("authorization: basic dtpw"), "credentials go to the realm: {head}");
+                return respond("200 OK", &[], r#"{"token":"T0K"}"#);
+            }
+            if head.to_ascii_lowercase().contains("authorization: bearer t0k") {
+                return respond("200 OK", &[], "{}");
+            }
+            let challenge = format!(r#"WWW-Authenticate: Bearer realm="http://127.0.0.1:{port}/token",service="fake""#);
+            respond("401 Unauthorized", &[challenge], "")
+        });
+        let client = Client::new(&format!("127.0.0.1:{port}"), "team/app", false, &options(Some(("u", "p"))));
+        let response = client.send("GET", &client.url("manifests/1"), &[], &Body::Empty).unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(seen.lock().unwrap().len(), 3, "challenge, token, retry");
+        // The token is kept: the next request goes straight through.
+        let again = client.send("GET", &client.url("manifests/1"), &[], &Body::Empty).unwrap();
+        assert_eq!(again.status().as_u16(), 200);
+        assert_eq!(seen.lock().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn server_errors_are_retried_with_backoff() {
+        let count = Arc::new(Mutex::new(0));
+        let counter = Arc::clone(&count);
+        let (port, _) = serve(move |_, _| {
+            let mut n = counter.lock().unwrap();
+            *n += 1;
+            if *n <= 2 {
+                respond("503 Service Unavailable", &[], "")
+            } else {
+                respond("200 OK", &[], "{}")
+            }
+        });
+        let client = Client::new(&format!("127.0.0.1:{port}"), "app", false, &options(None));
+        let response = client.send("GET", &client.url("manifests/1"), &[], &Body::Empty).unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(*count.lock().unwrap(), 3);
+    }
+
+    #[test]
+    fn basic_challenge_without_credentials_says_how_to_log_in() {
+        let (port, _) = serve(|_, _| respond("401 Unauthorized", &[r#"WWW-Authenticate: Basic realm="r""#.into()], ""));
+        let client = Client::new(&format!("127.0.0.1:{port}"), "app", false, &options(None));
+        let error = client.send("GET", &client.url("manifests/1"), &[], &Body::Empty).err().map(|e| e.to_string());
+        let expected = format!("127.0.0.1:{port}: unauthorized for app (the registry needs a user name and password); log in with `strata login 127.0.0.1:{port}`");
+        assert_eq!(error, Some(expected));
+    }
+
+    #[test]
+    fn registry_errors_are_summarised() {
+        let body = r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
+        let (port, _) = serve(move |_, _| respond("403 Forbidden", &[], body));
+        let client = Client::new(&format!("127.0.0.1:{port}"), "app", true, &options(Some(("u", "p"))));
+        let response = client.send("PUT", &client.url("manifests/1"), &[], &Body::Bytes(b"{}".to_vec())).unwrap();
+        let error = client.status_error("the manifest upload", response).to_string();
+        assert!(error.contains("unauthorized for app (DENIED: requested access to the resource is denied)"), "{error}");
+        assert!(error.contains("log in again"), "{error}");
+    }
+}
