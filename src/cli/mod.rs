@@ -57,7 +57,7 @@ pub enum Command {
     /// Show an image's history: one row per step.
     History(image::HistoryArgs),
     /// Build an image from a Dockerfile.
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Run a command in a one-off container from an image.
     Run(run::RunArgs),
     /// (internal) Become a container: started by strata itself.

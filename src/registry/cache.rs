@@ -94,7 +94,7 @@ impl std::fmt::Display for CacheLocation {
 
 /// A place a cache is read from or written to.
 enum Place {
-    Registry { client: Client, tag: String },
+    Registry { client: Box<Client>, tag: String },
     Layout(PathBuf),
 }
 
@@ -102,7 +102,7 @@ impl Place {
     fn open(location: &CacheLocation, push: bool, options: &ClientOptions) -> Place {
         match location {
             CacheLocation::Registry(reference) => Place::Registry {
-                client: Client::new(&reference.registry, &reference.repository, push, options),
+                client: Box::new(Client::new(&reference.registry, &reference.repository, push, options)),
                 tag: reference.tag.clone().unwrap_or_else(|| "latest".into()),
             },
             CacheLocation::Layout(dir) => Place::Layout(dir.clone()),

@@ -16,6 +16,8 @@ mod cache;
 pub mod client;
 pub mod credentials;
 pub mod endpoint;
+#[cfg(test)]
+mod fake;
 mod parallel;
 mod pull;
 mod push;

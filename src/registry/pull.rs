@@ -471,3 +471,43 @@ impl Read for Download<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::fake::serve;
+    use crate::registry::NoProgress;
+
+    #[test]
+    fn a_broken_download_resumes_with_a_range_request() {
+        let content = "0123456789abcdefghij";
+        let (port, seen) = serve(move |head, _| {
+            let range = head.lines().map(str::trim_end).find(|l| l.to_ascii_lowercase().starts_with("range:")).map(str::to_owned);
+            match range {
+                // Promise the whole blob, send 8 bytes, hang up.
+                None => format!("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{}", content.len(), &content[..8]),
+                Some(range) => {
+                    assert!(range.ends_with("bytes=8-"), "{range}");
+                    format!("HTTP/1.1 206 Partial Content\r\nConnection: close\r\nContent-Length: 12\r\n\r\n{}", &content[8..])
+                }
+            }
+        });
+        let client = Client::new(&format!("127.0.0.1:{port}"), "app", false, &ClientOptions::default());
+        let mut body = Download::new(&client, Digest::of(content.as_bytes()), content.len() as u64, &NoProgress);
+        let mut read = String::new();
+        body.read_to_string(&mut read).unwrap();
+        assert_eq!(read, content);
+        assert_eq!(seen.lock().unwrap().len(), 2, "one resumed request");
+    }
+
+    #[test]
+    fn platforms_parse_and_match() {
+        let arm: PlatformChoice = "linux/arm64/v8".parse().unwrap();
+        assert_eq!(arm.to_string(), "linux/arm64/v8");
+        let doc = |variant: Option<&str>| PlatformDoc { os: "linux".into(), architecture: "arm64".into(), variant: variant.map(str::to_owned) };
+        assert!(arm.matches(&doc(Some("v8"))));
+        assert!(!arm.matches(&doc(None)));
+        assert!("linux/arm64".parse::<PlatformChoice>().unwrap().matches(&doc(Some("v8"))), "no variant asked: any");
+        assert!("linux".parse::<PlatformChoice>().is_err());
+    }
+}

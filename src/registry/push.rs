@@ -99,7 +99,7 @@ pub fn push(store: &Store, image: &StoredImage, target: &Reference, options: &Pu
 /// OCI manifest over compressed copies of the layers.
 fn distributable_manifest(store: &Store, image: &StoredImage) -> Result<Manifest, RegistryError> {
     let layers = image.manifest.layers().map_err(StoreError::from)?;
-    let compressed = layers.iter().all(|(_, _, media_type)| Compression::from_media_type(&media_type.to_string()).is_some_and(|c| c != Compression::None));
+    let compressed = layers.iter().all(|(_, _, media_type)| Compression::from_media_type(media_type.as_ref()).is_some_and(|c| c != Compression::None));
     if compressed {
         return Ok(image.manifest.clone());
     }
