@@ -65,6 +65,11 @@ fn push_pull_and_build_from_a_registry() {
     assert!(built.stderr.contains(&format!("pulling {host}/busybox:1")), "FROM pulled the base:\n{}", built.stderr);
     assert!(built.stderr.contains(&format!("pushed {app}@sha256:")), "build --push pushed:\n{}", built.stderr);
     let pushed_app = skopeo_digest(&app);
+    // Garbage collection keeps the compressed copies a push made of live layers.
+    let blobs = a.state().blobs;
+    a.ok(&["tag", &app, "throwaway:1"]);
+    a.ok(&["rmi", "throwaway:1"]);
+    assert_eq!(a.state().blobs, blobs, "rmi's garbage collection kept every blob of the pushed image");
 
     // A second, empty root pulls the result: same image ID, same manifest digest.
     let b = TestRoot::new();

@@ -134,6 +134,11 @@ pub trait SharedCache: Sync {
     fn record(&self, key: &CacheKey) -> Option<SharedRecord>;
     /// Makes the layer's blob, snapshot and layer record present in the store.
     fn fetch_layer(&self, diff_id: &Digest, layer: &LayerRecord) -> Result<(), String>;
+    /// [`SharedCache::fetch_layer`] for several layers (at once, where the
+    /// cache can).
+    fn fetch_layers(&self, layers: &[(Digest, LayerRecord)]) -> Result<(), String> {
+        layers.iter().try_for_each(|(diff_id, layer)| self.fetch_layer(diff_id, layer))
+    }
 }
 
 #[cfg(test)]

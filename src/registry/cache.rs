@@ -258,12 +258,22 @@ impl SharedCache for ImportedCache<'_> {
     }
 
     fn fetch_layer(&self, diff_id: &Digest, layer: &LayerRecord) -> Result<(), String> {
-        let _one_at_a_time = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
-        let place = self.layers.get(&layer.blob).and_then(|slot| self.places.get(*slot));
-        let Some(place) = place else { return Err(format!("layer {diff_id} is in no imported cache")) };
-        let fetcher = Fetcher { store: self.store, source: place.source(), progress: self.progress, downloaded: AtomicUsize::new(0) };
-        let wanted = Wanted { digest: layer.blob, size: layer.size, media_type: layer.media_type.clone(), diff_id: *diff_id };
-        fetcher.one(&wanted).map(drop).map_err(|e| e.to_string())
+        self.fetch_layers(&[(*diff_id, layer.clone())])
+    }
+
+    /// Up to [`super::DEFAULT_JOBS`] layers at once; one batch at a time, so
+    /// stages that need the same layer fetch it once (the second finds it
+    /// present).
+    fn fetch_layers(&self, layers: &[(Digest, LayerRecord)]) -> Result<(), String> {
+        let _one_batch_at_a_time = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        super::parallel::for_each(layers, super::DEFAULT_JOBS, |(diff_id, layer)| {
+            let place = self.layers.get(&layer.blob).and_then(|slot| self.places.get(*slot));
+            let Some(place) = place else { return Err(format!("layer {diff_id} is in no imported cache")) };
+            let fetcher = Fetcher { store: self.store, source: place.source(), progress: self.progress, downloaded: AtomicUsize::new(0) };
+            let wanted = Wanted { digest: layer.blob, size: layer.size, media_type: layer.media_type.clone(), diff_id: *diff_id };
+            fetcher.one(&wanted).map(drop).map_err(|e| e.to_string())
+        })
+        .map(drop)
     }
 }
 

@@ -230,7 +230,11 @@ fn helper_run(helper: &str, registry: &str, action: &str, input: &str) -> Result
         .spawn()
         .map_err(|e| fail(format!("cannot run {program}: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).map_err(|e| fail(format!("cannot write to {program}: {e}")))?;
+        match stdin.write_all(input.as_bytes()) {
+            // A helper may answer without reading its input; its exit status says how it went.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(fail(format!("cannot write to {program}: {e}"))),
+            _ => {}
+        }
     }
     let output = child.wait_with_output().map_err(|e| fail(format!("{program}: {e}")))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

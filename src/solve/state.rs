@@ -84,13 +84,15 @@ impl Solver<'_> {
     /// store is as it is.
     pub(super) fn ensure_layers(&self, layers: &[(Digest, LayerRecord)], with_blobs: bool) -> Result<(), SolveError> {
         let Some(shared) = self.shared_cache else { return Ok(()) };
-        for (diff_id, record) in layers {
-            let present = self.store.snapshots.contains(diff_id) && (!with_blobs || self.store.blobs.contains(&record.blob));
-            if !present {
-                shared.fetch_layer(diff_id, record).map_err(SolveError::SharedCache)?;
-            }
+        let missing: Vec<(Digest, LayerRecord)> = layers
+            .iter()
+            .filter(|(diff_id, record)| !self.store.snapshots.contains(diff_id) || (with_blobs && !self.store.blobs.contains(&record.blob)))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        shared.fetch_layers(&missing).map_err(SolveError::SharedCache)
     }
 }
 

@@ -52,6 +52,18 @@ impl Store {
         Ok(LayerRecord { blob, media_type: Compression::Gzip.media_type().to_owned(), size, uncompressed_size: record.uncompressed_size })
     }
 
+    /// The compressed copies made for `layers`, so garbage collection keeps
+    /// them while their layer lives (else the next push compresses again).
+    pub(super) fn distributable_blobs(&self, layers: &std::collections::BTreeSet<Digest>) -> Result<Vec<Digest>, StoreError> {
+        let mut blobs = Vec::new();
+        for diff_id in layers {
+            if let Some(record) = self.read_json::<LayerRecord>(DISTRIBUTABLE, &diff_id.to_string())? {
+                blobs.push(record.blob);
+            }
+        }
+        Ok(blobs)
+    }
+
     /// Remembers that `blobs` are in the repository `name` (`registry/repo`).
     pub fn add_blob_source(&self, blobs: &[Digest], name: &str) -> Result<(), StoreError> {
         let known: Vec<(Digest, Vec<String>)> =

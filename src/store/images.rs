@@ -282,6 +282,7 @@ impl Store {
             keep_blobs.insert(image.config_digest);
             keep_blobs.extend(image.manifest.layers()?.into_iter().map(|(d, _, _)| d));
         }
+        keep_blobs.extend(self.distributable_blobs(&keep_layers)?);
         let mut report = GcReport::default();
         for blob in self.blobs.list()? {
             if !keep_blobs.contains(&blob) {
