@@ -88,6 +88,11 @@ fn push_pull_and_build_from_a_registry() {
     let (id_c, _) = ids(&c, &config, &pinned);
     assert_eq!(id_c, id_a);
 
+    // `run` pulls a missing image too.
+    let d = TestRoot::new();
+    let ran = config.run(&d, &["run", "--rm", &app, "--", "cat", "/hello.txt", "/built.txt"]).success();
+    assert_eq!(ran.stdout, "hello\nbuilt\n");
+
     // Pulling again downloads nothing.
     let repeat = config.run(&b, &["pull", &app]).success();
     assert!(repeat.stdout.contains("0 layers downloaded"), "{}", repeat.stdout);

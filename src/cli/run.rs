@@ -15,7 +15,8 @@ use crate::store::Store;
 Examples:
   strata run --rm demo
   strata run --rm -e GREETING=hi busybox -- sh -c 'echo $GREETING'
-  strata run --rm -v $PWD/out:/out busybox -- cp /etc/passwd /out/")]
+  strata run --rm -v $PWD/out:/out busybox -- cp /etc/passwd /out/
+  strata run --rm 127.0.0.1:5000/team/app:1.2        pulled first when missing")]
 pub struct RunArgs {
     /// Remove the container when it exits (the only mode so far).
     #[arg(long)]
@@ -41,12 +42,17 @@ pub struct RunArgs {
     /// The command (default: the image's ENTRYPOINT and CMD).
     #[arg(value_name = "COMMAND", trailing_var_arg = true)]
     pub command: Vec<String>,
+    #[command(flatten)]
+    pub registry: super::registry::RegistryArgs,
 }
 
 pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
     if !args.rm {
         return Err(CliError::Usage("working containers are not supported yet: use `strata run --rm`".into()));
     }
+    // An image missing from the store is pulled, as `docker run` does.
+    let images = super::registry::RegistryImages::new(store, args.registry.clone(), false, false);
+    crate::solve::ImageFetcher::ensure(&images, &args.image).map_err(|reason| CliError::Usage(format!("image {}: {reason}", args.image)))?;
     let image = store.resolve(&args.image)?;
     let config = &image.config.config;
     let mut argv = config.entrypoint.clone().unwrap_or_default();
