@@ -402,12 +402,9 @@ fn copy_blob(store: &Store, dir: &Path, digest: &Digest) -> Result<bool, Registr
 /// Writes the manifest blob, `oci-layout` and `index.json` (renamed into
 /// place last, so a reader sees the old cache or the new one).
 fn write_layout_index(dir: &Path, manifest: &[u8]) -> Result<(), RegistryError> {
-    let io = |path: PathBuf| move |e| RegistryError::Io { action: "write", path, source: e };
     let digest = Digest::of(manifest);
-    let blob = dir.join("blobs/sha256").join(digest.hex());
-    std::fs::write(&blob, manifest).map_err(io(blob.clone()))?;
-    let layout = dir.join("oci-layout");
-    std::fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io(layout.clone()))?;
+    write_atomic(&dir.join("blobs/sha256").join(digest.hex()), manifest)?;
+    write_atomic(&dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let index = json!({
         "schemaVersion": 2,
         "mediaType": media::OCI_INDEX,
@@ -419,9 +416,21 @@ fn write_layout_index(dir: &Path, manifest: &[u8]) -> Result<(), RegistryError> 
             "annotations": { "org.opencontainers.image.ref.name": LAYOUT_REF },
         }],
     });
-    let partial = dir.join(format!(".index.json.partial-{}", std::process::id()));
-    std::fs::write(&partial, crate::image::canonical_json(&index)).map_err(io(partial.clone()))?;
-    std::fs::rename(&partial, dir.join("index.json")).map_err(io(dir.join("index.json")))
+    write_atomic(&dir.join("index.json"), &crate::image::canonical_json(&index))
+}
+
+/// Writes beside `path`, syncs, and renames into place.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let written = std::fs::File::create(&partial)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&partial, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(RegistryError::Io { action: "write", path: path.to_path_buf(), source: e });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
