@@ -88,6 +88,9 @@ fn push_pull_and_build_from_a_registry() {
     let (id_c, _) = ids(&c, &config, &pinned);
     assert_eq!(id_c, id_a);
 
+    // An explicit platform the image is not of is refused.
+    config.run(&TestRoot::new(), &["pull", "--platform", "linux/s390x", &app]).failure().says(&format!("{app} has no image for linux/s390x"));
+
     // `run` pulls a missing image too.
     let d = TestRoot::new();
     let ran = config.run(&d, &["run", "--rm", &app, "--", "cat", "/hello.txt", "/built.txt"]).success();

@@ -190,7 +190,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         limits: Limits { memory: args.memory, cpus: args.cpus },
     };
     let runtime = Runtime::default();
-    let cache_view = registry::TransferView::new(registry::Direction::Down, args.quiet);
+    let cache_view = registry::TransferView::lines(registry::Direction::Down, args.quiet || args.progress == ProgressMode::Json);
     let imported = registry::import_caches(store, &args.cache_from, &args.registry, &cache_view, args.quiet)?;
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);
     let solver = match &imported {

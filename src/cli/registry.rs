@@ -139,6 +139,7 @@ pub fn pull(store: &Store, args: &PullArgs) -> Result<ExitCode, CliError> {
     let options = PullOptions {
         client: args.registry.client(&reference.registry)?,
         platform: args.platform.clone().unwrap_or_default(),
+        platform_asked: args.platform.clone(),
         jobs: args.jobs,
     };
     let view = TransferView::new(Direction::Down, args.quiet);
@@ -294,6 +295,12 @@ impl TransferView {
     pub fn new(direction: Direction, quiet: bool) -> TransferView {
         let bars = (!quiet && std::io::stderr().is_terminal()).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         TransferView { direction, quiet, bars, active: Mutex::default() }
+    }
+
+    /// Lines only, never bars: for transfers during a build, whose own
+    /// renderer owns the terminal.
+    pub fn lines(direction: Direction, quiet: bool) -> TransferView {
+        TransferView { direction, quiet, bars: None, active: Mutex::default() }
     }
 
     fn line(&self, text: String) {

@@ -78,13 +78,16 @@ impl std::fmt::Display for PlatformChoice {
 pub struct PullOptions {
     pub client: ClientOptions,
     pub platform: PlatformChoice,
+    /// The platform when given explicitly: a single-platform image must
+    /// then be of it (otherwise whatever the registry has is taken).
+    pub platform_asked: Option<PlatformChoice>,
     /// Layers downloaded at once.
     pub jobs: usize,
 }
 
 impl Default for PullOptions {
     fn default() -> Self {
-        PullOptions { client: ClientOptions::default(), platform: PlatformChoice::host(), jobs: super::DEFAULT_JOBS }
+        PullOptions { client: ClientOptions::default(), platform: PlatformChoice::host(), platform_asked: None, jobs: super::DEFAULT_JOBS }
     }
 }
 
@@ -160,6 +163,10 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
     let config_bytes = fetch_config(store, &client, &config_digest)?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes)
         .map_err(|e| RegistryError::BadConfig { digest: config_digest, reason: e.to_string() })?;
+    if let Some(asked) = options.platform_asked.as_ref().filter(|p| p.os != config.os || p.architecture != config.architecture) {
+        let found = format!("{}/{}", config.os, config.architecture);
+        return Err(RegistryError::NoPlatform { reference: shown, platform: asked.to_string(), available: found });
+    }
     let diff_ids = &config.rootfs.diff_ids;
     if diff_ids.len() != manifest.layers.len() {
         let reason = format!("it lists {} diff_ids, the manifest {} layers", diff_ids.len(), manifest.layers.len());
