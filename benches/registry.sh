@@ -51,7 +51,9 @@ YML
 rm -rf "$storage"
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
-trap 'kill $registry_pid 2>/dev/null || true' EXIT
+# The stores, layouts and registry storage are large: removed at exit
+# (the results, *.md, and the generated context stay).
+trap 'kill $registry_pid 2>/dev/null || true; rm -rf "$storage" "$work"/seed-root "$work"/src-root "$work"/pull-root "$work"/layout "$work"/pulled' EXIT
 for _ in $(seq 100); do curl -fs "http://$host/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 
 context=$work/context
