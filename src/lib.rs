@@ -14,6 +14,7 @@ pub mod image;
 pub mod layer;
 pub mod plan;
 pub mod progress;
+pub mod registry;
 pub mod solve;
 pub mod store;
 pub mod syntax;

@@ -5,7 +5,12 @@
 mod explain;
 mod key;
 mod records;
+mod shared;
 
 pub use explain::explain_miss;
 pub use key::{CacheKey, KeyBuilder};
 pub use records::{Cache, CacheRecord, Input};
+pub use shared::{
+    select, shared_record, ExportMode, SharedCache, SharedIndex, SharedLayer, SharedRecord, UsedStep, ARTIFACT_TYPE,
+    INDEX_MEDIA_TYPE,
+};

@@ -7,14 +7,14 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::{archive, graph, render, CliError};
+use super::{archive, graph, registry, render, CliError};
 use crate::context::Context;
 use crate::image::{ConfigChange, Reference};
 use crate::plan::{self, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
 use crate::exec::{Limits, Runtime, Snapshotter};
 use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
-use crate::solve::{BuildContext, Secrets, SolveOptions, Solver, SshAgents, StoreBaseImages};
+use crate::solve::{source_images, BuildContext, ImageFetcher, Secrets, SolveOptions, Solver, SshAgents, StoreBaseImages};
 use crate::store::{Store, StoreError, StoreStatCache};
 use crate::syntax;
 
@@ -26,7 +26,11 @@ Examples:
   strata build --keep-failed .                       debug a failing RUN in its container
   strata build --ssh default --secret id=npm,src=$HOME/.npmrc .
   strata build --print-graph --format dot . | dot -Tsvg > graph.svg
-  strata build --output type=oci,dest=app.tar .";
+  strata build --output type=oci,dest=app.tar .
+  strata build --pull --push -t 127.0.0.1:5000/team/app:1.0 .
+  strata build --cache-from type=registry,ref=reg:5000/app/cache:main \\
+               --cache-to type=registry,ref=reg:5000/app/cache:main,mode=max .
+  strata build --cache-from type=local,src=/shared/cache --cache-to type=local,dest=/shared/cache .";
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
@@ -110,6 +114,30 @@ pub struct BuildArgs {
     /// Format of `--print-graph`.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
+    /// Check the registry for newer base images (missing ones are always pulled).
+    #[arg(long)]
+    pub pull: bool,
+    /// Push the image to the registry of each `-t` name after building.
+    #[arg(long, requires = "tags")]
+    pub push: bool,
+    /// Export the build cache: `type=registry,ref=REG/REPO:TAG[,mode=min|max]`
+    /// or `type=local,dest=DIR[,mode=min|max]` (an OCI layout).
+    #[arg(long = "cache-to", value_name = "type=...", value_parser = registry_cache_to)]
+    pub cache_to: Vec<crate::registry::CacheSpec>,
+    /// Use an exported build cache: `type=registry,ref=REG/REPO:TAG` or
+    /// `type=local,src=DIR` (repeatable).
+    #[arg(long = "cache-from", value_name = "type=...", value_parser = registry_cache_from)]
+    pub cache_from: Vec<crate::registry::CacheSpec>,
+    #[command(flatten)]
+    pub registry: registry::RegistryArgs,
+}
+
+fn registry_cache_to(text: &str) -> Result<crate::registry::CacheSpec, String> {
+    crate::registry::CacheSpec::parse_to(text)
+}
+
+fn registry_cache_from(text: &str) -> Result<crate::registry::CacheSpec, String> {
+    crate::registry::CacheSpec::parse_from(text)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -145,7 +173,9 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         }
     };
     let options = PlanOptions { target: args.target.clone(), build_args: build_args(&args.build_args), platform: Platform::host() };
-    let mut plan = match plan::plan(&file, &options, &StoreBaseImages::new(store)) {
+    let fetcher = registry::RegistryImages::new(store, args.registry.clone(), args.pull, args.quiet || args.print_graph);
+    let base_images = StoreBaseImages::new(store, Some(&fetcher));
+    let mut plan = match plan::plan(&file, &options, &base_images) {
         Ok(plan) => plan,
         Err(error) => {
             eprintln!("{}", render::plan_error(&name, &source, &error));
@@ -161,6 +191,9 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     let export = Output::parse(args.output.as_deref())?;
+    for image in source_images(&plan) {
+        fetcher.ensure(&image).map_err(|reason| CliError::Usage(format!("image {image}: {reason}")))?;
+    }
     add_labels(&mut plan, &args.labels)?;
     let tags = args.tags.iter().map(|t| t.parse::<Reference>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
     let context = Context::open(&context_dir, &dockerfile_path).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -181,8 +214,15 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         snapshotter,
     };
     let runtime = Runtime::default();
+    let cache_view = registry::TransferView::lines(registry::Direction::Down, args.quiet || args.progress == ProgressMode::Json);
+    let imported = registry::import_caches(store, &args.cache_from, &args.registry, &cache_view, args.quiet)?;
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);
+    let solver = match &imported {
+        Some(cache) => solver.with_shared_cache(cache),
+        None => solver,
+    };
     let (output, interrupted) = build_until_interrupted(&solver, &runtime, &plan, &tags)?;
+    cache_view.finish();
     context.finish()?;
     if interrupted {
         eprintln!("strata: build interrupted");
@@ -218,6 +258,11 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
     }
     export.write(store, &id.to_string(), args.compression, snapshotter)?;
+    let shared = imported.as_ref().map(|c| c as &dyn crate::cache::SharedCache);
+    registry::export_caches(store, &args.cache_to, &output, shared, &args.registry, args.quiet)?;
+    if args.push {
+        registry::push_tags(store, &id.to_string(), &tags, &args.registry, args.quiet)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

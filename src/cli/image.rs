@@ -275,7 +275,7 @@ fn inspect_document(store: &Store, image: &StoredImage) -> Result<serde_json::Va
         "Size": image.record.size,
         "Manifest": {
             "Digest": image.manifest.digest.to_string(),
-            "MediaType": "application/vnd.oci.image.manifest.v1+json",
+            "MediaType": image.manifest.manifest.media_type().as_ref().map_or("application/vnd.oci.image.manifest.v1+json".to_owned(), |m| m.to_string()),
             "Size": image.manifest.bytes.len(),
         },
         "Layers": layers,

@@ -7,6 +7,7 @@ mod container;
 mod graph;
 mod image;
 mod parse;
+mod registry;
 mod render;
 mod run;
 mod table;
@@ -24,6 +25,7 @@ Examples:
   strata parse --dump Dockerfile               BuildKit's parser dump
   strata import rootfs.tar.gz busybox:1.36     a rootfs tarball becomes an image
   strata images                                list images
+  strata pull 127.0.0.1:5000/busybox:1         pull from a registry
   strata --root /tmp/store images              use another store";
 
 /// strata: build container images from Dockerfiles, without a daemon.
@@ -56,7 +58,7 @@ pub enum Command {
     /// Show an image's history: one row per step.
     History(image::HistoryArgs),
     /// Build an image from a Dockerfile.
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Run a command in a working container, or in a one-off container from an image (--rm).
     Run(run::RunArgs),
     /// Create a working container from an image.
@@ -74,6 +76,14 @@ pub enum Command {
     Save(archive::SaveArgs),
     /// Load images from a docker-archive or oci-archive.
     Load(archive::LoadArgs),
+    /// Download an image from a registry.
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry.
+    Push(registry::PushArgs),
+    /// Store credentials for a registry (in Docker's config file).
+    Login(registry::LoginArgs),
+    /// Remove stored credentials for a registry.
+    Logout(registry::LogoutArgs),
 }
 
 /// Runs the CLI with the process arguments and returns the exit code.
@@ -98,6 +108,10 @@ pub fn run() -> ExitCode {
         Command::Init { spec } => std::process::exit(crate::exec::init::main(&spec)),
         Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),
         Command::Load(args) => open(&root).and_then(|store| archive::load(&store, &args)),
+        Command::Pull(args) => open(&root).and_then(|store| registry::pull(&store, &args)),
+        Command::Push(args) => open(&root).and_then(|store| registry::push(&store, &args)),
+        Command::Login(args) => registry::login(&args),
+        Command::Logout(args) => registry::logout(&args),
     };
     match outcome {
         Ok(code) => code,
@@ -154,4 +168,6 @@ pub enum CliError {
     Build(#[from] crate::solve::SolveError),
     #[error(transparent)]
     Archive(#[from] crate::image::archive::ArchiveError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }

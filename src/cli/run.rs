@@ -13,7 +13,7 @@ use super::build::SnapshotterChoice;
 use super::CliError;
 use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, ContainerSpec, NetworkMode, Runtime, Snapshotter};
 use crate::image::ImageConfig;
-use crate::store::{working_container_stem, NewContainer, RunDefaults, Store, StoreError};
+use crate::store::{working_container_stem, NewContainer, RunDefaults, Store, StoreError, StoredImage};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -22,7 +22,8 @@ Examples:
   strata run -v $PWD:/src dev -- sh     interactive shell, host dir bound
   strata run --rm demo
   strata run --rm -e GREETING=hi busybox -- sh -c 'echo $GREETING'
-  strata run --rm -v $PWD/out:/out busybox -- cp /etc/passwd /out/")]
+  strata run --rm -v $PWD/out:/out busybox -- cp /etc/passwd /out/
+  strata run --rm 127.0.0.1:5000/team/app:1.2        pulled first when missing")]
 pub struct RunArgs {
     /// Run IMAGE in a one-off container, removed when it exits. Without
     /// it, an image gets a working container that stays.
@@ -52,6 +53,8 @@ pub struct RunArgs {
     /// The command (default: the image's ENTRYPOINT and CMD).
     #[arg(value_name = "COMMAND", trailing_var_arg = true)]
     pub command: Vec<String>,
+    #[command(flatten)]
+    pub registry: super::registry::RegistryArgs,
 }
 
 pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
@@ -71,7 +74,7 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
         Err(StoreError::NoSuchContainer(_)) if snapshotter == Snapshotter::Native => {
             return Err(CliError::Usage("working containers need overlayfs: with the native snapshotter use `strata run --rm IMAGE`".into()))
         }
-        Err(StoreError::NoSuchContainer(_)) => create_for(store, &args.target)?,
+        Err(StoreError::NoSuchContainer(_)) => create_for(store, args)?,
         Err(error) => return Err(error.into()),
     };
     let held = store.hold_container(&name)?;
@@ -83,8 +86,9 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
 
 /// `strata run IMAGE` without `--rm` keeps its container, as `docker run`
 /// does; it says the name so the user can commit or remove it.
-fn create_for(store: &Store, image: &str) -> Result<String, CliError> {
-    let resolved = store.resolve(image)?;
+fn create_for(store: &Store, args: &RunArgs) -> Result<String, CliError> {
+    let image = args.target.as_str();
+    let resolved = pull_if_missing(store, args)?;
     let stem = working_container_stem(image);
     let new = NewContainer { name: None, stem: &stem, source: image, defaults: RunDefaults::of_image(&resolved.config), base: resolved.config, upper: None };
     let record = store.create_container(new)?;
@@ -93,13 +97,21 @@ fn create_for(store: &Store, image: &str) -> Result<String, CliError> {
 }
 
 fn run_once(store: &Store, args: &RunArgs, network: NetworkMode, snapshotter: Snapshotter) -> Result<ExitCode, CliError> {
-    let image = store.resolve(&args.target)?;
+    let image = pull_if_missing(store, args)?;
     let spec = container_spec(args, &image.config, &RunDefaults::of_image(&image.config), network, &image.id().short())?;
     let scratch = store.temp_dir("run")?;
     let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
     let code = run_mounted(snapshotter, &layers, &scratch, spec, false);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(exit_code(code?))
+}
+
+/// The image `args` names; one missing from the store is pulled, as
+/// `docker run` does.
+fn pull_if_missing(store: &Store, args: &RunArgs) -> Result<StoredImage, CliError> {
+    let images = super::registry::RegistryImages::new(store, args.registry.clone(), false, false);
+    crate::solve::ImageFetcher::ensure(&images, &args.target).map_err(|reason| CliError::Usage(format!("image {}: {reason}", args.target)))?;
+    Ok(store.resolve(&args.target)?)
 }
 
 /// Mounts `layers` under `scratch` (whose `upper/` keeps the changes), runs

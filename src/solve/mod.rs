@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, SharedCache, UsedStep};
 use crate::digest::Digest;
 use crate::image::Reference;
 use crate::plan::BuildPlan;
@@ -108,6 +108,8 @@ pub enum SolveError {
         name: String,
         cause: StoreError,
     },
+    #[error("imported cache: {0}")]
+    SharedCache(String),
 }
 
 impl SolveError {
@@ -132,6 +134,10 @@ pub struct Solver<'a> {
     /// Image states by name: stages sharing a base (or `--from` image)
     /// resolve it once, and all see the same image.
     images: std::sync::Mutex<std::collections::HashMap<String, StageState>>,
+    /// A cache imported with `--cache-from`, consulted when the store's misses.
+    shared_cache: Option<&'a dyn SharedCache>,
+    /// Every step of this build with its result, for `--cache-to`.
+    used: std::sync::Mutex<Vec<UsedStep>>,
 }
 
 /// The result of a build: the target stage's state, committed as an image.
@@ -139,6 +145,10 @@ pub struct BuildOutput {
     pub image: StoredImage,
     pub cached_steps: usize,
     pub total_steps: usize,
+    /// Every step the build ran or took from a cache, in finishing order.
+    pub steps: Vec<UsedStep>,
+    /// The key of the final image's last step.
+    pub last_key: crate::cache::CacheKey,
 }
 
 impl<'a> Solver<'a> {
@@ -160,7 +170,15 @@ impl<'a> Solver<'a> {
             in_flight: schedule::InFlight::default(),
             hits: Default::default(),
             images: Default::default(),
+            shared_cache: None,
+            used: Default::default(),
         }
+    }
+
+    /// Also takes step results from `cache` (`--cache-from`) when the store has none.
+    pub fn with_shared_cache(mut self, cache: &'a dyn SharedCache) -> Solver<'a> {
+        self.shared_cache = Some(cache);
+        self
     }
 
     /// Builds the plan's target and stores it as an image named `tags`.
@@ -177,13 +195,19 @@ impl<'a> Solver<'a> {
             return Err(SolveError::Context("the target stage was not built".into()));
         };
         target.config.created = Some(target.created.clone());
+        self.ensure_layers(&target.layers, true)?;
         let image = self.store.commit_image_bytes(&target.config.to_canonical_json(), &target.config, &target.layers, tags)?;
         self.progress.finish(started.elapsed());
-        Ok(BuildOutput { image, cached_steps: cached, total_steps: total })
+        let steps = std::mem::take(&mut *self.used.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(BuildOutput { image, cached_steps: cached, total_steps: total, steps, last_key: target.key })
     }
 
     fn record_hit(&self, identity: String, key: crate::cache::CacheKey) {
         self.hits.lock().unwrap_or_else(|p| p.into_inner()).push((identity, key));
+    }
+
+    fn record_used(&self, record: crate::cache::CacheRecord, layer: Option<(Digest, crate::store::LayerRecord)>) {
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).push(UsedStep { record, layer });
     }
 
     /// Stops the build: stages not yet started never start, running ones
@@ -210,16 +234,27 @@ pub fn file_input_value(content: &Digest, mode: u32, uid: u32, gid: u32) -> Stri
     format!("{content} {mode:04o} {uid}:{gid}")
 }
 
-/// Base image configs for planning, from the store.
+/// Where images missing from the store come from (a registry). The
+/// solver only asks; how an image is fetched is not its business.
+pub trait ImageFetcher: Sync {
+    /// Makes `name` (a reference as written) present in the store, or
+    /// current when the fetcher is told to refresh. Names that are no
+    /// reference (image IDs) are left alone.
+    fn ensure(&self, name: &str) -> Result<(), String>;
+}
+
+/// Base image configs for planning, from the store; with a fetcher, images
+/// missing from the store are fetched first.
 pub struct StoreBaseImages<'a> {
     store: &'a Store,
+    fetcher: Option<&'a dyn ImageFetcher>,
     /// Each name is resolved once per plan (several stages often share a base).
     resolved: std::sync::Mutex<std::collections::HashMap<String, crate::image::ImageConfig>>,
 }
 
 impl<'a> StoreBaseImages<'a> {
-    pub fn new(store: &'a Store) -> StoreBaseImages<'a> {
-        StoreBaseImages { store, resolved: Default::default() }
+    pub fn new(store: &'a Store, fetcher: Option<&'a dyn ImageFetcher>) -> StoreBaseImages<'a> {
+        StoreBaseImages { store, fetcher, resolved: Default::default() }
     }
 }
 
@@ -229,8 +264,34 @@ impl crate::plan::BaseImages for StoreBaseImages<'_> {
         if let Some(config) = resolved.get(image) {
             return Ok(config.clone());
         }
+        if let Some(fetcher) = self.fetcher {
+            fetcher.ensure(image)?;
+        }
         let config = self.store.resolve(image).map(|image| image.config).map_err(|e| e.to_string())?;
         resolved.insert(image.to_owned(), config.clone());
         Ok(config)
     }
+}
+
+/// The images a plan reads besides its stages' bases: `COPY --from=IMAGE`
+/// and `RUN --mount=from=IMAGE` sources.
+pub fn source_images(plan: &BuildPlan) -> Vec<String> {
+    let mut names = Vec::new();
+    for stage in plan.stages.iter().flatten() {
+        for step in &stage.steps {
+            let roots: Vec<&crate::plan::SourceRoot> = match &step.op {
+                crate::plan::Op::Copy(copy) => vec![&copy.from],
+                crate::plan::Op::Run(run) => run.mounts.iter().map(|m| &m.from).collect(),
+                _ => Vec::new(),
+            };
+            for root in roots {
+                if let crate::plan::SourceRoot::Image(name) = root {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+            }
+        }
+    }
+    names
 }

@@ -124,7 +124,7 @@ impl Solver<'_> {
         let root = match self.source_state(&mount.from, results)? {
             None => self.context.root().to_path_buf(),
             Some(state) => {
-                let layers = self.layer_paths(&state);
+                let layers = self.layer_paths(&state)?;
                 let dir = scratch.join(format!("bind-{n}"));
                 let mounted = self.options.snapshotter.mount(&layers, &dir, true)
                     .map_err(|e| SolveError::io("mount the bind source in", &dir, e))?;

@@ -78,9 +78,29 @@ impl Solver<'_> {
         }
     }
 
-    /// The snapshot directories of a state's layers, bottom first.
-    pub(super) fn layer_paths(&self, state: &StageState) -> Vec<PathBuf> {
-        state.layers.iter().map(|(diff_id, _)| self.store.snapshots.path(diff_id)).collect()
+    /// The snapshot directories of a state's layers, bottom first; layers
+    /// an imported cache named but nobody fetched yet are fetched now.
+    pub(super) fn layer_paths(&self, state: &StageState) -> Result<Vec<PathBuf>, SolveError> {
+        self.ensure_layers(&state.layers, false)?;
+        Ok(state.layers.iter().map(|(diff_id, _)| self.store.snapshots.path(diff_id)).collect())
+    }
+
+    /// Fetches, from the imported cache, layers whose snapshot (and, with
+    /// `with_blobs`, blob) the store lacks. Without an imported cache the
+    /// store is as it is.
+    pub(super) fn ensure_layers(&self, layers: &[(Digest, LayerRecord)], with_blobs: bool) -> Result<(), SolveError> {
+        let Some(shared) = self.shared_cache else { return Ok(()) };
+        let mut missing: Vec<(Digest, LayerRecord)> = Vec::new();
+        for (diff_id, record) in layers {
+            // A layer kept only as its snapshot has its blob (made from it).
+            if !self.store.snapshots.contains(diff_id) || (with_blobs && !self.store.has_blob(&record.blob)?) {
+                missing.push((*diff_id, record.clone()));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        shared.fetch_layers(&missing).map_err(SolveError::SharedCache)
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::state::StageState;
 use super::{SolveError, Solver};
-use crate::cache::{explain_miss, CacheRecord};
+use crate::cache::{explain_miss, CacheKey, CacheRecord, Input};
 use crate::copy::{copy, make_dir_all, resolve_owner, CopyRequest};
 use crate::digest::Digest;
 use crate::image::{now_rfc3339, ConfigChange, History};
@@ -47,14 +47,15 @@ impl Solver<'_> {
             // The same step running in another stage: wait, then take its result.
             let claimed = self.in_flight.claim(key);
             if !no_cache || !claimed {
-                if let Some((record, layer)) = self.cache().get(&key)? {
+                if let Some((record, layer)) = self.lookup(&key, &identity, !no_cache)? {
                     if claimed {
                         self.in_flight.release(&key);
                     }
                     state.created = record.created.clone();
-                    apply(&mut state, step, layer);
+                    apply(&mut state, step, layer.clone());
                     state.key = key;
                     self.record_hit(identity, key);
+                    self.record_used(record, layer);
                     self.progress.event(Event::Cached { id });
                     hits += 1;
                     continue;
@@ -88,11 +89,33 @@ impl Solver<'_> {
             }
             stored?;
             state.created = record.created.clone();
-            apply(&mut state, step, layer);
+            apply(&mut state, step, layer.clone());
+            self.record_used(record, layer);
             state.key = key;
             self.progress.event(Event::Done { id, duration: started.elapsed() });
         }
         Ok((state, hits, position))
+    }
+
+    /// The result of a step: from the store's cache, else (when `shared`
+    /// is allowed) from an imported cache, whose record is then kept in the
+    /// store's cache too. A shared hit's layer is not fetched here: only
+    /// when a later step mounts it, or the image is committed.
+    fn lookup(&self, key: &CacheKey, identity: &str, shared: bool) -> Result<Option<(CacheRecord, Option<Layer>)>, SolveError> {
+        if let Some(hit) = self.cache().get(key)? {
+            return Ok(Some(hit));
+        }
+        let Some(found) = self.shared_cache.filter(|_| shared).and_then(|cache| cache.record(key)) else { return Ok(None) };
+        let layer = found.layer.as_ref().map(|l| (l.diff_id, l.record()));
+        let record = CacheRecord {
+            key: *key,
+            layer: layer.as_ref().map(|(diff_id, _)| *diff_id),
+            inputs: found.parent.iter().map(|p| Input::new("parent", p.clone())).collect(),
+            step: found.step,
+            created: found.created,
+        };
+        self.cache().put(identity, &record)?;
+        Ok(Some((record, layer)))
     }
 
     /// Runs a step that changes the filesystem; returns its layer, if it
@@ -125,7 +148,7 @@ impl Solver<'_> {
             }
             Op::Run(run) => {
                 let scratch = super::run::private_scratch(|| Ok(self.store.temp_dir("run")?))?;
-                let lowers = self.layer_paths(state);
+                let lowers = self.layer_paths(state)?;
                 let spec = std::cell::RefCell::new(None);
                 let kept = std::cell::RefCell::new(None);
                 let result = self.in_rootfs(
@@ -166,7 +189,7 @@ impl Solver<'_> {
         f: impl FnOnce(&Path, Option<&dyn crate::copy::SourceFilter>) -> Result<T, SolveError>,
     ) -> Result<T, SolveError> {
         let Some(source) = source else { return f(self.context.root(), self.context.filter()) };
-        let layers = self.layer_paths(source);
+        let layers = self.layer_paths(source)?;
         let mounted = self.options.snapshotter.mount(&layers, scratch, true)
             .map_err(|e| SolveError::io("mount the source of", scratch, e))?;
         let result = f(mounted.root(), None);
@@ -197,7 +220,7 @@ impl Solver<'_> {
         f: impl FnOnce(&Path) -> Result<(), SolveError>,
         clean: impl FnOnce(&Path, bool) -> Result<(), SolveError>,
     ) -> Result<Option<Layer>, SolveError> {
-        let layers = self.layer_paths(state);
+        let layers = self.layer_paths(state)?;
         let mounted = self.options.snapshotter.mount(&layers, scratch, false)
             .map_err(|e| SolveError::io("mount the root filesystem in", scratch, e))?;
         let outcome = f(mounted.root());

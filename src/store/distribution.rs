@@ -55,6 +55,17 @@ impl Store {
         Ok(DistributableImage { manifest, layers: blobs.into_iter().zip(diff_ids.iter().copied()).collect() })
     }
 
+    /// The layer `diff_id` as registries get it: as stored when that is
+    /// compressed, else its gzip form (made once, then reused).
+    pub fn distributable_layer(&self, diff_id: &Digest) -> Result<LayerRecord, StoreError> {
+        let record = self.layer(diff_id)?.ok_or(StoreError::MissingBlob(*diff_id))?;
+        if Compression::from_media_type(&record.media_type).is_some_and(|c| c != Compression::None) {
+            return Ok(record);
+        }
+        let blob = self.layer_in(diff_id, &record, Compression::Gzip)?;
+        Ok(LayerRecord { blob: blob.digest, media_type: Compression::Gzip.media_type().to_owned(), size: blob.size, uncompressed_size: record.uncompressed_size })
+    }
+
     /// Runs `f` on every item, `jobs` threads at a time; results in order.
     fn in_parallel<T: Sync, R: Send>(
         &self,

@@ -128,6 +128,32 @@ impl Store {
             .map(|(_, l)| (l.blob, l.size, layer_media_type(compression_name(&l.media_type))))
             .collect();
         let manifest = Manifest::build((config_digest, config_bytes.len() as u64), &descriptors)?;
+        self.record_image(manifest, config_digest, config, layers, tags)
+    }
+
+    /// Records an image whose manifest comes as it is (a pull): kept byte
+    /// for byte, so the image's digest is the one the registry names.
+    /// `config` must be the parsed form of `config_bytes`.
+    pub fn commit_manifest(
+        &self,
+        manifest: Manifest,
+        config_bytes: &[u8],
+        config: &ImageConfig,
+        layers: &[(Digest, LayerRecord)],
+        tags: &[Reference],
+    ) -> Result<StoredImage, StoreError> {
+        let config_digest = self.blobs.put(config_bytes)?;
+        self.record_image(manifest, config_digest, config, layers, tags)
+    }
+
+    fn record_image(
+        &self,
+        manifest: Manifest,
+        config_digest: Digest,
+        config: &ImageConfig,
+        layers: &[(Digest, LayerRecord)],
+        tags: &[Reference],
+    ) -> Result<StoredImage, StoreError> {
         self.blobs.put(&manifest.bytes)?;
         let record = ImageRecord {
             config: config_digest,
@@ -178,7 +204,8 @@ impl Store {
         let entries = self.list_images()?;
         let by_tag = name.parse::<Reference>().ok().and_then(|reference| {
             entries.iter().find(|e| match reference.digest {
-                Some(digest) => e.manifest == digest,
+                // A pinned index digest is kept as a tag of the platform's manifest.
+                Some(digest) => e.manifest == digest || e.tags.contains(&reference),
                 None => e.tags.contains(&reference),
             })
         });

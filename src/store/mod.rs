@@ -15,6 +15,7 @@
 //! and renamed into place; metadata changes are redb transactions.
 
 mod archive;
+mod blob_sources;
 mod blobs;
 mod containers;
 mod distribution;

@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod listing;
+pub mod registry;
 pub mod spec;
 
 use std::collections::BTreeSet;
@@ -33,7 +34,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from_output(args: &[&str], output: Output) -> Run {
+    pub fn from_output(args: &[&str], output: Output) -> Run {
         Run {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
