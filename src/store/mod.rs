@@ -7,6 +7,8 @@
 //!   meta.redb              tags, images and layers (redb, ACID)
 //!   locks/                 flock files: `gc` (shared by users, exclusive by
 //!                          garbage collection), `meta` (database access)
+//!   leases/                what running builds hold (see lease.rs)
+//!   quarantine/            what `strata cache verify --repair` set aside
 //!   tmp/                   ingest area; emptied when no other strata runs
 //! ```
 //!
@@ -16,18 +18,21 @@
 mod archive;
 mod blobs;
 mod images;
+mod lease;
 mod lock;
 mod meta;
 mod snapshots;
 mod stat_cache;
+mod usage;
 
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobWriter, Blobs};
 pub use images::{source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
+pub use lease::Lease;
 pub use lock::Lock;
 pub use meta::{ImageRecord, LayerRecord, Meta};
-pub use snapshots::Snapshots;
+pub use snapshots::{remove_tree, tree_bytes, Snapshots};
 pub use stat_cache::StoreStatCache;
 
 use crate::digest::Digest;
@@ -97,6 +102,7 @@ pub struct Store {
     pub snapshots: Snapshots,
     pub meta: Meta,
     tmp: PathBuf,
+    lease: Lease,
     _gc: Lock,
 }
 
@@ -122,6 +128,7 @@ impl Store {
             meta: Meta::new(root.join("meta.redb"), root.join("locks/meta")),
             root: root.to_path_buf(),
             tmp,
+            lease: Lease::default(),
             _gc: gc,
         })
     }
@@ -133,6 +140,30 @@ impl Store {
     /// Where `RUN --mount=type=cache` directories live (one per id).
     pub fn cache_mounts_dir(&self) -> PathBuf {
         self.root.join("cache-mounts")
+    }
+
+    pub fn leases_dir(&self) -> PathBuf {
+        self.root.join("leases")
+    }
+
+    /// Where `verify --repair` moves what is broken.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// Leases `diff_id` for this process (a layer it is about to write).
+    pub fn hold_layer(&self, diff_id: &Digest) -> Result<(), StoreError> {
+        self.meta.locked(|| self.hold_layer_locked(diff_id))
+    }
+
+    /// [`Store::hold_layer`] for a caller already inside a `meta` transaction.
+    pub fn hold_layer_locked(&self, diff_id: &Digest) -> Result<(), StoreError> {
+        self.lease.hold(&self.leases_dir(), diff_id)
+    }
+
+    /// Layers that running strata processes hold (see lease.rs).
+    pub fn leased_layers(&self) -> Result<std::collections::BTreeSet<Digest>, StoreError> {
+        lease::held_layers(&self.leases_dir())
     }
 
     /// A fresh, empty directory under `tmp/` (the caller renames or removes it).
