@@ -6,6 +6,7 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::key::CacheKey;
+use super::usage::{self, BuildUse, Usage};
 use crate::digest::Digest;
 use crate::store::{Store, StoreError};
 
@@ -37,6 +38,10 @@ pub struct CacheRecord {
     /// The step as written, for `strata cache` listings.
     pub step: String,
     pub created: String,
+    /// The stage that made it (its name, or `stage-N`); empty in records
+    /// written before stages were recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stage: String,
 }
 
 /// The cache tables of a store.
@@ -49,13 +54,29 @@ impl<'a> Cache<'a> {
         Cache { store }
     }
 
-    /// The record for `key`, if its layer is still in the store.
+    /// The record for `key`, if its layer is still in the store. The layer
+    /// is leased for this process in the same critical section, so a prune
+    /// running elsewhere either sees the lease or has already removed the
+    /// record (see store/lease.rs).
     pub fn get(&self, key: &CacheKey) -> Result<Option<CacheRecord>, StoreError> {
+        self.store.meta.read(|txn| {
+            let Some(record) = record_in(txn, &key.to_string())? else { return Ok(None) };
+            match record.layer {
+                Some(layer) if !self.store.snapshots.contains(&layer) => Ok(None),
+                Some(layer) => {
+                    self.store.hold_layer_locked(&layer)?;
+                    Ok(Some(record))
+                }
+                None => Ok(Some(record)),
+            }
+        })
+    }
+
+    /// Like [`Cache::get`] without leasing the layer: for looking only
+    /// (`strata cache explain`).
+    pub fn peek(&self, key: &CacheKey) -> Result<Option<CacheRecord>, StoreError> {
         let record = self.read_record(&key.to_string())?;
-        match record {
-            Some(record) if record.layer.is_none_or(|l| self.store.snapshots.contains(&l)) => Ok(Some(record)),
-            _ => Ok(None),
-        }
+        Ok(record.filter(|r| r.layer.is_none_or(|l| self.store.snapshots.contains(&l))))
     }
 
     /// The record of the last build of the step `identity`.
@@ -75,15 +96,7 @@ impl<'a> Cache<'a> {
     }
 
     fn read_record(&self, key: &str) -> Result<Option<CacheRecord>, StoreError> {
-        self.store.meta.read(|txn| {
-            let table = match txn.open_table(RECORDS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
-            let Some(value) = table.get(key)? else { return Ok(None) };
-            Ok(serde_json::from_slice(value.value()).ok())
-        })
+        self.store.meta.read(|txn| record_in(txn, key))
     }
 
     /// Stores `record` and remembers it as the last build of `identity`.
@@ -97,37 +110,90 @@ impl<'a> Cache<'a> {
         })
     }
 
-    /// Remembers each `key` as the last build of its step (cache hits),
-    /// in one transaction.
-    pub fn touch_all(&self, hits: &[(String, CacheKey)]) -> Result<(), StoreError> {
-        if hits.is_empty() {
+    /// Remembers each `key` as the last build of its step and counts the
+    /// use by `build` (last used, use count, recent builds), in one
+    /// transaction.
+    pub fn touch_all(&self, used: &[(String, CacheKey)], build: &BuildUse) -> Result<(), StoreError> {
+        if used.is_empty() {
             return Ok(());
         }
         self.store.meta.write(|txn| {
             let mut table = txn.open_table(LAST)?;
-            for (identity, key) in hits {
+            for (identity, key) in used {
                 table.insert(identity.as_str(), key.to_string().as_str())?;
             }
-            Ok(())
+            let keys: std::collections::BTreeSet<&CacheKey> = used.iter().map(|(_, key)| key).collect();
+            usage::record_uses(txn, keys, build)
         })
     }
 
     /// Every record, for `strata cache` commands.
     pub fn records(&self) -> Result<Vec<CacheRecord>, StoreError> {
+        self.store.meta.read(records_in)
+    }
+
+    /// Every record with its usage, read in one transaction.
+    pub fn entries(&self) -> Result<Vec<(CacheRecord, Usage)>, StoreError> {
         self.store.meta.read(|txn| {
-            let table = match txn.open_table(RECORDS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.into()),
-            };
-            let mut records = Vec::new();
-            for row in table.iter()? {
-                let (_, value) = row?;
-                if let Ok(record) = serde_json::from_slice(value.value()) {
-                    records.push(record);
-                }
-            }
-            Ok(records)
+            let records = records_in(txn)?;
+            let mut usages = usage::all(txn)?;
+            Ok(records
+                .into_iter()
+                .map(|record| {
+                    let usage = usages.remove(&record.key).unwrap_or_else(|| Usage::first(&record.created));
+                    (record, usage)
+                })
+                .collect())
         })
     }
+
+    /// The usage of one record.
+    pub fn usage(&self, record: &CacheRecord) -> Result<Usage, StoreError> {
+        let found = self.store.meta.read(|txn| usage::get(txn, &record.key))?;
+        Ok(found.unwrap_or_else(|| Usage::first(&record.created)))
+    }
+
+    /// Deletes the records `keys` (and their usage) in one transaction,
+    /// inside a caller's `meta` transaction.
+    pub fn delete_in(txn: &redb::WriteTransaction, keys: &[CacheKey]) -> Result<(), StoreError> {
+        let mut records = txn.open_table(RECORDS)?;
+        for key in keys {
+            records.remove(key.to_string().as_str())?;
+        }
+        drop(records);
+        usage::delete(txn, keys)
+    }
+
+    /// The diff_ids every record maps to.
+    pub fn layers(&self) -> Result<std::collections::BTreeSet<crate::digest::Digest>, StoreError> {
+        Ok(self.records()?.into_iter().filter_map(|r| r.layer).collect())
+    }
+}
+
+/// Every record of the table (damaged rows are skipped: the cache only
+/// loses them, as if pruned).
+pub(super) fn records_in(txn: &redb::ReadTransaction) -> Result<Vec<CacheRecord>, StoreError> {
+    let table = match txn.open_table(RECORDS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut records = Vec::new();
+    for row in table.iter()? {
+        let (_, value) = row?;
+        if let Ok(record) = serde_json::from_slice(value.value()) {
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
+fn record_in(txn: &redb::ReadTransaction, key: &str) -> Result<Option<CacheRecord>, StoreError> {
+    let table = match txn.open_table(RECORDS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(value) = table.get(key)? else { return Ok(None) };
+    Ok(serde_json::from_slice(value.value()).ok())
 }

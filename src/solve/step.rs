@@ -46,6 +46,11 @@ impl Solver<'_> {
             let identity = format!("{}#{}#{index}", self.options.dockerfile_id, stage.index);
             let wrap = |e: SolveError| SolveError::Step { step: step.text.clone(), line: step.lines.start, cause: Box::new(e) };
             let (key, inputs) = self.step_key(&state, step, results).map_err(wrap)?;
+            if self.options.dry_run {
+                let at = super::dry_run::StepAt { stage: stage.index, step: index, label: &label, identity: &identity, id };
+                hits += usize::from(self.dry_run_step(&mut state, step, at, key, &inputs, no_cache)?);
+                continue;
+            }
             // The same step running in another stage: wait, then take its result.
             let claimed = self.in_flight.claim(key);
             if !no_cache || !claimed {
@@ -84,8 +89,10 @@ impl Solver<'_> {
                 inputs,
                 step: step.text.clone(),
                 created: now_rfc3339(),
+                stage: label.clone(),
             };
             let stored = self.cache().put(&identity, &record);
+            self.record_hit(identity, key);
             if claimed {
                 self.in_flight.release(&key);
             }
@@ -98,7 +105,7 @@ impl Solver<'_> {
         Ok((state, hits, position))
     }
 
-    fn layer_record(&self, diff_id: Digest) -> Result<Layer, SolveError> {
+    pub(super) fn layer_record(&self, diff_id: Digest) -> Result<Layer, SolveError> {
         let record = self.store.layer(&diff_id)?.ok_or(crate::store::StoreError::MissingBlob(diff_id))?;
         Ok((diff_id, record))
     }
@@ -218,6 +225,8 @@ impl Solver<'_> {
     fn commit(&self, upper: &Path) -> Result<Layer, SolveError> {
         let options = WriteOptions { compression: Compression::None, source_date_epoch: source_date_epoch() };
         let (info, blob) = write_layer(upper, self.store.blobs.writer()?, &options)?;
+        // Leased before it is visible, so a concurrent prune leaves it be.
+        self.store.hold_layer(&info.diff_id)?;
         let (digest, size) = blob.commit(Some(&info.digest))?;
         self.store.snapshots.adopt(upper, &info.diff_id)?;
         let record = LayerRecord {
@@ -238,7 +247,7 @@ fn touches_filesystem(op: &Op) -> bool {
 }
 
 /// A step's effect on the config and history.
-fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
+pub(super) fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
     match &step.op {
         Op::Config { change } => change.apply(&mut state.config.config),
         Op::Author { name } => state.config.author = Some(name.clone()),
