@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod cache;
 mod graph;
 mod image;
 mod parse;
@@ -65,6 +66,8 @@ pub enum Command {
     Save(archive::SaveArgs),
     /// Load images from a docker-archive or oci-archive.
     Load(archive::LoadArgs),
+    /// Inspect, explain, prune and verify the build cache.
+    Cache(cache::CacheArgs),
 }
 
 /// Runs the CLI with the process arguments and returns the exit code.
@@ -85,6 +88,7 @@ pub fn run() -> ExitCode {
         Command::Init { spec } => std::process::exit(crate::exec::init::main(&spec)),
         Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),
         Command::Load(args) => open(&root).and_then(|store| archive::load(&store, &args)),
+        Command::Cache(args) => open(&root).and_then(|store| cache::run(&store, &args)),
     };
     match outcome {
         Ok(code) => code,
