@@ -9,6 +9,7 @@ mod key;
 mod policy;
 mod prune;
 mod records;
+mod system;
 mod usage;
 mod verify;
 
@@ -18,5 +19,6 @@ pub use key::{CacheKey, KeyBuilder};
 pub use policy::{collect, collect_garbage, parse_duration, parse_keep_storage, parse_size, GcOutcome, GcPolicy, KeepStorage, PolicyError};
 pub use prune::{prune, PruneOptions, PruneReport};
 pub use records::{Cache, CacheRecord, Input};
+pub use system::{system_usage, UsageRow};
 pub use usage::{BuildUse, Usage};
 pub use verify::{verify, Problem, VerifyOptions, VerifyReport};

@@ -9,6 +9,7 @@ mod image;
 mod parse;
 mod render;
 mod run;
+mod system;
 mod table;
 
 use std::path::PathBuf;
@@ -68,6 +69,8 @@ pub enum Command {
     Load(archive::LoadArgs),
     /// Inspect, explain, prune and verify the build cache.
     Cache(cache::CacheArgs),
+    /// Store-wide information: `system df`.
+    System(system::SystemArgs),
 }
 
 /// Runs the CLI with the process arguments and returns the exit code.
@@ -89,6 +92,7 @@ pub fn run() -> ExitCode {
         Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),
         Command::Load(args) => open(&root).and_then(|store| archive::load(&store, &args)),
         Command::Cache(args) => open(&root).and_then(|store| cache::run(&store, &args)),
+        Command::System(args) => open(&root).and_then(|store| system::run(&store, &args)),
     };
     match outcome {
         Ok(code) => code,
