@@ -2,8 +2,8 @@
 //! flags and report of `strata build`. Each subcommand turns its flags into
 //! options, calls one library function (`crate::cache`) and renders.
 //!
-//! Exit codes: 0 success; 1 error; 2 bad usage; 3 `verify` found problems
-//! it did not repair.
+//! Exit codes: 0 success; 1 error (a refused prune too); 2 bad flags (clap);
+//! 3 `verify` found problems it did not repair.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -468,6 +468,7 @@ fn policy(store: &Store, flags: &GcFlags) -> Result<GcPolicy, cache::PolicyError
 /// Collects garbage after a successful build. A failure here does not fail
 /// the build (its image is stored): it is reported as a warning.
 pub fn gc_after_build(store: &Store, flags: &GcFlags, quiet: bool) {
+    store.release_lease();
     let outcome = policy(store, flags).map_err(|e| e.to_string()).and_then(|policy| {
         if !policy.enabled {
             return Ok(None);

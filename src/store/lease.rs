@@ -32,6 +32,7 @@ pub struct Lease {
 
 struct Held {
     file: Flock<File>,
+    path: PathBuf,
     layers: BTreeSet<Digest>,
 }
 
@@ -44,7 +45,8 @@ impl Lease {
             return Ok(());
         }
         if held.is_none() {
-            *held = Some(Held { file: create(dir)?, layers: BTreeSet::new() });
+            let (file, path) = create(dir)?;
+            *held = Some(Held { file, path, layers: BTreeSet::new() });
         }
         let Some(held) = held.as_mut() else { return Ok(()) };
         writeln!(&*held.file, "{}", diff_id.hex()).map_err(|e| StoreError::io("write lease", dir, e))?;
@@ -53,11 +55,23 @@ impl Lease {
     }
 }
 
+impl Lease {
+    /// Ends the lease (once this process no longer needs what it held).
+    pub fn release(&self) {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(held) = held {
+            // Unlinked while still locked, then unlocked by the drop.
+            let _ = std::fs::remove_file(&held.path);
+        }
+    }
+}
+
 /// A new lease file, locked; its name is unique to this process and moment.
-fn create(dir: &Path) -> Result<Flock<File>, StoreError> {
+fn create(dir: &Path) -> Result<(Flock<File>, PathBuf), StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
     let (file, path) = super::blobs::temp_file(dir, "lease")?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| StoreError::io("lock", &path, e.into()))
+    let locked = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| StoreError::io("lock", &path, e.into()))?;
+    Ok((locked, path))
 }
 
 /// Every layer a live lease holds (this process's own included: flock
@@ -79,7 +93,7 @@ pub fn held_layers(dir: &Path) -> Result<BTreeSet<Digest>, StoreError> {
 }
 
 /// A lease's text if its process is alive; removes it otherwise.
-fn read_live(path: &PathBuf) -> Result<Option<String>, StoreError> {
+fn read_live(path: &Path) -> Result<Option<String>, StoreError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -110,6 +124,9 @@ mod tests {
         lease.hold(dir.path(), &layer).unwrap();
         // Held by another open file description: looks live.
         assert_eq!(held_layers(dir.path()).unwrap(), BTreeSet::from([layer]));
+        lease.release();
+        assert!(held_layers(dir.path()).unwrap().is_empty(), "released");
+        lease.hold(dir.path(), &layer).unwrap();
         drop(lease);
         assert!(held_layers(dir.path()).unwrap().is_empty());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the dead lease is gone");

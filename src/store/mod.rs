@@ -161,6 +161,12 @@ impl Store {
         self.lease.hold(&self.leases_dir(), diff_id)
     }
 
+    /// Ends this process's lease: what it built is committed (a build's
+    /// image holds its layers), so its own GC may weigh the rest.
+    pub fn release_lease(&self) {
+        self.lease.release();
+    }
+
     /// Layers that running strata processes hold (see lease.rs).
     pub fn leased_layers(&self) -> Result<std::collections::BTreeSet<Digest>, StoreError> {
         lease::held_layers(&self.leases_dir())
