@@ -110,6 +110,21 @@ impl<'a> Cache<'a> {
         })
     }
 
+    /// Stores many records (each with its step identity) in one
+    /// transaction: for imports of a cache and for benchmarks.
+    pub fn put_many(&self, records: &[(String, CacheRecord)]) -> Result<(), StoreError> {
+        self.store.meta.write(|txn| {
+            let mut table = txn.open_table(RECORDS)?;
+            let mut last = txn.open_table(LAST)?;
+            for (identity, record) in records {
+                let key = record.key.to_string();
+                table.insert(key.as_str(), serde_json::to_vec(record).unwrap_or_default().as_slice())?;
+                last.insert(identity.as_str(), key.as_str())?;
+            }
+            Ok(())
+        })
+    }
+
     /// Remembers each `key` as the last build of its step and counts the
     /// use by `build` (last used, use count, recent builds), in one
     /// transaction.

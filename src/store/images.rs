@@ -314,6 +314,17 @@ impl Store {
         })
     }
 
+    /// Records many layers in one transaction.
+    pub fn put_layers(&self, layers: &[(Digest, LayerRecord)]) -> Result<(), StoreError> {
+        self.meta.write(|txn| {
+            let mut table = txn.open_table(LAYERS)?;
+            for (diff_id, record) in layers {
+                table.insert(diff_id.to_string().as_str(), encode(record).as_slice())?;
+            }
+            Ok(())
+        })
+    }
+
     /// Every layer record, by diff_id (one read for listings).
     pub fn layers(&self) -> Result<std::collections::HashMap<Digest, LayerRecord>, StoreError> {
         self.meta.read(|txn| {
