@@ -328,10 +328,17 @@ fn gc_after_a_build_follows_strata_toml_and_flags() {
     let before = entries_of(&du(&root)).iter().filter(|e| e["key"].is_string()).count();
     assert_eq!(before, 5);
 
+    // What an interrupted build can leave: a blob and a snapshot nothing refers to.
+    let orphan = root.blobs_dir().join(support::sha256_bytes(b"orphan"));
+    std::fs::write(&orphan, b"orphan").unwrap();
+    let orphan_snapshot = root.snapshots_dir().join(support::sha256_bytes(b"orphan snapshot"));
+    std::fs::create_dir(&orphan_snapshot).unwrap();
+
     // keep-storage 1 byte: everything no image holds goes, LRU.
     std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
     let run = root.build(MULTI, &[], &["-t", "multi:1"]).success();
-    assert!(run.stderr.contains("gc: removed"), "{}", run.stderr);
+    assert!(run.stderr.contains("gc: removed 3 cache entries and 2 unreferenced"), "{}", run.stderr);
+    assert!(!orphan.exists() && !orphan_snapshot.exists(), "alone, the GC sweeps what nothing refers to");
     let left: Vec<Value> = entries_of(&du(&root)).into_iter().filter(|e| e["key"].is_string()).collect();
     assert!(left.iter().all(|e| e["held_by"] == serde_json::json!(["image"])), "only what the image holds stays: {left:#?}");
     assert_eq!(root.run(&["cache", "verify"]).code, Some(0));

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::records::{Cache, CacheRecord};
+use super::records::{entries_in, CacheRecord};
 use super::usage::Usage;
 use super::CacheKey;
 use crate::digest::Digest;
@@ -123,11 +123,15 @@ impl Inventory {
     /// mounts and the stat cache. Entries are sorted most recently used
     /// first.
     pub fn collect(store: &Store) -> Result<Inventory, StoreError> {
-        let records = Cache::new(store).entries()?;
         let holders = Holders::read(store)?;
-        let layers: BTreeSet<Digest> = records.iter().filter_map(|(r, _)| r.layer).collect();
-        let snapshot_sizes = store.snapshot_sizes(&layers)?;
-        let layer_records = store.layers()?;
+        // One transaction for the big tables: each database open re-reads pages.
+        let (records, layers, known_sizes, layer_records) = store.meta.read(|txn| {
+            let records = entries_in(txn)?;
+            let layers: BTreeSet<Digest> = records.iter().filter_map(|(r, _)| r.layer).collect();
+            let sizes = Store::known_snapshot_sizes(txn, &layers)?;
+            Ok((records, layers, sizes, Store::layers_in(txn)?))
+        })?;
+        let snapshot_sizes = store.complete_snapshot_sizes(&layers, known_sizes)?;
         let layer_size = |layer: &Digest| {
             let blob = layer_records.get(layer).map_or(0, |l| l.size);
             blob + snapshot_sizes.get(layer).copied().unwrap_or(0)
@@ -159,7 +163,7 @@ impl Inventory {
             inventory.add_bytes(entry.size, false);
             inventory.entries.push(entry);
         }
-        inventory.entries.sort_by(|a, b| b.last_used_time().cmp(&a.last_used_time()).then_with(|| a.id.cmp(&b.id)));
+        inventory.entries.sort_by_cached_key(|e| (std::cmp::Reverse(e.last_used_time()), e.id.clone()));
         Ok(inventory)
     }
 

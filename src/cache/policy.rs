@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::inventory::EntryKind;
 use super::prune::{prune, PruneOptions, PruneReport};
-use crate::store::{Store, StoreError};
+use crate::store::{GcReport, Store, StoreError};
 
 /// The default storage cap (BuildKit's: 10% of the disk, here at most 20 GB).
 pub const DEFAULT_MAX_KEEP: u64 = 20_000_000_000;
@@ -159,16 +159,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, PolicyError> {
     humantime::parse_duration(text.trim()).map_err(|_| PolicyError::Duration(text.to_owned()))
 }
 
-/// What a GC run did: entries past `keep-duration`, then LRU to `keep-storage`.
+/// What a GC run did: entries past `keep-duration`, then LRU to
+/// `keep-storage`, then (when no other strata process runs) files nothing
+/// refers to.
 #[derive(Debug, Clone, Default)]
 pub struct GcOutcome {
     pub expired: PruneReport,
     pub over_limit: PruneReport,
+    pub unreferenced: GcReport,
 }
 
 impl GcOutcome {
     pub fn freed(&self) -> u64 {
-        self.expired.freed + self.over_limit.freed
+        self.expired.freed + self.over_limit.freed + self.unreferenced.bytes
     }
 
     pub fn removed(&self) -> usize {
@@ -176,23 +179,31 @@ impl GcOutcome {
     }
 }
 
-/// Runs `policy` on the store. Safe while other processes build: it is a
-/// prune (leases respected), never a sweep of unreferenced files.
+/// Runs `policy` on the store. Safe while other processes build: the
+/// prunes respect leases, and the sweep of unreferenced files runs only
+/// when this process is alone.
 pub fn collect(store: &Store, policy: &GcPolicy) -> Result<GcOutcome, StoreError> {
     let kinds = vec![EntryKind::Layer, EntryKind::Empty, EntryKind::CacheMount];
     let expired = prune(store, &PruneOptions { kinds: kinds.clone(), until: Some(policy.keep_duration), ..PruneOptions::default() })?;
     let keep = policy.keep_bytes(store.root());
     let over_limit = prune(store, &PruneOptions { kinds, keep_storage: Some(keep), ..PruneOptions::default() })?;
-    Ok(GcOutcome { expired, over_limit })
+    let unreferenced = store.sweep_if_alone(kept_layers(store)?)?;
+    Ok(GcOutcome { expired, over_limit, unreferenced })
 }
 
 /// Removes blobs and snapshots that no image, cache record or running
 /// build uses (left by interrupted work, or by `rmi`). Needs the store to
 /// itself: deferred when another strata process has it open.
-pub fn collect_garbage(store: Store) -> Result<crate::store::GcReport, StoreError> {
-    let mut keep = super::Cache::new(&store).layers()?;
-    keep.extend(store.leased_layers()?);
+pub fn collect_garbage(store: Store) -> Result<GcReport, StoreError> {
+    let keep = kept_layers(&store)?;
     store.collect_garbage(keep)
+}
+
+/// Layers a sweep must keep besides images': the cache's and leased ones.
+fn kept_layers(store: &Store) -> Result<std::collections::BTreeSet<crate::digest::Digest>, StoreError> {
+    let mut keep = super::Cache::new(store).layers()?;
+    keep.extend(store.leased_layers()?);
+    Ok(keep)
 }
 
 #[cfg(test)]

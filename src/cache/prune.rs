@@ -97,7 +97,7 @@ fn select(inventory: &Inventory, options: &PruneOptions, now: SystemTime) -> Pla
     let selected: Vec<&CacheEntry> = inventory.entries.iter().filter(|e| options.selects(e.kind) && old_enough(e)).collect();
     let kept_in_use = selected.iter().filter(|e| e.in_use()).count();
     let mut candidates: Vec<&CacheEntry> = selected.into_iter().filter(|e| !e.in_use()).collect();
-    candidates.sort_by_key(|e| e.last_used_time());
+    candidates.sort_by_cached_key(|e| e.last_used_time());
     let mut users: HashMap<Digest, usize> = HashMap::new();
     for layer in inventory.entries.iter().filter_map(|e| e.layer) {
         *users.entry(layer).or_default() += 1;

@@ -149,17 +149,7 @@ impl<'a> Cache<'a> {
 
     /// Every record with its usage, read in one transaction.
     pub fn entries(&self) -> Result<Vec<(CacheRecord, Usage)>, StoreError> {
-        self.store.meta.read(|txn| {
-            let records = records_in(txn)?;
-            let mut usages = usage::all(txn)?;
-            Ok(records
-                .into_iter()
-                .map(|record| {
-                    let usage = usages.remove(&record.key).unwrap_or_else(|| Usage::first(&record.created));
-                    (record, usage)
-                })
-                .collect())
-        })
+        self.store.meta.read(entries_in)
     }
 
     /// The usage of one record.
@@ -183,6 +173,19 @@ impl<'a> Cache<'a> {
     pub fn layers(&self) -> Result<std::collections::BTreeSet<crate::digest::Digest>, StoreError> {
         Ok(self.records()?.into_iter().filter_map(|r| r.layer).collect())
     }
+}
+
+/// Every record with its usage, inside a caller's transaction.
+pub(super) fn entries_in(txn: &redb::ReadTransaction) -> Result<Vec<(CacheRecord, Usage)>, StoreError> {
+    let records = records_in(txn)?;
+    let mut usages = usage::all(txn)?;
+    Ok(records
+        .into_iter()
+        .map(|record| {
+            let usage = usages.remove(&record.key).unwrap_or_else(|| Usage::first(&record.created));
+            (record, usage)
+        })
+        .collect())
 }
 
 /// Every record of the table (damaged rows are skipped: the cache only
@@ -211,4 +214,31 @@ fn record_in(txn: &redb::ReadTransaction, key: &str) -> Result<Option<CacheRecor
     };
     let Some(value) = table.get(key)? else { return Ok(None) };
     Ok(serde_json::from_slice(value.value()).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as written before `stage` and the usage table existed
+    /// still reads, used once when created.
+    #[test]
+    fn records_written_before_usage_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = CacheKey(crate::digest::Digest::of(b"old"));
+        let old = format!(r#"{{"key":"{key}","layer":null,"inputs":[],"step":"RUN true","created":"2025-01-01T00:00:00Z"}}"#);
+        store
+            .meta
+            .write(|txn| {
+                txn.open_table(RECORDS)?.insert(key.to_string().as_str(), old.as_bytes())?;
+                Ok(())
+            })
+            .unwrap();
+        let entries = Cache::new(&store).entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        let (record, usage) = &entries[0];
+        assert_eq!((record.step.as_str(), record.stage.as_str()), ("RUN true", ""));
+        assert_eq!(usage, &Usage::first("2025-01-01T00:00:00Z"));
+    }
 }

@@ -43,7 +43,7 @@ pub fn run(store: &Store, args: &SystemArgs) -> Result<ExitCode, CliError> {
             let cells: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
-                    let percent = if r.size == 0 { 0 } else { r.reclaimable * 100 / r.size };
+                    let percent = (r.reclaimable * 100).checked_div(r.size).unwrap_or(0);
                     vec![r.kind.into(), r.total.to_string(), r.active.to_string(), human_size(r.size), format!("{} ({percent}%)", human_size(r.reclaimable))]
                 })
                 .collect();

@@ -236,16 +236,27 @@ impl Store {
 
     /// Removes blobs and snapshots no image uses and no layer in `keep`
     /// (the cache's layers) needs. Needs the store to itself: when another
-    /// strata process holds it, nothing is removed now.
+    /// strata process holds it, nothing is removed now (`deferred`).
     pub fn collect_garbage(self, keep: BTreeSet<Digest>) -> Result<GcReport, StoreError> {
-        let Store { root, blobs, snapshots, meta, tmp, lease, _gc } = self;
-        drop(_gc);
-        let gc_lock = root.join("locks/gc");
-        let Some(_exclusive) = super::Lock::try_exclusive(&gc_lock)? else {
-            return Ok(GcReport { deferred: true, ..GcReport::default() });
+        self.sweep_if_alone(keep)
+    }
+
+    /// [`Store::collect_garbage`] without giving up the store: this
+    /// process's shared `gc` lock is let go, the exclusive one tried, then
+    /// the shared one taken again. Processes opening the store meanwhile
+    /// wait for the sweep.
+    pub fn sweep_if_alone(&self, keep: BTreeSet<Digest>) -> Result<GcReport, StoreError> {
+        let mut held = self.gc.lock().unwrap_or_else(|p| p.into_inner());
+        let gc_lock = self.root.join("locks/gc");
+        *held = None;
+        let result = match super::Lock::try_exclusive(&gc_lock) {
+            Ok(Some(_exclusive)) => self.sweep(keep),
+            Ok(None) => Ok(GcReport { deferred: true, ..GcReport::default() }),
+            Err(e) => Err(e),
         };
-        let store = Store { root: root.clone(), blobs, snapshots, meta, tmp, lease, _gc: _exclusive };
-        store.sweep(keep)
+        // The exclusive lock is gone (dropped in its match arm) before the shared one is asked for.
+        *held = Some(super::Lock::shared(&gc_lock)?);
+        result
     }
 
     fn sweep(&self, keep: BTreeSet<Digest>) -> Result<GcReport, StoreError> {
@@ -258,9 +269,8 @@ impl Store {
             keep_blobs.insert(image.config_digest);
             keep_blobs.extend(image.manifest.layers()?.into_iter().map(|(d, _, _)| d));
         }
-        for layer in &keep_layers {
-            keep_blobs.extend(self.layer(layer)?.map(|record| record.blob));
-        }
+        let layer_records = self.layers()?;
+        keep_blobs.extend(keep_layers.iter().filter_map(|layer| layer_records.get(layer)).map(|record| record.blob));
         let mut report = GcReport::default();
         for blob in self.blobs.list()? {
             if !keep_blobs.contains(&blob) {
@@ -327,19 +337,22 @@ impl Store {
 
     /// Every layer record, by diff_id (one read for listings).
     pub fn layers(&self) -> Result<std::collections::HashMap<Digest, LayerRecord>, StoreError> {
-        self.meta.read(|txn| {
-            let table = match txn.open_table(LAYERS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
-                Err(e) => return Err(redb::Error::from(e).into()),
-            };
-            let mut layers = std::collections::HashMap::new();
-            for row in table.iter()? {
-                let (key, value) = row?;
-                layers.insert(parse_digest(key.value())?, decode("layers_v1", key.value(), value.value())?);
-            }
-            Ok(layers)
-        })
+        self.meta.read(Store::layers_in)
+    }
+
+    /// [`Store::layers`] inside a caller's transaction.
+    pub fn layers_in(txn: &redb::ReadTransaction) -> Result<std::collections::HashMap<Digest, LayerRecord>, StoreError> {
+        let table = match txn.open_table(LAYERS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            Err(e) => return Err(redb::Error::from(e).into()),
+        };
+        let mut layers = std::collections::HashMap::with_capacity(table.len().unwrap_or(0) as usize);
+        for row in table.iter()? {
+            let (key, value) = row?;
+            layers.insert(parse_digest(key.value())?, decode("layers_v1", key.value(), value.value())?);
+        }
+        Ok(layers)
     }
 
     /// Forgets layers (their `layers_v1` rows and remembered sizes) inside

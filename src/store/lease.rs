@@ -66,6 +66,14 @@ impl Lease {
     }
 }
 
+impl Drop for Lease {
+    /// A process that ends normally leaves no lease file behind (a killed
+    /// one's is removed by the next reader).
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// A new lease file, locked; its name is unique to this process and moment.
 fn create(dir: &Path) -> Result<(Flock<File>, PathBuf), StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
@@ -128,6 +136,10 @@ mod tests {
         assert!(held_layers(dir.path()).unwrap().is_empty(), "released");
         lease.hold(dir.path(), &layer).unwrap();
         drop(lease);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "dropped, the lease is gone");
+
+        // A lease whose process died: its file stays, unlocked, until read.
+        std::fs::write(dir.path().join("lease-dead"), format!("{}\n", layer.hex())).unwrap();
         assert!(held_layers(dir.path()).unwrap().is_empty());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the dead lease is gone");
     }

@@ -103,7 +103,8 @@ pub struct Store {
     pub meta: Meta,
     tmp: PathBuf,
     lease: Lease,
-    _gc: Lock,
+    /// The shared `gc` lock; let go only while this process sweeps.
+    gc: std::sync::Mutex<Option<Lock>>,
 }
 
 impl Store {
@@ -129,7 +130,7 @@ impl Store {
             root: root.to_path_buf(),
             tmp,
             lease: Lease::default(),
-            _gc: gc,
+            gc: std::sync::Mutex::new(Some(gc)),
         })
     }
 
