@@ -282,6 +282,9 @@ fn verify_finds_a_flipped_byte_and_a_missing_snapshot_and_repair_lets_builds_rec
         entry["layer"].as_str().unwrap()[7..].to_owned()
     };
     let (flipped, missing) = (layer_of("RUN echo one > /one.txt"), layer_of("COPY a.txt /a.txt"));
+    // The final image's layer (the same as `RUN cat`'s): repair unpacks it again from its blob.
+    let image_layer = layer_of("COPY --from=build /joined.txt /joined.txt");
+    std::fs::remove_dir_all(root.snapshots_dir().join(&image_layer)).unwrap();
 
     let blob = root.blobs_dir().join(&flipped);
     let mut bytes = std::fs::read(&blob).unwrap();
@@ -298,7 +301,8 @@ fn verify_finds_a_flipped_byte_and_a_missing_snapshot_and_repair_lets_builds_rec
         .iter()
         .map(|f| (f["problem"].as_str().unwrap().to_owned(), f.get("blob").or(f.get("layer")).unwrap().as_str().unwrap()[7..].to_owned()))
         .collect();
-    assert_eq!(problems, BTreeSet::from([("corrupt-blob".to_owned(), flipped.clone()), ("missing-snapshot".to_owned(), missing.clone())]));
+    let expected = [("corrupt-blob", &flipped), ("missing-snapshot", &missing), ("missing-snapshot", &image_layer)];
+    assert_eq!(problems, expected.iter().map(|(p, d)| (p.to_string(), d.to_string())).collect::<BTreeSet<_>>());
 
     let repaired = root.run(&["cache", "verify", "--repair"]);
     assert_eq!(repaired.code, Some(0), "{}", repaired.stdout);
@@ -308,6 +312,8 @@ fn verify_finds_a_flipped_byte_and_a_missing_snapshot_and_repair_lets_builds_rec
     let set_aside = root.root.join("quarantine").join(quarantine.first().unwrap());
     assert!(set_aside.join("blobs").join(&flipped).is_file());
     assert!(set_aside.join("records.jsonl").is_file());
+    assert!(repaired.stdout.contains("unpacked again"), "{}", repaired.stdout);
+    assert!(root.snapshots_dir().join(&image_layer).join("joined.txt").is_file());
     assert_eq!(root.run(&["cache", "verify"]).code, Some(0), "sound after repair");
 
     let rebuilt = root.build(MULTI, &[], &["-t", "multi:2"]).success();
