@@ -30,7 +30,7 @@ pub const EXIT_PROBLEMS: u8 = 3;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
-  strata cache du                          what the cache holds, biggest questions first
+  strata cache du                          what the cache holds, and what is reclaimable
   strata cache explain .                   which steps of a build would hit, and why not
   strata cache prune --keep-storage 5GB -f
   strata cache verify --repair")]

@@ -77,6 +77,7 @@ impl Store {
         std::fs::create_dir(&rootfs).map_err(|e| StoreError::io("create", &rootfs, e))?;
         let blob = self.blobs.writer()?;
         let (info, blob) = layer::unpack_and_recompress(reader, &rootfs, blob, options.compression)?;
+        self.hold_layer(&info.diff_id)?;
         let (digest, size) = blob.commit(Some(&info.digest))?;
         self.snapshots.adopt(&rootfs, &info.diff_id)?;
         let created = now_rfc3339();
