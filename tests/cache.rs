@@ -282,9 +282,10 @@ fn verify_finds_a_flipped_byte_and_a_missing_snapshot_and_repair_lets_builds_rec
         entry["layer"].as_str().unwrap()[7..].to_owned()
     };
     let (flipped, missing) = (layer_of("RUN echo one > /one.txt"), layer_of("COPY a.txt /a.txt"));
-    // The final image's layer (the same as `RUN cat`'s): repair unpacks it again from its blob.
+    // The final image's layer (the same as `RUN cat`'s) loses a file:
+    // incomplete; repair unpacks it again from its blob.
     let image_layer = layer_of("COPY --from=build /joined.txt /joined.txt");
-    std::fs::remove_dir_all(root.snapshots_dir().join(&image_layer)).unwrap();
+    std::fs::remove_file(root.snapshots_dir().join(&image_layer).join("joined.txt")).unwrap();
 
     let blob = root.blobs_dir().join(&flipped);
     let mut bytes = std::fs::read(&blob).unwrap();
@@ -301,7 +302,7 @@ fn verify_finds_a_flipped_byte_and_a_missing_snapshot_and_repair_lets_builds_rec
         .iter()
         .map(|f| (f["problem"].as_str().unwrap().to_owned(), f.get("blob").or(f.get("layer")).unwrap().as_str().unwrap()[7..].to_owned()))
         .collect();
-    let expected = [("corrupt-blob", &flipped), ("missing-snapshot", &missing), ("missing-snapshot", &image_layer)];
+    let expected = [("corrupt-blob", &flipped), ("missing-snapshot", &missing), ("incomplete-snapshot", &image_layer)];
     assert_eq!(problems, expected.iter().map(|(p, d)| (p.to_string(), d.to_string())).collect::<BTreeSet<_>>());
 
     let repaired = root.run(&["cache", "verify", "--repair"]);
