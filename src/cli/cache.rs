@@ -340,6 +340,9 @@ fn inspect(store: &Store, args: &InspectArgs) -> Result<ExitCode, CliError> {
 }
 
 fn explain(store: &Store, args: &ExplainArgs) -> Result<ExitCode, CliError> {
+    if args.context.as_os_str() == "-" {
+        return Err(CliError::Usage("cache explain needs a context directory (a context on standard input is not kept to compare)".into()));
+    }
     let dockerfile = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
     let plan = match load_plan(store, &dockerfile, args.target.clone(), &args.build_args)? {
         Ok(plan) => plan,
