@@ -420,3 +420,40 @@ fn system_df_sums_images_cache_and_mounts() {
     assert_eq!(pruned["freed"], 2);
     assert!(support::names(&root.root.join("cache-mounts")).iter().all(|n| n.contains('.')), "only lock files stay");
 }
+
+#[test]
+fn gc_after_one_build_spares_what_a_concurrent_build_holds() {
+    let root = root();
+    std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
+    let slow = "FROM busybox:latest\nRUN echo shared > /s.txt\nRUN sleep 3 && cat /s.txt > /a.txt\n";
+    // Its image does not hold the shared layer: only the slow build's lease does.
+    let fast = "FROM busybox:latest AS build\nRUN echo shared > /s.txt\nFROM busybox:latest\nCOPY --from=build /s.txt /b.txt\n";
+    // The shared step's record, held by no image.
+    root.build(fast, &[], &["--no-gc", "-t", "fast:0"]).success();
+    root.ok(&["rmi", "fast:0"]);
+    let slow_dir = root.scratch("slow");
+    std::fs::create_dir_all(&slow_dir).unwrap();
+    std::fs::write(slow_dir.join("Dockerfile"), slow).unwrap();
+    let child = root
+        .command(&["build", "--progress", "plain", "--no-gc", "-t", "slow:1", slow_dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let leases = root.root.join("leases");
+    let started = Instant::now();
+    while support::names(&leases).iter().all(|l| std::fs::read_to_string(leases.join(l)).unwrap_or_default().is_empty()) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the slow build never leased a layer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // This build's GC (keep 1 byte) runs while the slow one sleeps.
+    root.build(fast, &[], &["-t", "fast:1"]).success();
+    let shared = entries_of(&du(&root)).into_iter().find(|e| e["description"] == "RUN echo shared > /s.txt");
+    let shared = shared.expect("the GC left the leased record");
+    assert_eq!(shared["held_by"], serde_json::json!(["build"]), "{shared:#}");
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the slow build survived the other's GC:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read_to_string(root.rootfs("slow:1").join("a.txt")).unwrap(), "shared\n");
+    assert_eq!(std::fs::read_to_string(root.rootfs("fast:1").join("b.txt")).unwrap(), "shared\n");
+    assert_eq!(root.run(&["cache", "verify"]).code, Some(0));
+}
