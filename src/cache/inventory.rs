@@ -16,7 +16,7 @@ use super::records::{entries_in, CacheRecord};
 use super::usage::Usage;
 use super::CacheKey;
 use crate::digest::Digest;
-use crate::store::{Store, StoreError};
+use crate::store::{LayerRecord, Store, StoreError};
 
 /// The kinds of cache entries (`--filter type=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -129,11 +129,16 @@ impl Inventory {
             let records = entries_in(txn)?;
             let layers: BTreeSet<Digest> = records.iter().filter_map(|(r, _)| r.layer).collect();
             let sizes = Store::known_snapshot_sizes(txn, &layers)?;
-            Ok((records, layers, sizes, Store::layers_in(txn)?))
+            Ok((records, layers, sizes, Store::all_layers_in(txn)?))
         })?;
         let snapshot_sizes = store.complete_snapshot_sizes(&layers, known_sizes)?;
+        // A blob counts only when its file is there: a layer can be kept as
+        // its snapshot alone (its tar made again when saved). One directory
+        // listing costs less than a lookup per layer.
+        let present = store.blobs.list()?;
         let layer_size = |layer: &Digest| {
-            let blob = layer_records.get(layer).map_or(0, |l| l.size);
+            let stored = |l: &&LayerRecord| present.binary_search(&l.blob).is_ok();
+            let blob = layer_records.get(layer).filter(stored).map_or(0, |l| l.size);
             blob + snapshot_sizes.get(layer).copied().unwrap_or(0)
         };
         let mut sharing: HashMap<Digest, usize> = HashMap::new();

@@ -56,7 +56,7 @@ fn image_usage(store: &Store) -> Result<UsageRow, StoreError> {
             *layers.entry(*diff_id).or_default() |= !entry.tags.is_empty();
         }
     }
-    let records = store.layers()?;
+    let records = store.all_layers()?;
     let ids: BTreeSet<Digest> = layers.keys().copied().collect();
     let snapshots = store.snapshot_sizes(&ids)?;
     let bytes = |layer: &Digest| records.get(layer).map_or(0, |r| r.size) + snapshots.get(layer).copied().unwrap_or(0);

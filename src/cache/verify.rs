@@ -186,7 +186,7 @@ fn check_images(store: &Store, report: &mut VerifyReport, problems: &mut Vec<Pro
 
 /// Every needed layer: its record, blob and snapshot (present and complete).
 fn check_layers(store: &Store, needs: &Needs, corrupt: &BTreeSet<Digest>, report: &mut VerifyReport, problems: &mut Vec<Problem>) -> Result<(), StoreError> {
-    let layer_records = store.layers()?;
+    let layer_records = store.all_layers()?;
     let layers: BTreeSet<Digest> = needs.images.keys().chain(needs.records.keys()).copied().collect();
     for layer in layers {
         let needed_by = needs.describe(&layer);
@@ -320,7 +320,7 @@ impl<'a> Repair<'a> {
     }
 
     fn layer_of_blob(&self, blob: &Digest) -> Result<Option<Digest>, StoreError> {
-        Ok(self.store.layers()?.into_iter().find(|(_, record)| record.blob == *blob).map(|(layer, _)| layer))
+        Ok(self.store.all_layers()?.into_iter().find(|(_, record)| record.blob == *blob).map(|(layer, _)| layer))
     }
 
     /// Quarantines a cache layer's snapshot and drops its records and
@@ -346,7 +346,7 @@ impl<'a> Repair<'a> {
         if snapshot.exists() {
             self.quarantine(&snapshot, "snapshots", &layer.hex())?;
         }
-        match self.store.unpack_snapshot(layer) {
+        match self.store.restore_snapshot(layer) {
             Ok(()) => Ok(Some("snapshot unpacked again from its blob".into())),
             Err(StoreError::MissingBlob(_) | StoreError::Corrupt { .. }) => Ok(None),
             Err(e) => Err(e),

@@ -270,7 +270,7 @@ impl Store {
             keep_blobs.insert(image.config_digest);
             keep_blobs.extend(image.manifest.layers()?.into_iter().map(|(d, _, _)| d));
         }
-        let layer_records = self.layers()?;
+        let layer_records = self.all_layers()?;
         keep_blobs.extend(keep_layers.iter().filter_map(|layer| layer_records.get(layer)).map(|record| record.blob));
         let mut report = GcReport::default();
         for blob in self.blobs.list()? {
@@ -337,12 +337,12 @@ impl Store {
     }
 
     /// Every layer record, by diff_id (one read for listings).
-    pub fn layers(&self) -> Result<std::collections::HashMap<Digest, LayerRecord>, StoreError> {
-        self.meta.read(Store::layers_in)
+    pub fn all_layers(&self) -> Result<std::collections::HashMap<Digest, LayerRecord>, StoreError> {
+        self.meta.read(Store::all_layers_in)
     }
 
-    /// [`Store::layers`] inside a caller's transaction.
-    pub fn layers_in(txn: &redb::ReadTransaction) -> Result<std::collections::HashMap<Digest, LayerRecord>, StoreError> {
+    /// [`Store::all_layers`] inside a caller's transaction.
+    pub fn all_layers_in(txn: &redb::ReadTransaction) -> Result<std::collections::HashMap<Digest, LayerRecord>, StoreError> {
         let table = match txn.open_table(LAYERS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
@@ -403,7 +403,7 @@ impl Store {
 
     /// Unpacks a layer's snapshot again from its blob (which must unpack
     /// to the layer's diff_id).
-    pub fn unpack_snapshot(&self, diff_id: &Digest) -> Result<(), StoreError> {
+    pub fn restore_snapshot(&self, diff_id: &Digest) -> Result<(), StoreError> {
         let record = self.layer(diff_id)?.ok_or(StoreError::MissingBlob(*diff_id))?;
         let work = self.temp_dir("restore")?;
         let unpacked = layer::unpack(std::io::BufReader::new(self.blobs.open(&record.blob)?), &work);
