@@ -4,9 +4,7 @@
 # timed in the same run with hyperfine; peak memory from GNU time.
 #
 # Usage: benches/store.sh [WORKDIR]   (needs root, python3, hyperfine, zstd)
-# The tree is deterministic: ../shared/bench/gen-context.sh (20,000 files,
-# ~400 MB, 80% text) plus 30,000 small seeded text files (~100 MB) and a
-# busybox root.
+# The tree is benches/tree.sh's (deterministic, ~500 MB).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-/tmp/strata-bench-store}
@@ -15,27 +13,9 @@ bash "$here/tests/deps.sh" hyperfine zstd time python3 busybox-static
 (cd "$here" && cargo build --release --locked -q)
 strata=$here/target/release/strata
 
-mkdir -p "$work"
+source "$here/benches/tree.sh"
+make_tree "$work"
 tree=$work/tree
-if [ ! -f "$work/tree.done" ]; then
-  rm -rf "$tree"
-  bash "$shared/bench/gen-context.sh" "$tree/srv/data" >/dev/null
-  python3 - "$tree/usr/share/small" <<'PY'
-import os, random, sys
-root = sys.argv[1]
-rng = random.Random(500)
-words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(4000)]
-for d in range(300):
-    sub = os.path.join(root, f"d{d:03d}")
-    os.makedirs(sub)
-    for f in range(100):
-        n = rng.randint(150, 900)
-        with open(os.path.join(sub, f"f{f:03d}.txt"), "wb") as fh:
-            fh.write(b" ".join(rng.choice(words) for _ in range(n)))
-PY
-  mkdir -p "$tree/bin" && cp "$(command -v busybox)" "$tree/bin/busybox"
-  touch "$work/tree.done"
-fi
 tar -C "$tree" -cf "$work/rootfs.tar" .
 echo "tree: $(find "$tree" -type f | wc -l) files, $(du -sm "$work/rootfs.tar" | cut -f1) MB as tar"
 

@@ -195,13 +195,23 @@ fn dockerignored_file_does_not_invalidate_the_cache() {
 
 #[test]
 fn run_writes_deletes_and_replaces() {
+    writes_deletes_and_replaces("overlay");
+}
+
+/// The copying snapshotter gives the same trees and the same layer.
+#[test]
+fn native_snapshotter_writes_deletes_and_replaces_alike() {
+    writes_deletes_and_replaces("native");
+}
+
+fn writes_deletes_and_replaces(snapshotter: &str) {
     let root = root();
     let dockerfile = "\
 FROM busybox:latest
 RUN mkdir -p /data/old && echo old > /data/old/file && echo keep > /data/keep
 RUN echo new > /new.txt && rm /etc/group && rm -r /data && mkdir /data && echo fresh > /data/fresh
 ";
-    root.build(dockerfile, &[], &["-t", "run:1"]).success();
+    root.build(dockerfile, &[], &["-t", "run:1", "--snapshotter", snapshotter]).success();
     let rootfs = root.rootfs("run:1");
     assert_eq!(std::fs::read_to_string(rootfs.join("new.txt")).unwrap(), "new\n");
     assert!(!rootfs.join("etc/group").exists(), "the deleted base file is gone");
@@ -213,6 +223,15 @@ RUN echo new > /new.txt && rm /etc/group && rm -r /data && mkdir /data && echo f
 
 #[test]
 fn run_user_workdir_shell_exec_and_heredoc() {
+    user_workdir_shell_exec_and_heredoc("overlay");
+}
+
+#[test]
+fn native_snapshotter_user_workdir_shell_exec_and_heredoc() {
+    user_workdir_shell_exec_and_heredoc("native");
+}
+
+fn user_workdir_shell_exec_and_heredoc(snapshotter: &str) {
     let root = root();
     let dockerfile = "\
 FROM busybox:latest
@@ -230,7 +249,7 @@ echo line1 > /out.heredoc
 echo line2 >> /out.heredoc
 EOF
 ";
-    root.build(dockerfile, &[], &["-t", "user:1"]).success();
+    root.build(dockerfile, &[], &["-t", "user:1", "--snapshotter", snapshotter]).success();
     let rootfs = root.rootfs("user:1");
     let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert!(rootfs.join("work/deep").is_dir());
@@ -640,6 +659,17 @@ fn a_killed_build_leaves_no_mounts_processes_or_temporary_files() {
     assert!(!String::from_utf8_lossy(&ps.stdout).contains(&marker), "the container's processes survived");
     root.ok(&["images"]);
     assert!(root.tmp_entries().is_empty(), "tmp/ not cleaned: {:?}", root.tmp_entries());
+    // The next RUN sweeps the killed build's private scratch (it may hold secrets).
+    root.build("FROM busybox:latest\nRUN true\n", &[], &[]).success();
+    assert!(shm_scratch_of(child.id()).is_empty(), "private scratch of the killed build left in /dev/shm");
+}
+
+/// The /dev/shm scratch directories of the strata process `pid`.
+fn shm_scratch_of(pid: u32) -> Vec<String> {
+    let prefix = format!("strata-run-{pid}-");
+    std::fs::read_dir("/dev/shm")
+        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(&prefix)).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -667,4 +697,158 @@ fn cache_mounts_take_owner_mode_and_locked_sharing() {
         .filter_map(|l| l.rsplit(' ').next()?.trim_end_matches('s').parse().ok())
         .collect();
     assert!(durations.iter().any(|d| *d >= 1.9), "no stage waited for the lock:\n{}", run.stderr);
+}
+
+/// A fake SSH agent: answers each connection's first line with `agent: LINE`.
+fn fake_agent(path: &std::path::Path) -> std::thread::JoinHandle<()> {
+    use std::io::{BufRead, Write};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(1) {
+            let conn = conn.unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(&conn).read_line(&mut line).unwrap();
+            (&conn).write_all(format!("agent: {line}").as_bytes()).unwrap();
+        }
+    })
+}
+
+#[test]
+fn ssh_mounts_reach_the_agent_through_a_socket_that_is_never_committed() {
+    let root = root();
+    let dir = root.context_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(dir.join("ping"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/ssh/ping.c"))
+        .status()
+        .expect("run gcc");
+    assert!(built.success(), "gcc -static failed (libc6-dev is needed)");
+    let agent_path = root.scratch("agent.sock");
+    let agent = fake_agent(&agent_path);
+    let dockerfile = "FROM busybox:latest\n\
+        COPY ping /usr/bin/ping-agent\n\
+        RUN --mount=type=ssh,mode=0660,uid=1000 ping-agent && echo \"sock=$SSH_AUTH_SOCK\" && stat -c 'mode=%a uid=%u' $SSH_AUTH_SOCK\n\
+        RUN --mount=type=ssh,id=missing echo optional agent skipped\n";
+    let ssh = format!("default={}", agent_path.display());
+    let run = root.build(dockerfile, &[], &["--ssh", &ssh, "-t", "ssh:1"]).success();
+    assert!(run.stderr.contains("agent: ping"), "the agent was not reached:\n{}", run.stderr);
+    assert!(run.stderr.contains("sock=/run/buildkit/ssh_agent.0"), "{}", run.stderr);
+    assert!(run.stderr.contains("mode=660 uid=1000"), "{}", run.stderr);
+    assert!(run.stderr.contains("optional agent skipped"), "{}", run.stderr);
+    agent.join().unwrap();
+    let rootfs = root.rootfs("ssh:1");
+    assert!(!rootfs.join("run/buildkit").exists(), "the socket's mount point was committed");
+
+    let required = "FROM busybox:latest\nRUN --mount=type=ssh,id=deploy,required=true true\n";
+    root.build(required, &[], &["--ssh", &ssh]).failure().says("ssh agent \"deploy\" is required");
+    root.build("FROM busybox:latest\n", &[], &["--ssh", "default=/nonexistent.sock"]).failure().says("--ssh default=/nonexistent.sock");
+}
+
+#[test]
+fn two_hundred_layers_build_run_and_export() {
+    let root = root();
+    let mut dockerfile = String::from("FROM busybox:latest\n");
+    let mut files = Vec::new();
+    for i in 0..200 {
+        dockerfile.push_str(&format!("COPY f{i:03} /layers/\n"));
+        files.push((format!("f{i:03}"), format!("{i}\n")));
+    }
+    // Past the mount option page (~128 lower dirs for Docker and BuildKit).
+    dockerfile.push_str("RUN ls /layers | wc -l > /count && cat /layers/f000 /layers/f199\n");
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let run = root.build(&dockerfile, &files, &["-t", "deep:1"]).success();
+    assert!(run.stderr.contains(" 199\n"), "{}", run.stderr);
+    let inspect = root.inspect("deep:1");
+    assert_eq!(inspect["Layers"].as_array().map(Vec::len), Some(202), "base + 200 COPY + RUN");
+    assert_eq!(root.ok(&["run", "--rm", "deep:1", "--", "cat", "/count"]).trim(), "200");
+    let rootfs = root.rootfs("deep:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("layers/f199")).unwrap(), "199\n");
+}
+
+#[test]
+fn ctrl_c_leaves_no_mounts_processes_or_temporary_files() {
+    let root = root();
+    let marker = format!("strata-interrupt-test-{}", std::process::id());
+    let dockerfile = format!("FROM busybox:latest\nRUN echo started && sleep 30 # {marker}\n");
+    let dir = root.write_context(&dockerfile, &[]);
+    let mut build = root.command(&["build", "--progress", "plain", dir.to_str().unwrap()]);
+    // Its own process group, as a shell gives a foreground job: Ctrl-C
+    // sends SIGINT to the whole group (strata, its init, the command).
+    std::os::unix::process::CommandExt::process_group(&mut build, 0);
+    build.stderr(std::process::Stdio::piped());
+    let mut child = build.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 && !line.contains("started") {
+        line.clear();
+    }
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "exit code of an interrupted build:\n{rest}");
+    assert!(rest.contains("build interrupted"), "{rest}");
+    assert!(shm_scratch_of(child.id()).is_empty(), "private scratch left in /dev/shm");
+    let store = root.blobs_dir().parent().unwrap().parent().unwrap().to_path_buf();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(store.to_str().unwrap()), "mounts left behind:\n{mountinfo}");
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains(&marker), "the container's processes survived");
+    assert!(root.tmp_entries().is_empty(), "tmp/ not cleaned: {:?}", root.tmp_entries());
+}
+
+/// overlayfs cannot use an overlay as its upper layer: a store on one makes
+/// `auto` fall back to copying, and the build still works.
+#[test]
+fn auto_snapshotter_falls_back_to_native_on_a_store_overlay_cannot_use() {
+    let root = TestRoot::new();
+    let base = root.scratch("overlaid");
+    for dir in ["l", "u", "w", "m"] {
+        std::fs::create_dir_all(base.join(dir)).unwrap();
+    }
+    let tarball = root.scratch("busybox.tar");
+    let rootfs = root.scratch("busybox-rootfs");
+    support::busybox_rootfs(&rootfs);
+    support::tar_dir(&rootfs, &tarball, false);
+    let context = root.write_context("FROM busybox:1\nRUN echo copied > /hi\n", &[]);
+    let b = base.display();
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir={b}/l,upperdir={b}/u,workdir={b}/w {b}/m && \
+         strata --root {b}/m/root import {tar} busybox:1 >/dev/null && \
+         strata --root {b}/m/root build --progress plain -t x {ctx} && \
+         strata --root {b}/m/root run --rm x -- cat /hi",
+        tar = tarball.display(),
+        ctx = context.display(),
+    );
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_strata")).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    // A private mount namespace: the overlay goes away with the shell.
+    let out = std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]).env("PATH", path).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("using the native (copying) snapshotter"), "{stderr}");
+    assert!(stdout.ends_with("copied\n"), "{stdout}");
+}
+
+/// A built layer is kept once, as its snapshot: its tar is made again for a
+/// save, checked against the diff_id, so a snapshot changed behind the
+/// store's back fails the save instead of exporting different content.
+#[test]
+fn built_layers_are_kept_as_snapshots_and_streamed_when_saved() {
+    let root = root();
+    root.build("FROM busybox:latest\nRUN echo data > /data\n", &[], &["-t", "lazy:1"]).success();
+    let inspect = root.inspect("lazy:1");
+    let diff_id = inspect["Layers"][1]["DiffID"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    assert!(!root.blobs_dir().join(&diff_id).exists(), "the layer's tar was stored beside its snapshot");
+    let snapshot = root.snapshots_dir().join(&diff_id);
+    assert!(snapshot.join("data").is_file());
+    let rootfs = root.rootfs("lazy:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("data")).unwrap(), "data\n");
+    std::fs::write(snapshot.join("data"), "tampered\n").unwrap();
+    let out = root.scratch("tampered.tar");
+    root.run(&["save", "-o", out.to_str().unwrap(), "lazy:1"]).failure().says(&format!("sha256:{diff_id}"));
+    assert!(!out.exists(), "a failed save left its output");
 }

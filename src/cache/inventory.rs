@@ -76,7 +76,8 @@ pub struct CacheEntry {
     pub created: String,
     pub last_used: String,
     pub uses: u64,
-    /// What keeps it: `image` (a layer of a stored image), `build` (a
+    /// What keeps it: `image` (a layer of a stored image or a working
+    /// container's base), `build` (a
     /// running build's lease).
     pub held_by: Vec<String>,
     /// Other records that map to the same layer.

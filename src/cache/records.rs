@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::key::CacheKey;
 use super::usage::{self, BuildUse, Usage};
 use crate::digest::Digest;
-use crate::store::{Store, StoreError};
+use crate::store::{layer_in, LayerRecord, Store, StoreError};
 
 /// Cache key → [`CacheRecord`] (JSON).
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_records_v1");
@@ -44,6 +44,9 @@ pub struct CacheRecord {
     pub stage: String,
 }
 
+/// A cache hit: the record and its layer (diff_id and record), if any.
+pub type CacheHit = (CacheRecord, Option<(Digest, LayerRecord)>);
+
 /// The cache tables of a store.
 pub struct Cache<'a> {
     store: &'a Store,
@@ -54,21 +57,26 @@ impl<'a> Cache<'a> {
         Cache { store }
     }
 
-    /// The record for `key`, if its layer is still in the store. The layer
-    /// is leased for this process in the same critical section, so a prune
-    /// running elsewhere either sees the lease or has already removed the
-    /// record (see store/lease.rs).
-    pub fn get(&self, key: &CacheKey) -> Result<Option<CacheRecord>, StoreError> {
+    /// The record for `key` and its layer's record, if the layer is still
+    /// in the store (one database read: this is every step of a warm
+    /// build). The layer is leased for this process in the same critical
+    /// section, so a prune running elsewhere either sees the lease or has
+    /// already removed the record (see store/lease.rs).
+    pub fn get(&self, key: &CacheKey) -> Result<Option<CacheHit>, StoreError> {
+        let key = key.to_string();
         self.store.meta.read(|txn| {
-            let Some(record) = record_in(txn, &key.to_string())? else { return Ok(None) };
-            match record.layer {
-                Some(layer) if !self.store.snapshots.contains(&layer) => Ok(None),
-                Some(layer) => {
-                    self.store.hold_layer_locked(&layer)?;
-                    Ok(Some(record))
-                }
-                None => Ok(Some(record)),
+            let Some(record) = record_in(txn, &key)? else { return Ok(None) };
+            let layer = match record.layer {
+                Some(diff_id) => match layer_in(txn, &diff_id)? {
+                    Some(layer) if self.store.snapshots.contains(&diff_id) => Some((diff_id, layer)),
+                    _ => return Ok(None),
+                },
+                None => None,
+            };
+            if let Some((diff_id, _)) = &layer {
+                self.store.hold_layer_locked(diff_id)?;
             }
+            Ok(Some((record, layer)))
         })
     }
 

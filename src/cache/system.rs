@@ -40,8 +40,7 @@ pub fn system_usage(store: &Store) -> Result<Vec<UsageRow>, StoreError> {
             }
         }
     }
-    // `strata run` containers are removed when their process ends.
-    let containers = UsageRow { kind: "Containers", total: 0, active: 0, size: 0, reclaimable: 0 };
+    let containers = container_usage(store)?;
     Ok(vec![images, containers, cache, mounts])
 }
 
@@ -67,4 +66,15 @@ fn image_usage(store: &Store) -> Result<UsageRow, StoreError> {
         size: documents + layers.keys().map(bytes).sum::<u64>(),
         reclaimable: layers.iter().filter(|(_, tagged)| !**tagged).map(|(l, _)| bytes(l)).sum(),
     })
+}
+
+/// Working containers (`strata from`): the bytes of their writable layers.
+/// None is "active": a container runs only while a `strata run` uses it.
+fn container_usage(store: &Store) -> Result<UsageRow, StoreError> {
+    let records = store.containers()?;
+    let mut size = 0;
+    for record in &records {
+        size += crate::store::tree_bytes(&store.root().join("containers").join(&record.id).join("upper"))?;
+    }
+    Ok(UsageRow { kind: "Containers", total: records.len(), active: 0, size, reclaimable: size })
 }

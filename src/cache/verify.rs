@@ -173,7 +173,7 @@ fn check_images(store: &Store, report: &mut VerifyReport, problems: &mut Vec<Pro
         };
         let layers = image.manifest.layers().unwrap_or_default();
         for (blob, _, _) in &layers {
-            if !store.blobs.contains(blob) {
+            if !store.has_blob(blob)? {
                 problems.push(Problem::MissingBlob { blob: *blob, needed_by: format!("image {}", image.id().short()) });
             }
         }
@@ -194,23 +194,43 @@ fn check_layers(store: &Store, needs: &Needs, corrupt: &BTreeSet<Digest>, report
             problems.push(Problem::MissingLayer { layer, needed_by });
             continue;
         };
-        let blob_ok = store.blobs.contains(&record.blob) && !corrupt.contains(&record.blob);
-        if !store.blobs.contains(&record.blob) && !needs.images.contains_key(&layer) {
-            // Images' missing blobs are reported by check_images.
-            problems.push(Problem::MissingBlob { blob: record.blob, needed_by: needed_by.clone() });
-        }
         if !store.snapshots.contains(&layer) {
             problems.push(Problem::MissingSnapshot { layer, needed_by });
             continue;
         }
         report.snapshots += 1;
-        if blob_ok {
+        // A layer kept as its snapshot alone: its tar, made again, must
+        // hash to the diff_id.
+        if record.blob == layer && !store.blobs.contains(&record.blob) {
+            if let Some(reason) = snapshot_matches_diff_id(store, &layer)? {
+                problems.push(Problem::IncompleteSnapshot { layer, path: "/".into(), reason });
+            }
+            continue;
+        }
+        if !store.blobs.contains(&record.blob) {
+            if !needs.images.contains_key(&layer) {
+                // Images' missing blobs are reported by check_images.
+                problems.push(Problem::MissingBlob { blob: record.blob, needed_by });
+            }
+            continue;
+        }
+        if !corrupt.contains(&record.blob) {
             if let Some((path, reason)) = compare_snapshot(store, &record.blob, &store.snapshots.path(&layer))? {
                 problems.push(Problem::IncompleteSnapshot { layer, path, reason });
             }
         }
     }
     Ok(())
+}
+
+/// Why a snapshot-only layer's tar, made again from its snapshot, does
+/// not hash to its diff_id (`None` when it does).
+fn snapshot_matches_diff_id(store: &Store, layer: &Digest) -> Result<Option<String>, StoreError> {
+    let mut tar = store.open_blob(layer)?;
+    match std::io::copy(&mut tar, &mut std::io::sink()) {
+        Ok(_) => Ok(None),
+        Err(e) => Ok(Some(format!("its content no longer matches the layer ({e})"))),
+    }
 }
 
 /// The first entry of the layer blob's tar listing the snapshot lacks or

@@ -13,7 +13,8 @@ use crate::image::archive::{
     self, ArchiveFormat, LoadProgress, SaveImage, SaveLayer,
 };
 use crate::image::Reference;
-use crate::store::{Blobs, Store, StoreError};
+use crate::layer::Compression;
+use crate::store::{Store, StoreError};
 
 /// The forms `save` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,7 +33,8 @@ Examples:
   strata save -o busybox.tar busybox:1.36                  docker-archive, for `docker load`
   strata save busybox:1.36 | gzip > busybox.tar.gz
   strata save --format oci-archive -o busybox.oci.tar busybox:1.36 alpine:3
-  strata save --format oci-dir -o ./layout busybox:1.36    then: skopeo inspect oci:./layout:1.36")]
+  strata save --format oci-dir -o ./layout busybox:1.36    then: skopeo inspect oci:./layout:1.36
+  strata save --format oci-archive --compression zstd -o app.tar app:1")]
 pub struct SaveArgs {
     /// Write to FILE (or, for oci-dir, into DIR: new or empty) instead of standard output.
     #[arg(short, long, value_name = "FILE|DIR")]
@@ -40,9 +42,17 @@ pub struct SaveArgs {
     /// The archive form.
     #[arg(long, value_enum, default_value_t = SaveFormat::DockerArchive)]
     pub format: SaveFormat,
+    /// Layer compression in OCI forms (docker-archive layers are always
+    /// plain tars). Each layer is compressed once and reused after.
+    #[arg(long, default_value = "gzip", value_parser = parse_compression)]
+    pub compression: Compression,
     /// Images to save: names (recorded in the archive) or IDs (saved unnamed).
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
+}
+
+pub(super) fn parse_compression(text: &str) -> Result<Compression, String> {
+    text.parse()
 }
 
 #[derive(Debug, Args)]
@@ -61,23 +71,25 @@ pub struct LoadArgs {
 }
 
 pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode, CliError> {
+    // docker-archive decompresses whatever is stored: no compressing first.
+    let compression = (args.format != SaveFormat::DockerArchive).then_some(args.compression);
     let mut images = Vec::with_capacity(args.images.len());
     for name in &args.images {
-        images.push(save_image(store, name)?);
+        images.push(save_image(store, name, compression)?);
     }
     let format = match args.format {
         SaveFormat::OciDir => {
             let Some(dir) = &args.output else {
                 return Err(CliError::Usage("--format oci-dir needs -o DIR".into()));
             };
-            archive::save_dir(&images, &store.blobs, dir)?;
+            archive::save_dir(&images, store, dir)?;
             return Ok(ExitCode::SUCCESS);
         }
         SaveFormat::DockerArchive => ArchiveFormat::Docker,
         SaveFormat::OciArchive => ArchiveFormat::Oci,
     };
     match &args.output {
-        Some(path) => save_file(&images, format, &store.blobs, path)?,
+        Some(path) => save_file(&images, format, store, path)?,
         None => {
             let stdout = io::stdout();
             if stdout.is_terminal() {
@@ -85,30 +97,30 @@ pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode, CliError> {
                     "refusing to write an image archive to a terminal: use -o FILE or redirect standard output".into(),
                 ));
             }
-            archive::save_archive(&images, format, &store.blobs, io::BufWriter::with_capacity(1 << 20, stdout.lock()))?;
+            archive::save_archive(&images, format, store, io::BufWriter::with_capacity(1 << 20, stdout.lock()))?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Saves one image (by ID: unnamed) to an archive file: `build --output`.
-pub fn save_one(store: &Store, name: &str, format: SaveFormat, path: &Path) -> Result<(), CliError> {
-    let images = [save_image(store, name)?];
-    let format = match format {
-        SaveFormat::OciArchive => ArchiveFormat::Oci,
-        _ => ArchiveFormat::Docker,
+pub fn save_one(store: &Store, name: &str, format: SaveFormat, compression: Compression, path: &Path) -> Result<(), CliError> {
+    let (format, compression) = match format {
+        SaveFormat::OciArchive => (ArchiveFormat::Oci, Some(compression)),
+        _ => (ArchiveFormat::Docker, None),
     };
-    save_file(&images, format, &store.blobs, path)
+    let images = [save_image(store, name, compression)?];
+    save_file(&images, format, store, path)
 }
 
 /// Writes the archive beside `path` and renames it into place, so `path`
 /// never holds half an archive.
-fn save_file(images: &[SaveImage], format: ArchiveFormat, blobs: &Blobs, path: &Path) -> Result<(), CliError> {
+fn save_file(images: &[SaveImage], format: ArchiveFormat, store: &Store, path: &Path) -> Result<(), CliError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let file = fs_err::File::create(&partial).map_err(CliError::Write)?;
     let mut out = io::BufWriter::with_capacity(1 << 20, file);
-    let written = archive::save_archive(images, format, blobs, &mut out)
+    let written = archive::save_archive(images, format, store, &mut out)
         .map_err(CliError::from)
         .and_then(|()| out.into_inner().map_err(|e| CliError::Write(e.into_error())))
         .and_then(|file| file.sync_all().map_err(CliError::Write))
@@ -120,25 +132,38 @@ fn save_file(images: &[SaveImage], format: ArchiveFormat, blobs: &Blobs, path: &
 }
 
 /// An image to save: a name that is one of the image's tags is recorded;
-/// an ID saves the image unnamed, as `docker save` does.
-fn save_image(store: &Store, name: &str) -> Result<SaveImage, CliError> {
+/// an ID saves the image unnamed, as `docker save` does. With a
+/// compression, layers go in that form (compressed once, then reused).
+fn save_image(store: &Store, name: &str, compression: Option<Compression>) -> Result<SaveImage, CliError> {
     let image = store.resolve(name)?;
     let names = match name.parse::<Reference>() {
         Ok(reference) if image.tags.contains(&reference) => vec![reference],
         _ => Vec::new(),
     };
-    let blobs = image.manifest.layers().map_err(StoreError::from)?;
+    let (manifest, blobs) = match compression {
+        Some(compression) => {
+            let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let out = store.distributable(&image, compression, jobs)?;
+            (out.manifest, out.layers.iter().map(|(blob, _)| (blob.digest, blob.size)).collect())
+        }
+        None => {
+            let layers = image.manifest.layers().map_err(StoreError::from)?;
+            (image.manifest.clone(), layers.into_iter().map(|(digest, size, _)| (digest, size)).collect::<Vec<_>>())
+        }
+    };
     let diff_ids = &image.config.rootfs.diff_ids;
     if blobs.len() != diff_ids.len() {
         let reason = format!("{} diff_ids for {} layers", diff_ids.len(), blobs.len());
         return Err(StoreError::BadConfig { digest: image.config_digest, reason }.into());
     }
-    let mut layers = Vec::with_capacity(blobs.len());
-    for ((digest, size, _), diff_id) in blobs.into_iter().zip(diff_ids) {
-        let uncompressed_size = store.layer(diff_id)?.map(|l| l.uncompressed_size);
-        layers.push(SaveLayer { digest, size, diff_id: *diff_id, uncompressed_size });
-    }
-    Ok(SaveImage { manifest: image.manifest, config_digest: image.config_digest, config: image.config, layers, names })
+    let records = store.layers(diff_ids)?;
+    let layers = blobs
+        .into_iter()
+        .zip(diff_ids)
+        .zip(records)
+        .map(|(((digest, size), diff_id), record)| SaveLayer { digest, size, diff_id: *diff_id, uncompressed_size: record.map(|l| l.uncompressed_size) })
+        .collect();
+    Ok(SaveImage { manifest, config_digest: image.config_digest, config: image.config, layers, names })
 }
 
 pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode, CliError> {

@@ -12,9 +12,9 @@ use crate::context::Context;
 use crate::image::{ConfigChange, Reference};
 use crate::plan::{self, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
-use crate::exec::{Limits, RootfsMount, Runtime};
+use crate::exec::{Limits, Runtime, Snapshotter};
 use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
-use crate::solve::{BuildContext, Secrets, SolveOptions, Solver, StoreBaseImages};
+use crate::solve::{BuildContext, Secrets, SolveOptions, Solver, SshAgents, StoreBaseImages};
 use crate::store::{Store, StoreError, StoreStatCache};
 use crate::syntax;
 
@@ -23,6 +23,8 @@ Examples:
   strata build -t app:1.0 .
   strata build -f docker/Dockerfile --build-arg VERSION=2 --target runtime -t app .
   strata build --progress plain --explain .          why each step missed the cache
+  strata build --keep-failed .                       debug a failing RUN in its container
+  strata build --ssh default --secret id=npm,src=$HOME/.npmrc .
   strata build --print-graph --format dot . | dot -Tsvg > graph.svg
   strata build --output type=oci,dest=app.tar .";
 
@@ -60,6 +62,10 @@ pub struct BuildArgs {
     /// Say why each step missed the cache.
     #[arg(long)]
     pub explain: bool,
+    /// When a RUN step fails, keep its state as a working container to debug
+    /// (`strata run NAME -- sh`).
+    #[arg(long)]
+    pub keep_failed: bool,
     /// Write the image ID to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
@@ -69,19 +75,33 @@ pub struct BuildArgs {
     /// Also export the image: `type=oci|docker|tar,dest=FILE` or `type=local,dest=DIR` (`type=image`, the default, only stores it).
     #[arg(short, long, value_name = "type=...,dest=...")]
     pub output: Option<String>,
+    /// Layer compression when the image leaves the store (`--output`,
+    /// push): gzip, zstd or none. Layers are stored uncompressed and
+    /// compressed once per algorithm.
+    #[arg(long, default_value = "gzip", value_parser = archive::parse_compression)]
+    pub compression: Compression,
+    /// How RUN and COPY get their root filesystem: overlay mounts, or
+    /// copies diffed afterwards (`native`, where overlayfs cannot be used).
+    /// `auto` tries an overlay mount on the store's filesystem first.
+    #[arg(long, value_enum, default_value_t = SnapshotterChoice::Auto, env = "STRATA_SNAPSHOTTER")]
+    pub snapshotter: SnapshotterChoice,
     /// Print only the image ID.
     #[arg(short, long)]
     pub quiet: bool,
     /// A secret for `RUN --mount=type=secret`: `id=NAME,src=FILE` or `id=NAME,env=VARIABLE`.
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
+    /// An SSH agent for `RUN --mount=type=ssh`: `default` ($SSH_AUTH_SOCK),
+    /// `default=SOCKET` or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "ID[=SOCKET]")]
+    pub ssh: Vec<String>,
     /// Memory limit for each RUN (`512m`, `2g`, bytes).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub memory: Option<u64>,
     /// CPU limit for each RUN (`1.5` CPUs).
     #[arg(long, value_name = "CPUS")]
     pub cpus: Option<f64>,
-    /// Stages built at the same time (default: one per CPU).
+    /// Stages built at the same time (default: every stage whose inputs are ready, as BuildKit).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
     /// Print the build graph (stages, steps, edges) instead of building.
@@ -135,6 +155,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     let stat_cache = StoreStatCache::open(store, &context_dir)?;
     let context = BuildContext::new(context, stat_cache);
     let progress = progress(args);
+    let snapshotter = args.snapshotter.resolve(store)?;
     let solve_options = SolveOptions {
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
@@ -142,13 +163,20 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         dockerfile_id: dockerfile_id(&dockerfile_path),
         jobs: args.jobs,
         secrets: Secrets::parse(&args.secrets).map_err(CliError::Usage)?,
+        ssh: SshAgents::parse(&args.ssh).map_err(CliError::Usage)?,
         limits: Limits { memory: args.memory, cpus: args.cpus },
         dry_run: false,
+        keep_failed: args.keep_failed,
+        snapshotter,
     };
     let runtime = Runtime::default();
     let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);
-    let output = solver.build(&plan, &tags);
+    let (output, interrupted) = build_until_interrupted(&solver, &runtime, &plan, &tags)?;
     context.finish()?;
+    if interrupted {
+        eprintln!("strata: build interrupted");
+        return Ok(ExitCode::from(130));
+    }
     let output = output?;
     let hashed = context.stats();
     let id = output.image.id();
@@ -178,7 +206,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         });
         fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
     }
-    export.write(store, &id.to_string())?;
+    export.write(store, &id.to_string(), args.compression, snapshotter)?;
     super::cache::gc_after_build(store, &args.gc, args.quiet || args.progress == ProgressMode::Json);
     Ok(ExitCode::SUCCESS)
 }
@@ -197,7 +225,7 @@ pub(super) fn load_plan(store: &Store, dockerfile_path: &Path, target: Option<St
         }
     };
     let options = PlanOptions { target, build_args: build_args(raw_build_args), platform: Platform::host() };
-    match plan::plan(&file, &options, &StoreBaseImages(store)) {
+    match plan::plan(&file, &options, &StoreBaseImages::new(store)) {
         Ok(plan) => Ok(Ok(plan)),
         Err(error) => {
             eprintln!("{}", render::plan_error(&name, &source, &error));
@@ -289,11 +317,11 @@ impl Output {
         }
     }
 
-    fn write(&self, store: &Store, id: &str) -> Result<(), CliError> {
+    fn write(&self, store: &Store, id: &str, compression: Compression, snapshotter: Snapshotter) -> Result<(), CliError> {
         match self {
             Output::Image => Ok(()),
-            Output::Archive(format, dest) => archive::save_one(store, id, *format, dest),
-            Output::Filesystem { tar, dest } => export_filesystem(store, id, *tar, dest),
+            Output::Archive(format, dest) => archive::save_one(store, id, *format, compression, dest),
+            Output::Filesystem { tar, dest } => export_filesystem(store, id, *tar, dest, snapshotter),
         }
     }
 }
@@ -301,12 +329,12 @@ impl Output {
 /// `type=tar` (one tarball of the image's filesystem) or `type=local` (the
 /// filesystem written into a directory): the layers mounted read-only and
 /// written out as one tree.
-fn export_filesystem(store: &Store, id: &str, tar: bool, dest: &Path) -> Result<(), CliError> {
+fn export_filesystem(store: &Store, id: &str, tar: bool, dest: &Path, snapshotter: Snapshotter) -> Result<(), CliError> {
     let image = store.resolve(id)?;
     let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
     let scratch = store.temp_dir("export")?;
     let result = (|| {
-        let mounted = RootfsMount { layers: &layers, scratch: &scratch, read_only: true }.mount().map_err(CliError::Write)?;
+        let mounted = snapshotter.mount(&layers, &scratch, true).map_err(CliError::Write)?;
         let options = WriteOptions { compression: Compression::None, source_date_epoch: None };
         let written = if tar {
             let file = fs_err::File::create(dest).map_err(CliError::Write)?;
@@ -343,4 +371,57 @@ impl Drop for StdinContext {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// `--snapshotter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotterChoice {
+    Auto,
+    Overlay,
+    Native,
+}
+
+impl SnapshotterChoice {
+    pub(super) fn resolve(self, store: &Store) -> Result<Snapshotter, CliError> {
+        Ok(match self {
+            SnapshotterChoice::Overlay => Snapshotter::Overlay,
+            SnapshotterChoice::Native => Snapshotter::Native,
+            SnapshotterChoice::Auto => {
+                let chosen = Snapshotter::detect(&store.temp_dir("probe")?);
+                if chosen == Snapshotter::Native {
+                    eprintln!("strata: overlayfs cannot be mounted on the store's filesystem: using the native (copying) snapshotter");
+                }
+                chosen
+            }
+        })
+    }
+}
+
+/// Runs the build; SIGINT or SIGTERM (Ctrl-C) stops it cleanly: containers
+/// are killed, running steps unwind (unmounting, removing their scratch
+/// space) and nothing is committed. Returns the outcome and whether the
+/// build was interrupted.
+fn build_until_interrupted(
+    solver: &Solver<'_>,
+    runtime: &Runtime,
+    plan: &plan::BuildPlan,
+    tags: &[Reference],
+) -> Result<(Result<crate::solve::BuildOutput, crate::solve::SolveError>, bool), CliError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(CliError::Write)?;
+    let handle = signals.handle();
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    let output = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            if signals.forever().next().is_some() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                solver.cancel();
+                runtime.stop();
+            }
+        });
+        let output = solver.build(plan, tags);
+        handle.close();
+        output
+    });
+    Ok((output, interrupted.load(std::sync::atomic::Ordering::SeqCst)))
 }

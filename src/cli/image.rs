@@ -120,7 +120,7 @@ pub struct HistoryArgs {
 
 pub fn import(store: &Store, args: &ImportArgs) -> Result<ExitCode, CliError> {
     let tag = args.name.as_deref().map(str::parse::<Reference>).transpose().map_err(crate::store::StoreError::from)?;
-    let changes = match import_changes(&args.changes) {
+    let changes = match config_changes(&args.changes, &ContainerConfig::default()) {
         Ok(changes) => changes,
         Err(rendered) => {
             eprintln!("{rendered}");
@@ -140,9 +140,10 @@ pub fn import(store: &Store, args: &ImportArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Parses each `--change` as one Dockerfile instruction; a bad one comes
-/// back rendered with its location.
-fn import_changes(changes: &[String]) -> Result<Vec<ConfigChange>, String> {
-    let mut config = ContainerConfig::default();
+/// back rendered with its location. Variables in them expand against the
+/// ENV of `base`, the config they apply to.
+pub(super) fn config_changes(changes: &[String], base: &ContainerConfig) -> Result<Vec<ConfigChange>, String> {
+    let mut config = base.clone();
     let mut result = Vec::new();
     for text in changes {
         let fail = |e: syntax::ParseError| render::parse_error("--change", text, e);
@@ -249,9 +250,10 @@ pub fn inspect(store: &Store, args: &InspectArgs) -> Result<ExitCode, CliError> 
 /// Docker's inspect fields, plus the manifest and each layer's blob.
 fn inspect_document(store: &Store, image: &StoredImage) -> Result<serde_json::Value, CliError> {
     let blobs = image.manifest.layers().map_err(crate::store::StoreError::from)?;
+    let records = store.layers(&image.config.rootfs.diff_ids)?;
     let mut layers = Vec::new();
-    for ((digest, size, media_type), diff_id) in blobs.iter().zip(&image.config.rootfs.diff_ids) {
-        let uncompressed = store.layer(diff_id)?.map(|l| l.uncompressed_size);
+    for (((digest, size, media_type), diff_id), record) in blobs.iter().zip(&image.config.rootfs.diff_ids).zip(records) {
+        let uncompressed = record.map(|l| l.uncompressed_size);
         layers.push(json!({
             "Digest": digest.to_string(),
             "DiffID": diff_id.to_string(),
@@ -283,11 +285,8 @@ fn inspect_document(store: &Store, image: &StoredImage) -> Result<serde_json::Va
 
 pub fn history(store: &Store, args: &HistoryArgs) -> Result<ExitCode, CliError> {
     let image = store.resolve(&args.image)?;
-    let mut sizes = Vec::new();
-    for diff_id in &image.config.rootfs.diff_ids {
-        sizes.push(store.layer(diff_id)?.map_or(0, |l| l.uncompressed_size));
-    }
-    let mut sizes = sizes.into_iter();
+    let records = store.layers(&image.config.rootfs.diff_ids)?;
+    let mut sizes = records.into_iter().map(|r| r.map_or(0, |l| l.uncompressed_size));
     let mut rows = Vec::new();
     for (index, entry) in image.config.history.iter().enumerate() {
         let size = if entry.empty_layer { 0 } else { sizes.next().unwrap_or(0) };

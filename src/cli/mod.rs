@@ -4,6 +4,7 @@
 mod archive;
 mod build;
 mod cache;
+mod container;
 mod graph;
 mod image;
 mod parse;
@@ -58,8 +59,16 @@ pub enum Command {
     History(image::HistoryArgs),
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
-    /// Run a command in a one-off container from an image.
+    /// Run a command in a working container, or in a one-off container from an image (--rm).
     Run(run::RunArgs),
+    /// Create a working container from an image.
+    From(container::FromArgs),
+    /// Make an image of a working container's changes.
+    Commit(container::CommitArgs),
+    /// List working containers.
+    Containers(container::ContainersArgs),
+    /// Remove working containers.
+    Rm(container::RmArgs),
     /// (internal) Become a container: started by strata itself.
     #[command(name = "__init", hide = true)]
     Init { spec: PathBuf },
@@ -87,6 +96,10 @@ pub fn run() -> ExitCode {
         Command::History(args) => open(&root).and_then(|store| image::history(&store, &args)),
         Command::Build(args) => private_mounts().and_then(|()| open(&root)).and_then(|store| build::run(&store, &args)),
         Command::Run(args) => private_mounts().and_then(|()| open(&root)).and_then(|store| run::run(&store, &args)),
+        Command::From(args) => open(&root).and_then(|store| container::from(&store, &args)),
+        Command::Commit(args) => open(&root).and_then(|store| container::commit(&store, &args)),
+        Command::Containers(args) => open(&root).and_then(|store| container::containers(&store, &args)),
+        Command::Rm(args) => open(&root).and_then(|store| container::rm(&store, &args)),
         // A fresh single-threaded process: it must not open the store first.
         Command::Init { spec } => std::process::exit(crate::exec::init::main(&spec)),
         Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),

@@ -1,23 +1,31 @@
-//! `strata run --rm IMAGE [COMMAND...]`: a one-off container from an image,
-//! attached to the terminal, to try what a build produced. Its changes are
-//! thrown away when it exits.
+//! `strata run`: a command in a working container (its changes stay, for
+//! `strata commit`), or with `--rm` in a one-off container from an image,
+//! to try what a build produced (its changes go when it exits). Attached
+//! to the terminal: interactive when stdin is one.
 
 use std::process::ExitCode;
 
 use clap::Args;
 
+use std::path::{Path, PathBuf};
+
+use super::build::SnapshotterChoice;
 use super::CliError;
-use crate::exec::{ensure_path, host_network_files, Bind, ContainerSpec, NetworkMode, RootfsMount, Runtime};
-use crate::store::Store;
+use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, ContainerSpec, NetworkMode, Runtime, Snapshotter};
+use crate::image::ImageConfig;
+use crate::store::{working_container_stem, NewContainer, RunDefaults, Store, StoreError};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
+  strata run dev -- make                run in the working container dev
+  strata run -v $PWD:/src dev -- sh     interactive shell, host dir bound
   strata run --rm demo
   strata run --rm -e GREETING=hi busybox -- sh -c 'echo $GREETING'
   strata run --rm -v $PWD/out:/out busybox -- cp /etc/passwd /out/")]
 pub struct RunArgs {
-    /// Remove the container when it exits (the only mode so far).
+    /// Run IMAGE in a one-off container, removed when it exits. Without
+    /// it, an image gets a working container that stays.
     #[arg(long)]
     pub rm: bool,
     /// Set an environment variable (`KEY=VALUE`).
@@ -35,26 +43,89 @@ pub struct RunArgs {
     /// `host` (default) or `none` (loopback only).
     #[arg(long, default_value = "host")]
     pub network: String,
-    /// The image.
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    /// How the container's root filesystem is made (see `strata build --help`).
+    #[arg(long, value_enum, default_value_t = SnapshotterChoice::Auto, env = "STRATA_SNAPSHOTTER")]
+    pub snapshotter: SnapshotterChoice,
+    /// A working container, or an image.
+    #[arg(value_name = "CONTAINER|IMAGE")]
+    pub target: String,
     /// The command (default: the image's ENTRYPOINT and CMD).
     #[arg(value_name = "COMMAND", trailing_var_arg = true)]
     pub command: Vec<String>,
 }
 
 pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
-    if !args.rm {
-        return Err(CliError::Usage("working containers are not supported yet: use `strata run --rm`".into()));
+    let network = match args.network.as_str() {
+        "host" | "default" => NetworkMode::Host,
+        "none" => NetworkMode::None,
+        other => return Err(CliError::Usage(format!("unknown network {other:?}: expected host or none"))),
+    };
+    let snapshotter = args.snapshotter.resolve(store)?;
+    let name = match store.container(&args.target) {
+        Ok(_) if snapshotter == Snapshotter::Native => {
+            return Err(CliError::Usage("working containers need overlayfs; the native snapshotter runs only `strata run --rm IMAGE`".into()))
+        }
+        Ok(record) if !args.rm => record.name,
+        Ok(_) => return Err(CliError::Usage(format!("{} is a working container: --rm runs images only", args.target))),
+        Err(StoreError::NoSuchContainer(_)) if args.rm => return run_once(store, args, network, snapshotter),
+        Err(StoreError::NoSuchContainer(_)) if snapshotter == Snapshotter::Native => {
+            return Err(CliError::Usage("working containers need overlayfs: with the native snapshotter use `strata run --rm IMAGE`".into()))
+        }
+        Err(StoreError::NoSuchContainer(_)) => create_for(store, &args.target)?,
+        Err(error) => return Err(error.into()),
+    };
+    let held = store.hold_container(&name)?;
+    let layers = store.snapshots.paths(&held.record.base.rootfs.diff_ids);
+    let spec = container_spec(args, &held.record.base, &held.record.defaults, network, &held.record.id[..12])?;
+    let code = run_mounted(snapshotter, &layers, &held.dir, spec, true)?;
+    Ok(exit_code(code))
+}
+
+/// `strata run IMAGE` without `--rm` keeps its container, as `docker run`
+/// does; it says the name so the user can commit or remove it.
+fn create_for(store: &Store, image: &str) -> Result<String, CliError> {
+    let resolved = store.resolve(image)?;
+    let stem = working_container_stem(image);
+    let new = NewContainer { name: None, stem: &stem, source: image, defaults: RunDefaults::of_image(&resolved.config), base: resolved.config, upper: None };
+    let record = store.create_container(new)?;
+    eprintln!("strata: container {} (commit it with `strata commit {} NAME`, remove it with `strata rm {}`)", record.name, record.name, record.name);
+    Ok(record.name)
+}
+
+fn run_once(store: &Store, args: &RunArgs, network: NetworkMode, snapshotter: Snapshotter) -> Result<ExitCode, CliError> {
+    let image = store.resolve(&args.target)?;
+    let spec = container_spec(args, &image.config, &RunDefaults::of_image(&image.config), network, &image.id().short())?;
+    let scratch = store.temp_dir("run")?;
+    let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
+    let code = run_mounted(snapshotter, &layers, &scratch, spec, false);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(exit_code(code?))
+}
+
+/// Mounts `layers` under `scratch` (whose `upper/` keeps the changes), runs
+/// `spec` attached to the terminal there, and unmounts. With `keep`, the
+/// mount points the container needed are taken back out of `upper/`, so a
+/// later commit holds only what the commands wrote.
+fn run_mounted(snapshotter: Snapshotter, layers: &[PathBuf], scratch: &Path, mut spec: ContainerSpec, keep: bool) -> Result<i32, CliError> {
+    let mounted = snapshotter.mount(layers, scratch, false).map_err(CliError::Write)?;
+    spec.root = mounted.root().to_path_buf();
+    let code = Runtime::default().run_attached(&spec, scratch).map_err(CliError::Write);
+    let upper = mounted.finish().map_err(CliError::Write)?;
+    let _ = std::fs::remove_file(scratch.join("container.json"));
+    if let (true, Some(upper)) = (keep, upper) {
+        remove_mount_points(&upper, layers, &spec).map_err(CliError::Write)?;
     }
-    let image = store.resolve(&args.image)?;
-    let config = &image.config.config;
+    code
+}
+
+fn container_spec(args: &RunArgs, image: &ImageConfig, defaults: &RunDefaults, network: NetworkMode, hostname: &str) -> Result<ContainerSpec, CliError> {
+    let config = &image.config;
     let mut argv = config.entrypoint.clone().unwrap_or_default();
     argv.extend(if args.command.is_empty() { config.cmd.clone().unwrap_or_default() } else { args.command.clone() });
     if argv.is_empty() {
-        return Err(CliError::Usage(format!("{}: no command given and the image has no CMD or ENTRYPOINT", args.image)));
+        return Err(CliError::Usage(format!("{}: no command given and the image has no CMD or ENTRYPOINT", args.target)));
     }
-    let mut env = config.env.clone().unwrap_or_default();
+    let mut env = defaults.env.clone();
     for var in &args.env {
         let key = var.split_once('=').map_or(var.as_str(), |(k, _)| k);
         env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
@@ -65,33 +136,22 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
     for volume in &args.volumes {
         binds.push(parse_volume(volume)?);
     }
-    let network = match args.network.as_str() {
-        "host" | "default" => NetworkMode::Host,
-        "none" => NetworkMode::None,
-        other => return Err(CliError::Usage(format!("unknown network {other:?}: expected host or none"))),
-    };
-    let scratch = store.temp_dir("run")?;
-    let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
-    let result = (|| {
-        let mounted = RootfsMount { layers: &layers, scratch: &scratch, read_only: false }.mount().map_err(CliError::Write)?;
-        let spec = ContainerSpec {
-            root: mounted.root().to_path_buf(),
-            argv,
-            env,
-            user: args.user.clone().or_else(|| config.user.clone()).filter(|u| !u.is_empty()),
-            workdir: args.workdir.clone().or_else(|| config.working_dir.clone()).unwrap_or_else(|| "/".into()),
-            hostname: image.id().short(),
-            network,
-            binds,
-            tmpfs: Vec::new(),
-            cgroup_procs: Vec::new(),
-        };
-        let code = Runtime::default().run_attached(&spec, &scratch).map_err(CliError::Write);
-        mounted.finish().map_err(CliError::Write)?;
-        code
-    })();
-    let _ = std::fs::remove_dir_all(&scratch);
-    Ok(ExitCode::from(result?.clamp(0, 255) as u8))
+    Ok(ContainerSpec {
+        root: PathBuf::new(),
+        argv,
+        env,
+        user: args.user.clone().or_else(|| defaults.user.clone()),
+        workdir: args.workdir.clone().unwrap_or_else(|| defaults.workdir.clone()),
+        hostname: hostname.to_owned(),
+        network,
+        binds,
+        tmpfs: Vec::new(),
+        cgroup_procs: Vec::new(),
+    })
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 fn parse_volume(text: &str) -> Result<Bind, CliError> {

@@ -3,10 +3,12 @@
 //! after the root is unmounted, take the mount points the container needed
 //! back out of the upper directory so they are never committed.
 
+use std::collections::BTreeSet;
 use std::io::{self, BufRead, BufReader};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use super::spec::{Bind, ContainerSpec};
 
@@ -38,11 +40,26 @@ const SYSTEM_MOUNT_POINTS: [&str; 3] = ["proc", "dev", "sys"];
 pub struct Runtime {
     /// A strata binary (the running one unless a test says otherwise).
     pub init: PathBuf,
+    running: Arc<Mutex<Running>>,
+}
+
+/// The containers started and not yet waited for.
+#[derive(Debug, Default)]
+struct Running {
+    pids: BTreeSet<u32>,
+    stopped: bool,
 }
 
 impl Default for Runtime {
     fn default() -> Self {
-        Runtime { init: PathBuf::from("/proc/self/exe") }
+        Runtime::new(PathBuf::from("/proc/self/exe"))
+    }
+}
+
+impl Runtime {
+    /// A runtime whose containers start as `init __init SPEC`.
+    pub fn new(init: PathBuf) -> Runtime {
+        Runtime { init, running: Arc::default() }
     }
 }
 
@@ -50,28 +67,69 @@ impl Runtime {
     /// Runs `spec` to completion; each output line (stdout and stderr, in
     /// the order written) goes to `log`. `scratch` holds the spec file.
     /// Returns the exit code.
+    /// Build containers get their own process group: a Ctrl-C at the
+    /// terminal reaches strata alone, which then stops them ([`Runtime::stop`]).
     pub fn run(&self, spec: &ContainerSpec, scratch: &Path, log: &mut dyn FnMut(&str)) -> io::Result<i32> {
         let spec_file = write_spec(spec, scratch)?;
         let (reader, writer) = nix::unistd::pipe()?;
-        let mut child = Command::new(&self.init)
-            .arg("__init")
-            .arg(&spec_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(writer.try_clone()?))
-            .stderr(Stdio::from(writer))
-            .spawn()?;
-        // Our copies of the write end are gone (moved into the child), so
-        // the read end sees EOF when the container's last process exits.
-        read_lines(reader, log)?;
-        exit_code(child.wait()?)
+        let mut command = Command::new(&self.init);
+        command.arg("__init").arg(&spec_file).stdin(Stdio::null()).stdout(Stdio::from(writer.try_clone()?)).stderr(Stdio::from(writer));
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if running.stopped {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+            }
+            let child = command.spawn()?;
+            running.pids.insert(child.id());
+            child
+        };
+        // With the command go our copies of the pipe's write end: the read
+        // end then sees EOF when the container's last process exits.
+        drop(command);
+        let read = read_lines(reader, log);
+        let status = child.wait();
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).pids.remove(&child.id());
+        read?;
+        exit_code(status?)
+    }
+
+    /// Kills every running container (its init; the kernel then ends the
+    /// rest of its PID namespace) and refuses to start new ones.
+    pub fn stop(&self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.stopped = true;
+        for pid in &running.pids {
+            if let Ok(pid) = i32::try_from(*pid) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
     }
 
     /// Runs `spec` with this process's standard input, output and error
     /// (`strata run`); returns the exit code.
+    ///
+    /// The container shares the terminal's process group, so SIGINT and
+    /// SIGQUIT from the terminal reach it directly; strata outlives them (to clean up after
+    /// it) and passes on SIGTERM and SIGHUP, which are addressed to strata.
     pub fn run_attached(&self, spec: &ContainerSpec, scratch: &Path) -> io::Result<i32> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
         let spec_file = write_spec(spec, scratch)?;
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGQUIT, SIGTERM, SIGHUP])?;
+        let handle = signals.handle();
         let mut child = Command::new(&self.init).arg("__init").arg(&spec_file).spawn()?;
-        exit_code(child.wait()?)
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let forwarder = std::thread::spawn(move || {
+            for signal in signals.forever().filter(|s| [SIGTERM, SIGHUP].contains(s)) {
+                if let Ok(signal) = nix::sys::signal::Signal::try_from(signal) {
+                    let _ = nix::sys::signal::kill(pid, signal);
+                }
+            }
+        });
+        let status = child.wait();
+        handle.close();
+        let _ = forwarder.join();
+        exit_code(status?)
     }
 }
 

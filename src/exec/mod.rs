@@ -1,21 +1,28 @@
 //! Filesystems and containers for build steps: overlay mounts of a stack of
 //! snapshots with a fresh upper directory (whose contents become the step's
-//! layer), and containers — a process in its own mount, PID, UTS, IPC (and
-//! optionally network) namespaces, pivoted into such a root. Knows nothing
-//! of Dockerfiles, the cache or the store's layout. All syscalls are in
-//! `sys.rs`.
+//! layer) or, where overlayfs cannot be mounted, a copy of the stack whose
+//! changes are diffed into the same form; and containers — a process in
+//! its own mount, PID, UTS, IPC (and optionally network) namespaces,
+//! pivoted into such a root. Knows nothing of Dockerfiles, the cache or the
+//! store's layout. All syscalls are in `sys.rs`.
 
 mod cgroup;
 mod container;
+mod forward;
 pub mod init;
+mod native;
 mod overlay;
+mod snapshotter;
 mod spec;
 mod sys;
 mod user;
 
 pub use cgroup::{Cgroup, Limits, Usage};
 pub use container::{ensure_path, host_network_files, remove_mount_points, Runtime, DEFAULT_PATH};
+pub use forward::SocketForward;
+pub use native::{Copied, RootfsCopy};
 pub use overlay::{Mounted, RootfsMount};
+pub use snapshotter::{Rootfs, Snapshotter};
 pub use spec::{Bind, ContainerSpec, NetworkMode, Tmpfs};
 pub use sys::private_mount_namespace;
 pub use user::{resolve_user, User};

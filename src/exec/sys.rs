@@ -1,5 +1,6 @@
-//! The raw mount syscalls strata needs, behind safe functions. Everything
-//! here goes through rustix's and nix's safe wrappers: no `unsafe`.
+//! The raw syscalls strata needs, behind safe functions. Everything here
+//! goes through rustix's and nix's wrappers; each `unsafe` call says why
+//! it is sound.
 //!
 //! Overlay mounts use the new mount API (`fsopen`/`fsconfig`/`fsmount`/
 //! `move_mount`) with one `lowerdir+` call per layer, so the number of
@@ -110,12 +111,81 @@ pub fn make_mounts_private() -> io::Result<()> {
 
 /// Makes `root` the root directory: `pivot_root(".", ".")` then detaching
 /// the old root, which needs no directory inside the new root.
+///
+/// `pivot_root` wants a mount point; a copied root is a plain directory, so
+/// `root` is first bind-mounted onto itself (recursively: the mounts already
+/// made inside it come along), as runc does for every root. Only this
+/// private mount namespace sees the extra mount. The chdir comes after it,
+/// so "." names the new mount rather than the directory it covers.
 pub fn pivot_into(root: &Path) -> io::Result<()> {
+    bind_mount(root, root)?;
     nix::unistd::chdir(root)?;
     nix::unistd::pivot_root(".", ".")?;
     nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?;
     nix::unistd::chdir("/")?;
     Ok(())
+}
+
+/// Creates a device node or fifo of the type in `mode` (`S_IFCHR`,
+/// `S_IFBLK`, `S_IFIFO`) with no permissions; they are set afterwards.
+/// `mknod` never follows a symlink at `path`: an existing path is `EEXIST`.
+pub fn make_node(path: &Path, mode: u32, rdev: u64) -> io::Result<()> {
+    use nix::sys::stat::{mknod, Mode, SFlag};
+    let kind = SFlag::from_bits_truncate(mode & nix::libc::S_IFMT);
+    Ok(mknod(path, kind, Mode::empty(), rdev)?)
+}
+
+/// Sets the owner of `path` itself: `lchown` changes a symlink, never what
+/// it points to.
+pub fn set_owner(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+}
+
+/// Sets atime and mtime of `path` itself to `(seconds, nanoseconds)`;
+/// `AT_SYMLINK_NOFOLLOW` makes a symlink's own times change.
+pub fn set_times(path: &Path, (seconds, nanoseconds): (i64, i64)) -> io::Result<()> {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    let time = nix::sys::time::TimeSpec::new(seconds, nanoseconds);
+    Ok(utimensat(None, path, &time, &time, UtimensatFlags::NoFollowSymlink)?)
+}
+
+/// The inode generation of the directory `path` (`FS_IOC_GETVERSION`),
+/// which ext4, xfs and btrfs renew when they hand out a freed inode number
+/// again; `None` where the filesystem keeps none or the directory cannot
+/// be opened.
+pub fn inode_generation(path: &Path) -> io::Result<Option<u32>> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::io::Errno;
+    use rustix::ioctl::{ioctl, opcode, Getter, Opcode};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let dir = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(dir) => dir,
+        Err(Errno::ACCESS | Errno::PERM) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    // The opcode is `_IOR('v', 1, long)`, but every filesystem that answers
+    // it writes an `int` (`put_user(inode->i_generation, (int __user *)arg)`).
+    const GETVERSION: Opcode = opcode::read::<std::ffi::c_long>(b'v', 1);
+    // SAFETY: GETVERSION is FS_IOC_GETVERSION, and the kernel writes exactly
+    // one `int` for it (see above): `c_int` is the output type it expects.
+    let getter = unsafe { Getter::<GETVERSION, std::ffi::c_int>::new() };
+    // SAFETY: `dir` is an open descriptor and `getter` matches the opcode.
+    match unsafe { ioctl(&dir, getter) } {
+        Ok(generation) => Ok(Some(generation as u32)),
+        Err(Errno::NOTTY | Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// When `path` itself was created (seconds, nanoseconds), where the
+/// filesystem records it.
+pub fn birth_time(path: &Path) -> io::Result<Option<(i64, u32)>> {
+    use rustix::fs::{statx, AtFlags, StatxFlags};
+    let stat = statx(rustix::fs::CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BTIME)?;
+    if stat.stx_mask & StatxFlags::BTIME.bits() == 0 {
+        return Ok(None);
+    }
+    Ok(Some((stat.stx_btime.tv_sec, stat.stx_btime.tv_nsec)))
 }
 
 /// Brings up the loopback interface of the current network namespace.

@@ -8,6 +8,7 @@ mod dry_run;
 mod key;
 mod run;
 mod schedule;
+mod ssh;
 mod state;
 mod step;
 
@@ -27,6 +28,7 @@ pub use context::BuildContext;
 pub use dry_run::Verdict;
 pub use key::ContextSource;
 pub use run::{parse_size, Executor, Secrets};
+pub use ssh::SshAgents;
 pub use state::StageState;
 
 /// How the build runs.
@@ -39,15 +41,21 @@ pub struct SolveOptions {
     pub explain: bool,
     /// Identifies the Dockerfile across builds, for `explain`.
     pub dockerfile_id: String,
-    /// Stages built at once (0: one per CPU).
+    /// Stages built at once (0: every stage whose inputs are ready).
     pub jobs: usize,
     /// Where `RUN --mount=type=secret` values come from.
     pub secrets: Secrets,
+    /// The SSH agents `RUN --mount=type=ssh` reaches.
+    pub ssh: SshAgents,
     /// Memory and CPU limits for every RUN.
     pub limits: crate::exec::Limits,
     /// Compute every step's key and say HIT or MISS, executing nothing
     /// (`strata cache explain`; see [`Solver::dry_run`]).
     pub dry_run: bool,
+    /// Keep a failed RUN step's state as a working container.
+    pub keep_failed: bool,
+    /// How step root filesystems are made.
+    pub snapshotter: crate::exec::Snapshotter,
 }
 
 /// Why a RUN step failed.
@@ -94,6 +102,8 @@ pub enum SolveError {
     },
     #[error("build context: {0}")]
     Context(String),
+    #[error("{cause}\nthe failed step's state is kept as container {container}: enter it with `strata run {container} -- sh`, remove it with `strata rm {container}`")]
+    KeptFailed { container: String, cause: Box<SolveError> },
     #[error("cancelled: another stage failed")]
     Cancelled,
     #[error("stage {0} was needed before it was built")]
@@ -126,6 +136,9 @@ pub struct Solver<'a> {
     hits: std::sync::Mutex<Vec<(String, crate::cache::CacheKey)>>,
     /// Each step's outcome in a dry run.
     verdicts: std::sync::Mutex<Vec<Verdict>>,
+    /// Image states by name: stages sharing a base (or `--from` image)
+    /// resolve it once, and all see the same image.
+    images: std::sync::Mutex<std::collections::HashMap<String, StageState>>,
 }
 
 /// The result of a build: the target stage's state, committed as an image.
@@ -154,6 +167,7 @@ impl<'a> Solver<'a> {
             in_flight: schedule::InFlight::default(),
             hits: Default::default(),
             verdicts: Default::default(),
+            images: Default::default(),
         }
     }
 
@@ -185,8 +199,9 @@ impl<'a> Solver<'a> {
         self.hits.lock().unwrap_or_else(|p| p.into_inner()).push((identity, key));
     }
 
-    /// Makes running stages stop at their next step.
-    fn cancel(&self) {
+    /// Stops the build: stages not yet started never start, running ones
+    /// stop at their next step.
+    pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
     }
 
@@ -209,10 +224,26 @@ pub fn file_input_value(content: &Digest, mode: u32, uid: u32, gid: u32) -> Stri
 }
 
 /// Base image configs for planning, from the store.
-pub struct StoreBaseImages<'a>(pub &'a Store);
+pub struct StoreBaseImages<'a> {
+    store: &'a Store,
+    /// Each name is resolved once per plan (several stages often share a base).
+    resolved: std::sync::Mutex<std::collections::HashMap<String, crate::image::ImageConfig>>,
+}
+
+impl<'a> StoreBaseImages<'a> {
+    pub fn new(store: &'a Store) -> StoreBaseImages<'a> {
+        StoreBaseImages { store, resolved: Default::default() }
+    }
+}
 
 impl crate::plan::BaseImages for StoreBaseImages<'_> {
     fn config(&self, image: &str) -> Result<crate::image::ImageConfig, String> {
-        self.0.resolve(image).map(|image| image.config).map_err(|e| e.to_string())
+        let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(config) = resolved.get(image) {
+            return Ok(config.clone());
+        }
+        let config = self.store.resolve(image).map(|image| image.config).map_err(|e| e.to_string())?;
+        resolved.insert(image.to_owned(), config.clone());
+        Ok(config)
     }
 }

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ExecError, SolveError, Solver};
+use super::{ExecError, SolveError, Solver, StageState};
 use crate::copy::resolve_in_root;
-use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, Cgroup, ContainerSpec, Mounted, NetworkMode, RootfsMount, Tmpfs};
+use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkMode, Rootfs, Tmpfs};
 use crate::progress::Event;
-use crate::plan::{MountKind, Network, RunOp, Sharing};
-use crate::store::Lock;
+use crate::plan::{MountKind, Network, RunOp, Sharing, Step};
+use crate::store::{Lock, NewContainer, RunDefaults};
 
 /// The hostname containers get (BuildKit's is `buildkitsandbox`).
 const HOSTNAME: &str = "strata";
@@ -79,7 +79,15 @@ impl Solver<'_> {
                     binds.push(Bind { source: file, target, read_only: true });
                 }
                 MountKind::Ssh => {
-                    return Err(SolveError::Context("RUN --mount=type=ssh is not supported yet".into()));
+                    let index = guards.agents.len();
+                    if let Some(bind) = self.ssh_mount(mount, index, scratch, &mut guards.agents)? {
+                        // As BuildKit: the first agent is the one ssh finds.
+                        if index == 0 {
+                            env.retain(|e| !e.starts_with("SSH_AUTH_SOCK="));
+                            env.push(format!("SSH_AUTH_SOCK={}", bind.target));
+                        }
+                        binds.push(bind);
+                    }
                 }
             }
         }
@@ -110,7 +118,7 @@ impl Solver<'_> {
         mount: &crate::plan::MountOp,
         results: &[Option<super::StageState>],
         scratch: &Path,
-        guards: &mut Vec<Mounted>,
+        guards: &mut Vec<Rootfs>,
     ) -> Result<PathBuf, SolveError> {
         let n = guards.len();
         let root = match self.source_state(&mount.from, results)? {
@@ -118,8 +126,7 @@ impl Solver<'_> {
             Some(state) => {
                 let layers = self.layer_paths(&state);
                 let dir = scratch.join(format!("bind-{n}"));
-                let mounted = RootfsMount { layers: &layers, scratch: &dir, read_only: true }
-                    .mount()
+                let mounted = self.options.snapshotter.mount(&layers, &dir, true)
                     .map_err(|e| SolveError::io("mount the bind source in", &dir, e))?;
                 let root = mounted.root().to_path_buf();
                 guards.push(mounted);
@@ -133,8 +140,7 @@ impl Solver<'_> {
         }
         let dir = scratch.join(format!("bind-rw-{n}"));
         let layers = [source];
-        let mounted = RootfsMount { layers: &layers, scratch: &dir, read_only: false }
-            .mount()
+        let mounted = self.options.snapshotter.mount(&layers, &dir, false)
             .map_err(|e| SolveError::io("mount a writable bind in", &dir, e))?;
         let writable = mounted.root().to_path_buf();
         guards.push(mounted);
@@ -176,6 +182,15 @@ impl Solver<'_> {
             return Err(ExecError::Exit { code, last_lines: tail.into_iter().collect() }.into());
         }
         Ok(())
+    }
+
+    /// `--keep-failed`: the failed step's changes become a working container
+    /// over the step's parent state; returns its name.
+    pub(super) fn keep_failed(&self, state: &StageState, step: &Step, spec: &ContainerSpec, upper: &Path) -> Result<String, SolveError> {
+        let defaults = RunDefaults { env: spec.env.clone(), user: spec.user.clone(), workdir: spec.workdir.clone() };
+        let source = format!("{} (Dockerfile line {})", step.text, step.lines.start);
+        let new = NewContainer { name: None, stem: "failed-step", source: &source, base: state.config.clone(), defaults, upper: Some(upper) };
+        Ok(self.store.create_container(new)?.name)
     }
 
     /// After the root is unmounted: mount points out of the upper dir.
@@ -237,8 +252,9 @@ impl Solver<'_> {
 /// filesystems, and the locks of `sharing=locked|private` cache mounts.
 #[derive(Default)]
 pub(super) struct RunGuards {
-    pub mounts: Vec<Mounted>,
+    pub mounts: Vec<Rootfs>,
     pub locks: Vec<Lock>,
+    pub agents: Vec<crate::exec::SocketForward>,
     /// Throwaway `sharing=private` caches, removed with the guards.
     pub temp_dirs: Vec<PathBuf>,
 }
@@ -289,6 +305,8 @@ fn secret_file(scratch: &Path, n: usize, value: &[u8], mount: &crate::plan::Moun
 pub(super) fn private_scratch(fallback: impl FnOnce() -> Result<PathBuf, SolveError>) -> Result<PathBuf, SolveError> {
     use std::os::unix::fs::DirBuilderExt;
     let shm = Path::new("/dev/shm");
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| remove_dead_scratch(shm));
     if shm.is_dir() {
         for attempt in 0..100u32 {
             let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -301,6 +319,20 @@ pub(super) fn private_scratch(fallback: impl FnOnce() -> Result<PathBuf, SolveEr
         }
     }
     fallback()
+}
+
+/// Removes the private scratch directories of strata processes that are
+/// gone (killed outright, so they could not clean up): they may hold
+/// secrets, and /dev/shm is memory.
+fn remove_dead_scratch(shm: &Path) {
+    let Ok(entries) = std::fs::read_dir(shm) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("strata-run-")).and_then(|rest| rest.split('-').next()) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// `--secret id=NAME,src=FILE` or `id=NAME,env=VAR`: where secrets come

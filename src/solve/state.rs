@@ -8,7 +8,7 @@ use crate::cache::{CacheKey, KeyBuilder};
 use crate::digest::Digest;
 use crate::image::{now_rfc3339, ImageConfig};
 use crate::plan::{Base, SourceRoot, StagePlan};
-use crate::store::{LayerRecord, StoreError};
+use crate::store::LayerRecord;
 
 /// Layers (bottom first, by diff_id), config and key of a stage so far.
 #[derive(Debug, Clone)]
@@ -50,13 +50,19 @@ impl Solver<'_> {
 
     /// The state of an image in the store, as a stage base or a `--from` source.
     pub(super) fn image_state(&self, name: &str) -> Result<StageState, SolveError> {
+        let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = images.get(name) {
+            return Ok(state.clone());
+        }
+        let state = self.resolve_image_state(name)?;
+        images.insert(name.to_owned(), state.clone());
+        Ok(state)
+    }
+
+    fn resolve_image_state(&self, name: &str) -> Result<StageState, SolveError> {
         let base_error = |source| SolveError::BaseImage { name: name.to_owned(), cause: source };
         let image = self.store.resolve(name).map_err(base_error)?;
-        let mut layers = Vec::new();
-        for diff_id in &image.config.rootfs.diff_ids {
-            let record = self.store.layer(diff_id)?.ok_or(StoreError::MissingBlob(*diff_id)).map_err(base_error)?;
-            layers.push((*diff_id, record));
-        }
+        let layers = self.store.image_layers(&image.config.rootfs.diff_ids).map_err(base_error)?;
         let key = KeyBuilder::new().str("base", "image").digest("manifest", &image.manifest.digest).finish();
         let created = image.config.created.clone().unwrap_or_else(now_rfc3339);
         Ok(StageState { layers, config: image.config, key, created })

@@ -9,12 +9,10 @@ use super::{SolveError, Solver};
 use crate::cache::{explain_miss, CacheRecord};
 use crate::copy::{copy, make_dir_all, resolve_owner, CopyRequest};
 use crate::digest::Digest;
-use crate::exec::RootfsMount;
 use crate::image::{now_rfc3339, ConfigChange, History};
-use crate::layer::{write_layer, Compression, WriteOptions};
 use crate::plan::{Op, StagePlan, Step};
 use crate::progress::Event;
-use crate::store::{source_date_epoch, LayerRecord};
+use crate::store::{LayerRecord, UpperAfterCommit};
 
 type Layer = (Digest, LayerRecord);
 
@@ -54,11 +52,10 @@ impl Solver<'_> {
             // The same step running in another stage: wait, then take its result.
             let claimed = self.in_flight.claim(key);
             if !no_cache || !claimed {
-                if let Some(record) = self.cache().get(&key)? {
+                if let Some((record, layer)) = self.cache().get(&key)? {
                     if claimed {
                         self.in_flight.release(&key);
                     }
-                    let layer = record.layer.map(|diff_id| self.layer_record(diff_id)).transpose()?;
                     state.created = record.created.clone();
                     apply(&mut state, step, layer);
                     state.key = key;
@@ -120,7 +117,7 @@ impl Solver<'_> {
                     let owner = user.as_deref().map(|u| resolve_owner(u, root)).transpose()?;
                     Ok(make_dir_all(root, path, owner)?)
                 },
-                |_| Ok(()),
+                |_, _| Ok(()),
             ),
             Op::Copy(op) => {
                 let source_state = self.source_state(&op.from, results)?;
@@ -132,7 +129,7 @@ impl Solver<'_> {
                             copy(&CopyRequest { op, source, filter, dest_root: root, user_db_root: root })?;
                             Ok(())
                         },
-                        |_| Ok(()),
+                        |_, _| Ok(()),
                     )
                 });
                 remove_scratch(&scratch);
@@ -142,6 +139,7 @@ impl Solver<'_> {
                 let scratch = super::run::private_scratch(|| Ok(self.store.temp_dir("run")?))?;
                 let lowers = self.layer_paths(state);
                 let spec = std::cell::RefCell::new(None);
+                let kept = std::cell::RefCell::new(None);
                 let result = self.in_rootfs(
                     state,
                     |root| {
@@ -152,13 +150,20 @@ impl Solver<'_> {
                         *spec.borrow_mut() = Some(made);
                         outcome
                     },
-                    |upper| match spec.borrow().as_ref() {
-                        Some(made) => self.clean_upper(upper, &lowers, made),
-                        None => Ok(()),
+                    |upper, failed| {
+                        let Some(made) = spec.borrow().clone() else { return Ok(()) };
+                        self.clean_upper(upper, &lowers, &made)?;
+                        if failed && self.options.keep_failed {
+                            *kept.borrow_mut() = Some(self.keep_failed(state, step, &made, upper)?);
+                        }
+                        Ok(())
                     },
                 );
                 remove_scratch(&scratch);
-                result
+                result.map_err(|cause| match kept.take() {
+                    Some(container) => SolveError::KeptFailed { container, cause: Box::new(cause) },
+                    None => cause,
+                })
             }
             Op::Config { .. } | Op::Author { .. } => Ok(None),
         }
@@ -174,8 +179,7 @@ impl Solver<'_> {
     ) -> Result<T, SolveError> {
         let Some(source) = source else { return f(self.context.root(), self.context.filter()) };
         let layers = self.layer_paths(source);
-        let mounted = RootfsMount { layers: &layers, scratch, read_only: true }
-            .mount()
+        let mounted = self.options.snapshotter.mount(&layers, scratch, true)
             .map_err(|e| SolveError::io("mount the source of", scratch, e))?;
         let result = f(mounted.root(), None);
         mounted.finish().map_err(|e| SolveError::io("unmount", scratch, e))?;
@@ -184,12 +188,13 @@ impl Solver<'_> {
 
     /// Mounts the state's layers with a fresh upper directory, runs `f` on
     /// the merged root, and commits the upper directory as a layer.
-    /// `clean` gets the upper directory after unmounting, before the commit.
+    /// `clean` gets the upper directory after unmounting, before the commit,
+    /// and whether `f` failed (then nothing is committed).
     fn in_rootfs(
         &self,
         state: &StageState,
         f: impl FnOnce(&Path) -> Result<(), SolveError>,
-        clean: impl FnOnce(&Path) -> Result<(), SolveError>,
+        clean: impl FnOnce(&Path, bool) -> Result<(), SolveError>,
     ) -> Result<Option<Layer>, SolveError> {
         let scratch = self.store.temp_dir("step")?;
         let result = self.in_rootfs_at(state, &scratch, f, clean);
@@ -202,41 +207,20 @@ impl Solver<'_> {
         state: &StageState,
         scratch: &Path,
         f: impl FnOnce(&Path) -> Result<(), SolveError>,
-        clean: impl FnOnce(&Path) -> Result<(), SolveError>,
+        clean: impl FnOnce(&Path, bool) -> Result<(), SolveError>,
     ) -> Result<Option<Layer>, SolveError> {
         let layers = self.layer_paths(state);
-        let mounted = RootfsMount { layers: &layers, scratch, read_only: false }
-            .mount()
+        let mounted = self.options.snapshotter.mount(&layers, scratch, false)
             .map_err(|e| SolveError::io("mount the root filesystem in", scratch, e))?;
         let outcome = f(mounted.root());
         let upper = mounted.finish().map_err(|e| SolveError::io("unmount", scratch, e))?;
+        let cleaned = upper.as_deref().map_or(Ok(()), |upper| clean(upper, outcome.is_err()));
         outcome?;
-        if let Some(upper) = &upper {
-            clean(upper)?;
-        }
+        cleaned?;
         match upper {
-            Some(upper) if !is_empty_dir(&upper)? => Ok(Some(self.commit(&upper)?)),
-            _ => Ok(None),
+            Some(upper) => Ok(self.store.commit_layer(&upper, UpperAfterCommit::Adopt)?),
+            None => Ok(None),
         }
-    }
-
-    /// Writes `upper` as an uncompressed layer blob (local layers are
-    /// compressed only when saved or pushed) and keeps it as a snapshot.
-    fn commit(&self, upper: &Path) -> Result<Layer, SolveError> {
-        let options = WriteOptions { compression: Compression::None, source_date_epoch: source_date_epoch() };
-        let (info, blob) = write_layer(upper, self.store.blobs.writer()?, &options)?;
-        // Leased before it is visible, so a concurrent prune leaves it be.
-        self.store.hold_layer(&info.diff_id)?;
-        let (digest, size) = blob.commit(Some(&info.digest))?;
-        self.store.snapshots.adopt(upper, &info.diff_id)?;
-        let record = LayerRecord {
-            blob: digest,
-            media_type: Compression::None.media_type().to_owned(),
-            size,
-            uncompressed_size: info.uncompressed_size,
-        };
-        self.store.put_layer(&info.diff_id, &record)?;
-        Ok((info.diff_id, record))
     }
 }
 
@@ -262,11 +246,6 @@ pub(super) fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
         }
         None => state.config.push_empty_layer(history),
     }
-}
-
-fn is_empty_dir(path: &Path) -> Result<bool, SolveError> {
-    let mut entries = std::fs::read_dir(path).map_err(|e| SolveError::io("read", path, e))?;
-    Ok(entries.next().is_none())
 }
 
 /// Scratch space goes; a failure to remove it is left for the next store

@@ -4,16 +4,16 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::{Blobs, LayerRecord, Store, StoreError};
+use super::{LayerRecord, Store, StoreError};
 use crate::digest::Digest;
 use crate::image::archive::{BlobSource, LoadTarget, LoadedLayer};
 use crate::image::{ImageConfig, Reference};
 
-/// Blob reads for `save`.
-impl BlobSource for Blobs {
+/// Blob reads for `save` (layers kept only as snapshots are streamed).
+impl BlobSource for Store {
     fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
-        let file = self.open(digest).map_err(into_io)?;
-        Ok(Box::new(file))
+        let reader = Store::open_blob(self, digest).map_err(into_io)?;
+        Ok(reader)
     }
 }
 
@@ -37,7 +37,7 @@ impl LoadTarget for Store {
         // Leased before looking, so a concurrent prune cannot remove what we reuse or add.
         self.hold_layer(diff_id)?;
         let Some(record) = self.layer(diff_id)? else { return Ok(None) };
-        if !self.blobs.contains(&record.blob) || !self.snapshots.contains(diff_id) {
+        if !self.has_blob(&record.blob)? || !self.snapshots.contains(diff_id) {
             return Ok(None);
         }
         Ok(Some(LoadedLayer {

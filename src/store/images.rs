@@ -272,6 +272,11 @@ impl Store {
         }
         let layer_records = self.all_layers()?;
         keep_blobs.extend(keep_layers.iter().filter_map(|layer| layer_records.get(layer)).map(|record| record.blob));
+        keep_blobs.extend(self.compressed_forms_of(&keep_layers)?);
+        // A container's base layers: needed to run it and to commit it.
+        for container in self.containers()? {
+            keep_blobs.extend(self.layers(&container.base.rootfs.diff_ids)?.into_iter().flatten().map(|l| l.blob));
+        }
         let mut report = GcReport::default();
         for blob in self.blobs.list()? {
             if !keep_blobs.contains(&blob) {
@@ -307,11 +312,14 @@ impl Store {
         })
     }
 
-    /// The diff_ids every image's config names.
+    /// The diff_ids every image's and container's config names.
     pub fn referenced_layers(&self) -> Result<BTreeSet<Digest>, StoreError> {
         let mut layers = BTreeSet::new();
         for entry in self.list_images()? {
             layers.extend(self.load(&entry)?.config.rootfs.diff_ids);
+        }
+        for container in self.containers()? {
+            layers.extend(container.base.rootfs.diff_ids);
         }
         Ok(layers)
     }
@@ -418,18 +426,32 @@ impl Store {
 
     /// The record of a layer by diff_id.
     pub fn layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
-        self.meta.read(|txn| {
-            let table = match txn.open_table(LAYERS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(redb::Error::from(e).into()),
-            };
-            let key = diff_id.to_string();
-            match table.get(key.as_str())? {
-                Some(value) => Ok(Some(decode("layers_v1", &key, value.value())?)),
-                None => Ok(None),
-            }
-        })
+        Ok(self.layers(std::slice::from_ref(diff_id))?.pop().flatten())
+    }
+
+    /// The records of layers, in order, read in one transaction.
+    pub fn layers(&self, diff_ids: &[Digest]) -> Result<Vec<Option<LayerRecord>>, StoreError> {
+        self.meta.read(|txn| diff_ids.iter().map(|diff_id| layer_in(txn, diff_id)).collect())
+    }
+
+    /// The records of an image's layers; a missing one is an error.
+    pub fn image_layers(&self, diff_ids: &[Digest]) -> Result<Vec<(Digest, LayerRecord)>, StoreError> {
+        let records = self.layers(diff_ids)?;
+        diff_ids.iter().zip(records).map(|(d, r)| r.map(|r| (*d, r)).ok_or(StoreError::MissingBlob(*d))).collect()
+    }
+}
+
+/// A layer record inside a read transaction (`None` when unknown).
+pub fn layer_in(txn: &redb::ReadTransaction, diff_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
+    let table = match txn.open_table(LAYERS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(redb::Error::from(e).into()),
+    };
+    let key = diff_id.to_string();
+    match table.get(key.as_str())? {
+        Some(value) => Ok(Some(decode("layers_v1", &key, value.value())?)),
+        None => Ok(None),
     }
 }
 

@@ -4,7 +4,8 @@
 //! <root>/
 //!   blobs/sha256/<hex>     content-addressed blobs: layers, configs, manifests
 //!   snapshots/<hex>/       unpacked layers (by diff_id), overlay lower dirs
-//!   meta.redb              tags, images and layers (redb, ACID)
+//!   containers/<id>/       working containers: overlay upper/ and work/
+//!   meta.redb              tags, images, layers, containers, cache (redb, ACID)
 //!   locks/                 flock files: `gc` (shared by users, exclusive by
 //!                          garbage collection), `meta` (database access)
 //!   leases/                what running builds hold (see lease.rs)
@@ -17,7 +18,10 @@
 
 mod archive;
 mod blobs;
+mod containers;
+mod distribution;
 mod images;
+mod layers;
 mod lease;
 mod lock;
 mod meta;
@@ -28,7 +32,10 @@ mod usage;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobWriter, Blobs};
-pub use images::{source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
+pub use containers::{CommitOptions, ContainerRecord, HeldContainer, NewContainer, RunDefaults, working_container_stem};
+pub use distribution::{CompressedBlob, DistributableImage};
+pub use layers::UpperAfterCommit;
+pub use images::{layer_in, source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
 pub use lease::Lease;
 pub use lock::Lock;
 pub use meta::{ImageRecord, LayerRecord, Meta};
@@ -71,6 +78,16 @@ pub enum StoreError {
     BadConfig { digest: Digest, reason: String },
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    #[error("interrupted: a parallel step failed first")]
+    Interrupted,
+    #[error("no such container: {0}")]
+    NoSuchContainer(String),
+    #[error("a container named {0} already exists")]
+    ContainerExists(String),
+    #[error("container {0} is in use by another strata command")]
+    ContainerBusy(String),
+    #[error("invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
+    BadContainerName(String),
 }
 
 impl From<redb::Error> for StoreError {
