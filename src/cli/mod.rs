@@ -58,7 +58,7 @@ pub enum Command {
     /// Show an image's history: one row per step.
     History(image::HistoryArgs),
     /// Build an image from a Dockerfile.
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Run a command in a working container, or in a one-off container from an image (--rm).
     Run(run::RunArgs),
     /// Create a working container from an image.
