@@ -77,7 +77,7 @@ mod tests {
     use crate::digest::Digest;
 
     fn record(inputs: Vec<Input>) -> CacheRecord {
-        CacheRecord { key: CacheKey(Digest::of(b"")), layer: None, inputs, step: String::new(), created: String::new() }
+        CacheRecord { key: CacheKey(Digest::of(b"")), layer: None, inputs, step: String::new(), created: String::new(), stage: String::new() }
     }
 
     #[test]

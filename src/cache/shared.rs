@@ -152,7 +152,7 @@ mod tests {
         if let Some(p) = parent {
             inputs.push(Input::new("parent", key_of(p).to_string()));
         }
-        UsedStep { record: CacheRecord { key: key_of(key), layer: None, inputs, step: format!("step {key}"), created: String::new() }, layer: None }
+        UsedStep { record: CacheRecord { key: key_of(key), layer: None, inputs, step: format!("step {key}"), created: String::new(), stage: String::new() }, layer: None }
     }
 
     #[test]

@@ -130,6 +130,8 @@ pub struct BuildArgs {
     pub cache_from: Vec<crate::registry::CacheSpec>,
     #[command(flatten)]
     pub registry: registry::RegistryArgs,
+    #[command(flatten)]
+    pub gc: super::cache::GcFlags,
 }
 
 fn registry_cache_to(text: &str) -> Result<crate::registry::CacheSpec, String> {
@@ -162,25 +164,11 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         (Some(file), None) => file.clone(),
         (None, _) => context_dir.join("Dockerfile"),
     };
-    let name = dockerfile_path.display().to_string();
-    let source = fs_err::read(&dockerfile_path).map_err(|e| CliError::Read { path: name.clone(), source: e })?;
-    let source = String::from_utf8_lossy(&source).into_owned();
-    let file = match syntax::parse(&source) {
-        Ok(file) => file,
-        Err(error) => {
-            eprintln!("{}", render::parse_error(&name, &source, error));
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let options = PlanOptions { target: args.target.clone(), build_args: build_args(&args.build_args), platform: Platform::host() };
     let fetcher = registry::RegistryImages::new(store, args.registry.clone(), args.pull, args.quiet || args.print_graph);
     let base_images = StoreBaseImages::new(store, Some(&fetcher));
-    let mut plan = match plan::plan(&file, &options, &base_images) {
+    let mut plan = match load_plan(&base_images, &dockerfile_path, args.target.clone(), &args.build_args)? {
         Ok(plan) => plan,
-        Err(error) => {
-            eprintln!("{}", render::plan_error(&name, &source, &error));
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(code) => return Ok(code),
     };
     if args.print_graph {
         let text = match args.format {
@@ -205,11 +193,12 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
         explain: args.explain,
-        dockerfile_id: dockerfile_path.canonicalize().unwrap_or(dockerfile_path.clone()).display().to_string(),
+        dockerfile_id: dockerfile_id(&dockerfile_path),
         jobs: args.jobs,
         secrets: Secrets::parse(&args.secrets).map_err(CliError::Usage)?,
         ssh: SshAgents::parse(&args.ssh).map_err(CliError::Usage)?,
         limits: Limits { memory: args.memory, cpus: args.cpus },
+        dry_run: false,
         keep_failed: args.keep_failed,
         snapshotter,
     };
@@ -263,7 +252,41 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     if args.push {
         registry::push_tags(store, &id.to_string(), &tags, &args.registry, args.quiet)?;
     }
+    super::cache::gc_after_build(store, &args.gc, args.quiet || args.progress == ProgressMode::Json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads, parses and plans a Dockerfile; a parse or plan error is printed
+/// (located in the source) and becomes exit code 1.
+pub(super) fn load_plan(
+    base_images: &StoreBaseImages<'_>,
+    dockerfile_path: &Path,
+    target: Option<String>,
+    raw_build_args: &[String],
+) -> Result<Result<plan::BuildPlan, ExitCode>, CliError> {
+    let name = dockerfile_path.display().to_string();
+    let source = fs_err::read(dockerfile_path).map_err(|e| CliError::Read { path: name.clone(), source: e })?;
+    let source = String::from_utf8_lossy(&source).into_owned();
+    let file = match syntax::parse(&source) {
+        Ok(file) => file,
+        Err(error) => {
+            eprintln!("{}", render::parse_error(&name, &source, error));
+            return Ok(Err(ExitCode::FAILURE));
+        }
+    };
+    let options = PlanOptions { target, build_args: build_args(raw_build_args), platform: Platform::host() };
+    match plan::plan(&file, &options, base_images) {
+        Ok(plan) => Ok(Ok(plan)),
+        Err(error) => {
+            eprintln!("{}", render::plan_error(&name, &source, &error));
+            Ok(Err(ExitCode::FAILURE))
+        }
+    }
+}
+
+/// What identifies a Dockerfile across builds (for `--explain`).
+pub(super) fn dockerfile_id(path: &Path) -> String {
+    path.canonicalize().unwrap_or(path.to_path_buf()).display().to_string()
 }
 
 /// `512m`, `2g`, `64k`, or plain bytes.

@@ -235,7 +235,7 @@ pub fn rmi(store: Store, args: &RmiArgs) -> Result<ExitCode, CliError> {
             }
         }
     }
-    store.collect_garbage()?;
+    crate::cache::collect_garbage(store)?;
     Ok(code)
 }
 

@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod cache;
 mod container;
 mod graph;
 mod image;
@@ -10,6 +11,7 @@ mod parse;
 mod registry;
 mod render;
 mod run;
+mod system;
 mod table;
 
 use std::path::PathBuf;
@@ -84,6 +86,10 @@ pub enum Command {
     Login(registry::LoginArgs),
     /// Remove stored credentials for a registry.
     Logout(registry::LogoutArgs),
+    /// Inspect, explain, prune and verify the build cache.
+    Cache(cache::CacheArgs),
+    /// Store-wide information: `system df`.
+    System(system::SystemArgs),
 }
 
 /// Runs the CLI with the process arguments and returns the exit code.
@@ -112,6 +118,8 @@ pub fn run() -> ExitCode {
         Command::Push(args) => open(&root).and_then(|store| registry::push(&store, &args)),
         Command::Login(args) => registry::login(&args),
         Command::Logout(args) => registry::logout(&args),
+        Command::Cache(args) => open(&root).and_then(|store| cache::run(&store, &args)),
+        Command::System(args) => open(&root).and_then(|store| system::run(&store, &args)),
     };
     match outcome {
         Ok(code) => code,

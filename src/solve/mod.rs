@@ -4,6 +4,7 @@
 //! [`Executor`]) and records the result. Knows nothing of Dockerfile syntax.
 
 mod context;
+mod dry_run;
 mod key;
 mod run;
 mod schedule;
@@ -24,6 +25,7 @@ use crate::progress::{Event, Progress};
 use crate::store::{Store, StoreError, StoredImage};
 
 pub use context::BuildContext;
+pub use dry_run::Verdict;
 pub use key::ContextSource;
 pub use run::{parse_size, Executor, Secrets};
 pub use ssh::SshAgents;
@@ -47,6 +49,9 @@ pub struct SolveOptions {
     pub ssh: SshAgents,
     /// Memory and CPU limits for every RUN.
     pub limits: crate::exec::Limits,
+    /// Compute every step's key and say HIT or MISS, executing nothing
+    /// (`strata cache explain`; see [`Solver::dry_run`]).
+    pub dry_run: bool,
     /// Keep a failed RUN step's state as a working container.
     pub keep_failed: bool,
     /// How step root filesystems are made.
@@ -131,6 +136,8 @@ pub struct Solver<'a> {
     /// Cache hits of this build (step identity, key), saved at the end in
     /// one transaction rather than one commit (and fsync) per step.
     hits: std::sync::Mutex<Vec<(String, crate::cache::CacheKey)>>,
+    /// Each step's outcome in a dry run.
+    verdicts: std::sync::Mutex<Vec<Verdict>>,
     /// Image states by name: stages sharing a base (or `--from` image)
     /// resolve it once, and all see the same image.
     images: std::sync::Mutex<std::collections::HashMap<String, StageState>>,
@@ -169,6 +176,7 @@ impl<'a> Solver<'a> {
             cancelled: AtomicBool::new(false),
             in_flight: schedule::InFlight::default(),
             hits: Default::default(),
+            verdicts: Default::default(),
             images: Default::default(),
             shared_cache: None,
             used: Default::default(),
@@ -189,7 +197,12 @@ impl<'a> Solver<'a> {
         }
         let finished = self.run_stages(plan);
         let hits = std::mem::take(&mut *self.hits.lock().unwrap_or_else(|p| p.into_inner()));
-        self.cache().touch_all(&hits)?;
+        let build = crate::cache::BuildUse {
+            time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            dockerfile: self.options.dockerfile_id.clone(),
+            tags: tags.iter().map(Reference::to_string).collect(),
+        };
+        self.cache().touch_all(&hits, &build)?;
         let schedule::Finished { mut results, cached, total } = finished?;
         let Some(mut target) = results[plan.graph.target].take() else {
             return Err(SolveError::Context("the target stage was not built".into()));

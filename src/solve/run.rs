@@ -208,6 +208,10 @@ impl Solver<'_> {
         let base = self.store.cache_mounts_dir();
         let name = crate::digest::Digest::of(id.as_bytes()).hex();
         let dir = base.join(&name);
+        // Held while the step runs, before the directory is looked at, so
+        // `strata cache prune` never removes a cache in use.
+        std::fs::create_dir_all(&base).map_err(|e| SolveError::io("create", &base, e))?;
+        guards.locks.push(Lock::shared(&base.join(format!("{name}.use")))?);
         if !dir.exists() {
             // Made in the store's tmp/ (same filesystem) and renamed into
             // place whole; if another build made it meanwhile, theirs stays.

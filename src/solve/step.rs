@@ -44,10 +44,15 @@ impl Solver<'_> {
             let identity = format!("{}#{}#{index}", self.options.dockerfile_id, stage.index);
             let wrap = |e: SolveError| SolveError::Step { step: step.text.clone(), line: step.lines.start, cause: Box::new(e) };
             let (key, inputs) = self.step_key(&state, step, results).map_err(wrap)?;
+            if self.options.dry_run {
+                let at = super::dry_run::StepAt { stage: stage.index, step: index, label: &label, identity: &identity, id };
+                hits += usize::from(self.dry_run_step(&mut state, step, at, key, &inputs, no_cache)?);
+                continue;
+            }
             // The same step running in another stage: wait, then take its result.
             let claimed = self.in_flight.claim(key);
             if !no_cache || !claimed {
-                if let Some((record, layer)) = self.lookup(&key, &identity, !no_cache)? {
+                if let Some((record, layer)) = self.lookup(&key, &identity, &label, !no_cache)? {
                     if claimed {
                         self.in_flight.release(&key);
                     }
@@ -82,8 +87,10 @@ impl Solver<'_> {
                 inputs,
                 step: step.text.clone(),
                 created: now_rfc3339(),
+                stage: label.clone(),
             };
             let stored = self.cache().put(&identity, &record);
+            self.record_hit(identity, key);
             if claimed {
                 self.in_flight.release(&key);
             }
@@ -101,7 +108,7 @@ impl Solver<'_> {
     /// is allowed) from an imported cache, whose record is then kept in the
     /// store's cache too. A shared hit's layer is not fetched here: only
     /// when a later step mounts it, or the image is committed.
-    fn lookup(&self, key: &CacheKey, identity: &str, shared: bool) -> Result<Option<(CacheRecord, Option<Layer>)>, SolveError> {
+    fn lookup(&self, key: &CacheKey, identity: &str, stage: &str, shared: bool) -> Result<Option<(CacheRecord, Option<Layer>)>, SolveError> {
         if let Some(hit) = self.cache().get(key)? {
             return Ok(Some(hit));
         }
@@ -113,9 +120,15 @@ impl Solver<'_> {
             inputs: found.parent.iter().map(|p| Input::new("parent", p.clone())).collect(),
             step: found.step,
             created: found.created,
+            stage: stage.to_owned(),
         };
         self.cache().put(identity, &record)?;
         Ok(Some((record, layer)))
+    }
+
+    pub(super) fn layer_record(&self, diff_id: Digest) -> Result<Layer, SolveError> {
+        let record = self.store.layer(&diff_id)?.ok_or(crate::store::StoreError::MissingBlob(diff_id))?;
+        Ok((diff_id, record))
     }
 
     /// Runs a step that changes the filesystem; returns its layer, if it
@@ -242,7 +255,7 @@ fn touches_filesystem(op: &Op) -> bool {
 }
 
 /// A step's effect on the config and history.
-fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
+pub(super) fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
     match &step.op {
         Op::Config { change } => change.apply(&mut state.config.config),
         Op::Author { name } => state.config.author = Some(name.clone()),

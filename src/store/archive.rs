@@ -34,6 +34,8 @@ impl LoadTarget for Store {
     }
 
     fn existing_layer(&self, diff_id: &Digest) -> Result<Option<LoadedLayer>, StoreError> {
+        // Leased before looking, so a concurrent prune cannot remove what we reuse or add.
+        self.hold_layer(diff_id)?;
         let Some(record) = self.layer(diff_id)? else { return Ok(None) };
         if !self.has_blob(&record.blob)? || !self.snapshots.contains(diff_id) {
             return Ok(None);

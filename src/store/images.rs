@@ -77,6 +77,7 @@ impl Store {
         std::fs::create_dir(&rootfs).map_err(|e| StoreError::io("create", &rootfs, e))?;
         let blob = self.blobs.writer()?;
         let (info, blob) = layer::unpack_and_recompress(reader, &rootfs, blob, options.compression)?;
+        self.hold_layer(&info.diff_id)?;
         let (digest, size) = blob.commit(Some(&info.digest))?;
         self.snapshots.adopt(&rootfs, &info.diff_id)?;
         let created = now_rfc3339();
@@ -261,27 +262,43 @@ impl Store {
         Ok(Removal { untagged: untag, deleted: delete.then_some(image.id()) })
     }
 
-    /// Removes blobs and snapshots no image uses. Needs the store to itself:
-    /// when another strata process holds it, nothing is removed now.
-    pub fn collect_garbage(self) -> Result<GcReport, StoreError> {
-        let Store { root, blobs, snapshots, meta, tmp, _gc } = self;
-        drop(_gc);
-        let gc_lock = root.join("locks/gc");
-        let Some(_exclusive) = super::Lock::try_exclusive(&gc_lock)? else {
-            return Ok(GcReport { deferred: true, ..GcReport::default() });
-        };
-        let store = Store { root: root.clone(), blobs, snapshots, meta, tmp, _gc: _exclusive };
-        store.sweep()
+    /// Removes blobs and snapshots no image uses and no layer in `keep`
+    /// (the cache's layers) needs. Needs the store to itself: when another
+    /// strata process holds it, nothing is removed now (`deferred`).
+    pub fn collect_garbage(self, keep: BTreeSet<Digest>) -> Result<GcReport, StoreError> {
+        self.sweep_if_alone(keep)
     }
 
-    fn sweep(&self) -> Result<GcReport, StoreError> {
-        let (mut keep_blobs, keep_layers) = (BTreeSet::new(), self.referenced_layers()?);
+    /// [`Store::collect_garbage`] without giving up the store: this
+    /// process's shared `gc` lock is let go, the exclusive one tried, then
+    /// the shared one taken again. Processes opening the store meanwhile
+    /// wait for the sweep.
+    pub fn sweep_if_alone(&self, keep: BTreeSet<Digest>) -> Result<GcReport, StoreError> {
+        let mut held = self.gc.lock().unwrap_or_else(|p| p.into_inner());
+        let gc_lock = self.root.join("locks/gc");
+        *held = None;
+        let result = match super::Lock::try_exclusive(&gc_lock) {
+            Ok(Some(_exclusive)) => self.sweep(keep),
+            Ok(None) => Ok(GcReport { deferred: true, ..GcReport::default() }),
+            Err(e) => Err(e),
+        };
+        // The exclusive lock is gone (dropped in its match arm) before the shared one is asked for.
+        *held = Some(super::Lock::shared(&gc_lock)?);
+        result
+    }
+
+    fn sweep(&self, keep: BTreeSet<Digest>) -> Result<GcReport, StoreError> {
+        let mut keep_layers = self.referenced_layers()?;
+        keep_layers.extend(keep);
+        let mut keep_blobs = BTreeSet::new();
         for entry in self.list_images()? {
             let image = self.load(&entry)?;
             keep_blobs.insert(entry.manifest);
             keep_blobs.insert(image.config_digest);
             keep_blobs.extend(image.manifest.layers()?.into_iter().map(|(d, _, _)| d));
         }
+        let layer_records = self.all_layers()?;
+        keep_blobs.extend(keep_layers.iter().filter_map(|layer| layer_records.get(layer)).map(|record| record.blob));
         keep_blobs.extend(self.compressed_forms_of(&keep_layers)?);
         // A container's base layers: needed to run it and to commit it.
         for container in self.containers()? {
@@ -301,24 +318,29 @@ impl Store {
                 report.snapshots += 1;
             }
         }
+        self.forget_layers_except(&keep_layers)?;
+        Ok(report)
+    }
+
+    /// Drops the `layers_v1` rows of every layer not in `keep`.
+    fn forget_layers_except(&self, keep: &BTreeSet<Digest>) -> Result<(), StoreError> {
         self.meta.write(|txn| {
             let mut layers = txn.open_table(LAYERS)?;
             let stale: Vec<String> = layers
                 .iter()?
                 .filter_map(|row| row.ok())
-                .filter(|(k, _)| parse_digest(k.value()).map_or(true, |d| !keep_layers.contains(&d)))
+                .filter(|(k, _)| parse_digest(k.value()).map_or(true, |d| !keep.contains(&d)))
                 .map(|(k, _)| k.value().to_owned())
                 .collect();
             for key in stale {
                 layers.remove(key.as_str())?;
             }
             Ok(())
-        })?;
-        Ok(report)
+        })
     }
 
     /// The diff_ids every image's and container's config names.
-    fn referenced_layers(&self) -> Result<BTreeSet<Digest>, StoreError> {
+    pub fn referenced_layers(&self) -> Result<BTreeSet<Digest>, StoreError> {
         let mut layers = BTreeSet::new();
         for entry in self.list_images()? {
             layers.extend(self.load(&entry)?.config.rootfs.diff_ids);
@@ -336,6 +358,97 @@ impl Store {
             txn.open_table(LAYERS)?.insert(diff_id.to_string().as_str(), encode(record).as_slice())?;
             Ok(())
         })
+    }
+
+    /// Records many layers in one transaction.
+    pub fn put_layers(&self, layers: &[(Digest, LayerRecord)]) -> Result<(), StoreError> {
+        self.meta.write(|txn| {
+            let mut table = txn.open_table(LAYERS)?;
+            for (diff_id, record) in layers {
+                table.insert(diff_id.to_string().as_str(), encode(record).as_slice())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every layer record, by diff_id (one read for listings).
+    pub fn all_layers(&self) -> Result<std::collections::HashMap<Digest, LayerRecord>, StoreError> {
+        self.meta.read(Store::all_layers_in)
+    }
+
+    /// [`Store::all_layers`] inside a caller's transaction.
+    pub fn all_layers_in(txn: &redb::ReadTransaction) -> Result<std::collections::HashMap<Digest, LayerRecord>, StoreError> {
+        let table = match txn.open_table(LAYERS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            Err(e) => return Err(redb::Error::from(e).into()),
+        };
+        let mut layers = std::collections::HashMap::with_capacity(table.len().unwrap_or(0) as usize);
+        for row in table.iter()? {
+            let (key, value) = row?;
+            layers.insert(parse_digest(key.value())?, decode("layers_v1", key.value(), value.value())?);
+        }
+        Ok(layers)
+    }
+
+    /// Forgets layers (their `layers_v1` rows and remembered sizes) inside
+    /// a caller's transaction; their files go with [`Store::remove_layer_files`].
+    pub fn forget_layers_in(txn: &redb::WriteTransaction, layers: &BTreeSet<Digest>) -> Result<(), StoreError> {
+        let mut table = txn.open_table(LAYERS)?;
+        for layer in layers {
+            table.remove(layer.to_string().as_str())?;
+        }
+        drop(table);
+        Store::forget_snapshot_sizes(txn, layers)
+    }
+
+    /// Removes a layer's snapshot and blob.
+    pub fn remove_layer_files(&self, diff_id: &Digest, blob: Option<&Digest>) -> Result<(), StoreError> {
+        self.snapshots.remove(diff_id, &self.tmp)?;
+        if let Some(blob) = blob {
+            self.blobs.remove(blob)?;
+        }
+        Ok(())
+    }
+
+    /// Every tag with the manifest digest it points to, as stored.
+    pub fn tag_targets(&self) -> Result<Vec<(String, Digest)>, StoreError> {
+        self.meta.read(|txn| {
+            let table = match txn.open_table(TAGS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(redb::Error::from(e).into()),
+            };
+            let mut targets = Vec::new();
+            for row in table.iter()? {
+                let (key, value) = row?;
+                targets.push((key.value().to_owned(), parse_digest(value.value())?));
+            }
+            Ok(targets)
+        })
+    }
+
+    /// Removes a tag row as stored (even one that no longer parses).
+    pub fn untag(&self, tag: &str) -> Result<(), StoreError> {
+        self.meta.write(|txn| {
+            txn.open_table(TAGS)?.remove(tag)?;
+            Ok(())
+        })
+    }
+
+    /// Unpacks a layer's snapshot again from its blob (which must unpack
+    /// to the layer's diff_id).
+    pub fn restore_snapshot(&self, diff_id: &Digest) -> Result<(), StoreError> {
+        let record = self.layer(diff_id)?.ok_or(StoreError::MissingBlob(*diff_id))?;
+        let work = self.temp_dir("restore")?;
+        let unpacked = layer::unpack(std::io::BufReader::new(self.blobs.open(&record.blob)?), &work);
+        let result = match unpacked {
+            Ok(info) if info.diff_id == *diff_id => self.snapshots.adopt(&work, diff_id).map(|_| ()),
+            Ok(info) => Err(StoreError::Corrupt { digest: *diff_id, actual: info.diff_id }),
+            Err(e) => Err(e.into()),
+        };
+        snapshots::remove_tree(&work)?;
+        result
     }
 
     /// The record of a layer by diff_id.

@@ -38,10 +38,16 @@ impl Store {
         }
         let epoch = super::source_date_epoch();
         let options = WriteOptions { compression: Compression::None, source_date_epoch: epoch };
+        // Leased before it is visible, so a concurrent prune leaves it be.
         let info = match (after, epoch) {
-            (UpperAfterCommit::Adopt, None) => write_layer(upper, std::io::sink(), &options)?.0,
+            (UpperAfterCommit::Adopt, None) => {
+                let info = write_layer(upper, std::io::sink(), &options)?.0;
+                self.hold_layer(&info.diff_id)?;
+                info
+            }
             _ => {
                 let (info, blob) = write_layer(upper, self.blobs.writer()?, &options)?;
+                self.hold_layer(&info.diff_id)?;
                 blob.commit(Some(&info.digest))?;
                 info
             }

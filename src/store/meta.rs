@@ -60,11 +60,34 @@ impl Meta {
         Ok((lock, db))
     }
 
+    /// Runs `f` holding the database lock, without opening the database:
+    /// for work that must not interleave with other processes' transactions.
+    pub fn locked<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let _lock = Lock::exclusive(&self.lock)?;
+        f()
+    }
+
     /// Runs `f` in a read transaction.
     pub fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let (_lock, db) = self.open()?;
         let txn = db.begin_read().map_err(redb::Error::from)?;
         f(&txn)
+    }
+
+    /// Like [`Meta::write`], then runs `after` with `f`'s result while still
+    /// holding the lock (file removals that must not interleave with other
+    /// processes' transactions).
+    pub fn write_then<T, U>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+        after: impl FnOnce(T) -> Result<U, StoreError>,
+    ) -> Result<U, StoreError> {
+        let (_lock, db) = self.open()?;
+        let txn = db.begin_write().map_err(redb::Error::from)?;
+        let value = f(&txn)?;
+        txn.commit().map_err(redb::Error::from)?;
+        drop(db);
+        after(value)
     }
 
     /// Runs `f` in a write transaction and commits it if `f` succeeds.

@@ -8,6 +8,8 @@
 //!   meta.redb              tags, images, layers, containers, cache (redb, ACID)
 //!   locks/                 flock files: `gc` (shared by users, exclusive by
 //!                          garbage collection), `meta` (database access)
+//!   leases/                what running builds hold (see lease.rs)
+//!   quarantine/            what `strata cache verify --repair` set aside
 //!   tmp/                   ingest area; emptied when no other strata runs
 //! ```
 //!
@@ -21,10 +23,12 @@ mod containers;
 mod distribution;
 mod images;
 mod layers;
+mod lease;
 mod lock;
 mod meta;
 mod snapshots;
 mod stat_cache;
+mod usage;
 
 use std::path::{Path, PathBuf};
 
@@ -33,9 +37,10 @@ pub use containers::{CommitOptions, ContainerRecord, HeldContainer, NewContainer
 pub use distribution::{CompressedBlob, DistributableImage};
 pub use layers::UpperAfterCommit;
 pub use images::{layer_in, source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
+pub use lease::Lease;
 pub use lock::Lock;
 pub use meta::{ImageRecord, LayerRecord, Meta};
-pub use snapshots::Snapshots;
+pub use snapshots::{remove_tree, tree_bytes, Snapshots};
 pub use stat_cache::StoreStatCache;
 
 use crate::digest::Digest;
@@ -115,7 +120,9 @@ pub struct Store {
     pub snapshots: Snapshots,
     pub meta: Meta,
     tmp: PathBuf,
-    _gc: Lock,
+    lease: Lease,
+    /// The shared `gc` lock; let go only while this process sweeps.
+    gc: std::sync::Mutex<Option<Lock>>,
 }
 
 impl Store {
@@ -140,7 +147,8 @@ impl Store {
             meta: Meta::new(root.join("meta.redb"), root.join("locks/meta")),
             root: root.to_path_buf(),
             tmp,
-            _gc: gc,
+            lease: Lease::default(),
+            gc: std::sync::Mutex::new(Some(gc)),
         })
     }
 
@@ -151,6 +159,36 @@ impl Store {
     /// Where `RUN --mount=type=cache` directories live (one per id).
     pub fn cache_mounts_dir(&self) -> PathBuf {
         self.root.join("cache-mounts")
+    }
+
+    pub fn leases_dir(&self) -> PathBuf {
+        self.root.join("leases")
+    }
+
+    /// Where `verify --repair` moves what is broken.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// Leases `diff_id` for this process (a layer it is about to write).
+    pub fn hold_layer(&self, diff_id: &Digest) -> Result<(), StoreError> {
+        self.meta.locked(|| self.hold_layer_locked(diff_id))
+    }
+
+    /// [`Store::hold_layer`] for a caller already inside a `meta` transaction.
+    pub fn hold_layer_locked(&self, diff_id: &Digest) -> Result<(), StoreError> {
+        self.lease.hold(&self.leases_dir(), diff_id)
+    }
+
+    /// Ends this process's lease: what it built is committed (a build's
+    /// image holds its layers), so its own GC may weigh the rest.
+    pub fn release_lease(&self) {
+        self.lease.release();
+    }
+
+    /// Layers that running strata processes hold (see lease.rs).
+    pub fn leased_layers(&self) -> Result<std::collections::BTreeSet<Digest>, StoreError> {
+        lease::held_layers(&self.leases_dir())
     }
 
     /// A fresh, empty directory under `tmp/` (the caller renames or removes it).

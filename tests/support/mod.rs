@@ -184,6 +184,12 @@ pub fn sha256_file(path: &Path) -> String {
     String::from_utf8_lossy(&output.stdout).split_whitespace().next().unwrap_or_default().to_owned()
 }
 
+/// The sha256 of `bytes`, in hex.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// Packs `dir` into a tarball at `out` with GNU tar (`gzip`: compressed).
 pub fn tar_dir(dir: &Path, out: &Path, gzip: bool) {
     let mut command = Command::new("tar");
