@@ -487,3 +487,17 @@ fn verify_finds_a_changed_file_in_a_layer_kept_as_its_snapshot() {
     assert!(cached_steps(&rebuilt.stderr) < 5, "the dropped step runs again:\n{}", rebuilt.stderr);
     assert_eq!(std::fs::read_to_string(root.rootfs("multi:2").join("joined.txt")).unwrap(), "alpha\none\n");
 }
+
+#[test]
+fn a_fully_cached_build_collects_garbage_at_most_hourly() {
+    let root = root();
+    root.build(MULTI, &[("a.txt", "alpha\n")], &["-t", "multi:1"]).success();
+    std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
+    let warm = root.build(MULTI, &[], &["-t", "multi:1"]).success();
+    assert!(!warm.stderr.contains("gc: removed"), "a GC ran although the build added nothing and the last GC is recent:\n{}", warm.stderr);
+    let marker = root.root.join("locks/gc-last");
+    let aged = std::process::Command::new("touch").args(["-d", "2 hours ago"]).arg(&marker).status().unwrap();
+    assert!(aged.success());
+    let later = root.build(MULTI, &[], &["-t", "multi:1"]).success();
+    assert!(later.stderr.contains("gc: removed"), "an hour on, the GC runs:\n{}", later.stderr);
+}

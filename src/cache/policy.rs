@@ -191,6 +191,27 @@ pub fn collect(store: &Store, policy: &GcPolicy) -> Result<GcOutcome, StoreError
     Ok(GcOutcome { expired, over_limit, unreferenced })
 }
 
+/// How long a store may go without a GC while builds add nothing to it.
+const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Whether the GC after a build should run: when the build added layers
+/// (the store grew), or when the last GC was an hour ago or more (entries
+/// expire). A warm build then costs no inventory of the whole cache.
+pub fn gc_due(store: &Store, added_layers: bool) -> bool {
+    let last = std::fs::metadata(last_gc_marker(store)).and_then(|m| m.modified());
+    added_layers || last.map_or(true, |t| t.elapsed().map_or(true, |age| age >= GC_INTERVAL))
+}
+
+/// Notes that a GC ran now.
+pub fn mark_gc(store: &Store) {
+    let marker = last_gc_marker(store);
+    let _ = std::fs::write(&marker, b"");
+}
+
+fn last_gc_marker(store: &Store) -> std::path::PathBuf {
+    store.root().join("locks/gc-last")
+}
+
 /// Removes blobs and snapshots that no image, cache record or running
 /// build uses (left by interrupted work, or by `rmi`). Needs the store to
 /// itself: deferred when another strata process has it open.

@@ -252,7 +252,8 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     if args.push {
         registry::push_tags(store, &id.to_string(), &tags, &args.registry, args.quiet)?;
     }
-    super::cache::gc_after_build(store, &args.gc, args.quiet || args.progress == ProgressMode::Json);
+    let added_layers = output.cached_steps < output.total_steps;
+    super::cache::gc_after_build(store, &args.gc, added_layers, args.quiet || args.progress == ProgressMode::Json);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -472,13 +472,17 @@ fn policy(store: &Store, flags: &GcFlags) -> Result<GcPolicy, cache::PolicyError
 
 /// Collects garbage after a successful build. A failure here does not fail
 /// the build (its image is stored): it is reported as a warning.
-pub fn gc_after_build(store: &Store, flags: &GcFlags, quiet: bool) {
+pub fn gc_after_build(store: &Store, flags: &GcFlags, added_layers: bool, quiet: bool) {
     store.release_lease();
     let outcome = policy(store, flags).map_err(|e| e.to_string()).and_then(|policy| {
-        if !policy.enabled {
+        // A policy given on the command line is meant for this build.
+        let asked = flags.gc_keep_storage.is_some() || flags.gc_keep_duration.is_some();
+        if !policy.enabled || !(asked || cache::gc_due(store, added_layers)) {
             return Ok(None);
         }
-        cache::collect(store, &policy).map(Some).map_err(|e| e.to_string())
+        let collected = cache::collect(store, &policy).map(Some).map_err(|e| e.to_string());
+        cache::mark_gc(store);
+        collected
     });
     match outcome {
         Ok(Some(gc)) if (gc.removed() > 0 || gc.freed() > 0) && !quiet => {
