@@ -191,15 +191,19 @@ pub fn collect(store: &Store, policy: &GcPolicy) -> Result<GcOutcome, StoreError
     Ok(GcOutcome { expired, over_limit, unreferenced })
 }
 
-/// How long a store may go without a GC while builds add nothing to it.
-const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How long after a GC the next one waits: builds that add layers grow the
+/// store, so they collect sooner; builds that add nothing only let entries
+/// age. Like BuildKit's periodic GC, the policy's limits may be overshot by
+/// what builds add in between; an inventory of the whole cache after every
+/// build would cost more than a small build itself.
+const GC_INTERVAL_GROWING: std::time::Duration = std::time::Duration::from_secs(600);
+const GC_INTERVAL_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Whether the GC after a build should run: when the build added layers
-/// (the store grew), or when the last GC was an hour ago or more (entries
-/// expire). A warm build then costs no inventory of the whole cache.
+/// Whether the GC after a build is due (see the intervals above).
 pub fn gc_due(store: &Store, added_layers: bool) -> bool {
+    let interval = if added_layers { GC_INTERVAL_GROWING } else { GC_INTERVAL_IDLE };
     let last = std::fs::metadata(last_gc_marker(store)).and_then(|m| m.modified());
-    added_layers || last.map_or(true, |t| t.elapsed().map_or(true, |age| age >= GC_INTERVAL))
+    last.map_or(true, |t| t.elapsed().map_or(true, |age| age >= interval))
 }
 
 /// Notes that a GC ran now.
