@@ -349,8 +349,10 @@ fn gc_after_a_build_follows_strata_toml_and_flags() {
     let orphan_snapshot = root.snapshots_dir().join(support::sha256_bytes(b"orphan snapshot"));
     std::fs::create_dir(&orphan_snapshot).unwrap();
 
-    // keep-storage 1 byte: everything no image holds goes, LRU.
+    // keep-storage 1 byte: everything no image holds goes, LRU (once the
+    // last collection is old enough).
     std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
+    age_last_gc(&root);
     let run = root.build(MULTI, &[], &["-t", "multi:1"]).success();
     assert!(run.stderr.contains("gc: removed 3 cache entries and 2 unreferenced"), "{}", run.stderr);
     assert!(!orphan.exists() && !orphan_snapshot.exists(), "alone, the GC sweeps what nothing refers to");
@@ -495,9 +497,15 @@ fn a_fully_cached_build_collects_garbage_at_most_hourly() {
     std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
     let warm = root.build(MULTI, &[], &["-t", "multi:1"]).success();
     assert!(!warm.stderr.contains("gc: removed"), "a GC ran although the build added nothing and the last GC is recent:\n{}", warm.stderr);
-    let marker = root.root.join("locks/gc-last");
-    let aged = std::process::Command::new("touch").args(["-d", "2 hours ago"]).arg(&marker).status().unwrap();
-    assert!(aged.success());
+    age_last_gc(&root);
     let later = root.build(MULTI, &[], &["-t", "multi:1"]).success();
     assert!(later.stderr.contains("gc: removed"), "an hour on, the GC runs:\n{}", later.stderr);
+}
+
+/// Makes the last garbage collection two hours old.
+fn age_last_gc(root: &TestRoot) {
+    let marker = root.root.join("locks/gc-last");
+    std::fs::write(&marker, b"").unwrap();
+    let aged = std::process::Command::new("touch").args(["-d", "2 hours ago"]).arg(&marker).status().unwrap();
+    assert!(aged.success());
 }

@@ -199,11 +199,17 @@ pub fn collect(store: &Store, policy: &GcPolicy) -> Result<GcOutcome, StoreError
 const GC_INTERVAL_GROWING: std::time::Duration = std::time::Duration::from_secs(600);
 const GC_INTERVAL_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Whether the GC after a build is due (see the intervals above).
+/// Whether the GC after a build is due (see the intervals above). A store
+/// that never collected starts its clock now: it has nothing old yet.
 pub fn gc_due(store: &Store, added_layers: bool) -> bool {
     let interval = if added_layers { GC_INTERVAL_GROWING } else { GC_INTERVAL_IDLE };
-    let last = std::fs::metadata(last_gc_marker(store)).and_then(|m| m.modified());
-    last.map_or(true, |t| t.elapsed().map_or(true, |age| age >= interval))
+    match std::fs::metadata(last_gc_marker(store)).and_then(|m| m.modified()) {
+        Ok(last) => last.elapsed().map_or(true, |age| age >= interval),
+        Err(_) => {
+            mark_gc(store);
+            false
+        }
+    }
 }
 
 /// Notes that a GC ran now.
