@@ -275,23 +275,8 @@ fn cache_mounts(store: &Store) -> Result<Vec<CacheEntry>, StoreError> {
             continue;
         }
         let size = crate::store::tree_bytes(&path)?;
-        let (created, last_used) = file_times(&path);
-        mounts.push(CacheEntry {
-            id: format!("mount-{name}"),
-            kind: EntryKind::CacheMount,
-            key: None,
-            layer: None,
-            size,
-            shared: false,
-            created,
-            last_used,
-            uses: 0,
-            held_by: Vec::new(),
-            shares_layer_with: 0,
-            children: 0,
-            description: format!("RUN --mount=type=cache ({})", &name[..12]),
-            stage: String::new(),
-        });
+        let description = format!("RUN --mount=type=cache ({})", &name[..12]);
+        mounts.push(file_entry(format!("mount-{name}"), EntryKind::CacheMount, &path, size, description));
     }
     Ok(mounts)
 }
@@ -303,10 +288,16 @@ fn stat_cache(store: &Store) -> Result<Option<CacheEntry>, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("stat", &path, e)),
     };
-    let (created, last_used) = file_times(&path);
-    Ok(Some(CacheEntry {
-        id: "stat-cache".into(),
-        kind: EntryKind::StatCache,
+    Ok(Some(file_entry("stat-cache".into(), EntryKind::StatCache, &path, size, "context file digests (stat cache)".into())))
+}
+
+/// An entry that is a file or directory of its own (no key, no layer):
+/// its times are the path's.
+fn file_entry(id: String, kind: EntryKind, path: &Path, size: u64, description: String) -> CacheEntry {
+    let (created, last_used) = file_times(path);
+    CacheEntry {
+        id,
+        kind,
         key: None,
         layer: None,
         size,
@@ -317,9 +308,9 @@ fn stat_cache(store: &Store) -> Result<Option<CacheEntry>, StoreError> {
         held_by: Vec::new(),
         shares_layer_with: 0,
         children: 0,
-        description: "context file digests (stat cache)".into(),
+        description,
         stage: String::new(),
-    }))
+    }
 }
 
 /// (created, modified) of a path as RFC 3339; creation falls back to the

@@ -45,18 +45,8 @@ pub struct BuildArgs {
     /// Name the image (repeatable).
     #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
-    /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).
-    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
-    pub build_args: Vec<String>,
-    /// Build this stage (and what it needs) instead of the last one.
-    #[arg(long)]
-    pub target: Option<String>,
-    /// Do not use the cache.
-    #[arg(long)]
-    pub no_cache: bool,
-    /// Do not use the cache for these stages.
-    #[arg(long, value_name = "STAGE")]
-    pub no_cache_filter: Vec<String>,
+    #[command(flatten)]
+    pub steps: StepFlags,
     /// Set a label on the image (`KEY=VALUE`).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
@@ -142,6 +132,24 @@ fn registry_cache_from(text: &str) -> Result<crate::registry::CacheSpec, String>
     crate::registry::CacheSpec::parse_from(text)
 }
 
+/// What decides a build's steps and their keys: shared by `build` and
+/// `cache explain`, which must judge exactly what a build would run.
+#[derive(Debug, Args)]
+pub struct StepFlags {
+    /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Build this stage (and what it needs) instead of the last one.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Do not use the cache for these stages.
+    #[arg(long, value_name = "STAGE")]
+    pub no_cache_filter: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
     Auto,
@@ -166,7 +174,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     };
     let fetcher = registry::RegistryImages::new(store, args.registry.clone(), args.pull, args.quiet || args.print_graph);
     let base_images = StoreBaseImages::new(store, Some(&fetcher));
-    let mut plan = match load_plan(&base_images, &dockerfile_path, args.target.clone(), &args.build_args)? {
+    let mut plan = match load_plan(&base_images, &dockerfile_path, &args.steps)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
@@ -190,8 +198,8 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     let progress = progress(args);
     let snapshotter = args.snapshotter.resolve(store)?;
     let solve_options = SolveOptions {
-        no_cache: args.no_cache,
-        no_cache_filter: args.no_cache_filter.clone(),
+        no_cache: args.steps.no_cache,
+        no_cache_filter: args.steps.no_cache_filter.clone(),
         explain: args.explain,
         dockerfile_id: dockerfile_id(&dockerfile_path),
         jobs: args.jobs,
@@ -262,8 +270,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
 pub(super) fn load_plan(
     base_images: &StoreBaseImages<'_>,
     dockerfile_path: &Path,
-    target: Option<String>,
-    raw_build_args: &[String],
+    steps: &StepFlags,
 ) -> Result<Result<plan::BuildPlan, ExitCode>, CliError> {
     let name = dockerfile_path.display().to_string();
     let source = fs_err::read(dockerfile_path).map_err(|e| CliError::Read { path: name.clone(), source: e })?;
@@ -275,7 +282,7 @@ pub(super) fn load_plan(
             return Ok(Err(ExitCode::FAILURE));
         }
     };
-    let options = PlanOptions { target, build_args: build_args(raw_build_args), platform: Platform::host() };
+    let options = PlanOptions { target: steps.target.clone(), build_args: build_args(&steps.build_args), platform: Platform::host() };
     match plan::plan(&file, &options, base_images) {
         Ok(plan) => Ok(Ok(plan)),
         Err(error) => {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::build::{dockerfile_id, load_plan};
+use super::build::{dockerfile_id, load_plan, StepFlags};
 use crate::solve::StoreBaseImages;
 use super::image::ListFormat;
 use super::table::{ago, human_size, table, truncate};
@@ -119,18 +119,9 @@ pub struct ExplainArgs {
     /// The Dockerfile (default: CONTEXT/Dockerfile).
     #[arg(short, long, value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// A build-time variable, as for `strata build`.
-    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
-    pub build_args: Vec<String>,
-    /// Judge this stage (and what it needs) instead of the last one.
-    #[arg(long)]
-    pub target: Option<String>,
-    /// As `strata build --no-cache`: every step misses.
-    #[arg(long)]
-    pub no_cache: bool,
-    /// As `strata build --no-cache-filter`.
-    #[arg(long, value_name = "STAGE")]
-    pub no_cache_filter: Vec<String>,
+    /// The flags that decide steps and keys, as for `strata build`.
+    #[command(flatten)]
+    pub steps: StepFlags,
     /// `table`, or `json` (an array of steps).
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
@@ -345,15 +336,15 @@ fn explain(store: &Store, args: &ExplainArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::Usage("cache explain needs a context directory (a context on standard input is not kept to compare)".into()));
     }
     let dockerfile = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
-    let plan = match load_plan(&StoreBaseImages::new(store, None), &dockerfile, args.target.clone(), &args.build_args)? {
+    let plan = match load_plan(&StoreBaseImages::new(store, None), &dockerfile, &args.steps)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
     let context = Context::open(&args.context, &dockerfile).map_err(|e| CliError::Usage(e.to_string()))?;
     let context = BuildContext::new(context, StoreStatCache::open(store, &args.context)?);
     let options = SolveOptions {
-        no_cache: args.no_cache,
-        no_cache_filter: args.no_cache_filter.clone(),
+        no_cache: args.steps.no_cache,
+        no_cache_filter: args.steps.no_cache_filter.clone(),
         explain: true,
         dockerfile_id: dockerfile_id(&dockerfile),
         dry_run: true,
