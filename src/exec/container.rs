@@ -61,9 +61,7 @@ impl Runtime {
     pub fn new(init: PathBuf) -> Runtime {
         Runtime { init, running: Arc::default() }
     }
-}
 
-impl Runtime {
     /// Runs `spec` to completion; each output line (stdout and stderr, in
     /// the order written) goes to `log`. `scratch` holds the spec file.
     /// Returns the exit code.
