@@ -100,7 +100,10 @@ impl Needs {
     fn describe(&self, layer: &Digest) -> String {
         match (self.images.get(layer), self.records.get(layer)) {
             (Some(image), _) => format!("image {image}"),
-            (None, Some(records)) => format!("cache record {}", &records[0].key.0.hex()[..12]),
+            (None, Some(records)) => match records.first() {
+                Some(record) => format!("cache record {}", record.key.0.short()),
+                None => "nothing".into(),
+            },
             (None, None) => "nothing".into(),
         }
     }

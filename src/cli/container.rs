@@ -112,7 +112,7 @@ pub fn containers(store: &Store, args: &ContainersArgs) -> Result<ExitCode, CliE
         ListFormat::Table => {
             let rows: Vec<Vec<String>> = records
                 .iter()
-                .map(|c| vec![c.id[..12].to_owned(), c.name.clone(), truncate(&c.source, 48), ago(&c.created)])
+                .map(|c| vec![c.short_id().to_owned(), c.name.clone(), truncate(&c.source, 48), ago(&c.created)])
                 .collect();
             print!("{}", table(&["CONTAINER ID", "NAME", "FROM", "CREATED"], &rows));
         }

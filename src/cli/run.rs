@@ -79,7 +79,7 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
     };
     let held = store.hold_container(&name)?;
     let layers = store.snapshots.paths(&held.record.base.rootfs.diff_ids);
-    let spec = container_spec(args, &held.record.base, &held.record.defaults, network, &held.record.id[..12])?;
+    let spec = container_spec(args, &held.record.base, &held.record.defaults, network, held.record.short_id())?;
     let code = run_mounted(snapshotter, &layers, &held.dir, spec, true)?;
     Ok(exit_code(code))
 }

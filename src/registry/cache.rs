@@ -266,7 +266,7 @@ impl SharedCache for ImportedCache<'_> {
     /// present).
     fn fetch_layers(&self, layers: &[(Digest, LayerRecord)]) -> Result<(), String> {
         let _one_batch_at_a_time = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
-        super::parallel::for_each(layers, super::DEFAULT_JOBS, |(diff_id, layer)| {
+        crate::parallel::for_each(layers, super::DEFAULT_JOBS, |(diff_id, layer)| {
             let place = self.layers.get(&layer.blob).and_then(|slot| self.places.get(*slot));
             let Some(place) = place else { return Err(format!("layer {diff_id} is in no imported cache")) };
             let fetcher = Fetcher { store: self.store, source: place.source(), progress: self.progress, downloaded: AtomicUsize::new(0) };
@@ -337,7 +337,7 @@ pub fn export(
                 blob.mount_from = mount_source(store, &blob.digest, &target)?;
             }
             let uploader = Uploader { client, progress, chunk_size: super::push::DEFAULT_CHUNK_SIZE };
-            let sent = super::parallel::for_each(&outgoing, super::DEFAULT_JOBS, |blob| uploader.blob(blob))?;
+            let sent = crate::parallel::for_each(&outgoing, super::DEFAULT_JOBS, |blob| uploader.blob(blob))?;
             uploaded = outgoing.iter().zip(&sent).filter(|(b, s)| b.digest != index_digest && **s == super::push::Sent::Uploaded).count();
             put_document(client, tag, &manifest, media::OCI_MANIFEST)?;
             let digests: Vec<Digest> = outgoing.iter().map(|b| b.digest).collect();

@@ -18,7 +18,6 @@ pub mod credentials;
 pub mod endpoint;
 #[cfg(test)]
 mod fake;
-mod parallel;
 mod pull;
 mod push;
 

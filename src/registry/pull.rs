@@ -292,7 +292,7 @@ pub(super) struct Fetcher<'a> {
 impl Fetcher<'_> {
     /// Every layer, `jobs` at a time; the first failure stops the rest.
     pub fn all(&self, wanted: &[Wanted], jobs: usize) -> Result<Vec<(Digest, LayerRecord)>, RegistryError> {
-        let records = super::parallel::for_each(wanted, jobs, |layer| self.one(layer))?;
+        let records = crate::parallel::for_each(wanted, jobs, |layer| self.one(layer))?;
         Ok(wanted.iter().map(|w| w.diff_id).zip(records).collect())
     }
 

@@ -87,7 +87,7 @@ pub fn push(store: &Store, image: &StoredImage, target: &Reference, options: &Pu
     let config_size = store.blobs.size(&image.config_digest)?;
     outgoing.push(Outgoing { digest: image.config_digest, size: config_size, path: store.blobs.path(&image.config_digest), mount_from: None });
     let uploader = Uploader { client: &client, progress, chunk_size: options.chunk_size.max(1) };
-    let sent = super::parallel::for_each(&outgoing, options.jobs, |blob| uploader.blob(blob))?;
+    let sent = crate::parallel::for_each(&outgoing, options.jobs, |blob| uploader.blob(blob))?;
     let digest = put_manifest(&client, &tag, &manifest)?;
     let blobs: Vec<Digest> = outgoing.iter().map(|b| b.digest).collect();
     store.add_blob_source(&blobs, &target.name())?;

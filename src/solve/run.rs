@@ -271,11 +271,17 @@ impl Drop for RunGuards {
 /// A new cache directory with the mount's `mode` (octal), `uid` and `gid`.
 fn make_cache_dir(dir: &Path, mount: &crate::plan::MountOp) -> Result<(), SolveError> {
     std::fs::create_dir_all(dir).map_err(|e| SolveError::io("create", dir, e))?;
+    set_owner_and_mode(dir, mount, 0o755)
+}
+
+/// Gives what a mount made (cache directory, secret file, agent socket)
+/// the mount's `uid`/`gid` (default root) and octal `mode` (else `default_mode`).
+pub(super) fn set_owner_and_mode(path: &Path, mount: &crate::plan::MountOp, default_mode: u32) -> Result<(), SolveError> {
     let number = |text: Option<&String>, radix: u32| text.and_then(|t| u32::from_str_radix(t, radix).ok());
     let (uid, gid) = (number(mount.uid.as_ref(), 10).unwrap_or(0), number(mount.gid.as_ref(), 10).unwrap_or(0));
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| SolveError::io("chown", dir, e))?;
-    let mode = number(mount.mode.as_ref(), 8).unwrap_or(0o755);
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| SolveError::io("chmod", dir, e))
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| SolveError::io("chown", path, e))?;
+    let mode = number(mount.mode.as_ref(), 8).unwrap_or(default_mode);
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| SolveError::io("chmod", path, e))
 }
 
 /// Writes a secret for a bind mount: in the step's private scratch (on
@@ -292,11 +298,7 @@ fn secret_file(scratch: &Path, n: usize, value: &[u8], mount: &crate::plan::Moun
         .open(&path)
         .map_err(|e| SolveError::io("create", &path, e))?;
     file.write_all(value).map_err(|e| SolveError::io("write", &path, e))?;
-    let number = |text: Option<&String>, radix: u32| text.and_then(|t| u32::from_str_radix(t, radix).ok());
-    let (uid, gid) = (number(mount.uid.as_ref(), 10).unwrap_or(0), number(mount.gid.as_ref(), 10).unwrap_or(0));
-    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| SolveError::io("chown", &path, e))?;
-    let mode = number(mount.mode.as_ref(), 8).unwrap_or(0o400);
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| SolveError::io("chmod", &path, e))?;
+    set_owner_and_mode(&path, mount, 0o400)?;
     Ok(path)
 }
 

@@ -63,11 +63,7 @@ impl Solver<'_> {
         let path = scratch.join(format!("ssh-{index}.sock"));
         let forward = SocketForward::start(&path, agent).map_err(|e| SolveError::io("listen on", &path, e))?;
         guards.push(forward);
-        let number = |text: Option<&String>, radix: u32| text.and_then(|t| u32::from_str_radix(t, radix).ok());
-        let (uid, gid) = (number(mount.uid.as_ref(), 10).unwrap_or(0), number(mount.gid.as_ref(), 10).unwrap_or(0));
-        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| SolveError::io("chown", &path, e))?;
-        let mode = number(mount.mode.as_ref(), 8).unwrap_or(0o600);
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| SolveError::io("chmod", &path, e))?;
+        super::run::set_owner_and_mode(&path, mount, 0o600)?;
         let target = mount.target.clone().unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{index}"));
         Ok(Some(Bind { source: path, target, read_only: false }))
     }

@@ -36,6 +36,14 @@ pub struct ContainerRecord {
     pub defaults: RunDefaults,
 }
 
+impl ContainerRecord {
+    /// The first 12 digits of the ID (all of it, should a damaged record
+    /// hold a shorter one).
+    pub fn short_id(&self) -> &str {
+        self.id.get(..12).unwrap_or(&self.id)
+    }
+}
+
 /// Environment, user and working directory of commands run in a container.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunDefaults {
@@ -144,7 +152,13 @@ impl Store {
             let mut records = Vec::new();
             for row in table.iter()? {
                 let (key, value) = row?;
-                records.push(decode::<ContainerRecord>("containers_v1", key.value(), value.value())?);
+                let record: ContainerRecord = decode("containers_v1", key.value(), value.value())?;
+                // The ID names a directory under containers/: never a path.
+                if Digest::from_hex(&record.id).is_err() {
+                    let reason = format!("container ID {:?} is not 64 hex digits", record.id);
+                    return Err(StoreError::BadRecord { table: "containers_v1".into(), key: key.value().into(), reason });
+                }
+                records.push(record);
             }
             Ok(records)
         })?;

@@ -5,9 +5,6 @@
 //! the result is recorded (`compressed_v1`: `<diff_id>:<algorithm>` → blob),
 //! so the next save or push reuses it, as Docker's and BuildKit's stores do.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +40,7 @@ impl Store {
     pub fn distributable(&self, image: &StoredImage, compression: Compression, jobs: usize) -> Result<DistributableImage, StoreError> {
         let diff_ids = &image.config.rootfs.diff_ids;
         let records = self.image_layers(diff_ids)?;
-        let blobs = self.in_parallel(&records, jobs, |(diff_id, record)| self.layer_in(diff_id, record, compression))?;
+        let blobs = crate::parallel::for_each(&records, jobs, |(diff_id, record)| self.layer_in(diff_id, record, compression))?;
         let media_type = layer_media_type(match compression {
             Compression::None => None,
             other => Some(other.name()),
@@ -64,33 +61,6 @@ impl Store {
         }
         let blob = self.layer_in(diff_id, &record, Compression::Gzip)?;
         Ok(LayerRecord { blob: blob.digest, media_type: Compression::Gzip.media_type().to_owned(), size: blob.size, uncompressed_size: record.uncompressed_size })
-    }
-
-    /// Runs `f` on every item, `jobs` threads at a time; results in order.
-    fn in_parallel<T: Sync, R: Send>(
-        &self,
-        items: &[T],
-        jobs: usize,
-        f: impl Fn(&T) -> Result<R, StoreError> + Sync,
-    ) -> Result<Vec<R>, StoreError> {
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<Result<R, StoreError>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-        std::thread::scope(|scope| {
-            for _ in 0..jobs.clamp(1, items.len().max(1)) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(item) = items.get(i) else { return };
-                    let result = f(item);
-                    let failed = result.is_err();
-                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
-                    if failed {
-                        next.store(items.len(), Ordering::SeqCst);
-                    }
-                });
-            }
-        });
-        let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-        results.into_iter().map(|r| r.unwrap_or_else(|| Err(StoreError::Interrupted))).collect()
     }
 
     /// One layer's blob in `compression`.

@@ -79,8 +79,6 @@ pub enum StoreError {
     BadConfig { digest: Digest, reason: String },
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
-    #[error("interrupted: a parallel step failed first")]
-    Interrupted,
     #[error("no such container: {0}")]
     NoSuchContainer(String),
     #[error("a container named {0} already exists")]

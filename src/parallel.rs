@@ -1,6 +1,7 @@
-//! Transfers run several at a time: a fixed number of scoped threads take
-//! items in order, and the first failure stops the others from starting
-//! new items (the ones running finish).
+//! Work on independent items (layer transfers, layer compression) runs
+//! several at a time: a fixed number of scoped threads take items in
+//! order, and the first failure stops the others from starting new items
+//! (the ones running finish).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
