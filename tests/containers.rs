@@ -131,3 +131,16 @@ fn ctrl_c_reaches_the_command_and_strata_cleans_up() {
         assert!(!layer.contains(mount_point), "{mount_point} was committed:\n{layer}");
     }
 }
+
+#[test]
+fn bad_names_volumes_and_missing_containers_are_refused_plainly() {
+    let root = root();
+    root.run(&["from", "--name", "../escape", "busybox:latest"]).failure().says("invalid container name \"../escape\"");
+    root.run(&["from", "no-such-image:1"]).failure();
+    root.run(&["run", "--rm", "-v", "relative-only", "busybox:latest", "--", "true"]).failure().says("expected HOST:CONTAINER[:ro]");
+    root.run(&["run", "--rm", "-v", "/tmp:relative", "busybox:latest", "--", "true"]).failure().says("the container path must be absolute");
+    root.run(&["commit", "nothing-here", "x:1"]).failure().says("no such container: nothing-here");
+    root.ok(&["from", "--name", "c", "busybox:latest"]);
+    root.run(&["commit", "--change", "NOTANINSTRUCTION x", "c", "x:1"]).failure();
+    assert_eq!(container_dirs(&root), 1, "failed commands left containers behind");
+}
