@@ -69,6 +69,15 @@ pub struct ContainerConfig {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+impl ContainerConfig {
+    /// The working directory a step starts in: `/` when the image names
+    /// none, including the empty string Docker's classic builder,
+    /// `docker import` and `docker commit` write.
+    pub fn workdir(&self) -> &str {
+        self.working_dir.as_deref().filter(|w| !w.is_empty()).unwrap_or("/")
+    }
+}
+
 /// Docker's `Healthcheck` field; durations in nanoseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -51,7 +51,7 @@ pub fn config_edit(instruction: &Instruction, cx: &EditContext<'_>) -> Result<Co
         Instruction::Volume { paths } => ConfigChange::Volume(paths.iter().map(|p| word(p)).collect::<Result<_, _>>()?),
         Instruction::User { user } => ConfigChange::User(word(user)?),
         Instruction::Workdir { path } => {
-            let base = cx.config.working_dir.as_deref().unwrap_or("/");
+            let base = cx.config.workdir();
             ConfigChange::Workdir(join_workdir(base, &word(path)?))
         }
         Instruction::Stopsignal { signal } => ConfigChange::StopSignal(word(signal)?),

@@ -241,7 +241,7 @@ impl Planner<'_> {
     /// WORKDIR; a trailing `/` (or a final `.`) is kept as a trailing `/`.
     fn dest(&self, dest: &str, span: Span) -> Result<String, PlanError> {
         let dest = self.word(dest, span)?;
-        let workdir = self.config.working_dir.as_deref().unwrap_or("/");
+        let workdir = self.config.workdir();
         let into_dir = dest.ends_with('/') || dest.ends_with("/.") || dest == "." || dest.is_empty();
         let mut joined = join_workdir(workdir, &dest);
         if into_dir && !joined.ends_with('/') {
@@ -328,7 +328,7 @@ impl Planner<'_> {
             argv,
             env,
             user: self.config.user.clone().filter(|u| !u.is_empty()),
-            workdir: self.config.working_dir.clone().unwrap_or_else(|| "/".into()),
+            workdir: self.config.workdir().to_owned(),
             network: match run.network {
                 Some(NetworkMode::None) => Network::None,
                 Some(NetworkMode::Host) => Network::Host,

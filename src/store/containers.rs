@@ -59,7 +59,7 @@ impl RunDefaults {
         RunDefaults {
             env: c.env.clone().unwrap_or_default(),
             user: c.user.clone().filter(|u| !u.is_empty()),
-            workdir: c.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+            workdir: c.workdir().to_owned(),
         }
     }
 }
