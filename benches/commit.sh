@@ -11,6 +11,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-/tmp/strata-bench-store}
 shared=${STRATA_SHARED:-$here/../shared}
+# The benchmark inputs live outside the repository, in the team's shared
+# directory (bench/); say so plainly when it is not there.
+[ -d "$shared/bench" ] || { echo "error: benchmark data not found at $shared/bench (set STRATA_SHARED to the directory holding bench/)" >&2; exit 1; }
 bash "$here/tests/deps.sh" hyperfine zstd python3 busybox-static
 (cd "$here" && cargo build --release --locked -q)
 strata=$here/target/release/strata

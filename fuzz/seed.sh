@@ -4,15 +4,15 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-shared=${STRATA_SHARED:-$root/../shared}
+conformance=${STRATA_CONFORMANCE:-$root/testdata/conformance}
 out=$here/corpus/parse
 mkdir -p "$out"
 
-for f in "$shared"/conformance/buildkit/parser/testfiles/*/Dockerfile; do
+for f in "$conformance"/buildkit/parser/testfiles/*/Dockerfile; do
   cp "$f" "$out/buildkit-$(basename "$(dirname "$f")")"
 done
-for f in "$shared"/conformance/buildkit/parser/testfiles-negative/*/Dockerfile \
-         "$shared"/conformance/buildkit/parser/testfile-line/Dockerfile; do
+for f in "$conformance"/buildkit/parser/testfiles-negative/*/Dockerfile \
+         "$conformance"/buildkit/parser/testfile-line/Dockerfile; do
   [ -f "$f" ] && cp "$f" "$out/buildkit-neg-$(basename "$(dirname "$f")")"
 done
 find "$root/testdata" -name Dockerfile -type f | while read -r f; do
@@ -22,8 +22,8 @@ done
 cp "$here"/seeds/* "$out/"
 
 # Each `dockerfile` of the heredoc cases (a JSON Lines block) as one seed.
-if command -v python3 >/dev/null && [ -f "$shared/conformance/heredoc-cases.md" ]; then
-  python3 - "$shared/conformance/heredoc-cases.md" "$out" <<'PY'
+if command -v python3 >/dev/null && [ -f "$conformance/heredoc-cases.md" ]; then
+  python3 - "$conformance/heredoc-cases.md" "$out" <<'PY'
 import json, sys
 src, out = sys.argv[1], sys.argv[2]
 for line in open(src, encoding="utf-8"):

@@ -6,7 +6,7 @@
 //! patterns are path-cleaned and lose one leading `/`, `[!a]` is not a
 //! negation, an unescaped `^` in a wildcard pattern never matches, some
 //! malformed classes are only reported when a path is matched. The cases in
-//! `../shared/conformance/dockerignore-cases.md` pin these down.
+//! `testdata/conformance/dockerignore-cases.md` pin these down.
 //!
 //! Two ways of matching, as BuildKit has them:
 //! - [`IgnoreFile::matches`] checks one path: it is excluded when the last

@@ -1,7 +1,7 @@
 //! BuildKit's `result` dump of a raw tree: one parenthesised line per
 //! instruction, every string quoted as Go's `strconv.Quote` does.
 //!
-//! See: ../shared/conformance/buildkit/FORMAT.md, sections 1.1 and 1.2.
+//! See: testdata/conformance/buildkit/FORMAT.md, sections 1.1 and 1.2.
 
 use std::fmt::Write;
 

@@ -1,5 +1,5 @@
 //! Conformance trials for `strata::context::IgnoreFile`: the cases of
-//! `shared/conformance/dockerignore-cases.md`, one trial each. The file's
+//! `testdata/conformance/dockerignore-cases.md`, one trial each. The file's
 //! lines are joined with `\n` and parsed, the path is matched with the
 //! "path or a parent directory" rule; `error` accepts a failure from either
 //! step.
@@ -11,7 +11,7 @@ use strata::context::IgnoreFile;
 use crate::parser::{diff, jsonl_block};
 
 fn cases_file() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/dockerignore-cases.md")
+    crate::data("dockerignore-cases.md")
 }
 
 /// One trial per case.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use strata::syntax::{dump, parse_ast};
 
 fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance").join(rel)
+    crate::data(rel)
 }
 
 fn case_dirs(rel: &str) -> Vec<(String, PathBuf)> {

@@ -1,24 +1,15 @@
 //! Conformance trials for `strata::words`: BuildKit's `envVarTest` and
 //! `wordsTest` tables and strata's `shell-modifier-cases.md`, one trial per
 //! row/case. How the files are read is specified in
-//! `shared/conformance/buildkit/FORMAT.md` section 4 and in the header of
+//! `testdata/conformance/buildkit/FORMAT.md` section 4 and in the header of
 //! `shell-modifier-cases.md`.
 
 use libtest_mimic::{Failed, Trial};
 use strata::words::{ExpandError, Lexer};
 
-const ENV_VAR_TEST: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/conformance/buildkit/shell/envVarTest"
-);
-const WORDS_TEST: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/conformance/buildkit/shell/wordsTest"
-);
-const MODIFIER_CASES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/conformance/shell-modifier-cases.md"
-);
+const ENV_VAR_TEST: &str = "buildkit/shell/envVarTest";
+const WORDS_TEST: &str = "buildkit/shell/wordsTest";
+const MODIFIER_CASES: &str = "shell-modifier-cases.md";
 
 /// All word-expansion trials.
 pub fn trials() -> Vec<Trial> {
@@ -49,9 +40,10 @@ fn broken(name: String, problem: String) -> Trial {
     Trial::test(name, move || Err(Failed::from(problem)))
 }
 
-fn read(path: &str, label: &str) -> Result<String, Trial> {
-    std::fs::read_to_string(path)
-        .map_err(|e| broken(format!("{label}:read"), format!("cannot read {path}: {e}")))
+fn read(rel: &str, label: &str) -> Result<String, Trial> {
+    let path = crate::data(rel);
+    std::fs::read_to_string(&path)
+        .map_err(|e| broken(format!("{label}:read"), format!("cannot read {}: {e}", path.display())))
 }
 
 fn describe<T: std::fmt::Debug>(result: &Result<T, ExpandError>) -> String {
