@@ -624,6 +624,30 @@ fn bind_mounts_show_context_and_stages_and_never_commit_or_leak_writes() {
 }
 
 #[test]
+fn mounts_without_a_target_land_at_the_workdir() {
+    let root = root();
+    let dockerfile = "FROM busybox:latest\n\
+        WORKDIR /src\n\
+        RUN --mount=type=bind cat a.txt > /seen.txt && ls > /listing.txt\n\
+        RUN --mount=ro,source=data cat b.txt > /seen-sub.txt\n\
+        RUN --mount=type=cache echo kept > note && cat note > /cache.txt\n\
+        RUN --mount=type=bind <<EOF\n\
+        cp a.txt /heredoc.txt\n\
+        EOF\n";
+    let run = root.build(dockerfile, &[("a.txt", "at-the-workdir\n"), ("data/b.txt", "sub\n")], &["-t", "notarget:1"]).success();
+    let rootfs = root.rootfs("notarget:1");
+    assert_eq!(std::fs::read_to_string(rootfs.join("seen.txt")).unwrap(), "at-the-workdir\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("listing.txt")).unwrap(), "Dockerfile\na.txt\ndata\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("seen-sub.txt")).unwrap(), "sub\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("cache.txt")).unwrap(), "kept\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("heredoc.txt")).unwrap(), "at-the-workdir\n");
+    assert!(rootfs.join("src").is_dir(), "the workdir itself stays");
+    assert_eq!(std::fs::read_dir(rootfs.join("src")).unwrap().count(), 0, "what the mounts showed was committed: {}", run.stderr);
+    let refused = root.build("FROM busybox:latest\nRUN --mount=type=bind true\n", &[], &[]).failure();
+    assert!(refused.stderr.contains("invalid mount target \"/\""), "{}", refused.stderr);
+}
+
+#[test]
 fn run_steps_report_resources_and_obey_memory_limits() {
     let root = root();
     let dockerfile = "FROM busybox:latest\nRUN dd if=/dev/zero of=/dev/null bs=100M count=1 && echo allocated\n";

@@ -47,6 +47,9 @@ pub enum PlanError {
     Trigger { trigger: String, reason: String, span: Span },
     #[error("{reason}")]
     Unsupported { reason: String, span: Span },
+    /// BuildKit's refusal of a mount over the whole root filesystem.
+    #[error("invalid mount target {target:?}")]
+    MountTarget { target: String, span: Span },
 }
 
 impl PlanError {
@@ -63,7 +66,8 @@ impl PlanError {
             | PlanError::Expand { span, .. }
             | PlanError::BaseImage { span, .. }
             | PlanError::Trigger { span, .. }
-            | PlanError::Unsupported { span, .. } => Some(*span),
+            | PlanError::Unsupported { span, .. }
+            | PlanError::MountTarget { span, .. } => Some(*span),
         }
     }
 }

@@ -284,6 +284,31 @@ impl Planner<'_> {
         })
     }
 
+    /// A mount's target and id, expanded. Bind, cache and tmpfs mounts land
+    /// at their target joined to the working directory (no target: the
+    /// working directory itself), never on `/`; a cache's id defaults to the
+    /// target as written, cleaned, as BuildKit keys it. Secrets and ssh keep
+    /// their own defaults (resolved when the step runs).
+    ///
+    /// See: BuildKit `dockerfile2llb/convert_runmount.go`, `dispatchRunMounts`.
+    fn mount_target(&self, kind: MountKind, target: Option<&String>, id: Option<&String>, span: Span) -> Result<(Option<String>, Option<String>), PlanError> {
+        let target = self.opt_word(target, span)?;
+        let id = self.opt_word(id, span)?;
+        if matches!(kind, MountKind::Secret | MountKind::Ssh) {
+            return Ok((target, id));
+        }
+        let written = target.unwrap_or_default();
+        let resolved = join_workdir(self.config.workdir(), &written);
+        if resolved == "/" {
+            return Err(PlanError::MountTarget { target: resolved, span });
+        }
+        let id = match (kind, id) {
+            (MountKind::Cache, None) => Some(go_clean(&written)),
+            (_, id) => id,
+        };
+        Ok((Some(resolved), id))
+    }
+
     fn run(&self, run: &Run, located: &Located<Instruction>) -> Result<RunOp, PlanError> {
         let span = located.span;
         let argv = match &run.command {
@@ -298,19 +323,21 @@ impl Planner<'_> {
         env.extend(self.scope.run_env());
         let mut mounts = Vec::new();
         for mount in &run.mounts {
+            let kind = match mount.kind {
+                MountType::Bind => MountKind::Bind,
+                MountType::Cache => MountKind::Cache,
+                MountType::Tmpfs => MountKind::Tmpfs,
+                MountType::Secret => MountKind::Secret,
+                MountType::Ssh => MountKind::Ssh,
+            };
+            let (target, id) = self.mount_target(kind, mount.target.as_ref(), mount.id.as_ref(), span)?;
             mounts.push(MountOp {
-                kind: match mount.kind {
-                    MountType::Bind => MountKind::Bind,
-                    MountType::Cache => MountKind::Cache,
-                    MountType::Tmpfs => MountKind::Tmpfs,
-                    MountType::Secret => MountKind::Secret,
-                    MountType::Ssh => MountKind::Ssh,
-                },
-                target: self.opt_word(mount.target.as_ref(), span)?,
+                kind,
+                target,
                 source: self.opt_word(mount.source.as_ref(), span)?,
                 from: self.source_root(mount.from.as_ref(), span)?,
                 readonly: mount.readonly,
-                id: self.opt_word(mount.id.as_ref(), span)?,
+                id,
                 sharing: match mount.sharing {
                     Some(SyntaxSharing::Private) => Sharing::Private,
                     Some(SyntaxSharing::Locked) => Sharing::Locked,
@@ -337,6 +364,27 @@ impl Planner<'_> {
             insecure: matches!(run.security, Some(Security::Insecure)),
             mounts,
         })
+    }
+}
+
+/// Go's `path.Clean`: lexical, keeps a relative path relative, `""` is `.`.
+fn go_clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if rooted => {}
+            other => parts.push(other),
+        }
+    }
+    match (rooted, parts.is_empty()) {
+        (true, _) => format!("/{}", parts.join("/")),
+        (false, true) => ".".into(),
+        (false, false) => parts.join("/"),
     }
 }
 

@@ -149,3 +149,21 @@ fn stage_base_inherits_config() {
     let plan = planned("FROM busybox AS base\nENV A=1\nFROM base\nRUN true\n", &[]);
     assert!(last_run(&plan).env.contains(&("A".into(), "1".into())));
 }
+
+#[test]
+fn mounts_without_target_land_at_the_workdir() {
+    let plan = planned("FROM busybox AS bin\nFROM busybox\nWORKDIR /src\nRUN --mount=from=bin --mount=type=cache --mount=type=cache,target=sub/../cache/ --mount=type=tmpfs,target=/t --mount=type=secret,id=s true\n", &[]);
+    let mounts = last_run(&plan).mounts;
+    let got: Vec<(Option<&str>, Option<&str>)> = mounts.iter().map(|m| (m.target.as_deref(), m.id.as_deref())).collect();
+    assert_eq!(got, [(Some("/src"), None), (Some("/src"), Some(".")), (Some("/src/cache"), Some("cache")), (Some("/t"), None), (None, Some("s"))]);
+}
+
+#[test]
+fn a_mount_on_the_root_is_refused() {
+    let file = crate::syntax::parse("FROM busybox\nRUN --mount=type=bind true\n").unwrap();
+    let options = PlanOptions { target: None, build_args: Default::default(), platform: Platform::host() };
+    let err = plan(&file, &options, &Images).unwrap_err();
+    assert_eq!(err.to_string(), "invalid mount target \"/\"");
+    let file = crate::syntax::parse("FROM busybox\nWORKDIR /a\nRUN --mount=type=cache,target=.. true\n").unwrap();
+    assert!(matches!(plan(&file, &options, &Images), Err(PlanError::MountTarget { .. })));
+}

@@ -109,8 +109,6 @@ pub enum MountError {
     InvalidValue { key: String, value: String, expected: &'static str },
     #[error("{0:?} needs a value ({0}=...)")]
     MissingValue(String),
-    #[error("type={0} requires a target (target=/path)")]
-    MissingTarget(&'static str),
     #[error("unterminated quote in {0:?}")]
     UnterminatedQuote(String),
 }
@@ -181,9 +179,9 @@ pub fn parse_mount(value: &str) -> Result<Mount, MountError> {
         };
         apply_field(&mut mount, &key, val)?;
     }
-    if mount.target.is_none() && matches!(kind, MountType::Bind | MountType::Cache | MountType::Tmpfs) {
-        return Err(MountError::MissingTarget(kind.name()));
-    }
+    // No target is valid for every type, as in BuildKit: bind, cache and
+    // tmpfs mounts default to the working directory (resolved when the
+    // build is planned), secrets and ssh have their own defaults.
     Ok(mount)
 }
 
@@ -308,7 +306,8 @@ mod tests {
     #[test]
     fn errors() {
         assert!(matches!(parse_mount("type=nfs,target=/x"), Err(MountError::UnknownType(_))));
-        assert!(matches!(parse_mount("type=cache"), Err(MountError::MissingTarget("cache"))));
+        assert!(parse_mount("type=cache").is_ok_and(|m| m.target.is_none()));
+        assert!(parse_mount("ro").is_ok_and(|m| m.kind == MountType::Bind && m.readonly));
         assert!(matches!(parse_mount("type=tmpfs,target=/t,id=x"), Err(MountError::KeyNotForType { .. })));
         assert!(matches!(parse_mount("type=cache,target=/t,mode=999"), Err(MountError::InvalidValue { .. })));
         assert!(matches!(parse_mount("type=bind,target=/t,bogus=1"), Err(MountError::UnknownKey(_))));
