@@ -331,7 +331,7 @@ fn add_labels(plan: &mut plan::BuildPlan, labels: &[String]) -> Result<(), CliEr
             lines: stage.steps.last().map(|s| s.lines).unwrap_or_default(),
             span: Default::default(),
             text: "LABEL (--label)".into(),
-            created_by: String::new(),
+            created_by: None,
         });
     }
     Ok(())

@@ -158,7 +158,8 @@ pub(super) fn config_changes(changes: &[String], base: &ContainerConfig) -> Resu
             .flatten()
             .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
             .collect();
-        let cx = EditContext { lexer: Lexer::new('\\'), vars: &env, config: &config };
+        let cmd_set = result.iter().any(|c| matches!(c, ConfigChange::Cmd(_)));
+        let cx = EditContext { lexer: Lexer::new('\\'), vars: &env, config: &config, cmd_set };
         let change = config_edit(&instruction, &cx).map_err(|e| format!("error: --change {text:?}: {e}"))?;
         change.apply(&mut config);
         result.push(change);

@@ -10,7 +10,9 @@ use super::config::{ContainerConfig, Empty, HealthConfig};
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum ConfigChange {
     Cmd(Vec<String>),
-    Entrypoint(Vec<String>),
+    /// `reset_cmd`: the command goes too, as ENTRYPOINT does unless a CMD
+    /// came earlier in the same Dockerfile stage (or `--change` list).
+    Entrypoint { args: Vec<String>, reset_cmd: bool },
     Env(Vec<(String, String)>),
     Label(Vec<(String, String)>),
     Expose(Vec<String>),
@@ -24,11 +26,27 @@ pub enum ConfigChange {
 }
 
 impl ConfigChange {
+    /// Applies the edit as a Dockerfile build does: like [`apply`], and a
+    /// CMD also sets `ArgsEscaped: true`, as BuildKit's frontend writes it.
+    ///
+    /// [`apply`]: ConfigChange::apply
+    pub fn apply_in_build(&self, config: &mut ContainerConfig) {
+        self.apply(config);
+        if let ConfigChange::Cmd(_) = self {
+            config.extra.insert("ArgsEscaped".into(), serde_json::Value::Bool(true));
+        }
+    }
+
     /// Applies the edit the way Docker's builder does.
     pub fn apply(&self, config: &mut ContainerConfig) {
         match self {
             ConfigChange::Cmd(cmd) => config.cmd = Some(cmd.clone()),
-            ConfigChange::Entrypoint(entrypoint) => config.entrypoint = Some(entrypoint.clone()),
+            ConfigChange::Entrypoint { args, reset_cmd } => {
+                config.entrypoint = Some(args.clone());
+                if *reset_cmd {
+                    config.cmd = None;
+                }
+            }
             ConfigChange::Env(vars) => {
                 let env = config.env.get_or_insert_with(Vec::new);
                 for (key, value) in vars {
@@ -45,8 +63,7 @@ impl ConfigChange {
             }
             ConfigChange::Expose(ports) => {
                 let map = config.exposed_ports.get_or_insert_with(BTreeMap::new);
-                for port in ports {
-                    let key = if port.contains('/') { port.clone() } else { format!("{port}/tcp") };
+                for key in ports.iter().flat_map(|p| port_keys(p)) {
                     map.insert(key, Empty {});
                 }
             }
@@ -61,6 +78,22 @@ impl ConfigChange {
             ConfigChange::OnBuild(trigger) => config.on_build.get_or_insert_with(Vec::new).push(trigger.clone()),
             ConfigChange::Shell(shell) => config.shell = Some(shell.clone()),
         }
+    }
+}
+
+/// The `ExposedPorts` keys of one EXPOSE word, as Docker's `nat` package
+/// makes them: `port/proto` (`tcp` by default), a range `8000-8002` as one
+/// key per port. A word that is not a port or range is kept as written.
+pub fn port_keys(spec: &str) -> Vec<String> {
+    let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    let proto = if proto.is_empty() { "tcp" } else { proto };
+    let range = match ports.split_once('-') {
+        Some((start, end)) => start.parse::<u16>().ok().zip(end.parse::<u16>().ok()),
+        None => ports.parse::<u16>().ok().map(|p| (p, p)),
+    };
+    match range {
+        Some((start, end)) if start <= end => (start..=end).map(|port| format!("{port}/{proto}")).collect(),
+        _ => vec![format!("{ports}/{proto}")],
     }
 }
 
@@ -81,5 +114,6 @@ mod tests {
         ConfigChange::Expose(vec!["80".into(), "53/udp".into()]).apply(&mut config);
         let ports: Vec<_> = config.exposed_ports.unwrap().into_keys().collect();
         assert_eq!(ports, ["53/udp", "80/tcp"]);
+        assert_eq!(port_keys("8000-8002/udp"), ["8000/udp", "8001/udp", "8002/udp"]);
     }
 }

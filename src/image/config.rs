@@ -9,9 +9,21 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::digest::Digest;
+
+/// BuildKit's default `PATH` (`system.DefaultPathEnv`): what a `FROM scratch`
+/// stage gets, and what is added to a base image's environment without one.
+/// (`exec` keeps the same value for containers; it may not depend on `image`.)
+pub const DEFAULT_PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Reads `null` as the type's default: Docker's Go types write nil slices
+/// and structs as `null` (`"history": null`, `"Test": null`), which Docker
+/// reads as empty.
+fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
 
 /// An empty JSON object, the value type of `ExposedPorts` and `Volumes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,10 +40,10 @@ pub struct ImageConfig {
     pub os: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub config: ContainerConfig,
     pub rootfs: RootFs,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<History>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -83,7 +95,7 @@ impl ContainerConfig {
 #[serde(rename_all = "PascalCase")]
 pub struct HealthConfig {
     /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", script]`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub test: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<u64>,
@@ -102,7 +114,7 @@ pub struct HealthConfig {
 pub struct RootFs {
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub diff_ids: Vec<Digest>,
 }
 
@@ -135,6 +147,61 @@ impl ImageConfig {
             architecture: host_architecture().to_owned(),
             os: "linux".into(),
             ..ImageConfig::default()
+        }
+    }
+
+    /// The config a `FROM scratch` stage starts from, as BuildKit makes it:
+    /// this machine's platform, working directory `/` and the default `PATH`.
+    pub fn scratch(created: &str) -> ImageConfig {
+        let mut config = ImageConfig::empty(created);
+        config.config.working_dir = Some("/".into());
+        config.config.env = Some(vec![DEFAULT_PATH_ENV.into()]);
+        config
+    }
+
+    /// A base image's config as a build stage starts from it: BuildKit makes
+    /// sure `PATH` is set (an image without one, e.g. from `docker import`,
+    /// gets the default appended, `Env: null` included).
+    pub fn as_stage_base(mut self) -> ImageConfig {
+        let env = self.config.env.get_or_insert_with(Vec::new);
+        if !env.iter().any(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == "PATH") {
+            env.push(DEFAULT_PATH_ENV.into());
+        }
+        self
+    }
+
+    /// Gives history entries without a time one, as BuildKit's exporter
+    /// does: entries before the first new layer take that layer's time,
+    /// later ones the time of the layer before them; `fallback` when no
+    /// entry has a time at all.
+    ///
+    /// See: moby/buildkit `exporter/containerimage/writer.go`,
+    /// `normalizeLayersAndHistory`.
+    pub fn fill_history_times(&mut self, fallback: &str) {
+        let mut first_new: Option<String> = None;
+        let mut seen_untimed = false;
+        for entry in &self.history {
+            match &entry.created {
+                Some(time) => {
+                    first_new = Some(time.clone());
+                    if seen_untimed {
+                        break;
+                    }
+                }
+                None => seen_untimed = true,
+            }
+        }
+        let mut current = first_new.unwrap_or_else(|| fallback.to_owned());
+        let mut seen_untimed = false;
+        for entry in &mut self.history {
+            match &entry.created {
+                Some(time) if seen_untimed => current = time.clone(),
+                Some(_) => {}
+                None => {
+                    seen_untimed = true;
+                    entry.created = Some(current.clone());
+                }
+            }
         }
     }
 

@@ -28,6 +28,9 @@ pub struct EditContext<'a> {
     pub vars: &'a dyn VarLookup,
     /// The config as it is before this instruction (shell, working dir).
     pub config: &'a ContainerConfig,
+    /// Whether a CMD came earlier in the stage (or `--change` list): then
+    /// ENTRYPOINT keeps it, else it clears the inherited one.
+    pub cmd_set: bool,
 }
 
 /// The config edit `instruction` makes.
@@ -38,7 +41,7 @@ pub fn config_edit(instruction: &Instruction, cx: &EditContext<'_>) -> Result<Co
     };
     Ok(match instruction {
         Instruction::Cmd { command } => ConfigChange::Cmd(argv(command, cx.config)),
-        Instruction::Entrypoint { command } => ConfigChange::Entrypoint(argv(command, cx.config)),
+        Instruction::Entrypoint { command } => ConfigChange::Entrypoint { args: argv(command, cx.config), reset_cmd: !cx.cmd_set },
         Instruction::Env { vars } => ConfigChange::Env(pairs(vars)?),
         Instruction::Label { labels } => ConfigChange::Label(pairs(labels)?),
         Instruction::Expose { ports } => {
@@ -133,7 +136,7 @@ mod tests {
     fn edit(line: &str, config: &ContainerConfig, vars: &[(&str, &str)]) -> ConfigChange {
         let file = crate::syntax::parse(&format!("FROM scratch\n{line}\n")).unwrap();
         let instruction = &file.stages[0].instructions[0].value;
-        let cx = EditContext { lexer: Lexer::new('\\'), vars: &vars, config };
+        let cx = EditContext { lexer: Lexer::new('\\'), vars: &vars, config, cmd_set: false };
         config_edit(instruction, &cx).unwrap()
     }
 

@@ -17,8 +17,9 @@ pub struct Step {
     pub span: Span,
     /// The instruction as written, for progress output.
     pub text: String,
-    /// The image history's `created_by`.
-    pub created_by: String,
+    /// The image history's `created_by`, as BuildKit writes it; `None`:
+    /// the step writes no history entry (ONBUILD, `--label`).
+    pub created_by: Option<String>,
 }
 
 /// What a step does.
@@ -29,6 +30,9 @@ pub enum Op {
     Config { change: ConfigChange },
     /// MAINTAINER: the image's `author`.
     Author { name: String },
+    /// ARG: changes nothing in the image but its history (BuildKit writes
+    /// an `ARG` entry); the values live in the plan's scopes.
+    Arg,
     /// WORKDIR: the config's working dir, created as a layer when missing,
     /// owned by the current USER (as BuildKit does).
     Workdir { path: String, user: Option<String> },

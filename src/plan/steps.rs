@@ -2,6 +2,7 @@
 //! turned into a [`Step`] with its words expanded in the right scope.
 
 use super::config_edit::{config_edit, join_workdir, ConfigEditError, EditContext};
+use super::history;
 use super::op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
 use super::scope::{BuildArgs, GlobalArgs, Scope};
 use super::stages::{resolve, Base, FromRef, StageNode};
@@ -87,7 +88,7 @@ pub fn plan_stage(
 ) -> Result<StagePlan, PlanError> {
     let stage = &file.stages[node.index];
     let base_config = match &node.base {
-        Base::Scratch => ImageConfig::empty(""),
+        Base::Scratch => ImageConfig::scratch(""),
         Base::Stage(dep) => {
             // Planned in dependency order: a missing one is a bug, reported.
             let dep = planned.get(*dep).and_then(Option::as_ref).ok_or(PlanError::Unsupported {
@@ -98,6 +99,7 @@ pub fn plan_stage(
         }
         Base::Image(image) => images
             .config(image)
+            .map(ImageConfig::as_stage_base)
             .map_err(|reason| PlanError::BaseImage { image: image.clone(), reason, span: stage.from.span })?,
     };
     let mut planner = Planner {
@@ -110,6 +112,8 @@ pub fn plan_stage(
         names,
         index: node.index,
         steps: Vec::new(),
+        stage_args: Vec::new(),
+        cmd_set: false,
     };
     let triggers = planner.config.on_build.take().unwrap_or_default();
     for trigger in &triggers {
@@ -151,49 +155,88 @@ struct Planner<'a> {
     names: &'a [Option<String>],
     index: usize,
     steps: Vec<Step>,
+    /// ARG names declared in the stage, in order (a name declared twice is
+    /// listed twice, as BuildKit lists it).
+    stage_args: Vec<String>,
+    /// Whether the stage has a CMD yet (then ENTRYPOINT keeps it).
+    cmd_set: bool,
 }
 
 impl Planner<'_> {
     fn instruction(&mut self, located: &Located<Instruction>) -> Result<(), PlanError> {
         let span = located.span;
         let expand_err = |e| PlanError::expand(span, e);
-        let op = match &located.value {
+        let (op, created_by) = match &located.value {
             Instruction::Arg { args } => {
+                let mut entry = Vec::new();
                 for arg in args {
                     let value = arg_value(&self.lexer, arg, &self.scope, self.globals, self.build_args).map_err(expand_err)?;
+                    let default = arg.default.as_ref().map(|d| self.lexer.expand_word(d, &self.scope)).transpose().map_err(expand_err)?;
+                    entry.push((arg.name.clone(), default));
                     self.scope.declare_arg(&arg.name, value);
+                    self.stage_args.push(arg.name.clone());
                 }
-                return Ok(());
+                (Op::Arg, Some(history::arg_entry(&entry)))
             }
             Instruction::Maintainer { name } => {
                 self.author = Some(name.clone());
-                Op::Author { name: name.clone() }
+                (Op::Author { name: name.clone() }, Some(history::maintainer_entry(name)))
             }
-            Instruction::Copy(copy) => Op::Copy(self.copy(copy, located)?),
-            Instruction::Add(add) => Op::Copy(self.add(add, located)?),
-            Instruction::Run(run) => Op::Run(self.run(run, located)?),
-            other => {
-                let cx = EditContext { lexer: self.lexer, vars: &self.scope, config: &self.config };
-                let change = config_edit(other, &cx).map_err(|e| match e {
-                    ConfigEditError::Expand(e) => expand_err(e),
-                    other => PlanError::Unsupported { reason: other.to_string(), span },
-                })?;
-                change.apply(&mut self.config);
-                if let ConfigChange::Env(vars) = &change {
-                    for (key, value) in vars {
-                        self.scope.set_env(key, value);
-                    }
-                }
-                match change {
-                    ConfigChange::Workdir(path) => Op::Workdir { path, user: self.config.user.clone().filter(|u| !u.is_empty()) },
-                    change => Op::Config { change },
-                }
+            Instruction::Copy(copy) => {
+                let op = self.copy(copy, located)?;
+                let entry = history::copy_entry(false, &op.sources, &self.word(&copy.dest, span)?);
+                (Op::Copy(op), Some(entry))
             }
+            Instruction::Add(add) => {
+                let op = self.add(add, located)?;
+                let entry = history::copy_entry(true, &op.sources, &self.word(&add.dest, span)?);
+                (Op::Copy(op), Some(entry))
+            }
+            Instruction::Run(run) => {
+                let op = self.run(run, located)?;
+                let entry = history::run_entry(&op.argv, &self.stage_arg_values(&op));
+                (Op::Run(op), Some(entry))
+            }
+            other => self.config_step(other, span)?,
         };
-        let layered = matches!(op, Op::Copy(_) | Op::Run(_) | Op::Workdir { .. });
-        let created_by = if layered { format!("{} # buildkit", located.original) } else { located.original.clone() };
         self.steps.push(Step { op, lines: located.lines, span, text: located.original.clone(), created_by });
         Ok(())
+    }
+
+    /// CMD, ENV, WORKDIR and the other instructions that edit the config.
+    fn config_step(&mut self, instruction: &Instruction, span: Span) -> Result<(Op, Option<String>), PlanError> {
+        let cx = EditContext { lexer: self.lexer, vars: &self.scope, config: &self.config, cmd_set: self.cmd_set };
+        let change = config_edit(instruction, &cx).map_err(|e| match e {
+            ConfigEditError::Expand(e) => PlanError::expand(span, e),
+            other => PlanError::Unsupported { reason: other.to_string(), span },
+        })?;
+        change.apply_in_build(&mut self.config);
+        match &change {
+            ConfigChange::Env(vars) => {
+                for (key, value) in vars {
+                    self.scope.set_env(key, value);
+                }
+            }
+            ConfigChange::Cmd(_) => self.cmd_set = true,
+            _ => {}
+        }
+        let entry = history::config_entry(&change);
+        Ok(match change {
+            ConfigChange::Workdir(path) => (Op::Workdir { path, user: self.config.user.clone().filter(|u| !u.is_empty()) }, entry),
+            change => (Op::Config { change }, entry),
+        })
+    }
+
+    /// Every ARG the stage declared so far, in order, with the value `run`
+    /// sees (empty when none): BuildKit's prefix of a RUN's history entry.
+    fn stage_arg_values(&self, run: &RunOp) -> Vec<(String, String)> {
+        self.stage_args
+            .iter()
+            .map(|name| {
+                let value = run.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+                (name.clone(), value)
+            })
+            .collect()
     }
 
     fn word(&self, text: &str, span: Span) -> Result<String, PlanError> {

@@ -207,6 +207,7 @@ impl<'a> Solver<'a> {
         let Some(mut target) = results[plan.graph.target].take() else {
             return Err(SolveError::Context("the target stage was not built".into()));
         };
+        target.config.fill_history_times(&target.created);
         target.config.created = Some(target.created.clone());
         self.ensure_layers(&target.layers, true)?;
         let image = self.store.commit_image_bytes(&target.config.to_canonical_json(), &target.config, &target.layers, tags)?;

@@ -39,7 +39,7 @@ impl Solver<'_> {
         match &stage.base {
             Base::Scratch => {
                 let created = now_rfc3339();
-                let config = ImageConfig::empty(&created);
+                let config = ImageConfig::scratch(&created);
                 let key = KeyBuilder::new().str("base", "scratch").str("platform", &config.architecture).finish();
                 Ok(StageState { layers: Vec::new(), config, key, created })
             }
@@ -65,7 +65,7 @@ impl Solver<'_> {
         let layers = self.store.image_layers(&image.config.rootfs.diff_ids).map_err(base_error)?;
         let key = KeyBuilder::new().str("base", "image").digest("manifest", &image.manifest.digest).finish();
         let created = image.config.created.clone().unwrap_or_else(now_rfc3339);
-        Ok(StageState { layers, config: image.config, key, created })
+        Ok(StageState { layers, config: image.config.as_stage_base(), key, created })
     }
 
     /// What a COPY or bind mount reads from: `None` for the context, else

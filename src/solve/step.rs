@@ -10,7 +10,7 @@ use crate::cache::{explain_miss, CacheKey, CacheRecord, Input};
 use crate::copy::{copy, make_dir_all, resolve_owner, CopyRequest};
 use crate::digest::Digest;
 use crate::image::{now_rfc3339, ConfigChange, History};
-use crate::plan::{Op, StagePlan, Step};
+use crate::plan::{Op, StagePlan, Step, HISTORY_COMMENT};
 use crate::progress::Event;
 use crate::store::{LayerRecord, UpperAfterCommit};
 
@@ -189,7 +189,7 @@ impl Solver<'_> {
                     None => cause,
                 })
             }
-            Op::Config { .. } | Op::Author { .. } => Ok(None),
+            Op::Config { .. } | Op::Author { .. } | Op::Arg => Ok(None),
         }
     }
 
@@ -257,18 +257,26 @@ fn touches_filesystem(op: &Op) -> bool {
 /// A step's effect on the config and history.
 pub(super) fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
     match &step.op {
-        Op::Config { change } => change.apply(&mut state.config.config),
+        Op::Config { change } => change.apply_in_build(&mut state.config.config),
         Op::Author { name } => state.config.author = Some(name.clone()),
         Op::Workdir { path, .. } => ConfigChange::Workdir(path.clone()).apply(&mut state.config.config),
-        Op::Copy(_) | Op::Run(_) => {}
+        Op::Copy(_) | Op::Run(_) | Op::Arg => {}
     }
-    let history = History { created: Some(state.created.clone()), created_by: Some(step.created_by.clone()), ..History::default() };
+    // Entries without a layer get their time when the image is finished
+    // (see `fill_history_times`), as BuildKit's exporter gives them.
+    let history = |created: Option<String>| History {
+        created,
+        created_by: step.created_by.clone(),
+        comment: Some(HISTORY_COMMENT.to_owned()),
+        ..History::default()
+    };
     match layer {
         Some((diff_id, record)) => {
-            state.config.push_layer(diff_id, history);
+            state.config.push_layer(diff_id, history(Some(state.created.clone())));
             state.layers.push((diff_id, record));
         }
-        None => state.config.push_empty_layer(history),
+        None if step.created_by.is_some() => state.config.push_empty_layer(history(None)),
+        None => {}
     }
 }
 

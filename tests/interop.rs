@@ -1,0 +1,97 @@
+//! Images other tools wrote, as bases: each `testdata/build/base_<tool>/`
+//! holds an image config in the exact shape that tool writes (the classic
+//! builder, `docker import`, `docker commit`, BuildKit, Buildah's OCI
+//! config, and one full of nulls without history or `created`), a
+//! Dockerfile built on it, and the expected results beside them: the built
+//! image's config (`result.json`, times and digests redacted) and what its
+//! RUN saw (`seen.txt`: working directory, uid, PATH).
+//!
+//! The config goes into a docker-archive with a busybox layer and through
+//! `strata load`, so it is read exactly as written.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::build::golden;
+use support::{busybox_rootfs, sha256_bytes, sha256_file, tar_dir, TestRoot};
+
+fn case_dir(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/build").join(case)
+}
+
+/// A docker-archive of one busybox layer and the case's config (its
+/// `<LAYER>` placeholder replaced by the layer's diff_id), tagged `base`.
+fn docker_archive(root: &TestRoot, case: &str) -> (PathBuf, Vec<u8>) {
+    let dir = root.scratch(&format!("archive-{case}"));
+    let rootfs = root.scratch(&format!("rootfs-{case}"));
+    busybox_rootfs(&rootfs);
+    std::fs::create_dir_all(dir.join("layer")).unwrap();
+    let layer = dir.join("layer/layer.tar");
+    tar_dir(&rootfs, &layer, false);
+    let diff_id = format!("sha256:{}", sha256_file(&layer));
+    let template = std::fs::read_to_string(case_dir(case).join("config.json")).expect("the case's config.json");
+    let config = template.trim_end().replace("<LAYER>", &diff_id).into_bytes();
+    let config_name = format!("{}.json", sha256_bytes(&config));
+    std::fs::write(dir.join(&config_name), &config).unwrap();
+    let manifest = serde_json::json!([{"Config": config_name, "RepoTags": ["base:latest"], "Layers": ["layer/layer.tar"]}]);
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    let archive = root.scratch(&format!("{case}.tar"));
+    tar_dir(&dir, &archive, false);
+    (archive, config)
+}
+
+/// The stored config of `image`, times and digests redacted, keys sorted.
+fn redacted_config(root: &TestRoot, image: &str) -> String {
+    let id = root.inspect(image)["Id"].as_str().expect("an image ID").to_owned();
+    let bytes = std::fs::read(root.blobs_dir().join(&id[7..])).expect("the config blob");
+    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("the config is JSON");
+    let text = serde_json::to_string_pretty(&value).unwrap();
+    let digests = regex::Regex::new(r"sha256:[0-9a-f]{64}").unwrap();
+    let times = regex::Regex::new(r#""created": "[^"]*""#).unwrap();
+    let text = digests.replace_all(&text, "sha256:<digest>");
+    format!("{}\n", times.replace_all(&text, r#""created": "<time>""#))
+}
+
+fn build_on(case: &str) {
+    let root = TestRoot::new();
+    let (archive, config) = docker_archive(&root, case);
+    root.ok(&["load", "-i", archive.to_str().unwrap()]);
+    // Loaded as written: the image ID is the digest of the config's bytes.
+    assert_eq!(root.inspect("base")["Id"], format!("sha256:{}", sha256_bytes(&config)), "load rewrote the config");
+    let dockerfile = std::fs::read_to_string(case_dir(case).join("Dockerfile")).unwrap();
+    root.build(&dockerfile, &[], &["-t", "built:1"]).success();
+    golden(case, "result.json", &redacted_config(&root, "built:1"));
+    let rootfs = root.rootfs("built:1");
+    golden(case, "seen.txt", &std::fs::read_to_string(rootfs.join("seen.txt")).expect("the RUN wrote /seen.txt"));
+}
+
+#[test]
+fn base_from_the_classic_builder() {
+    build_on("base_classic_builder");
+}
+
+#[test]
+fn base_from_docker_import() {
+    build_on("base_docker_import");
+}
+
+#[test]
+fn base_from_docker_commit() {
+    build_on("base_docker_commit");
+}
+
+#[test]
+fn base_from_buildkit() {
+    build_on("base_buildkit");
+}
+
+#[test]
+fn base_from_buildah_oci() {
+    build_on("base_buildah_oci");
+}
+
+#[test]
+fn base_with_nulls_and_no_history() {
+    build_on("base_nulls_and_missing_history");
+}
