@@ -82,6 +82,12 @@ pub enum StoreError {
     BadConfig { digest: Digest, reason: String },
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    #[error("cannot import {name}")]
+    Import {
+        name: String,
+        #[source]
+        source: crate::layer::LayerError,
+    },
     #[error("no such container: {0}")]
     NoSuchContainer(String),
     #[error("a container named {0} already exists")]
