@@ -157,6 +157,7 @@ fn check(dir: &Path) -> Result<(), Failed> {
         filter: if ignore.is_empty() { None } else { Some(&filter) },
         dest_root: &dest,
         user_db_root: &dest,
+        max_archive_size: None,
     };
     let result = copy::copy(&request);
     drop(server);

@@ -63,7 +63,10 @@ pub fn prune(store: &Store, options: &PruneOptions) -> Result<PruneReport, Store
     if options.dry_run {
         return Ok(plan.report(&inventory, true));
     }
+    // On a full disk the commit that deletes records needs room first.
+    store.reserve.release_if_short()?;
     let removed = remove(store, &inventory, plan)?;
+    store.reserve.ensure()?;
     Ok(removed.report(&inventory, false))
 }
 
@@ -129,6 +132,20 @@ fn select(inventory: &Inventory, options: &PruneOptions, now: SystemTime) -> Pla
 fn remove(store: &Store, inventory: &Inventory, plan: Plan) -> Result<Plan, StoreError> {
     let Plan { entries, freed_layers, kept_in_use, .. } = plan;
     let (records, others): (Vec<CacheEntry>, Vec<CacheEntry>) = entries.into_iter().partition(|e| e.key.is_some());
+    // Files without records first: they free space without a commit.
+    let mut removed = Plan { kept_in_use, ..Plan::default() };
+    for entry in others {
+        let gone = match entry.kind {
+            EntryKind::CacheMount => remove_cache_mount(store, &entry.id)?,
+            _ => remove_stat_cache(store)?,
+        };
+        if gone {
+            removed.freed += entry.size;
+            removed.entries.push(entry);
+        } else {
+            removed.kept_in_use += 1;
+        }
+    }
     let (records, freed_layers) = store.meta.write_then(
         |txn| {
             let leased = store.leased_layers()?;
@@ -146,25 +163,13 @@ fn remove(store: &Store, inventory: &Inventory, plan: Plan) -> Result<Plan, Stor
             Ok((records, freed))
         },
     )?;
-    let mut removed = Plan { kept_in_use, freed_layers, ..Plan::default() };
+    removed.freed_layers = freed_layers;
     let mut counted = BTreeSet::new();
     for entry in records {
         if entry.layer.is_some_and(|l| removed.freed_layers.contains(&l) && counted.insert(l)) {
             removed.freed += entry.size;
         }
         removed.entries.push(entry);
-    }
-    for entry in others {
-        let gone = match entry.kind {
-            EntryKind::CacheMount => remove_cache_mount(store, &entry.id)?,
-            _ => remove_stat_cache(store)?,
-        };
-        if gone {
-            removed.freed += entry.size;
-            removed.entries.push(entry);
-        } else {
-            removed.kept_in_use += 1;
-        }
     }
     Ok(removed)
 }

@@ -95,6 +95,10 @@ pub struct BuildArgs {
     /// CPU limit for each RUN (`1.5` CPUs).
     #[arg(long, value_name = "CPUS")]
     pub cpus: Option<f64>,
+    /// Refuse an ADD of a local archive that expands to more than SIZE
+    /// (e.g. 10GB). Without it, the free space of the store's filesystem is the limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    pub max_add_size: Option<u64>,
     /// Stages built at the same time (default: every stage whose inputs are ready, as BuildKit).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
@@ -209,6 +213,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         dry_run: false,
         keep_failed: args.keep_failed,
         snapshotter,
+        max_add_size: args.max_add_size,
     };
     let runtime = Runtime::default();
     let cache_view = registry::TransferView::lines(registry::Direction::Down, args.quiet || args.progress == ProgressMode::Json);
@@ -298,6 +303,10 @@ pub(super) fn dockerfile_id(path: &Path) -> String {
 }
 
 /// `512m`, `2g`, `64k`, or plain bytes.
+fn parse_max_size(text: &str) -> Result<u64, String> {
+    crate::cache::parse_size(text).map_err(|e| e.to_string())
+}
+
 fn parse_bytes(text: &str) -> Result<u64, String> {
     crate::solve::parse_size(text).ok_or_else(|| format!("invalid size {text:?}: expected a number, optionally with k, m or g"))
 }

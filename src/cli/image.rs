@@ -38,6 +38,14 @@ pub struct ImportArgs {
     /// How to compress the layer blob.
     #[arg(long, default_value = "gzip", value_parser = parse_compression)]
     pub compression: Compression,
+    /// Refuse a tarball whose uncompressed tar stream is larger than SIZE
+    /// (e.g. 10GB). Without it, the free space of the store's filesystem is the limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    pub max_size: Option<u64>,
+}
+
+fn parse_max_size(text: &str) -> Result<u64, String> {
+    crate::cache::parse_size(text).map_err(|e| e.to_string())
 }
 
 fn parse_compression(text: &str) -> Result<Compression, String> {
@@ -128,7 +136,8 @@ pub fn import(store: &Store, args: &ImportArgs) -> Result<ExitCode, CliError> {
         }
     };
     let message = args.message.clone().or_else(|| Some(format!("Imported from {}", args.file)));
-    let options = ImportOptions { compression: args.compression, changes, message, tag };
+    let source = if args.file == "-" { "standard input".to_owned() } else { args.file.clone() };
+    let options = ImportOptions { compression: args.compression, changes, message, tag, source, max_size: args.max_size };
     let image = if args.file == "-" {
         store.import(std::io::stdin().lock(), &options)?
     } else {

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 use super::error::CopyError;
+use crate::layer::{too_large, SizeLimit};
 use super::owner::Owner;
 use super::root::{Escape, Kind, Root};
 use super::tree::{mkdir_all, shown, Tally};
@@ -76,19 +77,24 @@ fn checksum_ok(block: &[u8; 512]) -> bool {
 
 /// Extracts the archive `rel` of `src` into the directory `dest_rel` of
 /// `dest` (made as needed, with `chown`'s owner).
-pub(super) fn extract(src: &Root, rel: &Path, dest: &Root, dest_rel: &Path, chown: Option<Owner>, tally: &mut Tally) -> Result<(), CopyError> {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn extract(src: &Root, rel: &Path, dest: &Root, dest_rel: &Path, chown: Option<Owner>, cap: Option<u64>, tally: &mut Tally) -> Result<(), CopyError> {
     let archive_name = shown(rel).display().to_string();
+    let failed = |reason: String| CopyError::Archive { archive: archive_name.clone(), reason };
     mkdir_all(dest, dest_rel, chown)?;
     let root = dest.sub_root(dest_rel).map_err(|e| CopyError::io("open", &shown(dest_rel), e))?;
+    let limit = SizeLimit::for_fd(&root, cap).map_err(|e| failed(e.to_string()))?;
     let file = src.open_file(rel).map_err(|e| CopyError::io("open", &shown(rel), e))?;
-    let stream = plain(file)
-        .map_err(|e| CopyError::Archive { archive: archive_name.clone(), reason: e.to_string() })?
-        .ok_or_else(|| CopyError::Archive { archive: archive_name.clone(), reason: "it is empty".into() })?;
+    let stream = plain(file).map_err(|e| failed(e.to_string()))?.ok_or_else(|| failed("it is empty".into()))?;
     let mut extractor = Extractor { root, chown, dirs: Vec::new(), archive: archive_name.clone(), tally };
-    let mut archive = tar::Archive::new(stream);
-    let entries = archive.entries().map_err(|e| CopyError::Archive { archive: archive_name.clone(), reason: e.to_string() })?;
+    let mut archive = tar::Archive::new(limit.reader(stream));
+    // A read past the limit surfaces as an I/O error of the tar reader.
+    let reason = |e: io::Error| too_large(e).map_or_else(|e| e.to_string(), |e| e.to_string());
+    let entries = archive.entries().map_err(|e| failed(reason(e)))?;
     for entry in entries {
-        let entry = entry.map_err(|e| CopyError::Archive { archive: archive_name.clone(), reason: e.to_string() })?;
+        let entry = entry.map_err(|e| failed(reason(e)))?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        limit.check(&name, entry.raw_file_position(), entry.size()).map_err(|e| failed(e.to_string()))?;
         extractor.entry(entry)?;
     }
     // Directory times last, deepest first: writing children changes them.

@@ -109,6 +109,9 @@ pub struct CopyRequest<'a> {
     /// Where `/etc/passwd` and `/etc/group` are read for `--chown` names:
     /// the destination's root filesystem.
     pub user_db_root: &'a Path,
+    /// ADD's local archives expand to at most this many bytes (the free
+    /// space of the destination's filesystem bounds them anyway).
+    pub max_archive_size: Option<u64>,
 }
 
 /// What a copy did.
@@ -203,6 +206,7 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
                     exclude: &exclude,
                     include: found.include.as_ref(),
                     filter,
+                    max_archive_size: req.max_archive_size,
                 };
                 // Tree items come from path sources, which opened the source root.
                 let Some(src) = src.as_ref() else { continue };
@@ -300,7 +304,7 @@ fn copy_tree(src: &Root, dest: &Root, found: &Found, dest_path: &str, policy: &P
     let meta: Meta = src.try_lstat(&resolved).map_err(|e| CopyError::io("stat", &shown(&resolved), e))?.ok_or_else(not_found)?;
     if unpack && meta.kind == root::Kind::File && archive::is_archive(src, &resolved)? {
         let dest_rel = dest.resolve(Path::new(dest_path), true, Escape::Clamp).map_err(|e| CopyError::io("resolve", Path::new(dest_path), e))?;
-        return archive::extract(src, &resolved, dest, &dest_rel, chown, tally);
+        return archive::extract(src, &resolved, dest, &dest_rel, chown, policy.max_archive_size, tally);
     }
     let base = found.rel.file_name().unwrap_or_default();
     let target = place(dest, dest_path, meta.is_dir(), base, true, chown)?;

@@ -116,6 +116,12 @@ fn at_path(rel: &Path) -> &Path {
     }
 }
 
+impl AsFd for Root {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Root {
     /// Opens `path` (a directory given by the caller, trusted) as a root.
     pub fn open(path: &Path) -> io::Result<Root> {

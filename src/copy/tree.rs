@@ -37,6 +37,9 @@ pub(super) struct Policy<'a> {
     /// `--parents`: only paths matching this (and their directories).
     pub include: Option<&'a PatternSet>,
     pub filter: Option<&'a dyn SourceFilter>,
+    /// ADD's local archives expand to at most this many bytes (and never
+    /// beyond the free space of the destination's filesystem).
+    pub max_archive_size: Option<u64>,
 }
 
 impl Policy<'_> {

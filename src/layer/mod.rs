@@ -11,6 +11,7 @@
 //! See: OCI image spec, "Image Layer Filesystem Changeset".
 
 mod compression;
+mod limit;
 mod pipeline;
 mod unpack;
 mod write;
@@ -18,8 +19,9 @@ mod write;
 use std::path::PathBuf;
 
 pub use compression::{decompress, Compression, Encoder};
+pub use limit::{too_large, Limited, SizeLimit};
 pub use pipeline::EncoderThread;
-pub use unpack::{unpack, unpack_and_recompress, Unpacked};
+pub use unpack::{unpack, unpack_and_recompress, unpack_limited, Unpacked};
 pub use write::{write_layer, LayerInfo, WriteOptions};
 
 /// Name prefix of a whiteout entry in a layer tarball.
@@ -58,6 +60,9 @@ pub enum LayerError {
     NotTar,
     #[error("the tar stream is cut short or damaged after entry {after:?}")]
     Damaged { after: String },
+    /// A decompression bomb, or an archive larger than the disk or a cap.
+    #[error("{}", limit::describe(entry.as_deref(), *end, *limit, *free))]
+    TooLarge { entry: Option<String>, end: u64, limit: u64, free: Option<u64> },
 }
 
 impl LayerError {

@@ -20,6 +20,7 @@ use nix::sys::time::TimeSpec;
 use tar::EntryType;
 
 use super::compression::{decompress, Compression};
+use super::limit::{too_large, SizeLimit};
 use super::pipeline::EncoderThread;
 use super::write::LayerInfo;
 use super::{LayerError, OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
@@ -41,8 +42,15 @@ pub struct Unpacked {
 /// Unpacks the layer tarball `reader` (plain, gzip or zstd) onto `dest`.
 /// On error `dest` may hold part of the layer, but nothing outside it was
 /// touched; callers unpack into a scratch directory.
+/// It writes at most the free space of `dest`'s filesystem (see limit.rs).
 pub fn unpack(reader: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
-    unpack_copying(reader, dest, &mut io::sink())
+    unpack_limited(reader, dest, None)
+}
+
+/// [`unpack`], writing at most `cap` bytes (or the free space, if less).
+pub fn unpack_limited(reader: impl Read, dest: &Path, cap: Option<u64>) -> Result<Unpacked, LayerError> {
+    let limit = SizeLimit::for_dest(dest, cap)?;
+    unpack_copying(reader, dest, &mut io::sink(), limit)
 }
 
 /// Unpacks `reader` onto `dest` and, in the same pass, writes the plain tar
@@ -54,9 +62,11 @@ pub fn unpack_and_recompress<W: Write + Send + 'static>(
     dest: &Path,
     out: W,
     compression: Compression,
+    cap: Option<u64>,
 ) -> Result<(LayerInfo, W), LayerError> {
+    let limit = SizeLimit::for_dest(dest, cap)?;
     let mut encoder = EncoderThread::spawn(compression, out).map_err(LayerError::Write)?;
-    let unpacked = unpack_copying(reader, dest, &mut encoder)?;
+    let unpacked = unpack_copying(reader, dest, &mut encoder, limit)?;
     let (digest, size, out) = encoder.finish().map_err(LayerError::Write)?;
     let info = LayerInfo {
         diff_id: unpacked.diff_id,
@@ -68,10 +78,10 @@ pub fn unpack_and_recompress<W: Write + Send + 'static>(
     Ok((info, out))
 }
 
-fn unpack_copying(reader: impl Read, dest: &Path, copy: &mut dyn Write) -> Result<Unpacked, LayerError> {
+fn unpack_copying(reader: impl Read, dest: &Path, copy: &mut dyn Write, limit: SizeLimit) -> Result<Unpacked, LayerError> {
     let mut raw = HashingReader::new(reader);
     let (compression, plain) = decompress(BufReader::with_capacity(256 << 10, &mut raw))?;
-    let mut plain = HashingReader::new(Tee { inner: plain, copy, compression });
+    let mut plain = HashingReader::new(Tee { inner: limit.reader(plain), copy, compression });
     let mut archive = tar::Archive::new(&mut plain);
     let mut target = Target::new(dest);
     let mut entries = 0;
@@ -84,7 +94,9 @@ fn unpack_copying(reader: impl Read, dest: &Path, copy: &mut dyn Write) -> Resul
                 Some(after) => LayerError::Damaged { after },
             })
         })?;
-        last = Some(String::from_utf8_lossy(&entry.path_bytes()).into_owned());
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        limit.check(&name, entry.raw_file_position(), entry.size())?;
+        last = Some(name);
         target.entry(entry).map_err(|e| match e {
             LayerError::Read(e) => below_tar(e).unwrap_or_else(LayerError::Read),
             other => other,
@@ -114,7 +126,10 @@ struct Tee<'a, R> {
 impl<R: Read> Read for Tee<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let compression = self.compression;
-        let n = self.inner.read(buf).map_err(|e| io::Error::new(e.kind(), Below::Input(compression, e)))?;
+        let n = self.inner.read(buf).map_err(|e| match too_large(e) {
+            Ok(limit) => io::Error::other(Below::Limit(limit)),
+            Err(e) => io::Error::new(e.kind(), Below::Input(compression, e)),
+        })?;
         self.copy.write_all(&buf[..n]).map_err(|e| io::Error::new(e.kind(), Below::Copy(e)))?;
         Ok(n)
     }
@@ -128,6 +143,8 @@ enum Below {
     Input(Compression, #[source] io::Error),
     #[error("{0}")]
     Copy(#[source] io::Error),
+    #[error("{0}")]
+    Limit(LayerError),
 }
 
 /// The error a [`Below`]-tagged I/O error stands for; any other error (the
@@ -138,6 +155,7 @@ fn below_tar(error: io::Error) -> Result<LayerError, io::Error> {
     }
     let below = error.into_inner().and_then(|e| e.downcast::<Below>().ok());
     Ok(match below.map(|b| *b) {
+        Some(Below::Limit(e)) => e,
         Some(Below::Input(Compression::None, e)) => LayerError::Read(e),
         Some(Below::Input(compression, e)) => LayerError::Compressed { compression: compression.name(), reason: e.to_string() },
         Some(Below::Copy(e)) => LayerError::Write(e),

@@ -56,6 +56,8 @@ pub struct SolveOptions {
     pub keep_failed: bool,
     /// How step root filesystems are made.
     pub snapshotter: crate::exec::Snapshotter,
+    /// ADD's local archives expand to at most this many bytes.
+    pub max_add_size: Option<u64>,
 }
 
 /// Why a RUN step failed.

@@ -150,7 +150,7 @@ impl Solver<'_> {
                     self.in_rootfs(
                         state,
                         |root| {
-                            copy(&CopyRequest { op, source, filter, dest_root: root, user_db_root: root })?;
+                            copy(&CopyRequest { op, source, filter, dest_root: root, user_db_root: root, max_archive_size: self.options.max_add_size })?;
                             Ok(())
                         },
                         |_, _| Ok(()),

@@ -19,6 +19,11 @@ pub struct ImportOptions {
     pub changes: Vec<ConfigChange>,
     pub message: Option<String>,
     pub tag: Option<Reference>,
+    /// The tarball's name, for errors (`-` for standard input).
+    pub source: String,
+    /// At most this many bytes of tar stream (the free space of the store's
+    /// filesystem bounds it anyway).
+    pub max_size: Option<u64>,
 }
 
 /// An image with its documents, as stored.
@@ -76,7 +81,8 @@ impl Store {
         let rootfs = work.join("rootfs");
         std::fs::create_dir(&rootfs).map_err(|e| StoreError::io("create", &rootfs, e))?;
         let blob = self.blobs.writer()?;
-        let (info, blob) = layer::unpack_and_recompress(reader, &rootfs, blob, options.compression)?;
+        let (info, blob) = layer::unpack_and_recompress(reader, &rootfs, blob, options.compression, options.max_size)
+            .map_err(|source| StoreError::Import { name: options.source.clone(), source })?;
         self.hold_layer(&info.diff_id)?;
         let (digest, size) = blob.commit(Some(&info.digest))?;
         self.snapshots.adopt(&rootfs, &info.diff_id)?;

@@ -10,6 +10,7 @@
 //!                          garbage collection), `meta` (database access)
 //!   leases/                what running builds hold (see lease.rs)
 //!   quarantine/            what `strata cache verify --repair` set aside
+//!   reserve                preallocated space a prune gives back on a full disk
 //!   tmp/                   ingest area; emptied when no other strata runs
 //! ```
 //!
@@ -26,6 +27,7 @@ mod layers;
 mod lease;
 mod lock;
 mod meta;
+mod reserve;
 mod snapshots;
 mod stat_cache;
 mod usage;
@@ -40,6 +42,7 @@ pub use images::{layer_in, source_date_epoch, GcReport, ImageEntry, ImportOption
 pub use lease::Lease;
 pub use lock::Lock;
 pub use meta::{ImageRecord, LayerRecord, Meta};
+pub use reserve::{free_space, Reserve};
 pub use snapshots::{remove_tree, tree_bytes, Snapshots};
 pub use stat_cache::StoreStatCache;
 
@@ -79,6 +82,12 @@ pub enum StoreError {
     BadConfig { digest: Digest, reason: String },
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    #[error("cannot import {name}")]
+    Import {
+        name: String,
+        #[source]
+        source: crate::layer::LayerError,
+    },
     #[error("no such container: {0}")]
     NoSuchContainer(String),
     #[error("a container named {0} already exists")]
@@ -117,6 +126,8 @@ pub struct Store {
     pub blobs: Blobs,
     pub snapshots: Snapshots,
     pub meta: Meta,
+    /// Space set aside for prunes on a full disk (see reserve.rs).
+    pub reserve: Reserve,
     tmp: PathBuf,
     lease: Lease,
     /// The shared `gc` lock; let go only while this process sweeps.
@@ -139,7 +150,10 @@ impl Store {
             clean_dir(&tmp)?;
         }
         let gc = Lock::shared(&gc_lock)?;
+        let reserve = Reserve::new(root, tmp.clone());
+        reserve.ensure()?;
         Ok(Store {
+            reserve,
             blobs: Blobs::new(root.join("blobs/sha256"), tmp.clone()),
             snapshots: Snapshots::new(root.join("snapshots")),
             meta: Meta::new(root.join("meta.redb"), root.join("locks/meta")),

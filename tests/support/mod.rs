@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod build;
+pub mod disk;
 pub mod listing;
 pub mod registry;
 pub mod spec;
@@ -91,6 +92,13 @@ impl TestRoot {
         TestRoot { dir, root }
     }
 
+    /// A store at `root` (e.g. on a small filesystem), with scratch space
+    /// in a fresh temporary directory.
+    pub fn with_root(root: PathBuf) -> TestRoot {
+        let dir = tempfile::Builder::new().prefix("strata-test-").tempdir().expect("create a temporary directory");
+        TestRoot { dir, root }
+    }
+
     /// A path in the scratch space beside the store.
     pub fn scratch(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -98,7 +106,7 @@ impl TestRoot {
 
     /// `strata --root <root> ARGS…`, not started.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+        let mut command = Command::new(strata_binary());
         command.arg("--root").arg(&self.root).args(args).env("NO_COLOR", "1").env_remove("SOURCE_DATE_EPOCH");
         command
     }
@@ -161,6 +169,12 @@ impl TestRoot {
             assert!(self.snapshots_dir().join(&name).is_dir(), "snapshot {name} is not a directory");
         }
     }
+}
+
+/// The binary under test: `$STRATA_BIN` when set (a copy taken right after
+/// the build, or an installed strata), else the one cargo built.
+pub fn strata_binary() -> PathBuf {
+    std::env::var_os("STRATA_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_strata")), PathBuf::from)
 }
 
 /// Sorted entry names of `dir` (empty when it does not exist).

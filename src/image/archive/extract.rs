@@ -19,7 +19,7 @@ use tar::EntryType;
 
 use super::ArchiveError;
 use crate::digest::Digest;
-use crate::layer::decompress;
+use crate::layer::{self, decompress, SizeLimit};
 
 /// How many links one name may pass through (loops end here).
 const MAX_LINK_HOPS: usize = 16;
@@ -37,16 +37,20 @@ pub(super) struct Extracted {
 pub(super) fn extract(reader: impl Read, root: &Path) -> Result<Extracted, ArchiveError> {
     let (_, plain) = decompress(BufReader::with_capacity(256 << 10, reader))
         .map_err(|source| ArchiveError::Decompress { name: "the archive".into(), source })?;
-    let mut archive = tar::Archive::new(plain);
+    let too_large = |source| ArchiveError::Unpack { name: "the archive".into(), source };
+    let limit = SizeLimit::for_dest(root, None).map_err(too_large)?;
+    let mut archive = tar::Archive::new(limit.reader(plain));
     let mut extracted = Extracted { root: root.to_path_buf(), links: BTreeMap::new() };
     let mut last: Option<String> = None;
     for entry in archive.entries().map_err(ArchiveError::Read)? {
         // A header that does not parse: not a tar at all, or a damaged one.
-        let mut entry = entry.map_err(|_| match last.take() {
-            None => ArchiveError::NotTar,
-            Some(after) => ArchiveError::Damaged { after },
+        let mut entry = entry.map_err(|e| match (layer::too_large(e), last.take()) {
+            (Ok(source), _) => too_large(source),
+            (Err(_), None) => ArchiveError::NotTar,
+            (Err(_), Some(after)) => ArchiveError::Damaged { after },
         })?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        limit.check(&raw, entry.raw_file_position(), entry.size()).map_err(too_large)?;
         last = Some(raw.clone());
         let kind = entry.header().entry_type();
         match kind {
@@ -71,7 +75,7 @@ pub(super) fn extract(reader: impl Read, root: &Path) -> Result<Extracted, Archi
         }
     }
     // Read to the end, so a compressed stream's trailer is checked too.
-    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(ArchiveError::Read)?;
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| layer::too_large(e).map_or_else(ArchiveError::Read, too_large))?;
     Ok(extracted)
 }
 

@@ -143,6 +143,12 @@ pub enum ArchiveError {
         #[source]
         source: LayerError,
     },
+    #[error("cannot unpack {name}")]
+    Unpack {
+        name: String,
+        #[source]
+        source: LayerError,
+    },
     #[error("cannot unpack layer {name}")]
     Layer {
         name: String,
