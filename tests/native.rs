@@ -43,10 +43,13 @@ fn container_runs_on_a_copied_root() {
         binds: Vec::new(),
         tmpfs: Vec::new(),
         cgroup_procs: Vec::new(),
+        privileged: false,
+        cap_add: Vec::new(),
+        cap_drop: Vec::new(),
     };
     let runtime = Runtime::new(PathBuf::from(env!("CARGO_BIN_EXE_strata")));
     let mut lines = Vec::new();
-    let code = runtime.run(&spec, &scratch, &mut |line| lines.push(line.to_owned())).unwrap();
+    let code = runtime.run(&spec, &mut |line| lines.push(line.to_owned())).unwrap();
     assert_eq!((code, lines), (0, vec!["made".to_owned()]));
     let upper = copied.finish().unwrap().unwrap();
     remove_mount_points(&upper, &layers, &spec).unwrap();

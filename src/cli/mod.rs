@@ -73,7 +73,7 @@ pub enum Command {
     Rm(container::RmArgs),
     /// (internal) Become a container: started by strata itself.
     #[command(name = "__init", hide = true)]
-    Init { spec: PathBuf },
+    Init,
     /// Write images to a docker-archive, an oci-archive or an OCI layout directory.
     Save(archive::SaveArgs),
     /// Load images from a docker-archive or oci-archive.
@@ -111,7 +111,7 @@ pub fn run() -> ExitCode {
         Command::Containers(args) => open(&root).and_then(|store| container::containers(&store, &args)),
         Command::Rm(args) => open(&root).and_then(|store| container::rm(&store, &args)),
         // A fresh single-threaded process: it must not open the store first.
-        Command::Init { spec } => std::process::exit(crate::exec::init::main(&spec)),
+        Command::Init => std::process::exit(crate::exec::init::main()),
         Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),
         Command::Load(args) => open(&root).and_then(|store| archive::load(&store, &args)),
         Command::Pull(args) => open(&root).and_then(|store| registry::pull(&store, &args)),

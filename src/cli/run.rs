@@ -23,6 +23,7 @@ Examples:
   strata run --rm demo
   strata run --rm -e GREETING=hi busybox -- sh -c 'echo $GREETING'
   strata run --rm -v $PWD/out:/out busybox -- cp /etc/passwd /out/
+  strata run --rm --cap-add NET_ADMIN busybox -- ip link add dummy0 type dummy
   strata run --rm 127.0.0.1:5000/team/app:1.2        pulled first when missing")]
 pub struct RunArgs {
     /// Run IMAGE in a one-off container, removed when it exits. Without
@@ -44,6 +45,16 @@ pub struct RunArgs {
     /// `host` (default) or `none` (loopback only).
     #[arg(long, default_value = "host")]
     pub network: String,
+    /// Give the container every capability, no seccomp filter, nothing
+    /// masked in /proc and a writable /sys, as `docker run --privileged`.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add a capability to Docker's default set (`NET_ADMIN`, `CAP_SYS_PTRACE`, `ALL`).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from Docker's default set (`ALL` for every one).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
     /// How the container's root filesystem is made (see `strata build --help`).
     #[arg(long, value_enum, default_value_t = SnapshotterChoice::Auto, env = "STRATA_SNAPSHOTTER")]
     pub snapshotter: SnapshotterChoice,
@@ -121,9 +132,8 @@ fn pull_if_missing(store: &Store, args: &RunArgs) -> Result<StoredImage, CliErro
 fn run_mounted(snapshotter: Snapshotter, layers: &[PathBuf], scratch: &Path, mut spec: ContainerSpec, keep: bool) -> Result<i32, CliError> {
     let mounted = snapshotter.mount(layers, scratch, false).map_err(CliError::Write)?;
     spec.root = mounted.root().to_path_buf();
-    let code = Runtime::default().run_attached(&spec, scratch).map_err(CliError::Write);
+    let code = Runtime::default().run_attached(&spec).map_err(CliError::Write);
     let upper = mounted.finish().map_err(CliError::Write)?;
-    let _ = std::fs::remove_file(scratch.join("container.json"));
     if let (true, Some(upper)) = (keep, upper) {
         remove_mount_points(&upper, layers, &spec).map_err(CliError::Write)?;
     }
@@ -144,6 +154,7 @@ fn container_spec(args: &RunArgs, image: &ImageConfig, defaults: &RunDefaults, n
         env.push(var.clone());
     }
     ensure_path(&mut env);
+    crate::exec::sandbox::capabilities(&args.cap_add, &args.cap_drop).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut binds = host_network_files();
     for volume in &args.volumes {
         binds.push(parse_volume(volume)?);
@@ -159,6 +170,9 @@ fn container_spec(args: &RunArgs, image: &ImageConfig, defaults: &RunDefaults, n
         binds,
         tmpfs: Vec::new(),
         cgroup_procs: Vec::new(),
+        privileged: args.privileged,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
     })
 }
 

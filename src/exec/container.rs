@@ -63,15 +63,13 @@ impl Runtime {
     }
 
     /// Runs `spec` to completion; each output line (stdout and stderr, in
-    /// the order written) goes to `log`. `scratch` holds the spec file.
-    /// Returns the exit code.
+    /// the order written) goes to `log`. Returns the exit code.
     /// Build containers get their own process group: a Ctrl-C at the
     /// terminal reaches strata alone, which then stops them ([`Runtime::stop`]).
-    pub fn run(&self, spec: &ContainerSpec, scratch: &Path, log: &mut dyn FnMut(&str)) -> io::Result<i32> {
-        let spec_file = write_spec(spec, scratch)?;
+    pub fn run(&self, spec: &ContainerSpec, log: &mut dyn FnMut(&str)) -> io::Result<i32> {
+        let mut command = self.init_command(spec)?;
         let (reader, writer) = nix::unistd::pipe()?;
-        let mut command = Command::new(&self.init);
-        command.arg("__init").arg(&spec_file).stdin(Stdio::null()).stdout(Stdio::from(writer.try_clone()?)).stderr(Stdio::from(writer));
+        command.stdin(Stdio::null()).stdout(Stdio::from(writer.try_clone()?)).stderr(Stdio::from(writer));
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -110,12 +108,13 @@ impl Runtime {
     /// The container shares the terminal's process group, so SIGINT and
     /// SIGQUIT from the terminal reach it directly; strata outlives them (to clean up after
     /// it) and passes on SIGTERM and SIGHUP, which are addressed to strata.
-    pub fn run_attached(&self, spec: &ContainerSpec, scratch: &Path) -> io::Result<i32> {
+    pub fn run_attached(&self, spec: &ContainerSpec) -> io::Result<i32> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-        let spec_file = write_spec(spec, scratch)?;
+        let mut command = self.init_command(spec)?;
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGQUIT, SIGTERM, SIGHUP])?;
         let handle = signals.handle();
-        let mut child = Command::new(&self.init).arg("__init").arg(&spec_file).spawn()?;
+        let mut child = command.spawn()?;
+        drop(command);
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
         let forwarder = std::thread::spawn(move || {
             for signal in signals.forever().filter(|s| [SIGTERM, SIGHUP].contains(s)) {
@@ -129,13 +128,28 @@ impl Runtime {
         let _ = forwarder.join();
         exit_code(status?)
     }
+
+    /// `strata __init` with nothing of this process: an empty environment,
+    /// `strata` as its name, and the spec on descriptor [`SPEC_FD`] (a
+    /// memfd, never a file on disk: it may hold secrets), so that the
+    /// container's /proc/1/cmdline and /proc/1/environ show nothing of
+    /// the host.
+    fn init_command(&self, spec: &ContainerSpec) -> io::Result<Command> {
+        spec.check().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let memfd = rustix::fs::memfd_create("strata-spec", rustix::fs::MemfdFlags::CLOEXEC)?;
+        let mut file = std::fs::File::from(memfd);
+        std::io::Write::write_all(&mut file, &serde_json::to_vec(spec).map_err(io::Error::other)?)?;
+        std::io::Seek::rewind(&mut file)?;
+        let mut command = Command::new(&self.init);
+        std::os::unix::process::CommandExt::arg0(&mut command, "strata");
+        command.arg("__init").env_clear();
+        super::sys::pass_fd(&mut command, file.into(), SPEC_FD);
+        Ok(command)
+    }
 }
 
-fn write_spec(spec: &ContainerSpec, scratch: &Path) -> io::Result<PathBuf> {
-    let path = scratch.join("container.json");
-    std::fs::write(&path, serde_json::to_vec(spec).map_err(io::Error::other)?)?;
-    Ok(path)
-}
+/// The descriptor on which `strata __init` reads its spec.
+pub const SPEC_FD: i32 = 3;
 
 fn exit_code(status: std::process::ExitStatus) -> io::Result<i32> {
     use std::os::unix::process::ExitStatusExt;
@@ -159,9 +173,16 @@ fn read_lines(reader: OwnedFd, log: &mut dyn FnMut(&str)) -> io::Result<()> {
 /// mount point there (`/proc`, `/dev`, `/sys`, bind targets): an empty
 /// directory or file that no lower layer has. Then prunes the directories
 /// that held them if they are now empty copies of a lower directory.
+///
+/// Each target is resolved through the symlinks of the layers, as the
+/// container's init resolved it when it made the mount point: with an image
+/// whose `/etc` is a link to `private/etc`, `/etc/hosts` was made as
+/// `private/etc/hosts`.
 pub fn remove_mount_points(upper: &Path, lowers: &[PathBuf], spec: &ContainerSpec) -> io::Result<()> {
     let binds = spec.binds.iter().map(|b| b.target.as_str()).chain(spec.tmpfs.iter().map(|t| t.target.as_str()));
-    let targets: Vec<String> = SYSTEM_MOUNT_POINTS.iter().map(|s| s.to_string()).chain(binds.map(|t| t.trim_start_matches('/').to_owned())).collect();
+    let mut stack = vec![upper.to_path_buf()];
+    stack.extend(lowers.iter().rev().cloned());
+    let targets = SYSTEM_MOUNT_POINTS.iter().copied().chain(binds).filter_map(|t| resolve_in_layers(&stack, t));
     for target in targets {
         let path = upper.join(&target);
         let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
@@ -175,9 +196,60 @@ pub fn remove_mount_points(upper: &Path, lowers: &[PathBuf], spec: &ContainerSpe
         } else {
             std::fs::remove_file(&path)?;
         }
-        prune_copied_up_parents(upper, lowers, Path::new(&target))?;
+        prune_copied_up_parents(upper, lowers, &target)?;
     }
     Ok(())
+}
+
+/// `path` relative to the root of a stack of layer directories (topmost
+/// first) with every symlink on the way resolved as inside that root
+/// (absolute links from the root, `..` never above it); the last
+/// component is not followed. `None` past 40 links, like the kernel.
+fn resolve_in_layers(stack: &[PathBuf], path: &str) -> Option<PathBuf> {
+    let mut pending = reversed_names(Path::new(path));
+    let mut resolved = PathBuf::new();
+    let mut links = 0;
+    while let Some(name) = pending.pop() {
+        if name == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&name);
+        let link = if pending.is_empty() { None } else { layer_link(stack, &candidate) };
+        let Some(target) = link else {
+            resolved = candidate;
+            continue;
+        };
+        links += 1;
+        if links > 40 {
+            return None;
+        }
+        if target.is_absolute() {
+            resolved = PathBuf::new();
+        }
+        pending.extend(reversed_names(&target));
+    }
+    Some(resolved)
+}
+
+/// The names and `..` of `path`, last first (a stack to pop).
+fn reversed_names(path: &Path) -> Vec<std::ffi::OsString> {
+    use std::path::Component;
+    let names = path.components().filter_map(|c| match c {
+        Component::Normal(name) => Some(name.to_owned()),
+        Component::ParentDir => Some("..".into()),
+        _ => None,
+    });
+    names.rev().collect()
+}
+
+/// The target of `rel` when the topmost layer that has it holds a symlink.
+fn layer_link(stack: &[PathBuf], rel: &Path) -> Option<PathBuf> {
+    let meta = stack.iter().find_map(|layer| std::fs::symlink_metadata(layer.join(rel)).ok().map(|m| (layer, m)))?;
+    if !meta.1.file_type().is_symlink() {
+        return None;
+    }
+    std::fs::read_link(meta.0.join(rel)).ok()
 }
 
 fn prune_copied_up_parents(upper: &Path, lowers: &[PathBuf], target: &Path) -> io::Result<()> {

@@ -1,15 +1,18 @@
-//! `strata __init SPEC_FILE`: the process that becomes a container. The
-//! parent starts it with a [`ContainerSpec`] in a file; it enters new
-//! namespaces, forks the container's PID 1, which mounts /proc, /dev, /sys
-//! and the bind mounts, pivots into the root, and runs the command as its
-//! own child while it reaps zombies and forwards signals.
+//! `strata __init`: the process that becomes a container. The parent
+//! starts it with an empty environment and a [`ContainerSpec`] on
+//! descriptor 3; it joins the step's cgroup, enters new namespaces (a
+//! cgroup namespace among them), forks the container's PID 1, which mounts
+//! /proc, /dev, /sys and the bind mounts, pivots into the root, masks what
+//! the container must not see, confines itself ([`super::sandbox`]) and
+//! runs the command as its own child while it reaps zombies and forwards
+//! signals.
 //!
 //! It must be a freshly exec'd process: `unshare` of a mount or PID
 //! namespace is refused to a multi-threaded process, and the forks here
 //! rely on there being no other threads.
 
 use std::ffi::CString;
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -19,30 +22,38 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
+use super::sandbox;
 use super::spec::{ContainerSpec, NetworkMode};
 use super::sys;
-use super::user::resolve_user;
+use super::user::{resolve_user, User};
 
 /// Exit code when the container could not be set up (as `env` uses).
 const SETUP_FAILED: i32 = 125;
 /// Exit code when the command could not be executed.
 const EXEC_FAILED: i32 = 127;
 
-/// Entry point of `strata __init SPEC_FILE`; returns the exit code.
-pub fn main(spec_file: &Path) -> i32 {
-    let spec: ContainerSpec = match std::fs::read(spec_file).map(|bytes| serde_json::from_slice(&bytes)) {
+/// Entry point of `strata __init`; returns the exit code.
+pub fn main() -> i32 {
+    let spec: ContainerSpec = match read_spec().map(|bytes| serde_json::from_slice(&bytes)) {
         Ok(Ok(spec)) => spec,
-        Ok(Err(e)) => return fail("bad container spec", e),
-        Err(e) => return fail("cannot read container spec", e),
+        Ok(Err(e)) => return fail(&format!("container setup: bad container spec: {e}")),
+        Err(e) => return fail(&format!("container setup: cannot read the container spec: {e}")),
     };
     match outer(&spec) {
         Ok(code) => code,
-        Err(e) => fail("container setup", e),
+        Err(e) => fail(&e.to_string()),
     }
 }
 
-fn fail(what: &str, error: impl std::fmt::Display) -> i32 {
-    eprintln!("strata: {what}: {error}");
+/// The spec from descriptor [`super::container::SPEC_FD`], which is then closed.
+fn read_spec() -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::from(sys::inherited_fd(super::container::SPEC_FD)?).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn fail(message: &str) -> i32 {
+    eprintln!("strata: {message}");
     SETUP_FAILED
 }
 
@@ -55,13 +66,15 @@ fn outer(spec: &ContainerSpec) -> io::Result<i32> {
     for procs in &spec.cgroup_procs {
         std::fs::write(procs, std::process::id().to_string()).map_err(context("join the cgroup"))?;
     }
+    // After joining: the step's cgroup becomes the root the container sees.
+    sys::unshare_cgroup_namespace().map_err(context("enter a cgroup namespace"))?;
     sys::unshare_namespaces(spec.network == NetworkMode::None)?;
     match sys::fork_process()? {
         Some(pid1) => wait_for(pid1),
         None => {
             let code = match pid1(spec) {
                 Ok(code) => code,
-                Err(e) => fail("container setup", e),
+                Err(e) => fail(&e.to_string()),
             };
             std::process::exit(code)
         }
@@ -78,24 +91,41 @@ fn pid1(spec: &ContainerSpec) -> io::Result<i32> {
     nix::unistd::sethostname(&spec.hostname).map_err(|e| context("set the hostname")(e.into()))?;
     mount_system(spec)?;
     sys::pivot_into(&spec.root).map_err(context("pivot into the root"))?;
-    let user = resolve_user(spec.user.as_deref(), Path::new("/etc"))?;
+    if !spec.privileged {
+        // Devices made in the container can never be opened from the root.
+        sys::remount_bind(Path::new("/"), false).map_err(context("mount the root nodev"))?;
+        sandbox::mask_paths()?;
+    }
+    let user = resolve_user(spec.user.as_deref(), Path::new("/etc")).map_err(|e| switch_user_error(spec, e))?;
+    // Keeps the container's processes out of /proc/1 (its memory, exe,
+    // descriptors) and this process's children out of each other until
+    // they exec.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| context("make the init undumpable")(e.into()))?;
+    if !spec.privileged {
+        sandbox::confine(spec)?;
+    }
     // Signals are taken with sigwait below; the command gets them back.
     let forwarded = forwarded_signals();
     forwarded.thread_block()?;
     match sys::fork_process()? {
         None => {
             forwarded.thread_unblock()?;
-            let error = exec_command(spec, &user);
-            eprintln!("strata: cannot run {:?}: {error}", spec.argv.first().map(String::as_str).unwrap_or(""));
-            std::process::exit(EXEC_FAILED)
+            let (message, code) = exec_command(spec, &user);
+            eprintln!("strata: {message}");
+            std::process::exit(code)
         }
         Some(command) => supervise(command, &forwarded),
     }
 }
 
+fn switch_user_error(spec: &ContainerSpec, error: io::Error) -> io::Error {
+    let user = spec.user.as_deref().filter(|u| !u.is_empty()).unwrap_or("root");
+    io::Error::new(error.kind(), format!("cannot switch to user {user:?}: {error}"))
+}
+
 /// Names the setup step an error comes from.
 fn context(what: &'static str) -> impl Fn(io::Error) -> io::Error {
-    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
+    move |e| io::Error::new(e.kind(), format!("container setup: {what}: {e}"))
 }
 
 fn forwarded_signals() -> SigSet {
@@ -137,26 +167,49 @@ fn wait_for(pid: Pid) -> io::Result<i32> {
 }
 
 /// Sets the user, working directory and environment, then executes the
-/// command; returns only on failure.
-fn exec_command(spec: &ContainerSpec, user: &super::user::User) -> io::Error {
-    let run = || -> io::Result<std::convert::Infallible> {
-        std::fs::create_dir_all(&spec.workdir)?;
-        nix::unistd::setgroups(&user.groups)?;
-        nix::unistd::setgid(user.gid)?;
-        nix::unistd::setuid(user.uid)?;
-        std::env::set_current_dir(&spec.workdir)?;
-        let env: Vec<CString> = spec.env.iter().filter_map(|e| CString::new(e.as_str()).ok()).collect();
-        let argv: Vec<CString> = spec.argv.iter().filter_map(|a| CString::new(a.as_str()).ok()).collect();
-        let Some(program) = argv.first() else { return Err(io::Error::other("empty command")) };
-        // execvpe searches the PATH of this process: make it the container's.
-        let path = spec.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(super::DEFAULT_PATH);
-        std::env::set_var("PATH", path);
-        Ok(nix::unistd::execvpe(program, &argv, &env)?)
-    };
-    match run() {
-        Ok(never) => match never {},
-        Err(e) => e,
+/// command; returns only on failure, with the message and exit code that
+/// name the step that failed (125 for the setup, 127 for the execve).
+fn exec_command(spec: &ContainerSpec, user: &User) -> (String, i32) {
+    let workdir = |e: io::Error| format!("cannot enter the working directory {:?}: {e}", spec.workdir);
+    if let Err(e) = std::fs::create_dir_all(&spec.workdir) {
+        return (workdir(e), SETUP_FAILED);
     }
+    if let Err(e) = switch_user(user) {
+        return (switch_user_error(spec, e).to_string(), SETUP_FAILED);
+    }
+    if let Err(e) = std::env::set_current_dir(&spec.workdir) {
+        return (workdir(e), SETUP_FAILED);
+    }
+    let (argv, env) = match c_strings(spec) {
+        Ok(strings) => strings,
+        Err(e) => return (format!("cannot set the environment: {e}"), SETUP_FAILED),
+    };
+    let program = spec.argv.first().map(String::as_str).unwrap_or("");
+    let Some(file) = argv.first() else { return ("cannot run an empty command".into(), EXEC_FAILED) };
+    // execvpe searches the PATH of this process: make it the container's.
+    let path = spec.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(super::DEFAULT_PATH);
+    std::env::set_var("PATH", path);
+    let error = match nix::unistd::execvpe(file, &argv, &env) {
+        Ok(never) => match never {},
+        Err(errno) => io::Error::from(errno),
+    };
+    (format!("cannot run {program:?}: {error}"), EXEC_FAILED)
+}
+
+fn switch_user(user: &User) -> io::Result<()> {
+    nix::unistd::setgroups(&user.groups)?;
+    nix::unistd::setgid(user.gid)?;
+    nix::unistd::setuid(user.uid)?;
+    Ok(())
+}
+
+/// The command and environment as C strings; a NUL byte (which the parent
+/// refuses before it starts the container) is an error, never dropped.
+fn c_strings(spec: &ContainerSpec) -> io::Result<(Vec<CString>, Vec<CString>)> {
+    let convert = |items: &[String]| -> io::Result<Vec<CString>> {
+        items.iter().map(|s| CString::new(s.as_str()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))).collect()
+    };
+    Ok((convert(&spec.argv)?, convert(&spec.env)?))
 }
 
 /// /proc, a minimal /dev, a read-only /sys, the bind and tmpfs mounts —
@@ -167,7 +220,7 @@ fn mount_system(spec: &ContainerSpec) -> io::Result<()> {
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     sys::mount_fs("proc", &fd_path(&target(&root, "proc", Kind::Dir)?), nosuid, None).map_err(context("mount /proc"))?;
     let dev = target(&root, "dev", Kind::Dir)?;
-    sys::mount_fs("tmpfs", &fd_path(&dev), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))
+    sys::mount_fs("tmpfs", &fd_path(&dev), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))
         .map_err(context("mount /dev"))?;
     for node in ["null", "zero", "full", "random", "urandom", "tty"] {
         let file = target(&root, &format!("dev/{node}"), Kind::File)?;
@@ -184,17 +237,24 @@ fn mount_system(spec: &ContainerSpec) -> io::Result<()> {
     for (link, to) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
         rustix::fs::symlinkat(to, &dev_dir, link)?;
     }
+    let read_only = if spec.privileged { MsFlags::empty() } else { MsFlags::MS_RDONLY };
     let sysfs = target(&root, "sys", Kind::Dir)?;
-    sys::mount_fs("sysfs", &fd_path(&sysfs), nosuid | MsFlags::MS_RDONLY, None).map_err(context("mount /sys"))?;
+    sys::mount_fs("sysfs", &fd_path(&sysfs), nosuid | read_only, None).map_err(context("mount /sys"))?;
+    // Only on a cgroup v2 host: the namespace's root is then the step's own
+    // cgroup (v1 hierarchies are not shown, as Docker's v1 mounts are not).
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let cgroup = target(&root, "sys/fs/cgroup", Kind::Dir)?;
+        sys::mount_fs("cgroup2", &fd_path(&cgroup), nosuid | read_only, None).map_err(context("mount /sys/fs/cgroup"))?;
+    }
     for bind in &spec.binds {
         let kind = if bind.source.is_dir() { Kind::Dir } else { Kind::File };
         let rel = bind.target.trim_start_matches('/');
         let at = target(&root, rel, kind)?;
         sys::bind_mount(&bind.source, &fd_path(&at)).map_err(context("bind mount"))?;
-        if bind.read_only {
+        if bind.read_only || !spec.privileged {
             // Resolved again: the old descriptor names what the mount covers.
             let mounted = target(&root, rel, kind)?;
-            sys::remount_read_only(&fd_path(&mounted)).map_err(context("make a bind mount read-only"))?;
+            sys::remount_bind(&fd_path(&mounted), bind.read_only).map_err(context("remount a bind mount"))?;
         }
     }
     for tmpfs in &spec.tmpfs {

@@ -2,9 +2,10 @@
 //! snapshots with a fresh upper directory (whose contents become the step's
 //! layer) or, where overlayfs cannot be mounted, a copy of the stack whose
 //! changes are diffed into the same form; and containers — a process in
-//! its own mount, PID, UTS, IPC (and optionally network) namespaces,
-//! pivoted into such a root. Knows nothing of Dockerfiles, the cache or the
-//! store's layout. All syscalls are in `sys.rs`.
+//! its own mount, PID, UTS, IPC, cgroup (and optionally network)
+//! namespaces, pivoted into such a root and confined (`sandbox.rs`).
+//! Knows nothing of Dockerfiles, the cache or the store's layout. All
+//! syscalls are in `sys.rs`.
 
 mod cgroup;
 mod container;
@@ -12,6 +13,8 @@ mod forward;
 pub mod init;
 mod native;
 mod overlay;
+pub mod sandbox;
+mod seccomp;
 mod snapshotter;
 mod spec;
 mod sys;
@@ -23,6 +26,6 @@ pub use forward::SocketForward;
 pub use native::{Copied, RootfsCopy};
 pub use overlay::{Mounted, RootfsMount};
 pub use snapshotter::{Rootfs, Snapshotter};
-pub use spec::{Bind, ContainerSpec, NetworkMode, Tmpfs};
+pub use spec::{Bind, ContainerSpec, NetworkMode, SpecError, Tmpfs};
 pub use sys::private_mount_namespace;
 pub use user::{resolve_user, User};

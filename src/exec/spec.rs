@@ -24,6 +24,46 @@ pub struct ContainerSpec {
     /// `cgroup.procs` files the container joins before it starts anything.
     #[serde(default)]
     pub cgroup_procs: Vec<PathBuf>,
+    /// All capabilities, no seccomp filter, nothing masked, /sys writable
+    /// (`RUN --security=insecure`, `strata run --privileged`).
+    #[serde(default)]
+    pub privileged: bool,
+    /// Capabilities beyond Docker's default set (`strata run --cap-add`).
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    /// Capabilities taken from it (`strata run --cap-drop`).
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+}
+
+/// A spec the kernel could not be given as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// C strings end at a NUL byte: the value would be cut short.
+    #[error("{0} contains a NUL byte")]
+    Nul(String),
+}
+
+impl ContainerSpec {
+    /// Refuses arguments, environment entries, user, working directory or
+    /// hostname with a NUL byte, which `execve` and friends would cut
+    /// short (running something other than what was asked).
+    pub fn check(&self) -> Result<(), SpecError> {
+        let nul = |text: &str| text.contains('\0');
+        if let Some(n) = self.argv.iter().position(|a| nul(a)) {
+            return Err(SpecError::Nul(format!("argument {} of the command ({:?})", n + 1, self.argv[n])));
+        }
+        if let Some(entry) = self.env.iter().find(|e| nul(e)) {
+            let name = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+            return Err(SpecError::Nul(format!("environment variable {name:?}")));
+        }
+        for (what, text) in [("the user", self.user.as_deref().unwrap_or("")), ("the working directory", &self.workdir), ("the hostname", &self.hostname)] {
+            if nul(text) {
+                return Err(SpecError::Nul(format!("{what} {text:?}")));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -86,14 +86,6 @@ pub fn bind_mount(source: &Path, target: &Path) -> io::Result<()> {
         .map_err(io::Error::from)
 }
 
-/// Makes the bind mount at `target` read-only (a remount, as the kernel
-/// requires; `target` must name the new mount, not what it covers).
-pub fn remount_read_only(target: &Path) -> io::Result<()> {
-    use nix::mount::MsFlags;
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(io::Error::from)
-}
-
 /// Moves this process into a mount namespace of its own whose mounts do not
 /// propagate to the host: every mount it makes vanishes when it exits, even
 /// when it is killed. Must be called while the process is single-threaded.
@@ -210,4 +202,106 @@ pub fn loopback_up() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Moves this process into a new cgroup namespace: its current cgroup
+/// becomes the root of what it and its children see.
+pub fn unshare_cgroup_namespace() -> io::Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(io::Error::from)
+}
+
+/// Remounts the bind mount at `target` with `nodev` added (devices made in
+/// the container can never be opened through it) and `read_only` when
+/// asked; the flags it had (`nosuid`, `noexec`, `ro`) stay, since a
+/// bind remount replaces them all.
+pub fn remount_bind(target: &Path, read_only: bool) -> io::Result<()> {
+    use nix::mount::MsFlags;
+    use rustix::fs::StatVfsMountFlags as St;
+    let had = rustix::fs::statvfs(target)?.f_flag;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NODEV;
+    for (st, ms) in [(St::NOSUID, MsFlags::MS_NOSUID), (St::NOEXEC, MsFlags::MS_NOEXEC), (St::RDONLY, MsFlags::MS_RDONLY)] {
+        if had.contains(st) {
+            flags |= ms;
+        }
+    }
+    if read_only {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(io::Error::from)
+}
+
+/// Covers the directory `target` with an empty read-only tmpfs.
+pub fn mount_empty_read_only(target: &Path) -> io::Result<()> {
+    use nix::mount::MsFlags;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_fs("tmpfs", target, flags, Some("size=0"))
+}
+
+/// Makes `target` read-only where it is: bound onto itself, remounted
+/// `ro,nosuid,nodev,noexec` (as runc does for read-only paths).
+pub fn bind_read_only(target: &Path) -> io::Result<()> {
+    use nix::mount::MsFlags;
+    bind_mount(target, target)?;
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(io::Error::from)
+}
+
+/// Installs a seccomp filter on the calling thread without setting
+/// `no_new_privs` (which seccompiler's `apply_filter` would), as Docker
+/// does: the kernel allows that to a holder of CAP_SYS_ADMIN. Threads
+/// and processes forked afterwards inherit it.
+pub fn install_seccomp_filter(program: &[seccompiler::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(program.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seccomp filter too long"))?;
+    let fprog = nix::libc::sock_fprog { len, filter: program.as_ptr().cast::<nix::libc::sock_filter>().cast_mut() };
+    // SAFETY: seccompiler's `sock_filter` is `#[repr(C)]` with the fields of
+    // the kernel's (`code`, `jt`, `jf`, `k`), so the pointer cast keeps the
+    // layout; `fprog` and `program` outlive the call, and the kernel only
+    // copies the program (copy_from_user), never writing through it.
+    let rc = unsafe { nix::libc::syscall(nix::libc::SYS_seccomp, nix::libc::SECCOMP_SET_MODE_FILTER, 0, &fprog as *const nix::libc::sock_fprog) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes `fd` the descriptor number `target` of the process `command`
+/// starts, the only one it inherits beyond stdio (everything strata opens
+/// is close-on-exec).
+pub fn pass_fd(command: &mut std::process::Command, fd: std::os::fd::OwnedFd, target: std::os::fd::RawFd) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let hook = move || -> io::Result<()> {
+        let raw = fd.as_raw_fd();
+        // SAFETY: runs in the forked child before exec, where only
+        // async-signal-safe calls are allowed: dup2 and fcntl are. `raw` is
+        // open (the closure owns `fd`). dup2 onto itself would keep
+        // close-on-exec, so that case clears the flag instead.
+        let rc = unsafe {
+            if raw == target {
+                nix::libc::fcntl(raw, nix::libc::F_SETFD, 0)
+            } else {
+                nix::libc::dup2(raw, target)
+            }
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook makes only async-signal-safe calls (see above) and
+    // touches no lock or allocation.
+    unsafe { command.pre_exec(hook) };
+}
+
+/// Takes ownership of descriptor `fd`, which the parent passed open
+/// ([`pass_fd`]); an error when it is not open.
+pub fn inherited_fd(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor is open (checked above) and nothing else in
+    // this freshly exec'd process owns it: it was set up for this call.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }

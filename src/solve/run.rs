@@ -23,8 +23,8 @@ pub trait Executor: Sync {
 }
 
 impl Executor for crate::exec::Runtime {
-    fn run(&self, spec: &ContainerSpec, scratch: &Path, log: &mut dyn FnMut(&str)) -> std::io::Result<i32> {
-        crate::exec::Runtime::run(self, spec, scratch, log)
+    fn run(&self, spec: &ContainerSpec, _scratch: &Path, log: &mut dyn FnMut(&str)) -> std::io::Result<i32> {
+        crate::exec::Runtime::run(self, spec, log)
     }
 }
 
@@ -105,6 +105,9 @@ impl Solver<'_> {
             binds,
             tmpfs,
             cgroup_procs: Vec::new(),
+            privileged: run.insecure,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
         };
         Ok((spec, guards))
     }
