@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod build;
+pub mod docker;
 pub mod listing;
 pub mod registry;
 pub mod spec;
