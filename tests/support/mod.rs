@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod disk;
+pub mod docker;
 pub mod listing;
 pub mod registry;
 pub mod spec;

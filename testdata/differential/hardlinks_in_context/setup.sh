@@ -1,0 +1,1 @@
+ln first.txt second.txt

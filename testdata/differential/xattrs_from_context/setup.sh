@@ -1,0 +1,1 @@
+setfattr -n user.note -v hello tagged.txt
