@@ -137,6 +137,9 @@ impl Runtime {
     fn init_command(&self, spec: &ContainerSpec) -> io::Result<Command> {
         spec.check().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let memfd = rustix::fs::memfd_create("strata-spec", rustix::fs::MemfdFlags::CLOEXEC)?;
+        // Above stdio: with a closed stdin the memfd could be descriptor 0,
+        // which the child's stdio set-up would replace before it is passed on.
+        let memfd = rustix::io::fcntl_dupfd_cloexec(&memfd, SPEC_FD)?;
         let mut file = std::fs::File::from(memfd);
         std::io::Write::write_all(&mut file, &serde_json::to_vec(spec).map_err(io::Error::other)?)?;
         std::io::Seek::rewind(&mut file)?;
