@@ -61,7 +61,8 @@ fn tmpfs_cannot_be_mounted() {
 
 #[test]
 fn cgroup2_cannot_be_mounted_to_make_a_cgroup_in_the_host_tree() {
-    refused("mkdir -p /cg && mount -t cgroup2 none /cg && mkdir /cg/strata-escape", "permission denied");
+    // Cleans up after itself should the attack work.
+    refused("mkdir -p /cg && mount -t cgroup2 none /cg && mkdir /cg/strata-escape && rmdir /cg/strata-escape", "permission denied");
 }
 
 #[test]
@@ -109,7 +110,8 @@ fn device_made_in_a_writable_mount_cannot_be_opened() {
 
 #[test]
 fn proc_sys_is_read_only() {
-    refused("echo 10 > /proc/sys/vm/swappiness", "Read-only file system");
+    // Writes the value it read: harmless should the attack work.
+    refused("cat /proc/sys/vm/swappiness > /tmp/v && cat /tmp/v > /proc/sys/vm/swappiness", "Read-only file system");
 }
 
 #[test]

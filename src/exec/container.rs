@@ -137,6 +137,9 @@ impl Runtime {
     fn init_command(&self, spec: &ContainerSpec) -> io::Result<Command> {
         spec.check().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let memfd = rustix::fs::memfd_create("strata-spec", rustix::fs::MemfdFlags::CLOEXEC)?;
+        // Above stdio: with a closed stdin the memfd could be descriptor 0,
+        // which the child's stdio set-up would replace before it is passed on.
+        let memfd = rustix::io::fcntl_dupfd_cloexec(&memfd, SPEC_FD)?;
         let mut file = std::fs::File::from(memfd);
         std::io::Write::write_all(&mut file, &serde_json::to_vec(spec).map_err(io::Error::other)?)?;
         std::io::Seek::rewind(&mut file)?;
@@ -274,4 +277,58 @@ fn prune_copied_up_parents(upper: &Path, lowers: &[PathBuf], target: &Path) -> i
         dir = rel.parent();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with_binds(targets: &[&str]) -> ContainerSpec {
+        ContainerSpec {
+            root: PathBuf::new(),
+            argv: vec!["true".into()],
+            env: Vec::new(),
+            user: None,
+            workdir: "/".into(),
+            hostname: "h".into(),
+            network: super::super::NetworkMode::None,
+            binds: targets.iter().map(|t| Bind { source: PathBuf::from("/dev/null"), target: (*t).into(), read_only: true }).collect(),
+            tmpfs: Vec::new(),
+            cgroup_procs: Vec::new(),
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn mount_points_under_a_symlinked_etc_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lower, upper) = (dir.path().join("lower"), dir.path().join("upper"));
+        std::fs::create_dir_all(lower.join("private/etc")).unwrap();
+        std::fs::write(lower.join("private/etc/passwd"), "root:x:0:0::/:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink("private/etc", lower.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/private/../private", lower.join("p")).unwrap();
+        // What the init made: the placeholders where the links lead.
+        std::fs::create_dir_all(upper.join("private/etc")).unwrap();
+        for file in ["hosts", "resolv.conf", "hostname", "kept"] {
+            std::fs::write(upper.join("private/etc").join(file), "").unwrap();
+        }
+        std::fs::write(upper.join("private/etc/written"), "data").unwrap();
+        let spec = spec_with_binds(&["/etc/hosts", "/etc/resolv.conf", "/p/etc/hostname", "/etc/written"]);
+        remove_mount_points(&upper, &[lower], &spec).unwrap();
+        let left: Vec<String> = std::fs::read_dir(upper.join("private/etc")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut left = left;
+        left.sort();
+        assert_eq!(left, ["kept", "written"]);
+    }
+
+    #[test]
+    fn link_loops_resolve_to_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("b", dir.path().join("a")).unwrap();
+        std::os::unix::fs::symlink("a", dir.path().join("b")).unwrap();
+        assert_eq!(resolve_in_layers(&[dir.path().to_path_buf()], "/a/hosts"), None);
+        assert_eq!(resolve_in_layers(&[dir.path().to_path_buf()], "/../x/y"), Some(PathBuf::from("x/y")));
+    }
 }

@@ -119,9 +119,14 @@ pub fn mask_paths() -> io::Result<()> {
 /// (`capset`, `fork`, `setgroups`, `setuid`, `chdir`, `execve`, `wait4`,
 /// `kill`, `rt_sigtimedwait`) is one the profile allows.
 pub fn confine(spec: &ContainerSpec) -> io::Result<()> {
-    let keep = capabilities(&spec.cap_add, &spec.cap_drop).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let wanted = capabilities(&spec.cap_add, &spec.cap_drop).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let failed = |what: &'static str| move |e: caps::errors::CapsError| io::Error::other(format!("container setup: {what}: {e}"));
-    for cap in caps::all().difference(&keep) {
+    // Only what this kernel knows (an older one refuses newer capabilities)
+    // and this process holds (a capability cannot be given back).
+    let supported = caps::runtime::thread_all_supported();
+    let held = caps::read(None, CapSet::Permitted).map_err(failed("read the capabilities"))?;
+    let keep: CapsHashSet = wanted.iter().filter(|c| supported.contains(c) && held.contains(c)).copied().collect();
+    for cap in supported.difference(&keep) {
         caps::drop(None, CapSet::Bounding, *cap).map_err(failed("drop a capability from the bounding set"))?;
     }
     for filter in super::seccomp::filters(&keep)? {

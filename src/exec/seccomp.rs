@@ -1,8 +1,8 @@
 //! The seccomp profile of every unprivileged container, as data: Docker's
-//! default profile, learnt from moby's `profiles/seccomp/default.json`
-//! (the version shipped with Docker 25–27, whose allow-list has
-//! `landlock_*`, `futex_waitv`, `process_mrelease`, `memfd_secret` and
-//! `set_mempolicy_home_node`).
+//! default profile, learnt from moby's `profiles/seccomp/default.json` as
+//! of moby commit 00f3d189e420 (an allow-list that has `landlock_*`,
+//! `futex_waitv`, `process_mrelease`, `memfd_secret` and
+//! `set_mempolicy_home_node`, and refuses `clone3` with ENOSYS).
 //!
 //! To keep it in step: compare the `syscalls` array of a newer
 //! `default.json` with the lists below — [`ALLOWED`] is its first entry
