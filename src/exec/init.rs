@@ -55,6 +55,9 @@ fn outer(spec: &ContainerSpec) -> io::Result<i32> {
     for procs in &spec.cgroup_procs {
         std::fs::write(procs, std::process::id().to_string()).map_err(context("join the cgroup"))?;
     }
+    if let NetworkMode::Join(netns) = &spec.network {
+        sys::join_network(netns).map_err(context("join the network namespace"))?;
+    }
     sys::unshare_namespaces(spec.network == NetworkMode::None)?;
     match sys::fork_process()? {
         Some(pid1) => wait_for(pid1),

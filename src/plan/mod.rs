@@ -4,6 +4,7 @@
 //! --change`). Nothing here does I/O: base images come in through a trait.
 
 mod config_edit;
+mod entitlements;
 mod op;
 mod platform;
 mod scope;
@@ -13,6 +14,7 @@ mod steps;
 use std::collections::BTreeMap;
 
 pub use config_edit::{config_edit, ConfigEditError, EditContext};
+pub use entitlements::{Entitlement, EntitlementError, Entitlements};
 pub use op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
 pub use platform::{Platform, PROXY_ARGS};
 pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};
