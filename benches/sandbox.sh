@@ -59,3 +59,26 @@ measure download-host "$STRATA" build -q --no-cache --network host --allow netwo
 
 printf '%-16s %10s\n' case 'median ms'
 for name in "${runs[@]}"; do printf '%-16s %10s\n' "$name" "$(median "$name")"; done
+
+# One container's start-to-exit inside a build (JSON progress: a step's
+# `started` to its `resources` event, ms resolution), for the first RUN
+# (which starts the build's NAT) and the second (which joins it).
+mkdir -p "$work/two" && printf 'FROM busybox\nRUN true\nRUN true\n' > "$work/two/Dockerfile"
+step_ms() { # STEP_ID BINARY ARGS...
+  local id=$1 bin=$2; shift 2
+  for _ in $(seq 15); do
+    "$bin" --root "$work/root-$(basename "$bin")" build --progress json --no-cache "$@" "$work/two" 2>/dev/null | python3 -c '
+import sys, json, datetime
+at = {}
+for line in sys.stdin:
+    event = json.loads(line)
+    if event.get("id") == int(sys.argv[1]) and event["event"] in ("started", "resources"):
+        at[event["event"]] = datetime.datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+print((at["resources"] - at["started"]).total_seconds() * 1000)' "$id"
+  done | sort -n | sed -n 8p
+}
+printf '%-16s %10s %10s\n' 'RUN true in a build' 'first ms' 'second ms'
+printf '%-16s %10s %10s\n' private "$(step_ms 1 "$STRATA")" "$(step_ms 2 "$STRATA")"
+printf '%-16s %10s %10s\n' none "$(step_ms 1 "$STRATA" --network none)" "$(step_ms 2 "$STRATA" --network none)"
+[ -x "$BASELINE" ] && printf '%-16s %10s %10s\n' baseline "$(step_ms 1 "$BASELINE")" "$(step_ms 2 "$BASELINE")"
+true
