@@ -123,6 +123,18 @@ fn a_default_run_reaches_a_server_on_the_hosts_address() {
 }
 
 #[test]
+fn a_stage_built_after_another_still_reaches_the_outside() {
+    let root = root();
+    let address = host_address();
+    let server = Server::start(address, "second-stage-fetched");
+    // Stage `a` starts the build's network on its worker thread, which ends
+    // before the last stage runs.
+    let dockerfile = format!("FROM busybox AS a\nRUN true\nFROM busybox\nCOPY --from=a /etc/passwd /p\nRUN sleep 1; {}\n", fetch(&address.to_string(), server.port));
+    let run = root.build(&dockerfile, &[], &["--no-cache"]).success();
+    assert!(step_output(&run.stderr).contains("second-stage-fetched"), "{}", run.stderr);
+}
+
+#[test]
 fn resolv_conf_names_the_nats_forwarder() {
     let root = root();
     let run = root.build("FROM busybox\nRUN cat /etc/resolv.conf && grep -c . /etc/resolv.conf\n", &[], &["--no-cache"]).success();
@@ -212,6 +224,31 @@ fn no_helper_outlives_a_build_that_succeeds_or_fails() {
         assert!(!String::from_utf8_lossy(&output.stderr).contains("share the host's network"), "the NAT was found");
         let left = helpers_from(&dir);
         assert!(left.is_empty(), "helpers left after the build:\n{}", left.join("\n"));
+    }
+}
+
+#[test]
+fn no_helper_outlives_a_killed_build() {
+    let root = root();
+    let dir = nat_dir(&root);
+    let context = root.write_context("FROM busybox\nRUN sleep 60\n", &[]);
+    let mut build = root
+        .command(&["build", "--progress", "plain", "--no-cache", context.to_str().unwrap()])
+        .env("PATH", format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", dir.display()))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while helpers_from(&dir).len() < 2 {
+        assert!(started.elapsed().as_secs() < 20, "the build never started its network helper");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    build.kill().unwrap();
+    build.wait().unwrap();
+    let started = std::time::Instant::now();
+    while !helpers_from(&dir).is_empty() {
+        assert!(started.elapsed().as_secs() < 5, "helpers left after strata was killed:\n{}", helpers_from(&dir).join("\n"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

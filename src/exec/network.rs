@@ -171,8 +171,11 @@ pub fn holder_main(nat: &Path) -> i32 {
 
 /// See the module header. Single-threaded, so the pipe ends slirp4netns
 /// inherits reach no other program.
+///
+/// No parent-death signal here: it follows the thread that spawned us, and
+/// the build's worker threads end before the build does. Strata's death
+/// closes our stdin, which ends the wait below just as well.
 fn hold(nat: &Path) -> io::Result<()> {
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
     let (unshared_read, unshared_write) = sys::pipe()?;
     let Some(child) = sys::fork_process()? else {
         drop(unshared_read);
