@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use super::{archive, graph, registry, render, CliError};
 use crate::context::Context;
 use crate::image::{ConfigChange, Reference};
-use crate::plan::{self, PlanOptions, Platform};
+use crate::plan::{self, Entitlements, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
 use crate::exec::{Limits, Runtime, Snapshotter};
 use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
@@ -82,6 +82,15 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Grant an entitlement (repeatable, or comma-separated): `network.host`
+    /// (`RUN --network=host`, `--network host`), `security.insecure`
+    /// (`RUN --security=insecure`).
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
+    /// The network of RUN steps that choose none: `default` (a private
+    /// namespace behind a user-space NAT), `none`, `host` (needs `--allow network.host`).
+    #[arg(long, value_enum, default_value_t = NetworkChoice::Default)]
+    pub network: NetworkChoice,
     /// A secret for `RUN --mount=type=secret`: `id=NAME,src=FILE` or `id=NAME,env=VARIABLE`.
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
@@ -162,6 +171,28 @@ pub enum ProgressMode {
     Json,
 }
 
+/// `--network` of `build` and `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkChoice {
+    /// A private namespace with outbound NAT (`bridge` is the same).
+    #[value(alias = "bridge")]
+    Default,
+    /// Loopback only.
+    None,
+    /// The host's network.
+    Host,
+}
+
+impl From<NetworkChoice> for plan::Network {
+    fn from(choice: NetworkChoice) -> plan::Network {
+        match choice {
+            NetworkChoice::Default => plan::Network::Default,
+            NetworkChoice::None => plan::Network::None,
+            NetworkChoice::Host => plan::Network::Host,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
     Dot,
@@ -214,6 +245,8 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         keep_failed: args.keep_failed,
         snapshotter,
         max_add_size: args.max_add_size,
+        entitlements: Entitlements::parse(&args.allow).map_err(|e| CliError::Usage(e.to_string()))?,
+        network: args.network.into(),
     };
     let runtime = Runtime::default();
     let cache_view = registry::TransferView::lines(registry::Direction::Down, args.quiet || args.progress == ProgressMode::Json);

@@ -74,6 +74,9 @@ pub enum Command {
     /// (internal) Become a container: started by strata itself.
     #[command(name = "__init", hide = true)]
     Init,
+    /// (internal) Hold a build's private network namespace and its NAT.
+    #[command(name = "__netns", hide = true)]
+    Netns { nat: PathBuf },
     /// Write images to a docker-archive, an oci-archive or an OCI layout directory.
     Save(archive::SaveArgs),
     /// Load images from a docker-archive or oci-archive.
@@ -112,6 +115,7 @@ pub fn run() -> ExitCode {
         Command::Rm(args) => open(&root).and_then(|store| container::rm(&store, &args)),
         // A fresh single-threaded process: it must not open the store first.
         Command::Init => std::process::exit(crate::exec::init::main()),
+        Command::Netns { nat } => std::process::exit(crate::exec::network::holder_main(&nat)),
         Command::Save(args) => open(&root).and_then(|store| archive::save(&store, &args)),
         Command::Load(args) => open(&root).and_then(|store| archive::load(&store, &args)),
         Command::Pull(args) => open(&root).and_then(|store| registry::pull(&store, &args)),

@@ -9,9 +9,9 @@ use clap::Args;
 
 use std::path::{Path, PathBuf};
 
-use super::build::SnapshotterChoice;
+use super::build::{NetworkChoice, SnapshotterChoice};
 use super::CliError;
-use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, ContainerSpec, NetworkMode, Runtime, Snapshotter};
+use crate::exec::{dns_files, ensure_path, remove_mount_points, Bind, ContainerSpec, NetworkMode, PrivateNetwork, Runtime, Snapshotter};
 use crate::image::ImageConfig;
 use crate::store::{working_container_stem, NewContainer, RunDefaults, Store, StoreError, StoredImage};
 
@@ -42,9 +42,10 @@ pub struct RunArgs {
     /// Bind mount `HOST:CONTAINER[:ro]`; data stays on the host.
     #[arg(short, long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volumes: Vec<String>,
-    /// `host` (default) or `none` (loopback only).
-    #[arg(long, default_value = "host")]
-    pub network: String,
+    /// `default` (a private namespace with outbound NAT; `bridge` is the
+    /// same), `none` (loopback only) or `host`.
+    #[arg(long, value_enum, default_value_t = NetworkChoice::Default)]
+    pub network: NetworkChoice,
     /// Give the container every capability, no seccomp filter, nothing
     /// masked in /proc and a writable /sys, as `docker run --privileged`.
     #[arg(long)]
@@ -69,11 +70,7 @@ pub struct RunArgs {
 }
 
 pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
-    let network = match args.network.as_str() {
-        "host" | "default" => NetworkMode::Host,
-        "none" => NetworkMode::None,
-        other => return Err(CliError::Usage(format!("unknown network {other:?}: expected host or none"))),
-    };
+    let network = args.network;
     let snapshotter = args.snapshotter.resolve(store)?;
     let name = match store.container(&args.target) {
         Ok(_) if snapshotter == Snapshotter::Native => {
@@ -90,8 +87,8 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
     };
     let held = store.hold_container(&name)?;
     let layers = store.snapshots.paths(&held.record.base.rootfs.diff_ids);
-    let spec = container_spec(args, &held.record.base, &held.record.defaults, network, held.record.short_id())?;
-    let code = run_mounted(snapshotter, &layers, &held.dir, spec, true)?;
+    let spec = container_spec(args, &held.record.base, &held.record.defaults, held.record.short_id())?;
+    let code = run_mounted(snapshotter, &layers, &held.dir, spec, Mounted { keep: true, network })?;
     Ok(exit_code(code))
 }
 
@@ -107,12 +104,12 @@ fn create_for(store: &Store, args: &RunArgs) -> Result<String, CliError> {
     Ok(record.name)
 }
 
-fn run_once(store: &Store, args: &RunArgs, network: NetworkMode, snapshotter: Snapshotter) -> Result<ExitCode, CliError> {
+fn run_once(store: &Store, args: &RunArgs, network: NetworkChoice, snapshotter: Snapshotter) -> Result<ExitCode, CliError> {
     let image = pull_if_missing(store, args)?;
-    let spec = container_spec(args, &image.config, &RunDefaults::of_image(&image.config), network, &image.id().short())?;
+    let spec = container_spec(args, &image.config, &RunDefaults::of_image(&image.config), &image.id().short())?;
     let scratch = store.temp_dir("run")?;
     let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
-    let code = run_mounted(snapshotter, &layers, &scratch, spec, false);
+    let code = run_mounted(snapshotter, &layers, &scratch, spec, Mounted { keep: false, network });
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(exit_code(code?))
 }
@@ -125,22 +122,58 @@ fn pull_if_missing(store: &Store, args: &RunArgs) -> Result<StoredImage, CliErro
     Ok(store.resolve(&args.target)?)
 }
 
+/// How [`run_mounted`] runs a container.
+struct Mounted {
+    /// Take the mount points back out of `upper/` afterwards.
+    keep: bool,
+    network: NetworkChoice,
+}
+
 /// Mounts `layers` under `scratch` (whose `upper/` keeps the changes), runs
-/// `spec` attached to the terminal there, and unmounts. With `keep`, the
-/// mount points the container needed are taken back out of `upper/`, so a
-/// later commit holds only what the commands wrote.
-fn run_mounted(snapshotter: Snapshotter, layers: &[PathBuf], scratch: &Path, mut spec: ContainerSpec, keep: bool) -> Result<i32, CliError> {
+/// `spec` attached to the terminal there on its network, and unmounts.
+/// With `keep`, the mount points the container needed are taken back out
+/// of `upper/`, so a later commit holds only what the commands wrote.
+fn run_mounted(snapshotter: Snapshotter, layers: &[PathBuf], scratch: &Path, mut spec: ContainerSpec, how: Mounted) -> Result<i32, CliError> {
+    let runtime = Runtime::default();
+    let private = attach_network(&mut spec, how.network, &runtime, scratch)?;
     let mounted = snapshotter.mount(layers, scratch, false).map_err(CliError::Write)?;
     spec.root = mounted.root().to_path_buf();
-    let code = Runtime::default().run_attached(&spec).map_err(CliError::Write);
+    let code = runtime.run_attached(&spec).map_err(CliError::Write);
+    drop(private);
+    let keep = how.keep;
     let upper = mounted.finish().map_err(CliError::Write)?;
+    let _ = std::fs::remove_file(scratch.join("resolv.conf"));
     if let (true, Some(upper)) = (keep, upper) {
         remove_mount_points(&upper, layers, &spec).map_err(CliError::Write)?;
     }
     code
 }
 
-fn container_spec(args: &RunArgs, image: &ImageConfig, defaults: &RunDefaults, network: NetworkMode, hostname: &str) -> Result<ContainerSpec, CliError> {
+/// Sets the container's network and adds its DNS files; the private
+/// network returned lives as long as the container must. Without a NAT
+/// program the container shares the host's network, as builds do.
+fn attach_network(spec: &mut ContainerSpec, choice: NetworkChoice, runtime: &Runtime, scratch: &Path) -> Result<Option<PrivateNetwork>, CliError> {
+    let mut private = None;
+    spec.network = match choice {
+        NetworkChoice::Host => NetworkMode::Host,
+        NetworkChoice::None => NetworkMode::None,
+        NetworkChoice::Default => match PrivateNetwork::start(&runtime.init).map_err(|e| CliError::Usage(e.to_string()))? {
+            Some(network) => {
+                let mode = NetworkMode::Join(network.netns());
+                private = Some(network);
+                mode
+            }
+            None => {
+                eprintln!("strata: warning: no {} in PATH: the container shares the host's network", crate::exec::network::NAT_PROGRAM);
+                NetworkMode::Host
+            }
+        },
+    };
+    spec.binds.splice(0..0, dns_files(&spec.network, scratch).map_err(CliError::Write)?);
+    Ok(private)
+}
+
+fn container_spec(args: &RunArgs, image: &ImageConfig, defaults: &RunDefaults, hostname: &str) -> Result<ContainerSpec, CliError> {
     let config = &image.config;
     let mut argv = config.entrypoint.clone().unwrap_or_default();
     argv.extend(if args.command.is_empty() { config.cmd.clone().unwrap_or_default() } else { args.command.clone() });
@@ -155,7 +188,7 @@ fn container_spec(args: &RunArgs, image: &ImageConfig, defaults: &RunDefaults, n
     }
     ensure_path(&mut env);
     crate::exec::sandbox::capabilities(&args.cap_add, &args.cap_drop).map_err(|e| CliError::Usage(e.to_string()))?;
-    let mut binds = host_network_files();
+    let mut binds = Vec::new();
     for volume in &args.volumes {
         binds.push(parse_volume(volume)?);
     }
@@ -166,13 +199,13 @@ fn container_spec(args: &RunArgs, image: &ImageConfig, defaults: &RunDefaults, n
         user: args.user.clone().or_else(|| defaults.user.clone()),
         workdir: args.workdir.clone().unwrap_or_else(|| defaults.workdir.clone()),
         hostname: hostname.to_owned(),
-        network,
-        binds,
-        tmpfs: Vec::new(),
-        cgroup_procs: Vec::new(),
+        network: NetworkMode::Host,
         privileged: args.privileged,
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
+        binds,
+        tmpfs: Vec::new(),
+        cgroup_procs: Vec::new(),
     })
 }
 

@@ -68,6 +68,9 @@ fn outer(spec: &ContainerSpec) -> io::Result<i32> {
     }
     // After joining: the step's cgroup becomes the root the container sees.
     sys::unshare_cgroup_namespace().map_err(context("enter a cgroup namespace"))?;
+    if let NetworkMode::Join(netns) = &spec.network {
+        sys::join_network(netns).map_err(context("join the network namespace"))?;
+    }
     sys::unshare_namespaces(spec.network == NetworkMode::None)?;
     match sys::fork_process()? {
         Some(pid1) => wait_for(pid1),

@@ -66,12 +66,15 @@ impl ContainerSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetworkMode {
-    /// The host's network (Docker's build default, so package managers work).
+    /// The host's network (`--network=host`, an entitlement for builds).
     Host,
     /// A new network namespace with only loopback.
     None,
+    /// An existing namespace (`/proc/PID/ns/net`) behind a user-space NAT:
+    /// see [`super::network`].
+    Join(PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -305,3 +305,31 @@ pub fn inherited_fd(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> 
     // this freshly exec'd process owns it: it was set up for this call.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
+
+/// Moves this process into a new network namespace (with only a down
+/// loopback: the NAT helper configures it).
+pub fn unshare_network() -> io::Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
+}
+
+/// Moves this process into the network namespace `netns` names
+/// (`/proc/PID/ns/net`). Needs CAP_SYS_ADMIN, which the init has before
+/// confinement.
+pub fn join_network(netns: &Path) -> io::Result<()> {
+    let file = std::fs::File::open(netns)?;
+    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
+}
+
+/// A pipe (read end, write end), both closed on exec.
+pub fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// Lets programs this process executes inherit `fd`. Only for
+/// single-threaded processes: a child another thread spawns meanwhile
+/// would inherit it too.
+pub fn inherit(fd: &std::os::fd::OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use std::os::fd::AsRawFd;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty())).map(drop).map_err(io::Error::from)
+}

@@ -5,6 +5,7 @@
 
 mod config_edit;
 mod history;
+mod entitlements;
 mod op;
 mod platform;
 mod scope;
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 
 pub use config_edit::{config_edit, ConfigEditError, EditContext};
 pub use history::HISTORY_COMMENT;
+pub use entitlements::{Entitlement, EntitlementError, Entitlements};
 pub use op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
 pub use platform::{Platform, PROXY_ARGS};
 pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};

@@ -99,9 +99,10 @@ pub struct RunOp {
     pub mounts: Vec<MountOp>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Network {
+    #[default]
     Default,
     None,
     Host,

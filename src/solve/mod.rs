@@ -58,6 +58,10 @@ pub struct SolveOptions {
     pub snapshotter: crate::exec::Snapshotter,
     /// ADD's local archives expand to at most this many bytes.
     pub max_add_size: Option<u64>,
+    /// What the build was granted (`--allow`).
+    pub entitlements: crate::plan::Entitlements,
+    /// The network of RUN steps that do not choose one (`--network`).
+    pub network: crate::plan::Network,
 }
 
 /// Why a RUN step failed.
@@ -117,6 +121,10 @@ pub enum SolveError {
     },
     #[error("imported cache: {0}")]
     SharedCache(String),
+    #[error(transparent)]
+    Entitlement(#[from] crate::plan::EntitlementError),
+    #[error(transparent)]
+    Network(#[from] crate::exec::NetworkError),
 }
 
 impl SolveError {
@@ -147,6 +155,8 @@ pub struct Solver<'a> {
     shared_cache: Option<&'a dyn SharedCache>,
     /// Every step of this build with its result, for `--cache-to`.
     used: std::sync::Mutex<Vec<UsedStep>>,
+    /// The build's private network, started by the first RUN that needs it.
+    network: std::sync::Mutex<run::BuildNetwork>,
 }
 
 /// The result of a build: the target stage's state, committed as an image.
@@ -182,6 +192,7 @@ impl<'a> Solver<'a> {
             images: Default::default(),
             shared_cache: None,
             used: Default::default(),
+            network: Default::default(),
         }
     }
 
@@ -194,10 +205,13 @@ impl<'a> Solver<'a> {
     /// Builds the plan's target and stores it as an image named `tags`.
     pub fn build(&self, plan: &BuildPlan, tags: &[Reference]) -> Result<BuildOutput, SolveError> {
         let started = Instant::now();
+        self.options.entitlements.check(plan, self.options.network)?;
         for unused in &plan.unused_build_args {
             self.progress.event(Event::Warning { message: format!("build-arg {unused} was not consumed by any ARG") });
         }
         let finished = self.run_stages(plan);
+        // No helper outlives the steps, whether they failed or not.
+        *self.network.lock().unwrap_or_else(|p| p.into_inner()) = run::BuildNetwork::NotStarted;
         let hits = std::mem::take(&mut *self.hits.lock().unwrap_or_else(|p| p.into_inner()));
         let build = crate::cache::BuildUse {
             time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),

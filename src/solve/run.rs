@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::{ExecError, SolveError, Solver, StageState};
 use crate::copy::resolve_in_root;
-use crate::exec::{ensure_path, host_network_files, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkMode, Rootfs, Tmpfs};
+use crate::exec::{
+    dns_files, ensure_path, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkError, NetworkMode, PrivateNetwork, Rootfs, Tmpfs,
+};
 use crate::progress::Event;
 use crate::plan::{MountKind, Network, RunOp, Sharing, Step};
 use crate::store::{Lock, NewContainer, RunDefaults};
@@ -20,12 +22,33 @@ const TAIL_LINES: usize = 20;
 pub trait Executor: Sync {
     /// Runs `spec`; `scratch` is the step's private directory.
     fn run(&self, spec: &ContainerSpec, scratch: &Path, log: &mut dyn FnMut(&str)) -> std::io::Result<i32>;
+
+    /// A private network for the build's containers; `None` when this
+    /// executor has none to offer (they then share the host's).
+    fn private_network(&self) -> Result<Option<PrivateNetwork>, NetworkError> {
+        Ok(None)
+    }
 }
 
 impl Executor for crate::exec::Runtime {
     fn run(&self, spec: &ContainerSpec, _scratch: &Path, log: &mut dyn FnMut(&str)) -> std::io::Result<i32> {
         crate::exec::Runtime::run(self, spec, log)
     }
+
+    fn private_network(&self) -> Result<Option<PrivateNetwork>, NetworkError> {
+        PrivateNetwork::start(&self.init)
+    }
+}
+
+/// The build's private network: started once, by the first RUN on the
+/// default network, and stopped when the solver goes.
+#[derive(Debug, Default)]
+pub(super) enum BuildNetwork {
+    #[default]
+    NotStarted,
+    Private(PrivateNetwork),
+    /// No NAT program: steps share the host's network (warned once).
+    Unavailable,
 }
 
 impl Solver<'_> {
@@ -46,7 +69,7 @@ impl Solver<'_> {
         let hostname = scratch.join("hostname");
         std::fs::write(&hostname, format!("{HOSTNAME}\n")).map_err(|e| SolveError::io("write", &hostname, e))?;
         let mut binds = vec![Bind { source: hostname, target: "/etc/hostname".into(), read_only: true }];
-        binds.extend(host_network_files());
+        let network = self.network_for(run.network, scratch, &mut binds)?;
         let mut tmpfs = Vec::new();
         for mount in &run.mounts {
             let target = mount.target.clone().unwrap_or_default();
@@ -98,10 +121,7 @@ impl Solver<'_> {
             user: run.user.clone(),
             workdir: run.workdir.clone(),
             hostname: HOSTNAME.into(),
-            network: match run.network {
-                Network::None => NetworkMode::None,
-                Network::Default | Network::Host => NetworkMode::Host,
-            },
+            network,
             binds,
             tmpfs,
             cgroup_procs: Vec::new(),
@@ -110,6 +130,40 @@ impl Solver<'_> {
             cap_drop: Vec::new(),
         };
         Ok((spec, guards))
+    }
+
+    /// The network a RUN asked for (`Default`: the build's `--network`),
+    /// with the DNS files it needs added to `binds`: behind the NAT, a
+    /// resolv.conf (in `scratch`) naming the NAT's forwarder.
+    fn network_for(&self, asked: Network, scratch: &Path, binds: &mut Vec<Bind>) -> Result<NetworkMode, SolveError> {
+        let network = if asked == Network::Default { self.options.network } else { asked };
+        let mode = match network {
+            Network::Host => NetworkMode::Host,
+            Network::None => NetworkMode::None,
+            Network::Default => self.private_netns()?.map_or(NetworkMode::Host, NetworkMode::Join),
+        };
+        binds.extend(dns_files(&mode, scratch).map_err(|e| SolveError::io("write the DNS files in", scratch, e))?);
+        Ok(mode)
+    }
+
+    /// The build's private namespace, started on first use; `None` (with
+    /// one warning per build) when no NAT program is installed.
+    fn private_netns(&self) -> Result<Option<PathBuf>, SolveError> {
+        let mut network = self.network.lock().unwrap_or_else(|p| p.into_inner());
+        if let BuildNetwork::NotStarted = *network {
+            *network = match self.executor.private_network()? {
+                Some(private) => BuildNetwork::Private(private),
+                None => {
+                    let message = format!("no {} in PATH: RUN steps share the host's network (install slirp4netns for a private one)", crate::exec::network::NAT_PROGRAM);
+                    self.progress.event(Event::Warning { message });
+                    BuildNetwork::Unavailable
+                }
+            };
+        }
+        Ok(match &*network {
+            BuildNetwork::Private(private) => Some(private.netns()),
+            _ => None,
+        })
     }
 
     /// The host directory a bind mount shows: a path of the context, or of
