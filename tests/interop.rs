@@ -95,3 +95,44 @@ fn base_from_buildah_oci() {
 fn base_with_nulls_and_no_history() {
     build_on("base_nulls_and_missing_history");
 }
+
+/// Each history entry of `image`'s config, oldest first: `layer` or
+/// `empty`, `created_by`, and the comment in brackets.
+fn history_listing(root: &TestRoot, image: &str) -> String {
+    let history = root.inspect(image)["History"].as_array().expect("a history").clone();
+    let mut text = String::new();
+    for entry in &history {
+        assert!(entry["created"].is_string(), "every entry has a time: {entry}");
+        let kind = if entry["empty_layer"].as_bool().unwrap_or(false) { "empty" } else { "layer" };
+        let comment = entry["comment"].as_str().map(|c| format!(" [{c}]")).unwrap_or_default();
+        text.push_str(&format!("{kind} {}{comment}\n", entry["created_by"].as_str().unwrap_or("")));
+    }
+    // The base's import names a temporary tarball (numbered by test order).
+    let tarball = regex::Regex::new(r"Imported from \S+\]").unwrap();
+    tarball.replace_all(&text, "Imported from <tarball>]").into_owned()
+}
+
+#[test]
+fn history_of_every_instruction_reads_as_buildkit_writes_it() {
+    let root = TestRoot::new();
+    root.busybox();
+    let dockerfile = std::fs::read_to_string(case_dir("history_every_instruction").join("Dockerfile")).unwrap();
+    root.build(&dockerfile, &[("a.txt", "a\n"), ("b.txt", "b\n")], &["-t", "every:1", "--build-arg", "FLAVOR=slim"]).success();
+    golden("history_every_instruction", "history.txt", &history_listing(&root, "every:1"));
+    // `strata history` shows the same entries, newest first, whole.
+    let rows: Vec<serde_json::Value> = root.ok(&["history", "--no-trunc", "--format", "json", "every:1"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let history = root.inspect("every:1")["History"].as_array().unwrap().clone();
+    let shown: Vec<&str> = rows.iter().map(|r| r["CreatedBy"].as_str().unwrap()).collect();
+    let written: Vec<&str> = history.iter().rev().map(|h| h["created_by"].as_str().unwrap_or("")).collect();
+    assert_eq!(shown, written);
+    let empty_sizes = rows.iter().zip(history.iter().rev()).filter(|(row, h)| h["empty_layer"] == true && row["Bytes"] != 0).count();
+    assert_eq!(empty_sizes, 0, "empty entries show no size");
+}
+
+#[test]
+fn scratch_gets_buildkit_defaults() {
+    let root = TestRoot::new();
+    let dockerfile = std::fs::read_to_string(case_dir("scratch_defaults").join("Dockerfile")).unwrap();
+    root.build(&dockerfile, &[("a.txt", "a\n")], &["-t", "scratch:1"]).success();
+    golden("scratch_defaults", "result.json", &redacted_config(&root, "scratch:1"));
+}

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use super::config::{ContainerConfig, Empty, HealthConfig};
 
 /// An edit of the container config. Values are final (expanded).
+/// Adjacently tagged: an internal tag cannot hold the list variants, and
+/// `build --print-graph --format json` prints every step's op.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
+#[serde(tag = "change", content = "value", rename_all = "snake_case")]
 pub enum ConfigChange {
     Cmd(Vec<String>),
     /// `reset_cmd`: the command goes too, as ENTRYPOINT does unless a CMD
@@ -115,5 +117,19 @@ mod tests {
         let ports: Vec<_> = config.exposed_ports.unwrap().into_keys().collect();
         assert_eq!(ports, ["53/udp", "80/tcp"]);
         assert_eq!(port_keys("8000-8002/udp"), ["8000/udp", "8001/udp", "8002/udp"]);
+    }
+
+    #[test]
+    fn every_change_serializes() {
+        let changes = [
+            ConfigChange::Env(vec![("A".into(), "1".into())]),
+            ConfigChange::Cmd(vec!["x".into()]),
+            ConfigChange::Expose(vec!["80".into()]),
+            ConfigChange::Entrypoint { args: vec!["y".into()], reset_cmd: true },
+            ConfigChange::User("app".into()),
+        ];
+        for change in changes {
+            assert!(serde_json::to_value(&change).is_ok(), "{change:?}");
+        }
     }
 }

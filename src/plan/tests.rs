@@ -167,3 +167,21 @@ fn a_mount_on_the_root_is_refused() {
     let file = crate::syntax::parse("FROM busybox\nWORKDIR /a\nRUN --mount=type=cache,target=.. true\n").unwrap();
     assert!(matches!(plan(&file, &options, &Images), Err(PlanError::MountTarget { .. })));
 }
+
+#[test]
+fn entrypoint_clears_an_inherited_cmd_but_not_the_stages_own() {
+    let plan = planned("FROM busybox AS a\nCMD [\"x\"]\nFROM a\nENTRYPOINT [\"y\"]\n", &[]);
+    let config = &plan.ordered().last().unwrap().config;
+    assert_eq!((config.entrypoint.as_deref(), config.cmd.as_deref()), (Some(&["y".to_owned()][..]), None));
+    let plan = planned("FROM busybox\nCMD [\"x\"]\nENTRYPOINT [\"y\"]\n", &[]);
+    let config = &plan.ordered().last().unwrap().config;
+    assert_eq!(config.cmd.as_deref(), Some(&["x".to_owned()][..]));
+    assert_eq!(config.extra.get("ArgsEscaped"), Some(&serde_json::Value::Bool(true)));
+}
+
+#[test]
+fn history_entries_name_what_each_step_did() {
+    let plan = planned("FROM busybox\nARG V=1\nARG W\nONBUILD RUN x\nRUN make\nCOPY a b/\n", &[("W", "2")]);
+    let entries: Vec<Option<&str>> = plan.ordered().last().unwrap().steps.iter().map(|s| s.created_by.as_deref()).collect();
+    assert_eq!(entries, [Some("ARG V=1"), Some("ARG W"), None, Some("RUN |2 V=1 W=2 /bin/sh -c make # buildkit"), Some("COPY a b/ # buildkit")]);
+}
