@@ -18,8 +18,11 @@ use crate::{Services, Shared};
 /// What the image's CMD prints.
 const BUILT: &str = "built by strata\n";
 
+/// One way of handing the image over, checked.
+type Check = fn(&Services) -> Result<(), Failed>;
+
 pub fn trials(shared: &Shared) -> Vec<Trial> {
-    let cases: [(&str, fn(&Services) -> Result<(), Failed>); 4] = [
+    let cases: [(&str, Check); 4] = [
         ("reverse::docker_load_of_docker_archive", docker_archive),
         ("reverse::skopeo_oci_archive_into_dockerd", oci_archive),
         ("reverse::push_then_docker_pull", docker_pull),
