@@ -5,7 +5,7 @@ set -euo pipefail
 # Without arguments: everything the integration tests call.
 packages=("$@")
 if [ ${#packages[@]} -eq 0 ]; then
-  packages=(busybox-static skopeo umoci oci-image-tool gcc libc6-dev docker-registry apache2-utils e2fsprogs zstd slirp4netns iproute2)
+  packages=(busybox-static skopeo umoci oci-image-tool gcc libc6-dev docker-registry apache2-utils e2fsprogs zstd slirp4netns iproute2 docker.io buildah attr)
 fi
 needed=()
 for pkg in "${packages[@]}"; do
