@@ -183,7 +183,7 @@ fn exec_command(spec: &ContainerSpec, user: &User) -> (String, i32) {
     if let Err(e) = std::env::set_current_dir(&spec.workdir) {
         return (workdir(e), SETUP_FAILED);
     }
-    let (argv, env) = match c_strings(spec) {
+    let (argv, env) = match c_strings(spec, user) {
         Ok(strings) => strings,
         Err(e) => return (format!("cannot set the environment: {e}"), SETUP_FAILED),
     };
@@ -208,11 +208,19 @@ fn switch_user(user: &User) -> io::Result<()> {
 
 /// The command and environment as C strings; a NUL byte (which the parent
 /// refuses before it starts the container) is an error, never dropped.
-fn c_strings(spec: &ContainerSpec) -> io::Result<(Vec<CString>, Vec<CString>)> {
+///
+/// As runc does, a command whose environment names no `HOME` gets the
+/// user's home directory from the container's /etc/passwd (`/` when the
+/// user has no entry).
+fn c_strings(spec: &ContainerSpec, user: &User) -> io::Result<(Vec<CString>, Vec<CString>)> {
     let convert = |items: &[String]| -> io::Result<Vec<CString>> {
         items.iter().map(|s| CString::new(s.as_str()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))).collect()
     };
-    Ok((convert(&spec.argv)?, convert(&spec.env)?))
+    let mut env = spec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    Ok((convert(&spec.argv)?, convert(&env)?))
 }
 
 /// /proc, a minimal /dev, a read-only /sys, the bind and tmpfs mounts —

@@ -56,7 +56,9 @@ pub fn resolve_user(spec: Option<&str>, etc: &Path) -> io::Result<User> {
         None => entry.map_or(0, |e| e.gid),
     };
     let name = entry.map(|e| e.name.as_str());
-    let mut groups = vec![Gid::from_raw(gid)];
+    // Supplementary groups only, as runc sets them: the primary group is
+    // not repeated, and an explicit `user:group` gets none.
+    let mut groups = Vec::new();
     if group.is_none() {
         for fields in &groups_file {
             let members = fields.get(3).map(String::as_str).unwrap_or("");
@@ -97,11 +99,12 @@ mod tests {
         std::fs::write(dir.path().join("group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app,other\n").unwrap();
         let app = resolve_user(Some("app"), dir.path()).unwrap();
         assert_eq!((app.uid.as_raw(), app.gid.as_raw(), app.home.as_str()), (1000, 1000, "/home/app"));
-        assert_eq!(app.groups, [Gid::from_raw(1000), Gid::from_raw(10)]);
+        assert_eq!(app.groups, [Gid::from_raw(10)]);
         let numeric = resolve_user(Some("4242"), dir.path()).unwrap();
         assert_eq!((numeric.uid.as_raw(), numeric.gid.as_raw()), (4242, 0));
         let with_group = resolve_user(Some("app:wheel"), dir.path()).unwrap();
         assert_eq!(with_group.gid.as_raw(), 10);
+        assert!(with_group.groups.is_empty());
         assert!(resolve_user(Some("nobody"), dir.path()).is_err());
         assert_eq!(resolve_user(None, dir.path()).unwrap().uid.as_raw(), 0);
     }
