@@ -190,6 +190,7 @@ fn sigkill_at_random_moments() {
 
     let mut phases = Vec::new();
     let started = Instant::now();
+    let mut latest: Option<String> = None;
     let kills: usize = std::env::var("STRATA_CHAOS_KILLS").map_or(30, |n| n.parse().expect("STRATA_CHAOS_KILLS is a number"));
     for kill in 1..=kills {
         let n = kill;
@@ -215,6 +216,12 @@ fn sigkill_at_random_moments() {
         let (ok, again, rebuilt) = chaos.build(n);
         println!("kill {kill}: children gone after {waited:?}, verified after {verified:?}, rebuilt in {rebuilt:?}");
         assert!(ok, "{at}: the same build afterwards fails:\n{again}");
+        // The previous image and its cache go, so verify's work stays flat.
+        let id = again.lines().find_map(|l| l.strip_prefix("writing image ").and_then(|r| r.strip_suffix(" done"))).map(str::to_owned);
+        if let Some(previous) = std::mem::replace(&mut latest, id) {
+            root.ok(&["rmi", &previous]);
+            root.ok(&["cache", "prune", "-f"]);
+        }
     }
     assert_verify_clean(&root, "the end");
     println!("{kills} kills in {:?}:\n{}", started.elapsed(), phases.join("\n"));
