@@ -3,9 +3,9 @@
 //! Never removed: records whose layer a stored image uses (they cost
 //! nothing: the image keeps the layer) or a running build holds (its
 //! lease), and cache mounts a running step has mounted. Selection is made
-//! on an [`Inventory`]; the removal then re-reads the leases under the
-//! `meta` lock and skips what a build took meanwhile (store/lease.rs
-//! explains why that is enough).
+//! on an [`Inventory`]; the removal then re-reads the leases and the
+//! images' layers under the `meta` lock and skips what a build took or an
+//! image came to use meanwhile (store/lease.rs explains why that is enough).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
@@ -148,11 +148,14 @@ fn remove(store: &Store, inventory: &Inventory, plan: Plan) -> Result<Plan, Stor
     }
     let (records, freed_layers) = store.meta.write_then(
         |txn| {
-            let leased = store.leased_layers()?;
-            let records: Vec<CacheEntry> = records.into_iter().filter(|e| e.layer.is_none_or(|l| !leased.contains(&l))).collect();
+            // Held now: leased by a build, or used by an image committed
+            // since the inventory (its build may have ended its lease).
+            let mut held = store.leased_layers()?;
+            held.extend(store.referenced_layers_in(txn)?);
+            let records: Vec<CacheEntry> = records.into_iter().filter(|e| e.layer.is_none_or(|l| !held.contains(&l))).collect();
             let keys: Vec<CacheKey> = records.iter().filter_map(|e| e.key).collect();
             Cache::delete_in(txn, &keys)?;
-            let freed: BTreeSet<Digest> = freed_layers.difference(&leased).copied().collect();
+            let freed: BTreeSet<Digest> = freed_layers.difference(&held).copied().collect();
             Store::forget_layers_in(txn, &freed)?;
             Ok((records, freed))
         },

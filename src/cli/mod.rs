@@ -128,10 +128,27 @@ pub fn run() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
+            let full = disk_full(&error);
             eprintln!("{:?}", miette::Report::new(error));
+            if full {
+                eprintln!("strata: the disk is full; `strata cache prune -f` frees space (it works on a full disk)");
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether ENOSPC is behind `error` (some layers carry it only as text).
+fn disk_full(error: &CliError) -> bool {
+    let mut next: Option<&dyn std::error::Error> = Some(error);
+    while let Some(current) = next {
+        let io = current.downcast_ref::<std::io::Error>();
+        if io.is_some_and(|e| e.raw_os_error() == Some(nix::errno::Errno::ENOSPC as i32)) || current.to_string().contains("(os error 28)") {
+            return true;
+        }
+        next = current.source();
+    }
+    false
 }
 
 /// Builds and runs mount overlays: in a private mount namespace they all

@@ -142,6 +142,17 @@ impl Store {
     }
 
     /// Every container, oldest first.
+    /// The base layers of every working container, read in `txn`.
+    pub(super) fn container_layers_in(&self, txn: &redb::WriteTransaction) -> Result<std::collections::BTreeSet<Digest>, StoreError> {
+        let mut layers = std::collections::BTreeSet::new();
+        for row in txn.open_table(CONTAINERS)?.iter()? {
+            let (key, value) = row?;
+            let record: ContainerRecord = decode("containers_v1", key.value(), value.value())?;
+            layers.extend(record.base.rootfs.diff_ids);
+        }
+        Ok(layers)
+    }
+
     pub fn containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
         let mut records = self.meta.read(|txn| {
             let table = match txn.open_table(CONTAINERS) {

@@ -357,6 +357,25 @@ impl Store {
         Ok(layers)
     }
 
+    /// [`Store::referenced_layers`] read in `txn`, under the `meta` lock: a
+    /// prune decides on an inventory taken earlier, and an image committed
+    /// since (a build that has just ended its lease) must keep its layers.
+    pub fn referenced_layers_in(&self, txn: &redb::WriteTransaction) -> Result<BTreeSet<Digest>, StoreError> {
+        let mut configs = Vec::new();
+        for row in txn.open_table(IMAGES)?.iter()? {
+            let (key, value) = row?;
+            let record: ImageRecord = decode("images_v1", key.value(), value.value())?;
+            configs.push(record.config);
+        }
+        let mut layers = self.container_layers_in(txn)?;
+        for digest in configs {
+            let config: ImageConfig =
+                serde_json::from_slice(&self.blobs.read(&digest)?).map_err(|e| StoreError::BadConfig { digest, reason: e.to_string() })?;
+            layers.extend(config.rootfs.diff_ids);
+        }
+        Ok(layers)
+    }
+
     /// Records a layer (its blob and snapshot are already stored), so
     /// later builds and images can use it.
     pub fn put_layer(&self, diff_id: &Digest, record: &LayerRecord) -> Result<(), StoreError> {

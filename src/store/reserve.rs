@@ -82,7 +82,8 @@ impl Reserve {
 
 /// ENOSPC, EDQUOT or EOPNOTSUPP: reasons to go without a reserve.
 fn no_room(error: &std::io::Error) -> bool {
-    matches!(error.raw_os_error(), Some(libc_errno) if [rustix::io::Errno::NOSPC, rustix::io::Errno::DQUOT, rustix::io::Errno::OPNOTSUPP].iter().any(|e| e.raw_os_error() == libc_errno))
+    use rustix::io::Errno;
+    error.raw_os_error().is_some_and(|raw| [Errno::NOSPC, Errno::DQUOT, Errno::OPNOTSUPP].contains(&Errno::from_raw_os_error(raw)))
 }
 
 /// Bytes an unprivileged writer may still use on the filesystem of `dir`
