@@ -101,14 +101,25 @@ fn a_default_run_cannot_reach_the_hosts_loopback_services() {
 #[test]
 fn a_loopback_address_added_in_a_run_stays_off_the_hosts_loopback() {
     let root = root();
-    let run = root.build("FROM busybox\nRUN ip addr add 127.77.77.77/32 dev lo && ip addr show lo\n", &[], &["--no-cache"]);
+    let add = "ip addr add 127.77.77.77/32 dev lo && ip addr show lo";
+    // By default the step has no CAP_NET_ADMIN: refused outright.
+    let refused = root.build(&format!("FROM busybox\nRUN {add}\n"), &[], &["--no-cache"]).failure();
+    assert!(refused.stderr.contains("Operation not permitted"), "{}", refused.stderr);
+    assert_host_loopback_untouched(&refused.stderr);
+    // With every capability, the address lands in the build's own namespace.
+    let privileged = format!("FROM busybox\nRUN --security=insecure {add}\n");
+    let run = root.build(&privileged, &[], &["--no-cache", "--allow", "security.insecure"]).success();
+    assert_host_loopback_untouched(&run.stderr);
+    assert!(step_output(&run.stderr).contains("127.77.77.77"), "the step changed its own loopback:\n{}", run.stderr);
+}
+
+fn assert_host_loopback_untouched(build_log: &str) {
     let host = Command::new("ip").args(["addr", "show", "lo"]).output().expect("run ip (apt-get install iproute2)");
     let host = String::from_utf8_lossy(&host.stdout).into_owned();
     if host.contains("127.77.77.77") {
         let _ = Command::new("ip").args(["addr", "del", "127.77.77.77/32", "dev", "lo"]).status();
-        panic!("a RUN step added an address to the host's loopback:\n{host}\nbuild:\n{}", run.stderr);
+        panic!("a RUN step added an address to the host's loopback:\n{host}\nbuild:\n{build_log}");
     }
-    assert!(step_output(&run.stderr).contains("127.77.77.77"), "the step changed its own loopback:\n{}", run.stderr);
 }
 
 #[test]
@@ -165,7 +176,8 @@ fn host_network_needs_the_network_host_entitlement() {
 #[test]
 fn insecure_needs_the_security_insecure_entitlement() {
     let root = root();
-    let dockerfile = "FROM busybox\nRUN --security=insecure true\n";
+    // A privileged step may mount (the default sandbox refuses it).
+    let dockerfile = "FROM busybox\nRUN --security=insecure mkdir -p /m && mount -t tmpfs none /m && umount /m\n";
     root.build(dockerfile, &[], &["--no-cache"]).failure().says("security.insecure is not allowed");
     root.build(dockerfile, &[], &["--no-cache", "--allow", "network.host,security.insecure"]).success();
 }

@@ -9,6 +9,7 @@
 //! (`dispatch*`, `runCommandString`, `commitToHistory`), as in Docker 20.10.
 
 use crate::image::{port_keys, ConfigChange, HealthConfig};
+use crate::syntax::{go_duration, go_quote};
 
 use super::op::CopySource;
 
@@ -114,53 +115,18 @@ fn go_quoted_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(" "))
 }
 
-/// Go's `strconv.Quote`: printable characters as they are, the rest escaped.
-fn go_quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            c => push_escaped(&mut out, c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Go's `strconv.QuoteRune` of an integer, which is how `%q` prints an int.
+/// Go's `strconv.QuoteRune` of an integer, which is how `%q` prints an int:
+/// the character escaped as `strconv.Quote` escapes it, between single
+/// quotes (where `'` needs the backslash and `"` does not).
 fn go_quote_rune(value: u32) -> String {
     let c = char::from_u32(value).unwrap_or(char::REPLACEMENT_CHARACTER);
-    let mut out = String::from("'");
-    match c {
-        '\'' => out.push_str("\\'"),
-        c => push_escaped(&mut out, c),
-    }
-    out.push('\'');
-    out
-}
-
-fn push_escaped(out: &mut String, c: char) {
-    match c {
-        '\\' => out.push_str("\\\\"),
-        '\x07' => out.push_str("\\a"),
-        '\x08' => out.push_str("\\b"),
-        '\x0c' => out.push_str("\\f"),
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        '\x0b' => out.push_str("\\v"),
-        c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-        c if c.is_control() || (c.is_whitespace() && c != ' ') => {
-            let code = c as u32;
-            if code < 0x10000 {
-                out.push_str(&format!("\\u{code:04x}"));
-            } else {
-                out.push_str(&format!("\\U{code:08x}"));
-            }
-        }
-        c => out.push(c),
-    }
+    let quoted = go_quote(&c.to_string());
+    let inner = match quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"')).unwrap_or(&quoted) {
+        "\\\"" => "\"",
+        "'" => "\\'",
+        other => other,
+    };
+    format!("'{inner}'")
 }
 
 /// `%q` of BuildKit's `*HealthConfig`: `&{[test...] "interval" "timeout"
@@ -178,57 +144,9 @@ fn go_health(health: &HealthConfig) -> String {
     format!("&{{{}}}", fields.join(" "))
 }
 
-/// Go's `time.Duration.String` for a non-negative count of nanoseconds:
-/// `0s`, `1.5µs`, `500ms`, `1m30s`, `1h0m0s`.
-fn go_duration(nanos: u64) -> String {
-    const SECOND: u64 = 1_000_000_000;
-    if nanos == 0 {
-        return "0s".into();
-    }
-    if nanos < SECOND {
-        let (unit, scale) = match nanos {
-            n if n < 1_000 => ("ns", 1),
-            n if n < 1_000_000 => ("µs", 1_000),
-            _ => ("ms", 1_000_000),
-        };
-        return format!("{}{unit}", decimal(nanos, scale));
-    }
-    let (secs, hours) = (nanos / SECOND, nanos / SECOND / 3600);
-    let minutes = secs / 60 % 60;
-    let mut out = String::new();
-    if hours > 0 {
-        out.push_str(&format!("{hours}h"));
-    }
-    if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    out.push_str(&decimal(nanos % (60 * SECOND), SECOND));
-    out.push('s');
-    out
-}
-
-/// `value / scale` with the fraction's trailing zeros dropped.
-fn decimal(value: u64, scale: u64) -> String {
-    let (whole, fraction) = (value / scale, value % scale);
-    if fraction == 0 {
-        return whole.to_string();
-    }
-    let width = scale.ilog10() as usize;
-    let digits = format!("{fraction:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_print_as_go_does() {
-        let cases = [(0, "0s"), (1, "1ns"), (1_500, "1.5µs"), (500_000_000, "500ms"), (1_500_000_000, "1.5s"), (90_000_000_000, "1m30s"), (3_600_000_000_000, "1h0m0s"), (300_000_000_000, "5m0s")];
-        for (nanos, text) in cases {
-            assert_eq!(go_duration(nanos), text, "{nanos}");
-        }
-    }
 
     #[test]
     fn quoting_follows_strconv() {

@@ -23,7 +23,7 @@ pub use directive::{CheckDirective, Directives};
 pub use dump::{dump, go_quote};
 pub use error::{Arity, ErrorKind, ParseError};
 pub use heredoc::Heredoc;
-pub use instruction::{Dockerfile, Instruction, Located, Stage};
+pub use instruction::{go_duration, Dockerfile, Instruction, Located, Stage};
 pub use node::{Args, Flag, KeyValue, Node};
 pub use span::{LineCol, LineRange, Span};
 

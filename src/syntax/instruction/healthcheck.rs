@@ -39,6 +39,42 @@ fn unit_ns(unit: &str) -> Option<u64> {
     })
 }
 
+/// The inverse of [`parse_duration`]: Go's `time.Duration.String` of a
+/// non-negative count of nanoseconds (`0s`, `1.5µs`, `500ms`, `1m30s`,
+/// `1h0m0s`), as Dockerfiles and BuildKit's history write durations.
+pub fn go_duration(ns: u64) -> String {
+    /// `value / unit` with the fraction's trailing zeros dropped.
+    fn decimal(value: u64, unit: u64) -> String {
+        let (whole, rest) = (value / unit, value % unit);
+        if rest == 0 {
+            return whole.to_string();
+        }
+        let width = unit.ilog10() as usize;
+        let fraction = format!("{rest:0width$}");
+        format!("{whole}.{}", fraction.trim_end_matches('0'))
+    }
+    const SECOND: u64 = 1_000_000_000;
+    if ns == 0 {
+        return "0s".to_owned();
+    }
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return format!("{}\u{b5}s", decimal(ns, 1_000));
+    }
+    if ns < SECOND {
+        return format!("{}ms", decimal(ns, 1_000_000));
+    }
+    let (hours, minutes) = (ns / (3600 * SECOND), ns / (60 * SECOND) % 60);
+    let seconds = decimal(ns % (60 * SECOND), SECOND);
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, _) => format!("{minutes}m{seconds}s"),
+        _ => format!("{hours}h{minutes}m{seconds}s"),
+    }
+}
+
 /// Rule `duration`: Go's `time.ParseDuration`, step for step. A bare `0`
 /// (optionally signed), or an optional sign and one or more
 /// `<digits>[.<digits>]<unit>` parts (`1m30s`, `1.5h`, `.5s`, `-300ms`).
@@ -128,7 +164,25 @@ pub fn parse_duration(text: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{go_duration, parse_duration};
+
+    #[test]
+    fn durations_print_like_go() {
+        let cases = [
+            (0, "0s"),
+            (1, "1ns"),
+            (1_500, "1.5\u{b5}s"),
+            (300_000_000, "300ms"),
+            (1_500_000_000, "1.5s"),
+            (30_000_000_000, "30s"),
+            (90_000_000_000, "1m30s"),
+            (3_600_000_000_000, "1h0m0s"),
+            (5_400_500_000_000, "1h30m0.5s"),
+        ];
+        for (ns, text) in cases {
+            assert_eq!(go_duration(ns), text, "{ns}");
+        }
+    }
 
     #[test]
     fn durations() {

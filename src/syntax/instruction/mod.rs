@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use copy::{is_valid_chmod, Add, Copy, Source};
 pub use flags::{suggest, FlagKind, FlagSpec, Flags};
-pub use healthcheck::{parse_duration, Healthcheck};
+pub use healthcheck::{go_duration, parse_duration, Healthcheck};
 pub use run::{parse_mount, Mount, MountError, MountType, NetworkMode, Run, Security, Sharing};
 
 use super::ast::Ast;
