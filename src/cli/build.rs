@@ -335,8 +335,9 @@ pub(super) fn dockerfile_id(path: &Path) -> String {
     path.canonicalize().unwrap_or(path.to_path_buf()).display().to_string()
 }
 
-/// `512m`, `2g`, `64k`, or plain bytes.
-fn parse_max_size(text: &str) -> Result<u64, String> {
+/// `--max-add-size` and `import --max-size`: `512m`, `2g`, `64k`, or plain
+/// bytes, in `--keep-storage`'s units.
+pub(super) fn parse_max_size(text: &str) -> Result<u64, String> {
     crate::cache::parse_size(text).map_err(|e| e.to_string())
 }
 

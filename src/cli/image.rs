@@ -40,12 +40,8 @@ pub struct ImportArgs {
     pub compression: Compression,
     /// Refuse a tarball whose uncompressed tar stream is larger than SIZE
     /// (e.g. 10GB). Without it, the free space of the store's filesystem is the limit.
-    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    #[arg(long, value_name = "SIZE", value_parser = super::build::parse_max_size)]
     pub max_size: Option<u64>,
-}
-
-fn parse_max_size(text: &str) -> Result<u64, String> {
-    crate::cache::parse_size(text).map_err(|e| e.to_string())
 }
 
 fn parse_compression(text: &str) -> Result<Compression, String> {
