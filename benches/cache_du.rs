@@ -89,11 +89,7 @@ fn record_for(key: CacheKey, parent: CacheKey, text: &str, diff_id: Digest, inde
     CacheRecord {
         key,
         layer: Some(diff_id),
-        inputs: vec![
-            Input::new("parent", parent.to_string()),
-            Input::new("instruction", text),
-            Input::new("op", Digest::of(text.as_bytes()).to_string()),
-        ],
+        inputs: vec![Input::new("parent", parent.to_string()), Input::new("instruction", text), Input::new("op", Digest::of(text.as_bytes()).to_string())],
         step: text.to_owned(),
         created: "2026-01-01T00:00:00Z".into(),
         stage: format!("stage-{}", index / CHAIN),
@@ -115,7 +111,12 @@ fn layer(store: &Store, index: usize) -> (Digest, LayerRecord) {
     let dir = store.temp_dir("bench").expect("temp");
     write(&dir.join(format!("file-{index}")), &content);
     store.snapshots.adopt(&dir, &diff_id).expect("snapshot");
-    let record = LayerRecord { blob: diff_id, media_type: "application/vnd.oci.image.layer.v1.tar".into(), size: bytes.len() as u64, uncompressed_size: bytes.len() as u64 };
+    let record = LayerRecord {
+        blob: diff_id,
+        media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+        size: bytes.len() as u64,
+        uncompressed_size: bytes.len() as u64,
+    };
     (diff_id, record)
 }
 

@@ -96,11 +96,7 @@ fn open(root: &Path) -> Context {
 
 fn time_sha256sum(root: &Path) {
     let started = Instant::now();
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("find . -type f -print0 | xargs -0 sha256sum > /dev/null")
-        .current_dir(root)
-        .status();
+    let status = std::process::Command::new("sh").arg("-c").arg("find . -type f -print0 | xargs -0 sha256sum > /dev/null").current_dir(root).status();
     match status {
         Ok(s) if s.success() => println!("find . -type f | xargs sha256sum: {:.3} s", started.elapsed().as_secs_f64()),
         other => println!("find | xargs sha256sum did not run: {other:?}"),

@@ -100,12 +100,7 @@ fn bench(c: &mut Criterion) {
     // The input must parse, or the benchmark would only time an early error.
     let ast = strata::syntax::parse_ast(&text).expect("generated Dockerfile parses (raw tree)");
     let typed = strata::syntax::parse(&text).expect("generated Dockerfile parses (typed)");
-    eprintln!(
-        "input: {lines} lines, {} bytes, {} instructions, {} stages",
-        text.len(),
-        ast.nodes.len(),
-        typed.stages.len()
-    );
+    eprintln!("input: {lines} lines, {} bytes, {} instructions, {} stages", text.len(), ast.nodes.len(), typed.stages.len());
 
     let mut group = c.benchmark_group("syntax");
     group.throughput(Throughput::Bytes(text.len() as u64));
@@ -123,9 +118,7 @@ fn bench(c: &mut Criterion) {
             black_box((lines, words))
         })
     });
-    group.bench_function("baseline/count_newlines", |b| {
-        b.iter(|| black_box(black_box(text.as_bytes()).iter().filter(|&&b| b == b'\n').count()))
-    });
+    group.bench_function("baseline/count_newlines", |b| b.iter(|| black_box(black_box(text.as_bytes()).iter().filter(|&&b| b == b'\n').count())));
     group.bench_function("parse_ast", |b| b.iter(|| strata::syntax::parse_ast(black_box(&text)).unwrap()));
     group.bench_function("parse", |b| b.iter(|| strata::syntax::parse(black_box(&text)).unwrap()));
     group.finish();

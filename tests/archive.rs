@@ -136,10 +136,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Runs a tool and returns its output; a missing tool or a failure fails the test.
 fn run(command: &mut Command) -> Output {
     let shown = format!("{command:?}");
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e} (install the test tools with `bash tests/deps.sh`)"));
+    let output = command.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {shown}: {e} (install the test tools with `bash tests/deps.sh`)"));
     assert!(
         output.status.success(),
         "{shown} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -197,10 +194,7 @@ fn oci_dir_passes_the_oci_tools_and_unpacks_to_the_input_tree() {
     let layout = fixture.path("layout");
     strata(&fixture.root, &["save", "--format", "oci-dir", "-o", layout.to_str().unwrap(), NAME]);
 
-    let validated = run(Command::new("oci-image-tool")
-        .args(["validate", "--type", "image", "--ref"])
-        .arg(format!("name={TAG}"))
-        .arg(&layout));
+    let validated = run(Command::new("oci-image-tool").args(["validate", "--type", "image", "--ref"]).arg(format!("name={TAG}")).arg(&layout));
     assert!(stdout(&validated).contains("Validation succeeded"), "{}", stdout(&validated));
 
     let skopeo = run(Command::new("skopeo").arg("inspect").arg(format!("oci:{}:{TAG}", layout.display())));
@@ -223,12 +217,8 @@ fn oci_dir_refuses_a_directory_that_is_not_empty() {
     let layout = fixture.path("occupied");
     fs::create_dir(&layout).unwrap();
     fs::write(layout.join("keep"), "mine").unwrap();
-    let output = Command::new(STRATA)
-        .arg("--root")
-        .arg(&fixture.root)
-        .args(["save", "--format", "oci-dir", "-o", layout.to_str().unwrap(), NAME])
-        .output()
-        .unwrap();
+    let output =
+        Command::new(STRATA).arg("--root").arg(&fixture.root).args(["save", "--format", "oci-dir", "-o", layout.to_str().unwrap(), NAME]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not empty"));
     assert_eq!(fs::read_to_string(layout.join("keep")).unwrap(), "mine");
@@ -263,10 +253,7 @@ fn docker_archive_has_the_classic_layout_and_skopeo_reads_it() {
     let skopeo: Value = serde_json::from_slice(&skopeo.stdout).unwrap();
     assert_eq!(skopeo["Architecture"], ours["Architecture"]);
     let copied = fixture.path("copied");
-    run(Command::new("skopeo")
-        .args(["copy", "-q"])
-        .arg(format!("docker-archive:{}", archive.display()))
-        .arg(format!("oci:{}:t", copied.display())));
+    run(Command::new("skopeo").args(["copy", "-q"]).arg(format!("docker-archive:{}", archive.display())).arg(format!("oci:{}:t", copied.display())));
     assert_unpacks_to_input(&fixture, &copied, "t", "bundle");
 }
 
@@ -365,12 +352,7 @@ fn load_refuses_entries_outside_the_archive_and_cleans_up() {
     fs::write(&archive, builder.into_inner().unwrap()).unwrap();
 
     let fresh = fixture.other_root("fresh");
-    let output = Command::new(STRATA)
-        .arg("--root")
-        .arg(&fresh)
-        .args(["load", "-i", archive.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = Command::new(STRATA).arg("--root").arg(&fresh).args(["load", "-i", archive.to_str().unwrap()]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("refusing archive entry"), "{output:?}");
     assert!(!fresh.join("tmp/escaped").exists() && !fresh.join("escaped").exists());

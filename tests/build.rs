@@ -119,7 +119,8 @@ RUN echo \"shadowed=[$SHADOWED]\" >> /args
 ARG TARGETARCH
 RUN echo \"targetarch=[$TARGETARCH]\" >> /args
 ";
-    let run = root.build(dockerfile, &[], &["-t", "args:1", "--build-arg", "OVERRIDDEN=cli", "--build-arg", "SHADOWED=cli", "--build-arg", "NOBODY=x"]).success();
+    let run =
+        root.build(dockerfile, &[], &["-t", "args:1", "--build-arg", "OVERRIDDEN=cli", "--build-arg", "SHADOWED=cli", "--build-arg", "NOBODY=x"]).success();
     assert!(run.stderr.contains("NOBODY"), "the unused build arg is reported:\n{}", run.stderr);
     let rootfs = root.rootfs("args:1");
     let arch = match std::env::consts::ARCH {
@@ -489,7 +490,14 @@ fn concurrent_builds_share_one_store() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("Dockerfile"), format!("FROM busybox:latest\nRUN echo shared > /shared\nRUN echo {n} > /n\n")).unwrap();
         let tag = format!("par:{n}");
-        children.push((n, root.command(&["build", "--progress", "plain", "-t", &tag, dir.to_str().unwrap()]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap()));
+        children.push((
+            n,
+            root.command(&["build", "--progress", "plain", "-t", &tag, dir.to_str().unwrap()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
     }
     for (n, mut child) in children {
         assert!(child.wait().unwrap().success(), "build {n} failed");
@@ -592,11 +600,7 @@ fn secrets_reach_the_run_but_never_the_image_cache_or_logs() {
 
 fn sha256_text(text: &str) -> String {
     use std::io::Write;
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = std::process::Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&output.stdout)[..64].to_owned()

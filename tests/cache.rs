@@ -160,12 +160,8 @@ fn inspect_shows_the_inputs_of_a_key() {
     let key = copy["key"].as_str().unwrap();
     let doc = json(&root.ok(&["cache", "inspect", "--format", "json", &key[7..19]]));
     assert_eq!(doc["entry"]["key"], key);
-    let inputs: Vec<(String, String)> = doc["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| (i["name"].as_str().unwrap().to_owned(), i["value"].as_str().unwrap().to_owned()))
-        .collect();
+    let inputs: Vec<(String, String)> =
+        doc["inputs"].as_array().unwrap().iter().map(|i| (i["name"].as_str().unwrap().to_owned(), i["value"].as_str().unwrap().to_owned())).collect();
     let find = |name: &str| inputs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     assert_eq!(find("parent").as_deref(), run["key"].as_str(), "the parent is the RUN before it");
     assert_eq!(find("instruction").as_deref(), Some("COPY a.txt /a.txt"));
@@ -277,11 +273,7 @@ fn verify_finds_a_flipped_byte_and_a_missing_snapshot_and_repair_lets_builds_rec
     let root = root();
     // With SOURCE_DATE_EPOCH, a build keeps each layer's tar as a blob.
     let dir = root.write_context(MULTI, &[("a.txt", "alpha\n")]);
-    let output = root
-        .command(&["build", "--progress", "plain", "-t", "multi:1", dir.to_str().unwrap()])
-        .env("SOURCE_DATE_EPOCH", "0")
-        .output()
-        .unwrap();
+    let output = root.command(&["build", "--progress", "plain", "-t", "multi:1", dir.to_str().unwrap()]).env("SOURCE_DATE_EPOCH", "0").output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(root.run(&["cache", "verify"]).code, Some(0));
     let report = du(&root);
@@ -365,7 +357,11 @@ fn gc_after_a_build_follows_strata_toml_and_flags() {
     let run = root.build(MULTI, &[], &[]).success();
     assert!(!run.stderr.contains("gc: removed"), "20GB keeps everything:\n{}", run.stderr);
     let run = root.build(MULTI, &[], &["--gc-keep-storage", "1B"]).success();
-    assert!(run.stderr.contains("gc: removed 3 cache entries"), "the flag overrides the file: the build stage's 2 layers and the empty step go:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("gc: removed 3 cache entries"),
+        "the flag overrides the file: the build stage's 2 layers and the empty step go:\n{}",
+        run.stderr
+    );
 
     std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"lots\"\n").unwrap();
     let run = root.build(MULTI, &[], &[]).success();

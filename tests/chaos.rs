@@ -29,7 +29,6 @@ use support::TestRoot;
 /// The tests adopt orphans and count children: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-
 const DOCKERFILE: &str = "\
 FROM busybox:latest
 ARG N
@@ -156,12 +155,7 @@ impl Chaos<'_> {
             &format!("type=oci,dest={}", out.display()),
             self.context.to_str().unwrap(),
         ];
-        self.root
-            .command(&args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start strata build")
+        self.root.command(&args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("start strata build")
     }
 
     fn build(&self, n: usize) -> (bool, String, Duration) {

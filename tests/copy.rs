@@ -170,7 +170,11 @@ fn check(dir: &Path) -> Result<(), Failed> {
     let scratch_text = scratch.path().to_string_lossy().trim_start_matches('/').to_owned();
     let redact = |text: &str| {
         let text = text.replace(&scratch_text, "tmp/<scratch>");
-        if base_url.is_empty() { text } else { text.replace(&base_url, "<server>") }
+        if base_url.is_empty() {
+            text
+        } else {
+            text.replace(&base_url, "<server>")
+        }
     };
     let actual = match result {
         Err(e) => format!("error: {}\n", redact(&e.to_string())),

@@ -43,8 +43,7 @@ fn check(dir: &Path) -> Result<(), Failed> {
     if std::env::var_os("STRATA_BLESS").is_some_and(|v| v == "1") {
         return std::fs::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()).into());
     }
-    let expected = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
+    let expected = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
     if expected == actual {
         return Ok(());
     }
@@ -53,12 +52,8 @@ fn check(dir: &Path) -> Result<(), Failed> {
 
 /// Runs the binary in `dir`; returns the section header, stdout and stderr.
 fn run(dir: &Path, args: &[&str]) -> Result<String, Failed> {
-    let output = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .map_err(|e| format!("cannot run strata: {e}"))?;
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_strata")).args(args).current_dir(dir).env("NO_COLOR", "1").output().map_err(|e| format!("cannot run strata: {e}"))?;
     let code = output.status.code().map_or_else(|| "signal".to_owned(), |c| c.to_string());
     let mut text = format!("== strata {} (exit {code}) ==\n", args.join(" "));
     text.push_str(&String::from_utf8_lossy(&output.stdout));

@@ -231,7 +231,8 @@ mod bomb {
     /// `tool` (`zstd` or `gzip`) into `out`; streamed, never held whole.
     pub fn make(out: &Path, tool: &str, name: &str, size: u64) {
         let file = std::fs::File::create(out).expect("create the bomb");
-        let mut child = Command::new(tool).args(["-1", "-c"]).stdin(Stdio::piped()).stdout(file).spawn().expect("run the compressor (zstd, gzip: bash tests/deps.sh)");
+        let mut child =
+            Command::new(tool).args(["-1", "-c"]).stdin(Stdio::piped()).stdout(file).spawn().expect("run the compressor (zstd, gzip: bash tests/deps.sh)");
         let mut stdin = child.stdin.take().expect("stdin");
         let mut header = tar::Header::new_gnu();
         header.set_path(name).expect("a short name");
@@ -316,7 +317,10 @@ mod bomb {
     fn import_capped() -> Result<(), Failed> {
         let setup = Setup::new("zstd", "big", false);
         let path = setup.bomb_path();
-        setup.refused(|| setup.root.run(&["import", "--max-size", "10MB", path, "bomb:1"]), &[&format!("would end at byte {END}"), "beyond the limit of 10000000 bytes"])
+        setup.refused(
+            || setup.root.run(&["import", "--max-size", "10MB", path, "bomb:1"]),
+            &[&format!("would end at byte {END}"), "beyond the limit of 10000000 bytes"],
+        )
     }
 
     /// A docker-archive (plain tar) whose one layer is the bomb.
@@ -351,8 +355,14 @@ mod bomb {
         let setup = Setup::new("zstd", "big", true);
         let context = setup.root.write_context("FROM busybox:latest\nADD bomb.tar.zst /unpacked/\n", &[]);
         std::fs::copy(&setup.bomb, context.join("bomb.tar.zst"))?;
-        setup.refused(|| setup.root.build("", &[], &["-t", "bomb:1"]), &["cannot extract /bomb.tar.zst", &format!("entry \"big\" would end at byte {END}"), "bytes free"])?;
-        setup.refused(|| setup.root.build("", &[], &["--max-add-size", "1MB", "-t", "bomb:1"]), &["cannot extract /bomb.tar.zst", "beyond the limit of 1000000 bytes"])
+        setup.refused(
+            || setup.root.build("", &[], &["-t", "bomb:1"]),
+            &["cannot extract /bomb.tar.zst", &format!("entry \"big\" would end at byte {END}"), "bytes free"],
+        )?;
+        setup.refused(
+            || setup.root.build("", &[], &["--max-add-size", "1MB", "-t", "bomb:1"]),
+            &["cannot extract /bomb.tar.zst", "beyond the limit of 1000000 bytes"],
+        )
     }
 
     /// An image whose layer is the bomb, pushed to a registry with skopeo
@@ -378,7 +388,9 @@ mod bomb {
         std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
         std::fs::write(
             layout.join("index.json"),
-            format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{manifest_size},"annotations":{{"org.opencontainers.image.ref.name":"1"}}}}]}}"#),
+            format!(
+                r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{manifest_size},"annotations":{{"org.opencontainers.image.ref.name":"1"}}}}]}}"#
+            ),
         )?;
         let reference = format!("{}/bomb:1", registry.host());
         let output = Command::new("skopeo")

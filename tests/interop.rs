@@ -120,7 +120,8 @@ fn history_of_every_instruction_reads_as_buildkit_writes_it() {
     root.build(&dockerfile, &[("a.txt", "a\n"), ("b.txt", "b\n")], &["-t", "every:1", "--build-arg", "FLAVOR=slim"]).success();
     golden("history_every_instruction", "history.txt", &history_listing(&root, "every:1"));
     // `strata history` shows the same entries, newest first, whole.
-    let rows: Vec<serde_json::Value> = root.ok(&["history", "--no-trunc", "--format", "json", "every:1"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> =
+        root.ok(&["history", "--no-trunc", "--format", "json", "every:1"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let history = root.inspect("every:1")["History"].as_array().unwrap().clone();
     let shown: Vec<&str> = rows.iter().map(|r| r["CreatedBy"].as_str().unwrap()).collect();
     let written: Vec<&str> = history.iter().rev().map(|h| h["created_by"].as_str().unwrap_or("")).collect();

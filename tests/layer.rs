@@ -96,7 +96,10 @@ fn check(dir: &Path) -> Result<(), Failed> {
         }
         // Round trip: the unpacked tree is written as the same layer.
         let again = write(&dest, Compression::None, spec.epoch)?;
-        ensure(again.info.diff_id == diff_id, format!("unpack → write of the {label} layer changes the diff_id:\n{}", diff(&listing::layer(plain)?, &listing::layer(&again.blob)?)))?;
+        ensure(
+            again.info.diff_id == diff_id,
+            format!("unpack → write of the {label} layer changes the diff_id:\n{}", diff(&listing::layer(plain)?, &listing::layer(&again.blob)?)),
+        )?;
         tree_text.get_or_insert(tree);
     }
     let tree_text = tree_text.unwrap_or_default();
@@ -126,7 +129,10 @@ fn write_checked(spec: &Spec, source: &Path, reversed: &Path, compression: Compr
     let other = write(reversed, compression, spec.epoch)?;
     ensure(
         other.blob == w.blob,
-        format!("{compression}: the tree built in reverse order is written differently:\n{}", diff(&listing::layer(&plain)?, &listing::layer(&decompress(compression, &other.blob)?)?)),
+        format!(
+            "{compression}: the tree built in reverse order is written differently:\n{}",
+            diff(&listing::layer(&plain)?, &listing::layer(&decompress(compression, &other.blob)?)?)
+        ),
     )?;
     Ok(w)
 }

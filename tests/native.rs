@@ -32,9 +32,7 @@ fn container_runs_on_a_copied_root() {
     let copied = RootfsCopy { layers: &layers, scratch: &scratch, read_only: false }.prepare().unwrap();
     let spec = ContainerSpec {
         root: copied.root().to_path_buf(),
-        argv: ["/bin/sh", "-c", "echo made > /made && rm /gone && cat /made"]
-            .map(String::from)
-            .to_vec(),
+        argv: ["/bin/sh", "-c", "echo made > /made && rm /gone && cat /made"].map(String::from).to_vec(),
         env: vec![format!("PATH={DEFAULT_PATH}")],
         user: None,
         workdir: "/".into(),

@@ -85,12 +85,7 @@ fn a_default_run_cannot_reach_the_hosts_loopback_services() {
     let root = root();
     let server = Server::start(Ipv4Addr::LOCALHOST, "host-loopback-secret");
     let gateway = "$(ip route | awk '/^default/ {print $3}')";
-    let dockerfile = format!(
-        "FROM busybox\nRUN {}; {}; {}\n",
-        fetch("127.0.0.1", server.port),
-        fetch(gateway, server.port),
-        fetch("10.0.2.2", server.port)
-    );
+    let dockerfile = format!("FROM busybox\nRUN {}; {}; {}\n", fetch("127.0.0.1", server.port), fetch(gateway, server.port), fetch("10.0.2.2", server.port));
     let run = root.build(&dockerfile, &[], &["--no-cache"]).success();
     let output = step_output(&run.stderr);
     assert!(!output.contains("host-loopback-secret"), "a RUN step reached the host's 127.0.0.1:\n{output}");
@@ -140,7 +135,8 @@ fn a_stage_built_after_another_still_reaches_the_outside() {
     let server = Server::start(address, "second-stage-fetched");
     // Stage `a` starts the build's network on its worker thread, which ends
     // before the last stage runs.
-    let dockerfile = format!("FROM busybox AS a\nRUN true\nFROM busybox\nCOPY --from=a /etc/passwd /p\nRUN sleep 1; {}\n", fetch(&address.to_string(), server.port));
+    let dockerfile =
+        format!("FROM busybox AS a\nRUN true\nFROM busybox\nCOPY --from=a /etc/passwd /p\nRUN sleep 1; {}\n", fetch(&address.to_string(), server.port));
     let run = root.build(&dockerfile, &[], &["--no-cache"]).success();
     assert!(step_output(&run.stderr).contains("second-stage-fetched"), "{}", run.stderr);
 }
@@ -270,11 +266,7 @@ fn without_a_nat_program_steps_share_the_host_network_with_one_warning() {
     let empty = root.scratch("no-nat-bin");
     std::fs::create_dir_all(&empty).unwrap();
     let context = root.write_context("FROM busybox\nRUN ip -o link | grep -c . > /links\nRUN true\n", &[]);
-    let output = root
-        .command(&["build", "--progress", "plain", "--no-cache", context.to_str().unwrap()])
-        .env("PATH", &empty)
-        .output()
-        .unwrap();
+    let output = root.command(&["build", "--progress", "plain", "--no-cache", context.to_str().unwrap()]).env("PATH", &empty).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(stderr.matches("no slirp4netns in PATH").count(), 1, "one warning per build:\n{stderr}");

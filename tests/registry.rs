@@ -110,15 +110,8 @@ fn basic_auth_login_and_logout() {
     let name = format!("{host}/busybox:1");
     root.busybox_as(&name, &[]);
 
-    config
-        .run(&root, &["push", &name])
-        .failure()
-        .says(&format!("{host}: unauthorized for busybox"))
-        .says(&format!("log in with `strata login {host}`"));
-    config
-        .run_with_input(&root, &["login", "-u", "alice", "--password-stdin", &host], "wrong\n")
-        .failure()
-        .says(&format!("{host}: unauthorized"));
+    config.run(&root, &["push", &name]).failure().says(&format!("{host}: unauthorized for busybox")).says(&format!("log in with `strata login {host}`"));
+    config.run_with_input(&root, &["login", "-u", "alice", "--password-stdin", &host], "wrong\n").failure().says(&format!("{host}: unauthorized"));
     assert!(!config.config_json().exists(), "a failed login writes nothing");
 
     let login = config.run_with_input(&root, &["login", "-u", "alice", "--password-stdin", &host], "wonderland\n").success();
@@ -144,15 +137,9 @@ fn missing_tag_and_refused_connection_are_named() {
     let host = registry.host();
     let config = DockerConfigDir::new();
     let root = TestRoot::new();
-    config
-        .run(&root, &["pull", &format!("{host}/busybox:nope")])
-        .failure()
-        .says(&format!("manifest unknown: {host}/busybox:nope is not in the registry"));
+    config.run(&root, &["pull", &format!("{host}/busybox:nope")]).failure().says(&format!("manifest unknown: {host}/busybox:nope is not in the registry"));
     let closed = format!("127.0.0.1:{}", free_port());
-    config
-        .run(&root, &["pull", &format!("{closed}/busybox:1")])
-        .failure()
-        .says(&format!("cannot connect to {closed}: connection refused"));
+    config.run(&root, &["pull", &format!("{closed}/busybox:1")]).failure().says(&format!("cannot connect to {closed}: connection refused"));
     let build = root.build(&format!("FROM {host}/nothing:here\nRUN true\n"), &[], &[]);
     assert!(build.message().contains(&format!("manifest unknown: {host}/nothing:here")), "FROM names the missing image:\n{}", build.stderr);
 }
@@ -174,10 +161,7 @@ fn tampered_blob_is_detected() {
     std::fs::write(&data, &bytes).unwrap();
 
     let b = TestRoot::new();
-    config
-        .run(&b, &["pull", &name])
-        .failure()
-        .says(&format!("digest mismatch for blob {host}/busybox@{layer}: expected {layer}, got sha256:"));
+    config.run(&b, &["pull", &name]).failure().says(&format!("digest mismatch for blob {host}/busybox@{layer}: expected {layer}, got sha256:"));
     b.assert_no_partial_blobs();
     assert!(b.tmp_entries().is_empty(), "nothing is left in tmp/: {:?}", b.tmp_entries());
 }
@@ -306,7 +290,11 @@ fn a_cache_in_a_shared_directory_and_mode_min() {
     let (max_dir, min_dir) = (shared.join("max"), shared.join("min"));
 
     let a = runner(&base, &CI_FILES);
-    ci_build(&a, &config, &["--cache-to", &format!("type=local,dest={}", max_dir.display()), "--cache-to", &format!("type=local,dest={},mode=min", min_dir.display())]);
+    ci_build(
+        &a,
+        &config,
+        &["--cache-to", &format!("type=local,dest={}", max_dir.display()), "--cache-to", &format!("type=local,dest={},mode=min", min_dir.display())],
+    );
     // The local default is mode=min too; export max explicitly for the first.
     let a2 = ci_build(&a, &config, &["--cache-to", &format!("type=local,dest={},mode=max", max_dir.display())]);
     assert_eq!(cached_steps(&a2.stderr), 6);

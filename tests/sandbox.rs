@@ -176,12 +176,7 @@ fn init_shows_nothing_of_the_host_environment_or_paths() {
     root.write_context(dockerfile, &[]);
     let context = root.context_dir();
     let args = ["build", "--progress", "plain", "--no-cache", "--secret", "id=tok,env=STRATA_TEST_SECRET", context.to_str().unwrap()];
-    let output = root
-        .command(&args)
-        .env("STRATA_TEST_MARKER", "marker-4c1d9e")
-        .env("STRATA_TEST_SECRET", "secret-8f2b71")
-        .output()
-        .expect("run strata");
+    let output = root.command(&args).env("STRATA_TEST_MARKER", "marker-4c1d9e").env("STRATA_TEST_SECRET", "secret-8f2b71").output().expect("run strata");
     let run = Run::from_output(&args, output).success();
     assert!(run.stderr.contains("cmdline=strata __init"), "{}", run.stderr);
     for secret in ["marker-4c1d9e", "secret-8f2b71"] {

@@ -88,15 +88,8 @@ mod tests {
             Input::new("file:src/main.rs", "sha256:aa 0644 0:0"),
             Input::new("file:old.txt", "sha256:bb 0644 0:0"),
         ]);
-        let now = vec![
-            Input::new("parent", "p"),
-            Input::new("env:VERSION", "2"),
-            Input::new("file:src/main.rs", "sha256:cc 0644 0:0"),
-        ];
-        assert_eq!(
-            explain_miss(&now, Some(&last)),
-            ["build-arg/env VERSION changed: 1 -> 2", "src/main.rs content changed", "old.txt removed"]
-        );
+        let now = vec![Input::new("parent", "p"), Input::new("env:VERSION", "2"), Input::new("file:src/main.rs", "sha256:cc 0644 0:0")];
+        assert_eq!(explain_miss(&now, Some(&last)), ["build-arg/env VERSION changed: 1 -> 2", "src/main.rs content changed", "old.txt removed"]);
         assert_eq!(explain_miss(&[Input::new("parent", "q")], Some(&last)), ["parent step changed"]);
     }
 }

@@ -58,13 +58,7 @@ pub struct SharedLayer {
 
 impl SharedLayer {
     pub fn from_record(diff_id: Digest, record: &LayerRecord) -> SharedLayer {
-        SharedLayer {
-            diff_id,
-            digest: record.blob,
-            media_type: record.media_type.clone(),
-            size: record.size,
-            uncompressed_size: record.uncompressed_size,
-        }
+        SharedLayer { diff_id, digest: record.blob, media_type: record.media_type.clone(), size: record.size, uncompressed_size: record.uncompressed_size }
     }
 
     pub fn record(&self) -> LayerRecord {
@@ -118,13 +112,7 @@ pub fn select(steps: &[UsedStep], last: &CacheKey, mode: ExportMode) -> Vec<Used
 
 /// The index entry of a step whose layer is `layer` (compressed).
 pub fn shared_record(step: &UsedStep, layer: Option<SharedLayer>) -> SharedRecord {
-    SharedRecord {
-        key: step.record.key,
-        parent: step.parent(),
-        step: step.record.step.clone(),
-        created: step.record.created.clone(),
-        layer,
-    }
+    SharedRecord { key: step.record.key, parent: step.parent(), step: step.record.step.clone(), created: step.record.created.clone(), layer }
 }
 
 /// A cache imported with `--cache-from`: its records are known up front;
@@ -152,7 +140,10 @@ mod tests {
         if let Some(p) = parent {
             inputs.push(Input::new("parent", key_of(p).to_string()));
         }
-        UsedStep { record: CacheRecord { key: key_of(key), layer: None, inputs, step: format!("step {key}"), created: String::new(), stage: String::new() }, layer: None }
+        UsedStep {
+            record: CacheRecord { key: key_of(key), layer: None, inputs, step: format!("step {key}"), created: String::new(), stage: String::new() },
+            layer: None,
+        }
     }
 
     #[test]

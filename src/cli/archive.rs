@@ -9,9 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::table::human_size;
 use super::CliError;
-use crate::image::archive::{
-    self, ArchiveFormat, LoadProgress, SaveImage, SaveLayer,
-};
+use crate::image::archive::{self, ArchiveFormat, LoadProgress, SaveImage, SaveLayer};
 use crate::image::Reference;
 use crate::layer::Compression;
 use crate::store::{Store, StoreError};
@@ -93,9 +91,7 @@ pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode, CliError> {
         None => {
             let stdout = io::stdout();
             if stdout.is_terminal() {
-                return Err(CliError::Usage(
-                    "refusing to write an image archive to a terminal: use -o FILE or redirect standard output".into(),
-                ));
+                return Err(CliError::Usage("refusing to write an image archive to a terminal: use -o FILE or redirect standard output".into()));
             }
             archive::save_archive(&images, format, store, io::BufWriter::with_capacity(1 << 20, stdout.lock()))?;
         }
@@ -185,9 +181,7 @@ pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode, CliError> {
         None => {
             let stdin = io::stdin();
             if stdin.is_terminal() {
-                return Err(CliError::Usage(
-                    "requested load from standard input, but it is a terminal: use -i FILE or redirect".into(),
-                ));
+                return Err(CliError::Usage("requested load from standard input, but it is a terminal: use -i FILE or redirect".into()));
             }
             archive::load(stdin.lock(), store, &mut progress)?
         }

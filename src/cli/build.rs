@@ -9,11 +9,11 @@ use clap::{Args, ValueEnum};
 
 use super::{archive, graph, registry, render, CliError};
 use crate::context::Context;
+use crate::exec::{Limits, Runtime, Snapshotter};
 use crate::image::{ConfigChange, Reference};
+use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
 use crate::plan::{self, Entitlements, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
-use crate::exec::{Limits, Runtime, Snapshotter};
-use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
 use crate::solve::{source_images, BuildContext, ImageFetcher, Secrets, SolveOptions, Solver, SshAgents, StoreBaseImages};
 use crate::store::{Store, StoreError, StoreStatCache};
 use crate::syntax;
@@ -305,11 +305,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
 
 /// Reads, parses and plans a Dockerfile; a parse or plan error is printed
 /// (located in the source) and becomes exit code 1.
-pub(super) fn load_plan(
-    base_images: &StoreBaseImages<'_>,
-    dockerfile_path: &Path,
-    steps: &StepFlags,
-) -> Result<Result<plan::BuildPlan, ExitCode>, CliError> {
+pub(super) fn load_plan(base_images: &StoreBaseImages<'_>, dockerfile_path: &Path, steps: &StepFlags) -> Result<Result<plan::BuildPlan, ExitCode>, CliError> {
     let name = dockerfile_path.display().to_string();
     let source = fs_err::read(dockerfile_path).map_err(|e| CliError::Read { path: name.clone(), source: e })?;
     let source = String::from_utf8_lossy(&source).into_owned();
@@ -361,10 +357,7 @@ fn add_labels(plan: &mut plan::BuildPlan, labels: &[String]) -> Result<(), CliEr
     if labels.is_empty() {
         return Ok(());
     }
-    let pairs = labels
-        .iter()
-        .map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((l.clone(), String::new())))
-        .collect();
+    let pairs = labels.iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((l.clone(), String::new()))).collect();
     let target = plan.graph.target;
     if let Some(stage) = plan.stages[target].as_mut() {
         let change = ConfigChange::Label(pairs);
@@ -398,7 +391,10 @@ enum Output {
     Image,
     Archive(archive::SaveFormat, PathBuf),
     /// `type=tar` or `type=local`: the image's filesystem.
-    Filesystem { tar: bool, dest: PathBuf },
+    Filesystem {
+        tar: bool,
+        dest: PathBuf,
+    },
 }
 
 impl Output {

@@ -14,7 +14,6 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::build::{dockerfile_id, load_plan, StepFlags};
-use crate::solve::StoreBaseImages;
 use super::image::ListFormat;
 use super::table::{ago, human_size, table, truncate};
 use super::{render, CliError};
@@ -22,6 +21,7 @@ use crate::cache::{self, Cache, CacheEntry, EntryKind, GcPolicy, Inventory, Prun
 use crate::context::Context;
 use crate::exec::Runtime;
 use crate::progress::Quiet;
+use crate::solve::StoreBaseImages;
 use crate::solve::{BuildContext, SolveOptions, Solver};
 use crate::store::{Store, StoreStatCache};
 
@@ -228,15 +228,25 @@ fn entry_table(entries: &[CacheEntry], verbose: bool, no_trunc: bool) -> String 
             .map(|e| {
                 let shared = if e.shared { "yes" } else { "no" };
                 let stage = if e.stage.is_empty() { "-".to_owned() } else { e.stage.clone() };
-                vec![id(e), e.kind.name().into(), human_size(e.size), shared.into(), ago(&e.created), ago(&e.last_used), uses(e), held(e), stage, e.children.to_string(), description(e)]
+                vec![
+                    id(e),
+                    e.kind.name().into(),
+                    human_size(e.size),
+                    shared.into(),
+                    ago(&e.created),
+                    ago(&e.last_used),
+                    uses(e),
+                    held(e),
+                    stage,
+                    e.children.to_string(),
+                    description(e),
+                ]
             })
             .collect();
         return table(&["ID", "TYPE", "SIZE", "SHARED", "CREATED", "LAST USED", "USES", "HELD BY", "STAGE", "CHILDREN", "DESCRIPTION"], &rows);
     }
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| vec![id(e), e.kind.name().into(), human_size(e.size), ago(&e.last_used), uses(e), held(e), description(e)])
-        .collect();
+    let rows: Vec<Vec<String>> =
+        entries.iter().map(|e| vec![id(e), e.kind.name().into(), human_size(e.size), ago(&e.last_used), uses(e), held(e), description(e)]).collect();
     table(&["ID", "TYPE", "SIZE", "LAST USED", "USES", "HELD BY", "DESCRIPTION"], &rows)
 }
 

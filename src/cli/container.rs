@@ -110,10 +110,8 @@ pub fn containers(store: &Store, args: &ContainersArgs) -> Result<ExitCode, CliE
     let records = store.containers()?;
     match args.format {
         ListFormat::Table => {
-            let rows: Vec<Vec<String>> = records
-                .iter()
-                .map(|c| vec![c.short_id().to_owned(), c.name.clone(), truncate(&c.source, 48), ago(&c.created)])
-                .collect();
+            let rows: Vec<Vec<String>> =
+                records.iter().map(|c| vec![c.short_id().to_owned(), c.name.clone(), truncate(&c.source, 48), ago(&c.created)]).collect();
             print!("{}", table(&["CONTAINER ID", "NAME", "FROM", "CREATED"], &rows));
         }
         ListFormat::Json => {

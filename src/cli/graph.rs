@@ -71,12 +71,7 @@ pub fn json(plan: &BuildPlan) -> serde_json::Value {
             json!({"index": stage.index, "name": stage.name, "base": base, "steps": steps})
         })
         .collect();
-    let edges: Vec<_> = plan
-        .graph
-        .dag
-        .raw_edges()
-        .iter()
-        .map(|e| json!({"from": plan.graph.dag[e.source()], "to": plan.graph.dag[e.target()], "kind": e.weight}))
-        .collect();
+    let edges: Vec<_> =
+        plan.graph.dag.raw_edges().iter().map(|e| json!({"from": plan.graph.dag[e.source()], "to": plan.graph.dag[e.target()], "kind": e.weight})).collect();
     json!({"target": plan.graph.target, "order": plan.graph.order, "stages": stages, "edges": edges})
 }

@@ -157,12 +157,7 @@ pub(super) fn config_changes(changes: &[String], base: &ContainerConfig) -> Resu
             return Err(format!("error: --change {text:?}: expected exactly one instruction"));
         };
         let instruction = syntax::instruction::instruction(node).map_err(fail)?;
-        let env: Vec<(String, String)> = config
-            .env
-            .iter()
-            .flatten()
-            .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-            .collect();
+        let env: Vec<(String, String)> = config.env.iter().flatten().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
         let cmd_set = result.iter().any(|c| matches!(c, ConfigChange::Cmd(_)));
         let cx = EditContext { lexer: Lexer::new('\\'), vars: &env, config: &config, cmd_set };
         let change = config_edit(&instruction, &cx).map_err(|e| format!("error: --change {text:?}: {e}"))?;
@@ -184,13 +179,7 @@ pub fn images(store: &Store, args: &ImagesArgs) -> Result<ExitCode, CliError> {
         };
         for (repository, tag) in names {
             match args.format {
-                ListFormat::Table => rows.push(vec![
-                    repository,
-                    tag,
-                    id.clone(),
-                    ago(&entry.record.created),
-                    human_size(entry.record.size),
-                ]),
+                ListFormat::Table => rows.push(vec![repository, tag, id.clone(), ago(&entry.record.created), human_size(entry.record.size)]),
                 ListFormat::Json => {
                     let line = json!({
                         "Repository": repository,

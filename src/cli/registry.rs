@@ -13,10 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::table::human_size;
 use super::CliError;
 use crate::image::{Reference, DEFAULT_REGISTRY};
-use crate::registry::{
-    self, ClientOptions, Credentials, DockerConfig, PlatformChoice, PullOptions, PushOptions, RegistryError, Transfer,
-    TransferProgress,
-};
+use crate::registry::{self, ClientOptions, Credentials, DockerConfig, PlatformChoice, PullOptions, PushOptions, RegistryError, Transfer, TransferProgress};
 use crate::store::{Store, StoreError};
 
 /// Options every registry command shares.
@@ -405,10 +402,7 @@ pub fn export_caches(
         let summary = registry::export_cache(store, spec, &output.steps, &output.last_key, imported, &options, &view)?;
         view.finish();
         if !quiet {
-            eprintln!(
-                "exported cache to {}: {} records, {} layers ({} sent)",
-                spec.location, summary.records, summary.layers, summary.uploaded
-            );
+            eprintln!("exported cache to {}: {} records, {} layers ({} sent)", spec.location, summary.records, summary.layers, summary.uploaded);
         }
     }
     Ok(())

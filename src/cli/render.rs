@@ -354,8 +354,7 @@ fn json_list(items: &[String]) -> String {
 /// A word as written, or JSON-quoted when it is empty or holds blanks,
 /// control characters, commas, brackets or quotes.
 fn item(word: &str) -> String {
-    let plain = !word.is_empty()
-        && !word.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | '[' | ']' | '"'));
+    let plain = !word.is_empty() && !word.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | '[' | ']' | '"'));
     if plain {
         word.to_owned()
     } else {

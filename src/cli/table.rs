@@ -37,7 +37,13 @@ pub fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    let digits = if value >= 100.0 || unit == 0 { 0 } else if value >= 10.0 { 1 } else { 2 };
+    let digits = if value >= 100.0 || unit == 0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
     let text = format!("{value:.digits$}");
     let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
     format!("{text}{}", UNITS[unit])
@@ -69,7 +75,11 @@ fn human_duration(elapsed: Duration) -> String {
 }
 
 fn plural(n: u64) -> &'static str {
-    if n == 1 { "" } else { "s" }
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// Cuts `text` to `max` characters, ending with `…` when cut.

@@ -75,14 +75,7 @@ pub struct StatKey {
 
 impl StatKey {
     pub fn of(entry: &Entry) -> StatKey {
-        StatKey {
-            path: entry.path.clone(),
-            size: entry.size,
-            mtime_ns: entry.mtime_ns,
-            ctime_ns: entry.ctime_ns,
-            ino: entry.ino,
-            mode: entry.mode,
-        }
+        StatKey { path: entry.path.clone(), size: entry.size, mtime_ns: entry.mtime_ns, ctime_ns: entry.ctime_ns, ino: entry.ino, mode: entry.mode }
     }
 }
 
@@ -132,10 +125,7 @@ pub struct HashOptions {
 
 impl Default for HashOptions {
     fn default() -> HashOptions {
-        HashOptions {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            racy_window: Duration::from_secs(2),
-        }
+        HashOptions { threads: std::thread::available_parallelism().map_or(1, |n| n.get()), racy_window: Duration::from_secs(2) }
     }
 }
 
@@ -175,8 +165,7 @@ pub fn hash_files(root: &Path, files: &[&Entry], cache: &dyn StatCache, options:
     }
     let mut stats = HashStats { files: files.len(), cache_hits: files.len() - misses.len(), ..HashStats::default() };
     if !misses.is_empty() {
-        let root_fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| io_error("open", root, e))?;
+        let root_fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| io_error("open", root, e))?;
         let read = read_all(root, &root_fd, files, &misses, options.threads)?;
         for (i, outcome) in misses.iter().zip(read) {
             let entry = files[*i];

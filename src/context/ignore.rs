@@ -201,11 +201,7 @@ impl IgnoreFile {
     }
 
     fn eval(&self, pattern: &Pattern, path: &str) -> Result<bool, IgnoreError> {
-        pattern.matches(path).map_err(|reason| IgnoreError::Unmatchable {
-            line: pattern.line,
-            pattern: pattern.text.clone(),
-            reason: reason.to_owned(),
-        })
+        pattern.matches(path).map_err(|reason| IgnoreError::Unmatchable { line: pattern.line, pattern: pattern.text.clone(), reason: reason.to_owned() })
     }
 
     /// patternmatcher's `New` for one entry of `ReadAll`'s output.

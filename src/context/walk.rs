@@ -120,8 +120,7 @@ impl Entry {
 /// depth-first order, so the result does not depend on scheduling. The walk
 /// is syscall-bound, so threads pay off even for small contexts.
 pub(crate) fn walk(root: &Path, ignore: &IgnoreFile, threads: usize) -> Result<Vec<Entry>, ContextError> {
-    let root_fd = rustix::fs::openat(CWD, root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| io_error("open", root, e))?;
+    let root_fd = rustix::fs::openat(CWD, root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| io_error("open", root, e))?;
     let st = rustix::fs::fstat(&root_fd).map_err(|e| io_error("stat", root, e))?;
     let shared = Shared {
         root,
@@ -266,8 +265,7 @@ impl Shared<'_> {
                 })?;
             let walk_into = file_type == FileType::Directory && (!excluded || !self.ignore.can_skip_dir(&path));
             let link_target = if file_type == FileType::Symlink && !excluded {
-                let target = rustix::fs::readlinkat(&fd, name.as_str(), Vec::new())
-                    .map_err(|e| io_error("read link", &self.root.join(&path), e))?;
+                let target = rustix::fs::readlinkat(&fd, name.as_str(), Vec::new()).map_err(|e| io_error("read link", &self.root.join(&path), e))?;
                 Some(PathBuf::from(OsString::from_vec(target.into_bytes())))
             } else {
                 None

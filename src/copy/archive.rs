@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 use super::error::CopyError;
-use crate::layer::{too_large, SizeLimit};
 use super::owner::Owner;
 use super::root::{Escape, Kind, Root};
 use super::tree::{mkdir_all, shown, Tally};
+use crate::layer::{too_large, SizeLimit};
 
 const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
 const BZIP2_MAGIC: &[u8] = b"BZh";
@@ -78,7 +78,15 @@ fn checksum_ok(block: &[u8; 512]) -> bool {
 /// Extracts the archive `rel` of `src` into the directory `dest_rel` of
 /// `dest` (made as needed, with `chown`'s owner).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn extract(src: &Root, rel: &Path, dest: &Root, dest_rel: &Path, chown: Option<Owner>, cap: Option<u64>, tally: &mut Tally) -> Result<(), CopyError> {
+pub(super) fn extract(
+    src: &Root,
+    rel: &Path,
+    dest: &Root,
+    dest_rel: &Path,
+    chown: Option<Owner>,
+    cap: Option<u64>,
+    tally: &mut Tally,
+) -> Result<(), CopyError> {
     let archive_name = shown(rel).display().to_string();
     let failed = |reason: String| CopyError::Archive { archive: archive_name.clone(), reason };
     mkdir_all(dest, dest_rel, chown)?;

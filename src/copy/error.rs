@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error("cannot {action} {}: {cause}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("{path:?}: not found")]
     NotFound { path: String },
     #[error("{path:?} is excluded by .dockerignore")]

@@ -131,11 +131,7 @@ pub fn fetch(url: &str, checksum: Option<&Checksum>, out: &mut dyn Write) -> Res
     if url.trim_end_matches('/').ends_with(".git") || url.contains(".git#") {
         return Err(CopyError::Unsupported { what: format!("ADD of a git repository ({url})") });
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_connect(Some(Duration::from_secs(30))).build().into();
     let response = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {

@@ -168,11 +168,7 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
     let context = op.from == SourceRoot::Context;
     let filter = if context { req.filter } else { None };
     let needs_source = op.sources.iter().any(|s| matches!(s, CopySource::Path { .. }));
-    let src = if needs_source {
-        Some(Root::open(req.source).map_err(|e| CopyError::io("open the source root", req.source, e))?)
-    } else {
-        None
-    };
+    let src = if needs_source { Some(Root::open(req.source).map_err(|e| CopyError::io("open the source root", req.source, e))?) } else { None };
 
     // BuildKit adds the path and URL sources first, then the heredocs.
     let mut items = Vec::new();
@@ -240,9 +236,7 @@ impl Job<'_> {
         let target = place(self.dest, self.dest_path, false, name.as_ref(), true, self.chown)?;
         let owner = self.chown.unwrap_or(Owner { uid: 0, gid: 0 });
         let mode = self.mode.map_or(0o644, |m| m.apply(0o644, false));
-        write_file(self.dest, &target, owner, mode, now(), |out| {
-            out.write_all(content.as_bytes()).map_err(|e| CopyError::io("write", &shown(&target), e))
-        })?;
+        write_file(self.dest, &target, owner, mode, now(), |out| out.write_all(content.as_bytes()).map_err(|e| CopyError::io("write", &shown(&target), e)))?;
         self.tally.files += 1;
         self.tally.bytes += content.len() as u64;
         Ok(())
@@ -294,7 +288,16 @@ fn is_dir(root: &Root, path: &str) -> Result<bool, CopyError> {
 
 /// Copies one found source path.
 #[allow(clippy::too_many_arguments)]
-fn copy_tree(src: &Root, dest: &Root, found: &Found, dest_path: &str, policy: &Policy, chown: Option<Owner>, unpack: bool, tally: &mut Tally) -> Result<(), CopyError> {
+fn copy_tree(
+    src: &Root,
+    dest: &Root,
+    found: &Found,
+    dest_path: &str,
+    policy: &Policy,
+    chown: Option<Owner>,
+    unpack: bool,
+    tally: &mut Tally,
+) -> Result<(), CopyError> {
     // BuildKit follows symlinks in the source path itself (FollowSymlinks).
     let resolved = src.resolve(&found.rel, true, Escape::Clamp).map_err(|e| CopyError::io("resolve", &shown(&found.rel), e))?;
     let not_found = || CopyError::NotFound { path: shown(&found.rel).display().to_string() };

@@ -34,7 +34,10 @@ enum Token {
     /// `?`: `[^/]`.
     One,
     /// `[...]`: ranges, maybe negated.
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     /// `**/` or `**` inside: `(.*/)?`.
     AnyDirs,
     /// `**` at the end: `.*`.

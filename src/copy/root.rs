@@ -23,8 +23,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags, Timestamps};
 use rustix::fs::Timespec;
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags, Timestamps};
 
 /// How many symlinks one resolution may follow (Linux's and Go's limit).
 const MAX_LINKS: usize = 255;
@@ -385,10 +385,7 @@ impl Dir {
 }
 
 fn timestamps(atime: (i64, i64), mtime: (i64, i64)) -> Timestamps {
-    Timestamps {
-        last_access: Timespec { tv_sec: atime.0, tv_nsec: atime.1 },
-        last_modification: Timespec { tv_sec: mtime.0, tv_nsec: mtime.1 },
-    }
+    Timestamps { last_access: Timespec { tv_sec: atime.0, tv_nsec: atime.1 }, last_modification: Timespec { tv_sec: mtime.0, tv_nsec: mtime.1 } }
 }
 
 /// Owner, then mode (a chown clears set-id bits), then times of an open

@@ -17,11 +17,11 @@
 use std::path::{Path, PathBuf};
 
 use super::error::CopyError;
-use crate::context::glob;
 use super::pattern::PatternSet;
 use super::root::{Dir, Escape, Root};
 use super::tree::shown;
 use super::SourceFilter;
+use crate::context::glob;
 
 /// One path a source names.
 #[derive(Debug, Clone)]
@@ -121,9 +121,8 @@ fn walk(
             out.push(child_rel);
             continue;
         }
-        let descend = meta.is_dir()
-            && child_below.split('/').count() < depth
-            && (!hidden || filter.is_some_and(|f| f.descend_excluded(&child_rel.to_string_lossy())));
+        let descend =
+            meta.is_dir() && child_below.split('/').count() < depth && (!hidden || filter.is_some_and(|f| f.descend_excluded(&child_rel.to_string_lossy())));
         if descend {
             let sub = dir.open_dir(&name).map_err(|e| CopyError::io("open", &shown(&child_rel), e))?;
             walk(&sub, &child_rel, &child_below, pattern, depth, filter, out)?;

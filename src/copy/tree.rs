@@ -207,17 +207,7 @@ impl<'a> Copier<'a> {
             }
             let src = self.frames[top].src.open_dir(&name).map_err(|e| CopyError::io("open", &shown(&child_rel), e))?;
             let dst_rel = self.frames[top].dst_rel.join(&name);
-            self.frames.push(Frame {
-                src,
-                meta,
-                src_rel: child_rel,
-                comps: child_comps,
-                name: name.clone(),
-                dst_rel,
-                dst: None,
-                included,
-                created: false,
-            });
+            self.frames.push(Frame { src, meta, src_rel: child_rel, comps: child_comps, name: name.clone(), dst_rel, dst: None, included, created: false });
             let result = self.walk_frame();
             self.frames.pop();
             result?;
@@ -284,8 +274,7 @@ impl<'a> Copier<'a> {
                 copy_xattrs_dir(&frame.src, &dst);
             } else {
                 let meta = dst.meta().map_err(|e| CopyError::io("stat", &shown_dst, e))?;
-                dst.set_own_meta(meta.uid, meta.gid, mode, meta.atime, meta.mtime)
-                    .map_err(|e| CopyError::io("set the mode of", &shown_dst, e))?;
+                dst.set_own_meta(meta.uid, meta.gid, mode, meta.atime, meta.mtime).map_err(|e| CopyError::io("set the mode of", &shown_dst, e))?;
             }
             self.tally.sources.insert(rel_string(&frame.src_rel));
             frame.dst = Some(dst);

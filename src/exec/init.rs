@@ -245,7 +245,9 @@ fn mount_system(spec: &ContainerSpec) -> io::Result<()> {
     // Resolved again: `dev` names the directory the tmpfs now covers.
     let dev_tmpfs = target(&root, "dev", Kind::Dir)?;
     let dev_dir = rustix::fs::openat(&dev_tmpfs, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    for (link, to) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+    for (link, to) in
+        [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+    {
         rustix::fs::symlinkat(to, &dev_dir, link)?;
     }
     let read_only = if spec.privileged { MsFlags::empty() } else { MsFlags::MS_RDONLY };

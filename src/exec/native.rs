@@ -325,9 +325,7 @@ impl Diff<'_> {
         let path = self.merged.join(rel);
         match (old.stat.is_dir(), now.is_dir()) {
             // Deleted and made again: whatever was below must stay hidden.
-            (true, true) if old.stat.id != now.id || old.incarnation != Some(Incarnation::of(&path)?) => {
-                self.take(rel, meta, true)
-            }
+            (true, true) if old.stat.id != now.id || old.incarnation != Some(Incarnation::of(&path)?) => self.take(rel, meta, true),
             (true, true) => {
                 if !old.stat.same_dir_meta(&now) {
                     self.make_dir(rel, now)?;
@@ -511,8 +509,7 @@ mod tests {
         fs::set_permissions(bottom.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
         let suid = bottom.join("usr/bin/suid");
         write(&suid, "s");
-        set_meta(&suid, &Stat { mode: 0o104755, uid: 1000, gid: 1001, size: 0, mtime: (1_600_000_000, 123_456_789), rdev: 0, id: (0, 0) })
-            .unwrap();
+        set_meta(&suid, &Stat { mode: 0o104755, uid: 1000, gid: 1001, size: 0, mtime: (1_600_000_000, 123_456_789), rdev: 0, id: (0, 0) }).unwrap();
         write(&top.join("opq/new"), "new");
         xattr::set(top.join("opq"), OVERLAY_OPAQUE_XATTR, b"y").unwrap();
         fs::create_dir_all(top.join("etc")).unwrap();
@@ -558,9 +555,29 @@ mod tests {
         let copied = RootfsCopy { layers: &layers, scratch: &scratch, read_only: true }.prepare().unwrap();
         let root = copied.root();
         let expected = [
-            "d d", "d dev", "d etc", "d keep", "d locked", "d opq", "d r", "d usr", "d usr/bin", "f b", "f b2", "f d/x",
-            "f dev/null", "f etc/a", "f keep/f", "f locked/f", "f opq/new", "f r/old", "f top", "f usr/bin/suid",
-            "f usr/bin/tool", "l link", "p fifo",
+            "d d",
+            "d dev",
+            "d etc",
+            "d keep",
+            "d locked",
+            "d opq",
+            "d r",
+            "d usr",
+            "d usr/bin",
+            "f b",
+            "f b2",
+            "f d/x",
+            "f dev/null",
+            "f etc/a",
+            "f keep/f",
+            "f locked/f",
+            "f opq/new",
+            "f r/old",
+            "f top",
+            "f usr/bin/suid",
+            "f usr/bin/tool",
+            "l link",
+            "p fifo",
         ];
         let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
         expected.sort();
@@ -612,8 +629,26 @@ mod tests {
         mutate(copied.root());
         let upper = copied.finish().unwrap().unwrap();
         let expected = [
-            "d etc", "d keep", "d locked", "d opt", "d top", "d usr", "d usr/bin", "f d", "f etc/a", "f keep/f", "f link",
-            "f locked/g", "f new", "f opt/x", "f r/y", "f top/z", "f usr/bin/suid", "f usr/bin/tool", "l newlink", "o r",
+            "d etc",
+            "d keep",
+            "d locked",
+            "d opt",
+            "d top",
+            "d usr",
+            "d usr/bin",
+            "f d",
+            "f etc/a",
+            "f keep/f",
+            "f link",
+            "f locked/g",
+            "f new",
+            "f opt/x",
+            "f r/y",
+            "f top/z",
+            "f usr/bin/suid",
+            "f usr/bin/tool",
+            "l newlink",
+            "o r",
             "w b",
         ];
         assert_eq!(tree(&upper), expected);

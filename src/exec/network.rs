@@ -23,15 +23,15 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use nix::sys::signal::Signal;
 
+use super::container::host_network_files;
 use super::spec::{Bind, NetworkMode};
 use super::sys;
-use super::container::host_network_files;
 
 /// The NAT program, looked up in `PATH`.
 pub const NAT_PROGRAM: &str = "slirp4netns";

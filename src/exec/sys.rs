@@ -11,8 +11,7 @@ use std::io;
 use std::path::Path;
 
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount, unmount, FsMountFlags, FsOpenFlags,
-    MountAttrFlags, MoveMountFlags, UnmountFlags,
+    fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount, unmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, UnmountFlags,
 };
 
 /// The directories of an overlay mount.
@@ -82,8 +81,7 @@ pub fn mount_fs(fstype: &str, target: &Path, flags: nix::mount::MsFlags, data: O
 /// Bind-mounts `source` on `target`.
 pub fn bind_mount(source: &Path, target: &Path) -> io::Result<()> {
     use nix::mount::MsFlags;
-    nix::mount::mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(io::Error::from)
+    nix::mount::mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(io::Error::from)
 }
 
 /// Moves this process into a mount namespace of its own whose mounts do not
@@ -97,8 +95,7 @@ pub fn private_mount_namespace() -> io::Result<()> {
 /// Stops mount events from propagating back to the host.
 pub fn make_mounts_private() -> io::Result<()> {
     use nix::mount::MsFlags;
-    nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(io::Error::from)
+    nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).map_err(io::Error::from)
 }
 
 /// Makes `root` the root directory: `pivot_root(".", ".")` then detaching

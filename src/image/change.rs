@@ -14,7 +14,10 @@ pub enum ConfigChange {
     Cmd(Vec<String>),
     /// `reset_cmd`: the command goes too, as ENTRYPOINT does unless a CMD
     /// came earlier in the same Dockerfile stage (or `--change` list).
-    Entrypoint { args: Vec<String>, reset_cmd: bool },
+    Entrypoint {
+        args: Vec<String>,
+        reset_cmd: bool,
+    },
     Env(Vec<(String, String)>),
     Label(Vec<(String, String)>),
     Expose(Vec<String>),

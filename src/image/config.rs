@@ -142,12 +142,7 @@ pub struct History {
 impl ImageConfig {
     /// A config for an image with no layers, for this machine's platform.
     pub fn empty(created: &str) -> ImageConfig {
-        ImageConfig {
-            created: Some(created.to_owned()),
-            architecture: host_architecture().to_owned(),
-            os: "linux".into(),
-            ..ImageConfig::default()
-        }
+        ImageConfig { created: Some(created.to_owned()), architecture: host_architecture().to_owned(), os: "linux".into(), ..ImageConfig::default() }
     }
 
     /// The config a `FROM scratch` stage starts from, as BuildKit makes it:

@@ -75,10 +75,6 @@ impl Manifest {
 
     /// Each layer's blob digest, size and media type, bottom first.
     pub fn layers(&self) -> Result<Vec<(Digest, u64, MediaType)>, ManifestError> {
-        self.manifest
-            .layers()
-            .iter()
-            .map(|d| Ok((d.digest().to_string().parse()?, d.size(), d.media_type().clone())))
-            .collect()
+        self.manifest.layers().iter().map(|d| Ok((d.digest().to_string().parse()?, d.size(), d.media_type().clone()))).collect()
     }
 }

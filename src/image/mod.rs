@@ -8,7 +8,7 @@ mod manifest;
 mod reference;
 
 pub use change::{port_keys, ConfigChange};
-pub use config::{host_architecture, now_rfc3339, ContainerConfig, DEFAULT_PATH_ENV, Empty, HealthConfig, History, ImageConfig, RootFs};
+pub use config::{host_architecture, now_rfc3339, ContainerConfig, Empty, HealthConfig, History, ImageConfig, RootFs, DEFAULT_PATH_ENV};
 pub use manifest::{layer_media_type, Manifest, ManifestError};
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
 

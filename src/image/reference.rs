@@ -132,11 +132,7 @@ fn parse(input: &str) -> Result<Reference, ReferenceError> {
         None | Some(LEGACY_REGISTRY) => DEFAULT_REGISTRY.to_owned(),
         Some(r) => r.to_owned(),
     };
-    let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
-        format!("library/{path}")
-    } else {
-        path.to_owned()
-    };
+    let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') { format!("library/{path}") } else { path.to_owned() };
     let tag = tag.map(str::to_owned).or_else(|| digest.is_none().then(|| "latest".to_owned()));
     Ok(Reference { registry, repository, tag, digest })
 }
@@ -187,12 +183,9 @@ fn is_domain(domain: &str) -> bool {
         return host[1..host.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
     }
     !host.is_empty()
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+        && host
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !label.starts_with('-') && !label.ends_with('-'))
 }
 
 /// `[\w][\w.-]{0,127}`.

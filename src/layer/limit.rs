@@ -132,11 +132,17 @@ mod tests {
         let limit = SizeLimit { bytes: 1000, free: Some(1000) };
         assert!(limit.check("a", 512, 488).is_ok());
         let error = limit.check("a", 512, 489).unwrap_err();
-        assert_eq!(error.to_string(), "entry \"a\" would end at byte 1001 of the uncompressed stream, beyond the 1000 bytes free on the filesystem it is unpacked to");
+        assert_eq!(
+            error.to_string(),
+            "entry \"a\" would end at byte 1001 of the uncompressed stream, beyond the 1000 bytes free on the filesystem it is unpacked to"
+        );
         let mut reader = limit.reader(io::repeat(0).take(2000));
         let error = io::copy(&mut reader, &mut io::sink()).unwrap_err();
         assert!(matches!(too_large(error), Ok(LayerError::TooLarge { entry: None, .. })));
         let capped = SizeLimit { bytes: 10, free: None };
-        assert_eq!(capped.check("b", 0, 11).unwrap_err().to_string(), "entry \"b\" would end at byte 11 of the uncompressed stream, beyond the limit of 10 bytes");
+        assert_eq!(
+            capped.check("b", 0, 11).unwrap_err().to_string(),
+            "entry \"b\" would end at byte 11 of the uncompressed stream, beyond the limit of 10 bytes"
+        );
     }
 }

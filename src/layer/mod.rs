@@ -37,11 +37,7 @@ const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     #[error("cannot {action} {}: {cause}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("cannot read the layer: {0}")]
     Read(#[source] std::io::Error),
     #[error("cannot write the layer: {0}")]

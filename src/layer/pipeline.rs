@@ -23,9 +23,7 @@ pub struct EncoderThread<W: Write + Send + 'static> {
 impl<W: Write + Send + 'static> EncoderThread<W> {
     pub fn spawn(compression: Compression, out: W) -> io::Result<EncoderThread<W>> {
         let (chunks, received) = sync_channel(CHUNKS_IN_FLIGHT);
-        let worker = std::thread::Builder::new()
-            .name("layer-encoder".into())
-            .spawn(move || encode(compression, out, received))?;
+        let worker = std::thread::Builder::new().name("layer-encoder".into()).spawn(move || encode(compression, out, received))?;
         Ok(EncoderThread { buffer: Vec::with_capacity(CHUNK), chunks: Some(chunks), worker: Some(worker) })
     }
 

@@ -68,13 +68,7 @@ pub fn unpack_and_recompress<W: Write + Send + 'static>(
     let mut encoder = EncoderThread::spawn(compression, out).map_err(LayerError::Write)?;
     let unpacked = unpack_copying(reader, dest, &mut encoder, limit)?;
     let (digest, size, out) = encoder.finish().map_err(LayerError::Write)?;
-    let info = LayerInfo {
-        diff_id: unpacked.diff_id,
-        digest,
-        size,
-        uncompressed_size: unpacked.uncompressed_size,
-        compression,
-    };
+    let info = LayerInfo { diff_id: unpacked.diff_id, digest, size, uncompressed_size: unpacked.uncompressed_size, compression };
     Ok((info, out))
 }
 
@@ -254,8 +248,7 @@ impl Target {
             }
             EntryType::Symlink => {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-                std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
-                    .map_err(|e| LayerError::io("create symlink", &path, e))?;
+                std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path).map_err(|e| LayerError::io("create symlink", &path, e))?;
             }
             EntryType::Link => return self.hard_link(&entry, &path, &display),
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
@@ -266,8 +259,7 @@ impl Target {
                 };
                 let major = header.device_major().ok().flatten().unwrap_or(0);
                 let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                mknod(&path, flag, Mode::empty(), makedev(major.into(), minor.into()))
-                    .map_err(|e| LayerError::io("create device", &path, e.into()))?;
+                mknod(&path, flag, Mode::empty(), makedev(major.into(), minor.into())).map_err(|e| LayerError::io("create device", &path, e.into()))?;
             }
             // PAX and GNU long-name records are consumed by the tar reader;
             // anything else (sparse, volume labels) has no place in a layer.
@@ -294,8 +286,7 @@ impl Target {
             for record in records {
                 let record = record.map_err(LayerError::Read)?;
                 let Some(name) = record.key_bytes().strip_prefix(PAX_XATTR_PREFIX.as_bytes()) else { continue };
-                xattr::set(path, OsStr::from_bytes(name), record.value_bytes())
-                    .map_err(|e| LayerError::io("set xattr on", path, e))?;
+                xattr::set(path, OsStr::from_bytes(name), record.value_bytes()).map_err(|e| LayerError::io("set xattr on", path, e))?;
             }
         }
         if is_dir {
@@ -407,6 +398,5 @@ fn safe_relative(raw: &[u8], display: &str) -> Result<PathBuf, LayerError> {
 /// Sets atime and mtime of `path` itself (a symlink's own times, too).
 fn set_mtime(path: &Path, mtime: SystemTime) -> Result<(), LayerError> {
     let time = TimeSpec::from(mtime.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default());
-    utimensat(None, path, &time, &time, UtimensatFlags::NoFollowSymlink)
-        .map_err(|e| LayerError::io("set times of", path, e.into()))
+    utimensat(None, path, &time, &time, UtimensatFlags::NoFollowSymlink).map_err(|e| LayerError::io("set times of", path, e.into()))
 }

@@ -44,11 +44,7 @@ type Sink<W> = tar::Builder<BufWriter<HashingWriter<EncoderThread<W>>>>;
 /// Writes the snapshot at `dir` as a layer tarball into `out` and returns
 /// `out`. The tar is hashed as it is written and compressed (and hashed
 /// again) on another thread.
-pub fn write_layer<W: Write + Send + 'static>(
-    dir: &Path,
-    out: W,
-    options: &WriteOptions,
-) -> Result<(LayerInfo, W), LayerError> {
+pub fn write_layer<W: Write + Send + 'static>(dir: &Path, out: W, options: &WriteOptions) -> Result<(LayerInfo, W), LayerError> {
     let encoder = EncoderThread::spawn(options.compression, out).map_err(LayerError::Write)?;
     let tar = BufWriter::with_capacity(256 << 10, HashingWriter::new(encoder));
     let mut walk = Walk { out: tar::Builder::new(tar), hard_links: HashMap::new(), options: *options };
@@ -161,14 +157,7 @@ impl<W: Write + Send + 'static> Walk<W> {
     }
 
     /// Appends one entry, moving names ustar cannot hold into PAX records.
-    fn append(
-        &mut self,
-        header: &mut Header,
-        name: &Path,
-        link: Option<&Path>,
-        records: &[(String, Vec<u8>)],
-        data: impl Read,
-    ) -> Result<(), LayerError> {
+    fn append(&mut self, header: &mut Header, name: &Path, link: Option<&Path>, records: &[(String, Vec<u8>)], data: impl Read) -> Result<(), LayerError> {
         let mut pax: Vec<(&str, &[u8])> = records.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
         let name_bytes = name.as_os_str().as_bytes();
         if header.set_path(name).is_err() {

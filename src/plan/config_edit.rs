@@ -89,14 +89,7 @@ fn health_config(check: &Healthcheck) -> HealthConfig {
                 Command::Exec { args } => std::iter::once("CMD".to_owned()).chain(args.iter().cloned()).collect(),
                 Command::Shell { script } => vec!["CMD-SHELL".to_owned(), script.clone()],
             };
-            HealthConfig {
-                test,
-                interval: *interval,
-                timeout: *timeout,
-                start_period: *start_period,
-                start_interval: *start_interval,
-                retries: *retries,
-            }
+            HealthConfig { test, interval: *interval, timeout: *timeout, start_period: *start_period, start_interval: *start_interval, retries: *retries }
         }
     }
 }

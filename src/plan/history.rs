@@ -159,13 +159,31 @@ mod tests {
 
     #[test]
     fn entries_read_as_buildkit_writes_them() {
-        let health = HealthConfig { test: vec!["CMD-SHELL".into(), "curl -f http://localhost/ || exit 1".into()], interval: Some(300_000_000_000), timeout: Some(3_000_000_000), retries: Some(3), ..HealthConfig::default() };
-        assert_eq!(config_entry(&ConfigChange::Healthcheck(health)).unwrap(), r#"HEALTHCHECK &{["CMD-SHELL" "curl -f http://localhost/ || exit 1"] "5m0s" "3s" "0s" '\x03'}"#);
-        assert_eq!(config_entry(&ConfigChange::Expose(vec!["80".into(), "53/udp".into(), "8000-8001".into()])).unwrap(), "EXPOSE map[53/udp:{} 80/tcp:{} 8000/tcp:{} 8001/tcp:{}]");
-        assert_eq!(config_entry(&ConfigChange::Cmd(vec!["/bin/sh".into(), "-c".into(), "echo \"hi\"".into()])).unwrap(), r#"CMD ["/bin/sh" "-c" "echo \"hi\""]"#);
+        let health = HealthConfig {
+            test: vec!["CMD-SHELL".into(), "curl -f http://localhost/ || exit 1".into()],
+            interval: Some(300_000_000_000),
+            timeout: Some(3_000_000_000),
+            retries: Some(3),
+            ..HealthConfig::default()
+        };
+        assert_eq!(
+            config_entry(&ConfigChange::Healthcheck(health)).unwrap(),
+            r#"HEALTHCHECK &{["CMD-SHELL" "curl -f http://localhost/ || exit 1"] "5m0s" "3s" "0s" '\x03'}"#
+        );
+        assert_eq!(
+            config_entry(&ConfigChange::Expose(vec!["80".into(), "53/udp".into(), "8000-8001".into()])).unwrap(),
+            "EXPOSE map[53/udp:{} 80/tcp:{} 8000/tcp:{} 8001/tcp:{}]"
+        );
+        assert_eq!(
+            config_entry(&ConfigChange::Cmd(vec!["/bin/sh".into(), "-c".into(), "echo \"hi\"".into()])).unwrap(),
+            r#"CMD ["/bin/sh" "-c" "echo \"hi\""]"#
+        );
         assert_eq!(config_entry(&ConfigChange::Shell(vec!["/bin/bash".into(), "-c".into()])).unwrap(), "SHELL [/bin/bash -c]");
         assert_eq!(config_entry(&ConfigChange::OnBuild("RUN x".into())), None);
-        assert_eq!(run_entry(&["/bin/sh".into(), "-c".into(), "make".into()], &[("V".into(), "1".into()), ("E".into(), String::new())]), "RUN |2 V=1 E= /bin/sh -c make # buildkit");
+        assert_eq!(
+            run_entry(&["/bin/sh".into(), "-c".into(), "make".into()], &[("V".into(), "1".into()), ("E".into(), String::new())]),
+            "RUN |2 V=1 E= /bin/sh -c make # buildkit"
+        );
         assert_eq!(arg_entry(&[("A".into(), Some("1".into())), ("B".into(), None)]), "ARG A=1 B");
     }
 }

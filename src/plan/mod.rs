@@ -4,8 +4,8 @@
 //! --change`). Nothing here does I/O: base images come in through a trait.
 
 mod config_edit;
-mod history;
 mod entitlements;
+mod history;
 mod op;
 mod platform;
 mod scope;
@@ -15,8 +15,8 @@ mod steps;
 use std::collections::BTreeMap;
 
 pub use config_edit::{config_edit, ConfigEditError, EditContext};
-pub use history::HISTORY_COMMENT;
 pub use entitlements::{Entitlement, EntitlementError, Entitlements};
+pub use history::HISTORY_COMMENT;
 pub use op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
 pub use platform::{Platform, PROXY_ARGS};
 pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};
@@ -98,8 +98,7 @@ pub fn plan_stages(file: &Dockerfile, options: &PlanOptions, build_args: &BuildA
         .collect();
     let mut globals = GlobalArgs { values: predefined };
     for (arg, span) in &declared {
-        globals = steps::global_args(&lexer, std::slice::from_ref(arg), globals.values, build_args)
-            .map_err(|e| PlanError::expand(*span, e))?;
+        globals = steps::global_args(&lexer, std::slice::from_ref(arg), globals.values, build_args).map_err(|e| PlanError::expand(*span, e))?;
     }
     let graph = StageGraph::new(file, &globals, build_args, options.target.as_deref())?;
     Ok((globals, graph))

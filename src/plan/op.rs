@@ -27,15 +27,22 @@ pub struct Step {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// An edit of the config only (history entry with `empty_layer`).
-    Config { change: ConfigChange },
+    Config {
+        change: ConfigChange,
+    },
     /// MAINTAINER: the image's `author`.
-    Author { name: String },
+    Author {
+        name: String,
+    },
     /// ARG: changes nothing in the image but its history (BuildKit writes
     /// an `ARG` entry); the values live in the plan's scopes.
     Arg,
     /// WORKDIR: the config's working dir, created as a layer when missing,
     /// owned by the current USER (as BuildKit does).
-    Workdir { path: String, user: Option<String> },
+    Workdir {
+        path: String,
+        user: Option<String>,
+    },
     Copy(CopyOp),
     Run(RunOp),
 }

@@ -44,5 +44,4 @@ impl fmt::Display for Platform {
 
 /// The proxy variables every RUN sees without an ARG, and which are left
 /// out of the image and the cache key (as in BuildKit).
-pub const PROXY_ARGS: [&str; 8] =
-    ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy"];
+pub const PROXY_ARGS: [&str; 8] = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy"];

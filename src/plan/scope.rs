@@ -43,11 +43,7 @@ impl BuildArgs {
 
     /// Proxy variables given with `--build-arg`: visible to RUN undeclared.
     pub fn proxies(&self) -> Vec<(String, String)> {
-        self.values
-            .iter()
-            .filter(|(k, _)| super::platform::PROXY_ARGS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.values.iter().filter(|(k, _)| super::platform::PROXY_ARGS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }
 
@@ -83,8 +79,7 @@ impl Scope {
 
     /// What a RUN's process sees: ARGs, overridden by ENV of the same name.
     pub fn run_env(&self) -> Vec<(String, String)> {
-        let mut vars: Vec<(String, String)> =
-            self.args.iter().filter(|(k, _)| !self.env.iter().any(|(e, _)| e == k)).cloned().collect();
+        let mut vars: Vec<(String, String)> = self.args.iter().filter(|(k, _)| !self.env.iter().any(|(e, _)| e == k)).cloned().collect();
         vars.extend(self.env.iter().cloned());
         vars
     }

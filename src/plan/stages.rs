@@ -68,9 +68,7 @@ impl StageGraph {
         let mut stages = Vec::new();
         for (index, stage) in file.stages.iter().enumerate() {
             let from = &stage.from;
-            let image = lexer
-                .expand_word(&from.value.image, &globals.values)
-                .map_err(|e| PlanError::expand(from.span, e))?;
+            let image = lexer.expand_word(&from.value.image, &globals.values).map_err(|e| PlanError::expand(from.span, e))?;
             // FROM names a stage only by name (a number is an image tag-less name).
             let by_name = names.iter().position(|n| n.as_deref() == Some(image.to_ascii_lowercase().as_str()));
             let base = match by_name {
@@ -87,8 +85,7 @@ impl StageGraph {
                 let froms = from_flags(&located.value);
                 if let Instruction::Arg { args } = &located.value {
                     for arg in args {
-                        let value = super::steps::arg_value(&lexer, arg, &scope, globals, build_args)
-                            .map_err(|e| PlanError::expand(located.span, e))?;
+                        let value = super::steps::arg_value(&lexer, arg, &scope, globals, build_args).map_err(|e| PlanError::expand(located.span, e))?;
                         scope.declare_arg(&arg.name, value);
                     }
                 }
@@ -112,10 +109,7 @@ impl StageGraph {
             Some(name) => names
                 .iter()
                 .position(|n| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
-                .ok_or_else(|| PlanError::UnknownTarget {
-                    name: name.to_owned(),
-                    known: names.iter().flatten().cloned().collect(),
-                })?,
+                .ok_or_else(|| PlanError::UnknownTarget { name: name.to_owned(), known: names.iter().flatten().cloned().collect() })?,
         };
         let order = needed_in_order(&dag, nodes[target], &stages)?;
         Ok(StageGraph { stages, dag, target, order })
@@ -139,9 +133,7 @@ pub fn resolve(value: &str, names: &[Option<String>], current: usize) -> Option<
 fn from_flags(instruction: &Instruction) -> Vec<(&str, DependencyKind)> {
     match instruction {
         Instruction::Copy(copy) => copy.from.as_deref().map(|f| (f, DependencyKind::CopyFrom)).into_iter().collect(),
-        Instruction::Run(run) => {
-            run.mounts.iter().filter_map(|m| m.from.as_deref()).map(|f| (f, DependencyKind::MountFrom)).collect()
-        }
+        Instruction::Run(run) => run.mounts.iter().filter_map(|m| m.from.as_deref()).map(|f| (f, DependencyKind::MountFrom)).collect(),
         _ => Vec::new(),
     }
 }

@@ -8,21 +8,13 @@ use super::scope::{BuildArgs, GlobalArgs, Scope};
 use super::stages::{resolve, Base, FromRef, StageNode};
 use super::PlanError;
 use crate::image::{ConfigChange, ContainerConfig, ImageConfig};
-use crate::syntax::instruction::{
-    Add, ArgDecl, Command, Copy, MountType, NetworkMode, Run, Security, Sharing as SyntaxSharing, Source,
-};
+use crate::syntax::instruction::{Add, ArgDecl, Command, Copy, MountType, NetworkMode, Run, Security, Sharing as SyntaxSharing, Source};
 use crate::syntax::{Dockerfile, Heredoc, Instruction, Located, Span};
 use crate::words::{ExpandError, Lexer};
 
 /// The value `ARG name[=default]` gives inside a stage: the `--build-arg`,
 /// else the default expanded in the current scope, else the global value.
-pub fn arg_value(
-    lexer: &Lexer,
-    arg: &ArgDecl,
-    scope: &Scope,
-    globals: &GlobalArgs,
-    build_args: &BuildArgs,
-) -> Result<Option<String>, ExpandError> {
+pub fn arg_value(lexer: &Lexer, arg: &ArgDecl, scope: &Scope, globals: &GlobalArgs, build_args: &BuildArgs) -> Result<Option<String>, ExpandError> {
     if let Some(value) = build_args.take(&arg.name) {
         return Ok(Some(value.to_owned()));
     }
@@ -34,12 +26,7 @@ pub fn arg_value(
 
 /// The global scope: predefined platform ARGs, then each ARG before the
 /// first FROM (build-arg, else default expanded against what came before).
-pub fn global_args(
-    lexer: &Lexer,
-    declared: &[ArgDecl],
-    predefined: Vec<(String, String)>,
-    build_args: &BuildArgs,
-) -> Result<GlobalArgs, ExpandError> {
+pub fn global_args(lexer: &Lexer, declared: &[ArgDecl], predefined: Vec<(String, String)>, build_args: &BuildArgs) -> Result<GlobalArgs, ExpandError> {
     let mut values = predefined;
     for arg in declared {
         let value = match build_args.take(&arg.name) {
@@ -91,16 +78,17 @@ pub fn plan_stage(
         Base::Scratch => ImageConfig::scratch(""),
         Base::Stage(dep) => {
             // Planned in dependency order: a missing one is a bug, reported.
-            let dep = planned.get(*dep).and_then(Option::as_ref).ok_or(PlanError::Unsupported {
-                reason: format!("stage {dep} was needed before it was planned"),
-                span: stage.from.span,
-            })?;
+            let dep = planned
+                .get(*dep)
+                .and_then(Option::as_ref)
+                .ok_or(PlanError::Unsupported { reason: format!("stage {dep} was needed before it was planned"), span: stage.from.span })?;
             ImageConfig { config: dep.config.clone(), author: dep.author.clone(), ..dep.base_config.clone() }
         }
-        Base::Image(image) => images
-            .config(image)
-            .map(ImageConfig::as_stage_base)
-            .map_err(|reason| PlanError::BaseImage { image: image.clone(), reason, span: stage.from.span })?,
+        Base::Image(image) => images.config(image).map(ImageConfig::as_stage_base).map_err(|reason| PlanError::BaseImage {
+            image: image.clone(),
+            reason,
+            span: stage.from.span,
+        })?,
     };
     let mut planner = Planner {
         lexer: Lexer::new(file.directives.escape),
@@ -117,11 +105,7 @@ pub fn plan_stage(
     };
     let triggers = planner.config.on_build.take().unwrap_or_default();
     for trigger in &triggers {
-        let instruction = parse_trigger(trigger).map_err(|reason| PlanError::Trigger {
-            trigger: trigger.clone(),
-            reason,
-            span: stage.from.span,
-        })?;
+        let instruction = parse_trigger(trigger).map_err(|reason| PlanError::Trigger { trigger: trigger.clone(), reason, span: stage.from.span })?;
         let located = Located { value: instruction, span: stage.from.span, lines: stage.from.lines, original: trigger.clone() };
         planner.instruction(&located)?;
     }
@@ -319,11 +303,7 @@ impl Planner<'_> {
             link: add.link,
             parents: false,
             exclude: add.exclude.iter().map(|e| self.word(e, span)).collect::<Result<_, _>>()?,
-            add: Some(AddOptions {
-                checksum: self.opt_word(add.checksum.as_ref(), span)?,
-                keep_git_dir: add.keep_git_dir,
-                unpack: add.unpack.unwrap_or(true),
-            }),
+            add: Some(AddOptions { checksum: self.opt_word(add.checksum.as_ref(), span)?, keep_git_dir: add.keep_git_dir, unpack: add.unpack.unwrap_or(true) }),
         })
     }
 

@@ -76,7 +76,15 @@ fn planned(dockerfile: &str, args: &[(&str, &str)]) -> BuildPlan {
 
 fn last_run(plan: &BuildPlan) -> RunOp {
     let stage = plan.ordered().last().unwrap();
-    stage.steps.iter().rev().find_map(|s| match &s.op { Op::Run(run) => Some(run.clone()), _ => None }).unwrap()
+    stage
+        .steps
+        .iter()
+        .rev()
+        .find_map(|s| match &s.op {
+            Op::Run(run) => Some(run.clone()),
+            _ => None,
+        })
+        .unwrap()
 }
 
 #[test]
@@ -116,7 +124,14 @@ fn env_expands_against_image_env() {
 fn copy_dest_follows_workdir_and_sources_expand() {
     let plan = planned("FROM scratch\nWORKDIR /app\nARG SRC=src\nCOPY $SRC/ lib\nCOPY a .\nADD https://example.com/x /x\n", &[]);
     let stage = plan.ordered().last().unwrap();
-    let copies: Vec<&CopyOp> = stage.steps.iter().filter_map(|s| match &s.op { Op::Copy(c) => Some(c), _ => None }).collect();
+    let copies: Vec<&CopyOp> = stage
+        .steps
+        .iter()
+        .filter_map(|s| match &s.op {
+            Op::Copy(c) => Some(c),
+            _ => None,
+        })
+        .collect();
     assert_eq!(copies[0].dest, "/app/lib");
     assert_eq!(copies[0].sources, [CopySource::Path { path: "src/".into() }]);
     assert_eq!(copies[1].dest, "/app/");

@@ -32,8 +32,7 @@ impl TtyRenderer {
 }
 
 fn running_style() -> ProgressStyle {
-    ProgressStyle::with_template(" {spinner:.cyan} {prefix:>4} {msg} {elapsed:.dim}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+    ProgressStyle::with_template(" {spinner:.cyan} {prefix:>4} {msg} {elapsed:.dim}").unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn finished_style() -> ProgressStyle {

@@ -22,7 +22,9 @@ use super::client::{read_document, Body, Client, ClientOptions};
 use super::pull::{Fetcher, LayerSource, Wanted};
 use super::push::{has_blob, mount_source, put_document, Outgoing, Uploader};
 use super::{media, RegistryError, TransferProgress};
-use crate::cache::{select, shared_record, CacheKey, ExportMode, SharedCache, SharedIndex, SharedLayer, SharedRecord, UsedStep, ARTIFACT_TYPE, INDEX_MEDIA_TYPE};
+use crate::cache::{
+    select, shared_record, CacheKey, ExportMode, SharedCache, SharedIndex, SharedLayer, SharedRecord, UsedStep, ARTIFACT_TYPE, INDEX_MEDIA_TYPE,
+};
 use crate::digest::Digest;
 use crate::image::Reference;
 use crate::layer::Compression;
@@ -366,10 +368,7 @@ fn distributable(store: &Store, diff_id: &Digest, record: &LayerRecord) -> Resul
 
 /// The artifact manifest: the index as config, the layers as layers.
 fn cache_manifest(index: &Digest, index_size: u64, layers: &[SharedLayer]) -> Vec<u8> {
-    let layers: Vec<Value> = layers
-        .iter()
-        .map(|l| json!({ "mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size }))
-        .collect();
+    let layers: Vec<Value> = layers.iter().map(|l| json!({ "mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size })).collect();
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": media::OCI_MANIFEST,

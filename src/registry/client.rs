@@ -33,7 +33,11 @@ pub enum Body {
     Empty,
     Bytes(Vec<u8>),
     /// `len` bytes of a file from `offset`: a blob or a chunk of one.
-    File { path: PathBuf, offset: u64, len: u64 },
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
 }
 
 /// What the client needs to reach a repository.
@@ -307,10 +311,7 @@ mod tests {
     use crate::registry::fake::{respond, serve};
 
     fn options(credentials: Option<(&str, &str)>) -> ClientOptions {
-        ClientOptions {
-            insecure: Vec::new(),
-            credentials: credentials.map(|(u, p)| Credentials { username: u.into(), password: p.into() }),
-        }
+        ClientOptions { insecure: Vec::new(), credentials: credentials.map(|(u, p)| Credentials { username: u.into(), password: p.into() }) }
     }
 
     #[test]
@@ -363,7 +364,8 @@ mod tests {
         let (port, _) = serve(|_, _| respond("401 Unauthorized", &[r#"WWW-Authenticate: Basic realm="r""#.into()], ""));
         let client = Client::new(&format!("127.0.0.1:{port}"), "app", false, &options(None));
         let error = client.send("GET", &client.url("manifests/1"), &[], &Body::Empty).err().map(|e| e.to_string());
-        let expected = format!("127.0.0.1:{port}: unauthorized for app (the registry needs a user name and password); log in with `strata login 127.0.0.1:{port}`");
+        let expected =
+            format!("127.0.0.1:{port}: unauthorized for app (the registry needs a user name and password); log in with `strata login 127.0.0.1:{port}`");
         assert_eq!(error, Some(expected));
     }
 

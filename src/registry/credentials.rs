@@ -74,8 +74,7 @@ impl DockerConfig {
     pub fn load(path: &Path) -> Result<DockerConfig, CredentialsError> {
         let doc = match std::fs::read(path) {
             Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Map::new(),
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| CredentialsError::Json { path: path.to_path_buf(), reason: e.to_string() })?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CredentialsError::Json { path: path.to_path_buf(), reason: e.to_string() })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
             Err(source) => return Err(CredentialsError::Io { action: "read", path: path.to_path_buf(), source }),
         };
@@ -135,11 +134,7 @@ impl DockerConfig {
     /// `credHelpers[registry]`, else `credsStore`.
     fn helper(&self, registry: &str) -> Option<String> {
         let per_registry = self.doc.get("credHelpers").and_then(Value::as_object).and_then(|helpers| find_entry(helpers, registry));
-        per_registry
-            .or_else(|| self.doc.get("credsStore"))
-            .and_then(Value::as_str)
-            .filter(|name| !name.is_empty())
-            .map(str::to_owned)
+        per_registry.or_else(|| self.doc.get("credsStore")).and_then(Value::as_str).filter(|name| !name.is_empty()).map(str::to_owned)
     }
 
     fn decode_entry(&self, registry: &str, entry: &Value) -> Result<Option<Credentials>, CredentialsError> {

@@ -43,4 +43,3 @@ pub fn respond(status: &str, headers: &[String], body: &str) -> String {
     text.push_str(body);
     text
 }
-

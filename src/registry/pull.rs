@@ -34,9 +34,7 @@ impl PlatformChoice {
     }
 
     fn matches(&self, platform: &PlatformDoc) -> bool {
-        platform.os == self.os
-            && platform.architecture == self.architecture
-            && self.variant.as_ref().is_none_or(|v| platform.variant.as_ref() == Some(v))
+        platform.os == self.os && platform.architecture == self.architecture && self.variant.as_ref().is_none_or(|v| platform.variant.as_ref() == Some(v))
     }
 }
 
@@ -52,9 +50,7 @@ impl FromStr for PlatformChoice {
     fn from_str(text: &str) -> Result<PlatformChoice, String> {
         let parts: Vec<&str> = text.split('/').collect();
         match parts.as_slice() {
-            [os, arch] if !os.is_empty() && !arch.is_empty() => {
-                Ok(PlatformChoice { os: (*os).into(), architecture: (*arch).into(), variant: None })
-            }
+            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(PlatformChoice { os: (*os).into(), architecture: (*arch).into(), variant: None }),
             [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
                 Ok(PlatformChoice { os: (*os).into(), architecture: (*arch).into(), variant: Some((*variant).into()) })
             }
@@ -161,8 +157,7 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
     let manifest: ManifestDoc = serde_json::from_slice(&document.bytes).map_err(|e| client.protocol(format!("the manifest of {shown} is invalid: {e}")))?;
     let config_digest = descriptor_digest(&client, &manifest.config)?;
     let config_bytes = fetch_config(store, &client, &config_digest)?;
-    let config: ImageConfig = serde_json::from_slice(&config_bytes)
-        .map_err(|e| RegistryError::BadConfig { digest: config_digest, reason: e.to_string() })?;
+    let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| RegistryError::BadConfig { digest: config_digest, reason: e.to_string() })?;
     if let Some(asked) = options.platform_asked.as_ref().filter(|p| p.os != config.os || p.architecture != config.architecture) {
         let found = format!("{}/{}", config.os, config.architecture);
         return Err(RegistryError::NoPlatform { reference: shown, platform: asked.to_string(), available: found });
@@ -176,7 +171,9 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
         .layers
         .iter()
         .zip(diff_ids)
-        .map(|(descriptor, diff_id)| Ok(Wanted { digest: descriptor_digest(&client, descriptor)?, size: descriptor.size, media_type: descriptor.media_type.clone(), diff_id: *diff_id }))
+        .map(|(descriptor, diff_id)| {
+            Ok(Wanted { digest: descriptor_digest(&client, descriptor)?, size: descriptor.size, media_type: descriptor.media_type.clone(), diff_id: *diff_id })
+        })
         .collect::<Result<Vec<_>, RegistryError>>()?;
     let fetcher = Fetcher { store, source: LayerSource::Registry(&client), progress, downloaded: AtomicUsize::new(0) };
     let layers = fetcher.all(&wanted, options.jobs)?;
@@ -210,16 +207,15 @@ fn fetch_manifest(client: &Client, shown: &str, target: &str, expected: Option<D
     if let Some(expected) = expected.or(named).filter(|e| *e != digest) {
         return Err(RegistryError::DigestMismatch { blob: format!("manifest of {shown}"), expected, actual: digest });
     }
-    let declared = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_owned));
+    let declared = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_owned));
     let media_type = declared.unwrap_or_else(|| content_type.split(';').next().unwrap_or_default().trim().to_owned());
     Ok(Document { bytes, media_type, digest })
 }
 
 /// The index entry for the wanted platform.
 fn choose_platform(client: &Client, shown: &str, index: &Document, want: &PlatformChoice) -> Result<Digest, RegistryError> {
-    let doc: IndexDoc = serde_json::from_slice(&index.bytes).map_err(|e| client.protocol(format!("the index of {shown} ({}) is invalid: {e}", index.digest)))?;
+    let doc: IndexDoc =
+        serde_json::from_slice(&index.bytes).map_err(|e| client.protocol(format!("the index of {shown} ({}) is invalid: {e}", index.digest)))?;
     if let Some(found) = doc.manifests.iter().find(|d| d.platform.as_ref().is_some_and(|p| want.matches(p))) {
         return descriptor_digest(client, found);
     }

@@ -239,7 +239,8 @@ impl Uploader<'_> {
                 Err(error) if resumes >= RESUMES => return Err(error),
                 _ => {
                     resumes += 1;
-                    self.progress.event(Transfer::Retrying { digest: blob.digest, reason: format!("resuming at the registry's offset (after {offset} bytes)") });
+                    self.progress
+                        .event(Transfer::Retrying { digest: blob.digest, reason: format!("resuming at the registry's offset (after {offset} bytes)") });
                     (location, offset) = self.status(&location)?;
                 }
             }

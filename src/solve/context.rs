@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use super::key::ContextSource;
 use super::file_input_value;
+use super::key::ContextSource;
 use crate::cache::Input;
 use crate::context::{Context, HashOptions, HashStats, IgnoreFile};
 use crate::copy::SourceFilter;
@@ -60,10 +60,7 @@ impl ContextSource for BuildContext {
 
     fn digest(&self, sources: &[String], exclude: &[String]) -> Result<(Digest, Vec<Input>), String> {
         let selection = self.context.select(sources).map_err(|e| e.to_string())?;
-        let (digest, files) = self
-            .context
-            .digest_with_files(&selection, &self.stat_cache, &HashOptions::default())
-            .map_err(|e| e.to_string())?;
+        let (digest, files) = self.context.digest_with_files(&selection, &self.stat_cache, &HashOptions::default()).map_err(|e| e.to_string())?;
         if let Ok(mut total) = self.stats.lock() {
             total.files += digest.stats.files;
             total.cache_hits += digest.stats.cache_hits;

@@ -51,7 +51,15 @@ impl Solver<'_> {
     /// Looks `key` up (without leasing), records the verdict and moves the
     /// state on as a build would: a hit takes the recorded layer, a miss
     /// adds nothing. Returns whether it hit.
-    pub(super) fn dry_run_step(&self, state: &mut StageState, step: &Step, at: StepAt<'_>, key: CacheKey, inputs: &[Input], no_cache: bool) -> Result<bool, SolveError> {
+    pub(super) fn dry_run_step(
+        &self,
+        state: &mut StageState,
+        step: &Step,
+        at: StepAt<'_>,
+        key: CacheKey,
+        inputs: &[Input],
+        no_cache: bool,
+    ) -> Result<bool, SolveError> {
         let record = if no_cache { None } else { self.cache().peek(&key)? };
         let reasons = match (&record, no_cache) {
             (Some(_), _) => Vec::new(),

@@ -36,20 +36,12 @@ pub trait ContextSource: Sync {
 
 impl Solver<'_> {
     /// A step's key and the named inputs that went into it.
-    pub(super) fn step_key(
-        &self,
-        state: &StageState,
-        step: &Step,
-        results: &[Option<StageState>],
-    ) -> Result<(CacheKey, Vec<Input>), SolveError> {
+    pub(super) fn step_key(&self, state: &StageState, step: &Step, results: &[Option<StageState>]) -> Result<(CacheKey, Vec<Input>), SolveError> {
         let op_json = canonical_json(&step.op);
         let mut builder = KeyBuilder::new();
         builder.digest("parent", &state.key.0).bytes("op", &op_json);
-        let mut inputs = vec![
-            Input::new("parent", state.key.to_string()),
-            Input::new("instruction", step.text.clone()),
-            Input::new("op", Digest::of(&op_json).to_string()),
-        ];
+        let mut inputs =
+            vec![Input::new("parent", state.key.to_string()), Input::new("instruction", step.text.clone()), Input::new("op", Digest::of(&op_json).to_string())];
         match &step.op {
             Op::Copy(copy) => match &copy.from {
                 SourceRoot::Context => {

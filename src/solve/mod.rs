@@ -87,11 +87,7 @@ fn tail(lines: &[String]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum SolveError {
     #[error("{step} (Dockerfile line {line}): {cause}")]
-    Step {
-        step: String,
-        line: usize,
-        cause: Box<SolveError>,
-    },
+    Step { step: String, line: usize, cause: Box<SolveError> },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -101,11 +97,7 @@ pub enum SolveError {
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error("cannot {action} {}: {cause}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("build context: {0}")]
     Context(String),
     #[error("{cause}\nthe failed step's state is kept as container {container}: enter it with `strata run {container} -- sh`, remove it with `strata rm {container}`")]
@@ -115,10 +107,7 @@ pub enum SolveError {
     #[error("stage {0} was needed before it was built")]
     StageNotBuilt(usize),
     #[error("base image {name}: {cause}")]
-    BaseImage {
-        name: String,
-        cause: StoreError,
-    },
+    BaseImage { name: String, cause: StoreError },
     #[error("imported cache: {0}")]
     SharedCache(String),
     #[error(transparent)]
@@ -171,13 +160,7 @@ pub struct BuildOutput {
 }
 
 impl<'a> Solver<'a> {
-    pub fn new(
-        store: &'a Store,
-        context: &'a dyn ContextSource,
-        executor: &'a dyn Executor,
-        progress: &'a dyn Progress,
-        options: SolveOptions,
-    ) -> Solver<'a> {
+    pub fn new(store: &'a Store, context: &'a dyn ContextSource, executor: &'a dyn Executor, progress: &'a dyn Progress, options: SolveOptions) -> Solver<'a> {
         Solver {
             store,
             context,

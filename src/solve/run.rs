@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::{ExecError, SolveError, Solver, StageState};
 use crate::copy::resolve_in_root;
-use crate::exec::{
-    dns_files, ensure_path, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkError, NetworkMode, PrivateNetwork, Rootfs, Tmpfs,
-};
-use crate::progress::Event;
+use crate::exec::{dns_files, ensure_path, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkError, NetworkMode, PrivateNetwork, Rootfs, Tmpfs};
 use crate::plan::{MountKind, Network, RunOp, Sharing, Step};
+use crate::progress::Event;
 use crate::store::{Lock, NewContainer, RunDefaults};
 
 /// The hostname containers get (BuildKit's is `buildkitsandbox`).
@@ -154,7 +152,8 @@ impl Solver<'_> {
             *network = match self.executor.private_network()? {
                 Some(private) => BuildNetwork::Private(private),
                 None => {
-                    let message = format!("no {} in PATH: RUN steps share the host's network (install slirp4netns for a private one)", crate::exec::network::NAT_PROGRAM);
+                    let message =
+                        format!("no {} in PATH: RUN steps share the host's network (install slirp4netns for a private one)", crate::exec::network::NAT_PROGRAM);
                     self.progress.event(Event::Warning { message });
                     BuildNetwork::Unavailable
                 }
@@ -183,8 +182,7 @@ impl Solver<'_> {
             Some(state) => {
                 let layers = self.layer_paths(&state)?;
                 let dir = scratch.join(format!("bind-{n}"));
-                let mounted = self.options.snapshotter.mount(&layers, &dir, true)
-                    .map_err(|e| SolveError::io("mount the bind source in", &dir, e))?;
+                let mounted = self.options.snapshotter.mount(&layers, &dir, true).map_err(|e| SolveError::io("mount the bind source in", &dir, e))?;
                 let root = mounted.root().to_path_buf();
                 guards.push(mounted);
                 root
@@ -197,8 +195,7 @@ impl Solver<'_> {
         }
         let dir = scratch.join(format!("bind-rw-{n}"));
         let layers = [source];
-        let mounted = self.options.snapshotter.mount(&layers, &dir, false)
-            .map_err(|e| SolveError::io("mount a writable bind in", &dir, e))?;
+        let mounted = self.options.snapshotter.mount(&layers, &dir, false).map_err(|e| SolveError::io("mount a writable bind in", &dir, e))?;
         let writable = mounted.root().to_path_buf();
         guards.push(mounted);
         Ok(writable)
@@ -348,12 +345,7 @@ fn secret_file(scratch: &Path, n: usize, value: &[u8], mount: &crate::plan::Moun
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = scratch.join(format!("secret-{n}"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| SolveError::io("create", &path, e))?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| SolveError::io("create", &path, e))?;
     file.write_all(value).map_err(|e| SolveError::io("write", &path, e))?;
     set_owner_and_mode(&path, mount, 0o400)?;
     Ok(path)

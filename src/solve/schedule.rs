@@ -47,12 +47,7 @@ impl Solver<'_> {
         let changed = Condvar::new();
         std::thread::scope(|scope| {
             for stage in plan.ordered() {
-                let deps: Vec<usize> = plan
-                    .graph
-                    .dag
-                    .neighbors_directed(NodeIndex::new(stage.index), Direction::Incoming)
-                    .map(|n| plan.graph.dag[n])
-                    .collect();
+                let deps: Vec<usize> = plan.graph.dag.neighbors_directed(NodeIndex::new(stage.index), Direction::Incoming).map(|n| plan.graph.dag[n]).collect();
                 let (board, changed) = (&board, &changed);
                 scope.spawn(move || {
                     let Some(inputs) = wait_for_turn(board, changed, &deps, jobs) else { return };

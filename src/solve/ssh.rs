@@ -34,7 +34,9 @@ impl SshAgents {
             let is_socket = std::fs::metadata(&path).map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
             match is_socket {
                 Ok(true) => {}
-                Ok(false) => return Err(format!("--ssh {spec}: {} is not an agent socket (key files are not supported: load them into ssh-agent)", path.display())),
+                Ok(false) => {
+                    return Err(format!("--ssh {spec}: {} is not an agent socket (key files are not supported: load them into ssh-agent)", path.display()))
+                }
                 Err(e) => return Err(format!("--ssh {spec}: {}: {e}", path.display())),
             }
             sockets.insert(id.to_owned(), path);
@@ -46,13 +48,7 @@ impl SshAgents {
 impl Solver<'_> {
     /// The bind for the `index`th ssh mount of a RUN, or `None` when its
     /// agent was not given and it is optional. The forward lives in `guards`.
-    pub(super) fn ssh_mount(
-        &self,
-        mount: &MountOp,
-        index: usize,
-        scratch: &Path,
-        guards: &mut Vec<SocketForward>,
-    ) -> Result<Option<Bind>, SolveError> {
+    pub(super) fn ssh_mount(&self, mount: &MountOp, index: usize, scratch: &Path, guards: &mut Vec<SocketForward>) -> Result<Option<Bind>, SolveError> {
         let id = mount.id.as_deref().unwrap_or("default");
         let Some(agent) = self.options.ssh.sockets.get(id) else {
             if mount.required {

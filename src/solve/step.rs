@@ -18,11 +18,7 @@ type Layer = (Digest, LayerRecord);
 
 impl Solver<'_> {
     /// Builds one stage; returns its end state, cache hits and steps run.
-    pub(super) fn stage(
-        &self,
-        stage: &StagePlan,
-        results: &[Option<StageState>],
-    ) -> Result<(StageState, usize, usize), SolveError> {
+    pub(super) fn stage(&self, stage: &StagePlan, results: &[Option<StageState>]) -> Result<(StageState, usize, usize), SolveError> {
         let mut state = self.base_state(stage, results)?;
         let label = stage.name.clone().unwrap_or_else(|| format!("stage-{}", stage.index));
         let no_cache = self.options.no_cache || stage.name.as_ref().is_some_and(|n| self.options.no_cache_filter.contains(n));
@@ -203,8 +199,7 @@ impl Solver<'_> {
     ) -> Result<T, SolveError> {
         let Some(source) = source else { return f(self.context.root(), self.context.filter()) };
         let layers = self.layer_paths(source)?;
-        let mounted = self.options.snapshotter.mount(&layers, scratch, true)
-            .map_err(|e| SolveError::io("mount the source of", scratch, e))?;
+        let mounted = self.options.snapshotter.mount(&layers, scratch, true).map_err(|e| SolveError::io("mount the source of", scratch, e))?;
         let result = f(mounted.root(), None);
         mounted.finish().map_err(|e| SolveError::io("unmount", scratch, e))?;
         result
@@ -234,8 +229,7 @@ impl Solver<'_> {
         clean: impl FnOnce(&Path, bool) -> Result<(), SolveError>,
     ) -> Result<Option<Layer>, SolveError> {
         let layers = self.layer_paths(state)?;
-        let mounted = self.options.snapshotter.mount(&layers, scratch, false)
-            .map_err(|e| SolveError::io("mount the root filesystem in", scratch, e))?;
+        let mounted = self.options.snapshotter.mount(&layers, scratch, false).map_err(|e| SolveError::io("mount the root filesystem in", scratch, e))?;
         let outcome = f(mounted.root());
         let upper = mounted.finish().map_err(|e| SolveError::io("unmount", scratch, e))?;
         let cleaned = upper.as_deref().map_or(Ok(()), |upper| clean(upper, outcome.is_err()));
@@ -264,12 +258,8 @@ pub(super) fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
     }
     // Entries without a layer get their time when the image is finished
     // (see `fill_history_times`), as BuildKit's exporter gives them.
-    let history = |created: Option<String>| History {
-        created,
-        created_by: step.created_by.clone(),
-        comment: Some(HISTORY_COMMENT.to_owned()),
-        ..History::default()
-    };
+    let history =
+        |created: Option<String>| History { created, created_by: step.created_by.clone(), comment: Some(HISTORY_COMMENT.to_owned()), ..History::default() };
     match layer {
         Some((diff_id, record)) => {
             state.config.push_layer(diff_id, history(Some(state.created.clone())));

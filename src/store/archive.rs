@@ -40,12 +40,7 @@ impl LoadTarget for Store {
         if !self.has_blob(&record.blob)? || !self.snapshots.contains(diff_id) {
             return Ok(None);
         }
-        Ok(Some(LoadedLayer {
-            digest: record.blob,
-            media_type: record.media_type,
-            size: record.size,
-            uncompressed_size: record.uncompressed_size,
-        }))
+        Ok(Some(LoadedLayer { digest: record.blob, media_type: record.media_type, size: record.size, uncompressed_size: record.uncompressed_size }))
     }
 
     fn add_blob(&self, content: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64), StoreError> {
@@ -56,22 +51,11 @@ impl LoadTarget for Store {
         self.snapshots.adopt(unpacked, diff_id).map(drop)
     }
 
-    fn add_image(
-        &self,
-        config_bytes: &[u8],
-        config: &ImageConfig,
-        layers: &[(Digest, LoadedLayer)],
-        tags: &[Reference],
-    ) -> Result<Digest, StoreError> {
+    fn add_image(&self, config_bytes: &[u8], config: &ImageConfig, layers: &[(Digest, LoadedLayer)], tags: &[Reference]) -> Result<Digest, StoreError> {
         let records: Vec<(Digest, LayerRecord)> = layers
             .iter()
             .map(|(diff_id, l)| {
-                let record = LayerRecord {
-                    blob: l.digest,
-                    media_type: l.media_type.clone(),
-                    size: l.size,
-                    uncompressed_size: l.uncompressed_size,
-                };
+                let record = LayerRecord { blob: l.digest, media_type: l.media_type.clone(), size: l.size, uncompressed_size: l.uncompressed_size };
                 (*diff_id, record)
             })
             .collect();

@@ -14,8 +14,7 @@ const SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("blob_sources
 impl Store {
     /// Remembers that `blobs` are in the repository `name` (`registry/repo`).
     pub fn add_blob_source(&self, blobs: &[Digest], name: &str) -> Result<(), StoreError> {
-        let known: Vec<(Digest, Vec<String>)> =
-            blobs.iter().map(|d| Ok((*d, self.blob_sources(d)?))).collect::<Result<_, StoreError>>()?;
+        let known: Vec<(Digest, Vec<String>)> = blobs.iter().map(|d| Ok((*d, self.blob_sources(d)?))).collect::<Result<_, StoreError>>()?;
         self.meta.write(|txn| {
             let mut table = txn.open_table(SOURCES)?;
             for (digest, mut names) in known {
@@ -34,11 +33,7 @@ impl Store {
         Ok(self.read_json(SOURCES, &blob.to_string())?.unwrap_or_default())
     }
 
-    fn read_json<T: for<'de> serde::Deserialize<'de>>(
-        &self,
-        table: TableDefinition<&str, &[u8]>,
-        key: &str,
-    ) -> Result<Option<T>, StoreError> {
+    fn read_json<T: for<'de> serde::Deserialize<'de>>(&self, table: TableDefinition<&str, &[u8]>, key: &str) -> Result<Option<T>, StoreError> {
         self.meta.read(|txn| {
             let name = table.name().to_owned();
             let table = match txn.open_table(table) {

@@ -56,11 +56,7 @@ impl RunDefaults {
     /// The defaults an image's config gives.
     pub fn of_image(config: &ImageConfig) -> RunDefaults {
         let c = &config.config;
-        RunDefaults {
-            env: c.env.clone().unwrap_or_default(),
-            user: c.user.clone().filter(|u| !u.is_empty()),
-            workdir: c.workdir().to_owned(),
-        }
+        RunDefaults { env: c.env.clone().unwrap_or_default(), user: c.user.clone().filter(|u| !u.is_empty()), workdir: c.workdir().to_owned() }
     }
 }
 
@@ -135,9 +131,7 @@ impl Store {
         let stem: String = stem.chars().filter(|c| c.is_ascii_alphanumeric() || "_.-".contains(*c)).collect();
         let stem = if stem.is_empty() { "container".to_owned() } else { stem };
         let taken: Vec<String> = self.containers()?.into_iter().map(|c| c.name).collect();
-        let name = (1..)
-            .map(|n| if n == 1 { stem.clone() } else { format!("{stem}-{n}") })
-            .find(|candidate| !taken.contains(candidate));
+        let name = (1..).map(|n| if n == 1 { stem.clone() } else { format!("{stem}-{n}") }).find(|candidate| !taken.contains(candidate));
         Ok(name.unwrap_or(stem))
     }
 

@@ -60,7 +60,12 @@ impl Store {
             return Ok(record);
         }
         let blob = self.layer_in(diff_id, &record, Compression::Gzip)?;
-        Ok(LayerRecord { blob: blob.digest, media_type: Compression::Gzip.media_type().to_owned(), size: blob.size, uncompressed_size: record.uncompressed_size })
+        Ok(LayerRecord {
+            blob: blob.digest,
+            media_type: Compression::Gzip.media_type().to_owned(),
+            size: blob.size,
+            uncompressed_size: record.uncompressed_size,
+        })
     }
 
     /// One layer's blob in `compression`.

@@ -91,30 +91,15 @@ impl Store {
         for change in &options.changes {
             change.apply(&mut config.config);
         }
-        let history = History {
-            created: Some(created),
-            created_by: Some("strata import".into()),
-            comment: options.message.clone(),
-            ..History::default()
-        };
+        let history = History { created: Some(created), created_by: Some("strata import".into()), comment: options.message.clone(), ..History::default() };
         config.push_layer(info.diff_id, history);
-        let layer = LayerRecord {
-            blob: digest,
-            media_type: options.compression.media_type().to_owned(),
-            size,
-            uncompressed_size: info.uncompressed_size,
-        };
+        let layer = LayerRecord { blob: digest, media_type: options.compression.media_type().to_owned(), size, uncompressed_size: info.uncompressed_size };
         self.commit_image(&config, &[(info.diff_id, layer)], options.tag.as_ref())
     }
 
     /// Stores `config` and a manifest over `layers` (whose blobs are already
     /// stored), records the image and points `tag` at it.
-    pub fn commit_image(
-        &self,
-        config: &ImageConfig,
-        layers: &[(Digest, LayerRecord)],
-        tag: Option<&Reference>,
-    ) -> Result<StoredImage, StoreError> {
+    pub fn commit_image(&self, config: &ImageConfig, layers: &[(Digest, LayerRecord)], tag: Option<&Reference>) -> Result<StoredImage, StoreError> {
         let tags = tag.map(std::slice::from_ref).unwrap_or_default();
         self.commit_image_bytes(&config.to_canonical_json(), config, layers, tags)
     }
@@ -130,10 +115,7 @@ impl Store {
         tags: &[Reference],
     ) -> Result<StoredImage, StoreError> {
         let config_digest = self.blobs.put(config_bytes)?;
-        let descriptors: Vec<_> = layers
-            .iter()
-            .map(|(_, l)| (l.blob, l.size, layer_media_type(compression_name(&l.media_type))))
-            .collect();
+        let descriptors: Vec<_> = layers.iter().map(|(_, l)| (l.blob, l.size, layer_media_type(compression_name(&l.media_type)))).collect();
         let manifest = Manifest::build((config_digest, config_bytes.len() as u64), &descriptors)?;
         self.record_image(manifest, config_digest, config, layers, tags)
     }
@@ -226,8 +208,8 @@ impl Store {
     fn load(&self, entry: &ImageEntry) -> Result<StoredImage, StoreError> {
         let manifest = Manifest::parse(self.blobs.read(&entry.manifest)?)?;
         let config_digest = manifest.config_digest()?;
-        let config: ImageConfig = serde_json::from_slice(&self.blobs.read(&config_digest)?)
-            .map_err(|e| StoreError::BadConfig { digest: config_digest, reason: e.to_string() })?;
+        let config: ImageConfig =
+            serde_json::from_slice(&self.blobs.read(&config_digest)?).map_err(|e| StoreError::BadConfig { digest: config_digest, reason: e.to_string() })?;
         Ok(StoredImage { manifest, config_digest, config, record: entry.record.clone(), tags: entry.tags.clone() })
     }
 
@@ -517,33 +499,23 @@ fn tag_pairs(txn: &redb::ReadTransaction) -> Result<Vec<(Reference, Digest)>, St
     let mut pairs = Vec::new();
     for row in table.iter()? {
         let (key, value) = row?;
-        let reference = key.value().parse::<Reference>().map_err(|e| StoreError::BadRecord {
-            table: "tags_v1".into(),
-            key: key.value().into(),
-            reason: e.to_string(),
-        })?;
+        let reference =
+            key.value().parse::<Reference>().map_err(|e| StoreError::BadRecord { table: "tags_v1".into(), key: key.value().into(), reason: e.to_string() })?;
         pairs.push((reference, parse_digest(value.value())?));
     }
     Ok(pairs)
 }
 
 fn parse_digest(text: &str) -> Result<Digest, StoreError> {
-    text.parse().map_err(|e: crate::digest::InvalidDigest| StoreError::BadRecord {
-        table: "images_v1".into(),
-        key: text.into(),
-        reason: e.to_string(),
-    })
+    text.parse().map_err(|e: crate::digest::InvalidDigest| StoreError::BadRecord { table: "images_v1".into(), key: text.into(), reason: e.to_string() })
 }
 
 /// An image ID or manifest digest, or a unique prefix (at least 4 digits) of one.
 fn by_id<'a>(entries: &'a [ImageEntry], name: &str) -> Result<&'a ImageEntry, StoreError> {
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
     let is_hex = hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-    let matches: Vec<_> = if is_hex {
-        entries.iter().filter(|e| e.record.config.hex().starts_with(hex) || e.manifest.hex().starts_with(hex)).collect()
-    } else {
-        Vec::new()
-    };
+    let matches: Vec<_> =
+        if is_hex { entries.iter().filter(|e| e.record.config.hex().starts_with(hex) || e.manifest.hex().starts_with(hex)).collect() } else { Vec::new() };
     match matches.as_slice() {
         [one] => Ok(one),
         [] => Err(StoreError::NoSuchImage(name.into())),

@@ -112,9 +112,7 @@ fn read_live(path: &Path) -> Result<Option<String>, StoreError> {
             let _ = std::fs::remove_file(path);
             Ok(None)
         }
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-            std::fs::read_to_string(path).map(Some).map_err(|e| StoreError::io("read lease", path, e))
-        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => std::fs::read_to_string(path).map(Some).map_err(|e| StoreError::io("read lease", path, e)),
         Err((_, e)) => Err(StoreError::io("lock", path, e.into())),
     }
 }

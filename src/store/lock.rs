@@ -15,12 +15,7 @@ pub struct Lock {
 }
 
 fn open(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|source| StoreError::io("open lock", path, source))
+    OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(|source| StoreError::io("open lock", path, source))
 }
 
 fn lock_error(path: &Path, errno: nix::errno::Errno) -> StoreError {

@@ -35,10 +35,10 @@ mod usage;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobWriter, Blobs};
-pub use containers::{CommitOptions, ContainerRecord, HeldContainer, NewContainer, RunDefaults, working_container_stem};
+pub use containers::{working_container_stem, CommitOptions, ContainerRecord, HeldContainer, NewContainer, RunDefaults};
 pub use distribution::{CompressedBlob, DistributableImage};
-pub use layers::UpperAfterCommit;
 pub use images::{layer_in, source_date_epoch, GcReport, ImageEntry, ImportOptions, Removal, StoredImage};
+pub use layers::UpperAfterCommit;
 pub use lease::Lease;
 pub use lock::Lock;
 pub use meta::{ImageRecord, LayerRecord, Meta};
@@ -233,8 +233,7 @@ fn detach_mounts_under(dir: &Path) -> Result<(), StoreError> {
         .collect();
     targets.sort_by_key(|t| std::cmp::Reverse(t.components().count()));
     for target in targets {
-        nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
-            .map_err(|e| StoreError::io("unmount", &target, e.into()))?;
+        nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).map_err(|e| StoreError::io("unmount", &target, e.into()))?;
     }
     Ok(())
 }
@@ -265,11 +264,7 @@ fn clean_dir(dir: &Path) -> Result<(), StoreError> {
     let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io("list", dir, e))?;
     for entry in entries.flatten() {
         let path = entry.path();
-        let removed = if path.is_dir() && !path.is_symlink() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
+        let removed = if path.is_dir() && !path.is_symlink() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         removed.map_err(|e| StoreError::io("clean", &path, e))?;
     }
     Ok(())

@@ -92,8 +92,7 @@ impl DirectiveScanner {
             }
             "syntax" => self.directives.syntax = Some(value.to_owned()),
             _ => {
-                let check = parse_check(value)
-                    .ok_or_else(|| ParseError::new(ErrorKind::InvalidCheck { value: value.into() }, span))?;
+                let check = parse_check(value).ok_or_else(|| ParseError::new(ErrorKind::InvalidCheck { value: value.into() }, span))?;
                 self.directives.check = Some(check);
             }
         }

@@ -20,15 +20,12 @@ impl ParseError {
     /// Advice shown under the error, when there is some.
     pub fn help(&self) -> Option<String> {
         match &self.kind {
-            ErrorKind::UnknownInstruction { suggestion: Some(s), .. }
-            | ErrorKind::UnknownFlag { suggestion: Some(s), .. } => Some(format!("did you mean {s}?")),
-            ErrorKind::UnterminatedHeredoc { name } => {
-                Some(format!("end the heredoc with a line that is exactly `{name}`"))
+            ErrorKind::UnknownInstruction { suggestion: Some(s), .. } | ErrorKind::UnknownFlag { suggestion: Some(s), .. } => {
+                Some(format!("did you mean {s}?"))
             }
+            ErrorKind::UnterminatedHeredoc { name } => Some(format!("end the heredoc with a line that is exactly `{name}`")),
             ErrorKind::NoStage { .. } => Some("start the build stage with `FROM <image>`".into()),
-            ErrorKind::KeyValueMissingEquals { .. } => {
-                Some("write every pair as name=value, or one pair as `name value`".into())
-            }
+            ErrorKind::KeyValueMissingEquals { .. } => Some("write every pair as name=value, or one pair as `name value`".into()),
             _ => None,
         }
     }
@@ -146,9 +143,7 @@ impl ErrorKind {
             ErrorKind::FlagNeedsValue { .. } | ErrorKind::InvalidFlagValue { .. } => "bad flag value",
             ErrorKind::DuplicateFlag { .. } => "repeated flag",
             ErrorKind::UnterminatedHeredoc { .. } => "heredoc starts here",
-            ErrorKind::InvalidEscape { .. }
-            | ErrorKind::DuplicateDirective { .. }
-            | ErrorKind::InvalidCheck { .. } => "directive",
+            ErrorKind::InvalidEscape { .. } | ErrorKind::DuplicateDirective { .. } | ErrorKind::InvalidCheck { .. } => "directive",
             ErrorKind::InvalidMount(_) => "mount",
             _ => "here",
         }

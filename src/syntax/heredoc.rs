@@ -57,10 +57,7 @@ pub fn markers(line: &str) -> Vec<Marker> {
     let Some(words) = raw_words(line) else {
         return Vec::new();
     };
-    words
-        .into_iter()
-        .filter_map(|word| marker(&word.text).map(|heredoc| Marker { heredoc, start: word.start, end: word.end }))
-        .collect()
+    words.into_iter().filter_map(|word| marker(&word.text).map(|heredoc| Marker { heredoc, start: word.start, end: word.end })).collect()
 }
 
 /// The terminator name if `word` is a heredoc marker (`<<EOF`, `<<-"EOF"`).
@@ -86,14 +83,7 @@ fn marker(word: &str) -> Option<Heredoc> {
     }
     let name = unquote(name_raw).filter(|name| !name.is_empty())?;
     let quotes = |s: &str| s.chars().filter(|c| matches!(c, '"' | '\'')).count();
-    Some(Heredoc {
-        expand: quotes(&name) == quotes(name_raw),
-        name,
-        fd: parse_fd(fd),
-        chomp,
-        content: String::new(),
-        span: Span::default(),
-    })
+    Some(Heredoc { expand: quotes(&name) == quotes(name_raw), name, fd: parse_fd(fd), chomp, content: String::new(), span: Span::default() })
 }
 
 /// The fd digits as BuildKit reads them: `strconv.ParseUint(digits, 10, 0)`
@@ -208,14 +198,7 @@ mod tests {
 
     #[test]
     fn chomp_body_strips_tabs() {
-        let h = Heredoc {
-            name: "E".into(),
-            fd: 0,
-            expand: true,
-            chomp: true,
-            content: "\t\ta\n\tb\n".into(),
-            span: Span::default(),
-        };
+        let h = Heredoc { name: "E".into(), fd: 0, expand: true, chomp: true, content: "\t\ta\n\tb\n".into(), span: Span::default() };
         assert_eq!(h.body(), "a\nb\n");
     }
 }

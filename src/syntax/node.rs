@@ -64,7 +64,10 @@ pub enum Args {
     Shell(String),
     KeyValues(Vec<KeyValue>),
     /// HEALTHCHECK: the type word (`CMD`, `NONE`, ...) and what follows it.
-    Healthcheck { kind: String, command: Box<Args> },
+    Healthcheck {
+        kind: String,
+        command: Box<Args>,
+    },
     /// ONBUILD and its trigger instruction.
     Onbuild(Option<Box<Node>>),
     /// An unknown keyword: BuildKit keeps one empty argument.
@@ -101,8 +104,7 @@ pub fn parse_node(line: &LogicalLine, text: &str, escape: char) -> Result<Node, 
     let keyword_span = line.span_of(keyword);
     let (flag_words, rest) = extract_flags(after_keyword);
     let base = offset_in(&line.text, after_keyword);
-    let flags =
-        flag_words.into_iter().map(|f| Flag { text: f.text, span: line.span(base + f.start, base + f.end) }).collect();
+    let flags = flag_words.into_iter().map(|f| Flag { text: f.text, span: line.span(base + f.start, base + f.end) }).collect();
     let rest = rest.trim();
     let keyword_lower = keyword.to_lowercase();
     let (args, word_spans) = parse_args(&keyword_lower, line, rest, escape)?;

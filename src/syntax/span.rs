@@ -60,9 +60,6 @@ impl LineCol {
         }
         let before = &source[..offset];
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        LineCol {
-            line: before.matches('\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
-        }
+        LineCol { line: before.matches('\n').count() + 1, column: before[line_start..].chars().count() + 1 }
     }
 }

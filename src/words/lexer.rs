@@ -57,12 +57,7 @@ pub(crate) fn run(input: &str, escape: char, env: &dyn VarLookup) -> Result<Outc
         unmatched: BTreeSet::new(),
     };
     let (value, words) = expander.process_until(None, false)?;
-    Ok(Outcome {
-        value,
-        words,
-        matched: expander.matched,
-        unmatched: expander.unmatched,
-    })
+    Ok(Outcome { value, words, matched: expander.matched, unmatched: expander.unmatched })
 }
 
 /// A position in the input that only ever moves forward by whole chars.
@@ -75,18 +70,12 @@ impl<'a> Cursor<'a> {
     fn new(text: &'a str) -> Self {
         // BuildKit reads the input with Go's text/scanner, which silently
         // skips a byte-order mark at the very start.
-        let pos = if text.starts_with('\u{FEFF}') {
-            '\u{FEFF}'.len_utf8()
-        } else {
-            0
-        };
+        let pos = if text.starts_with('\u{FEFF}') { '\u{FEFF}'.len_utf8() } else { 0 };
         Cursor { text, pos }
     }
 
     fn peek(&self) -> Option<char> {
-        self.text
-            .get(self.pos..)
-            .and_then(|rest| rest.chars().next())
+        self.text.get(self.pos..).and_then(|rest| rest.chars().next())
     }
 
     fn bump(&mut self) -> Option<char> {
@@ -117,21 +106,14 @@ struct Expander<'a> {
 impl Expander<'_> {
     /// Process text until `stop` (consumed) or, when `stop` is `None`, until
     /// the end of the input. Returns the text and its words.
-    fn process_until(
-        &mut self,
-        stop: Option<char>,
-        raw_escapes: bool,
-    ) -> Result<(String, Vec<String>), ExpandError> {
+    fn process_until(&mut self, stop: Option<char>, raw_escapes: bool) -> Result<(String, Vec<String>), ExpandError> {
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let outcome = self.process_until_inner(stop);
         self.raw_escapes = saved;
         outcome
     }
 
-    fn process_until_inner(
-        &mut self,
-        stop: Option<char>,
-    ) -> Result<(String, Vec<String>), ExpandError> {
+    fn process_until_inner(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), ExpandError> {
         // Together with `finish_words` taking the shared buffer at the stop
         // character, this is the BuildKit quirk described in the module header.
         self.word.clear();
@@ -190,9 +172,7 @@ impl Expander<'_> {
         if stop.is_some() {
             // Always replaced by the caller (see `nested`), which knows which
             // `${` is unterminated.
-            return Err(ExpandError::MissingBrace {
-                offset: self.cursor.pos,
-            });
+            return Err(ExpandError::MissingBrace { offset: self.cursor.pos });
         }
         Ok((text, self.finish_words(words)))
     }
@@ -305,32 +285,17 @@ impl Expander<'_> {
         let op_offset = self.cursor.pos;
         match self.cursor.bump() {
             Some('}') => Ok(self.lookup(&name).unwrap_or_default()),
-            Some(op @ (':' | '+' | '-' | '?' | '#' | '%')) => {
-                self.modifier(offset, &name, op_offset, op)
-            }
+            Some(op @ (':' | '+' | '-' | '?' | '#' | '%')) => self.modifier(offset, &name, op_offset, op),
             Some('/') => self.replace(offset, &name),
             None => Err(ExpandError::MissingBrace { offset }),
-            Some(other) => Err(ExpandError::UnsupportedModifier {
-                modifier: other.to_string(),
-                offset: op_offset,
-            }),
+            Some(other) => Err(ExpandError::UnsupportedModifier { modifier: other.to_string(), offset: op_offset }),
         }
     }
 
     /// `${NAME:-w}`, `${NAME+w}`, `${NAME:?w}`, `${NAME#p}`, `${NAME%%p}`...
     /// `first` (at `op_offset`) has been consumed.
-    fn modifier(
-        &mut self,
-        offset: usize,
-        name: &str,
-        op_offset: usize,
-        first: char,
-    ) -> Result<String, ExpandError> {
-        let (null_is_unset, op) = if first == ':' {
-            (true, self.cursor.bump())
-        } else {
-            (false, Some(first))
-        };
+    fn modifier(&mut self, offset: usize, name: &str, op_offset: usize, first: char) -> Result<String, ExpandError> {
+        let (null_is_unset, op) = if first == ':' { (true, self.cursor.bump()) } else { (false, Some(first)) };
         let spelled = || {
             let op = op.unwrap_or('\u{FFFD}');
             if null_is_unset {
@@ -341,10 +306,7 @@ impl Expander<'_> {
         };
         let is_pattern = matches!(op, Some('#' | '%'));
         if null_is_unset && is_pattern {
-            return Err(ExpandError::UnsupportedModifier {
-                modifier: spelled(),
-                offset: op_offset,
-            });
+            return Err(ExpandError::UnsupportedModifier { modifier: spelled(), offset: op_offset });
         }
         let word = self.nested(offset, '}', is_pattern)?;
         // Looked up after the word, like BuildKit, and even when the word
@@ -355,27 +317,13 @@ impl Expander<'_> {
             Some(v) => null_is_unset && v.is_empty(),
         };
         match op {
-            Some('-') => Ok(if missing {
-                word
-            } else {
-                value.unwrap_or_default()
-            }),
+            Some('-') => Ok(if missing { word } else { value.unwrap_or_default() }),
             Some('+') => Ok(if missing { String::new() } else { word }),
             Some('?') => match value {
                 Some(v) if !missing => Ok(v),
-                _ if !word.is_empty() => Err(ExpandError::Required {
-                    name: name.to_owned(),
-                    message: word,
-                    offset,
-                }),
-                None => Err(ExpandError::Unset {
-                    name: name.to_owned(),
-                    offset,
-                }),
-                Some(_) => Err(ExpandError::Empty {
-                    name: name.to_owned(),
-                    offset,
-                }),
+                _ if !word.is_empty() => Err(ExpandError::Required { name: name.to_owned(), message: word, offset }),
+                None => Err(ExpandError::Unset { name: name.to_owned(), offset }),
+                Some(_) => Err(ExpandError::Empty { name: name.to_owned(), offset }),
             },
             Some(op @ ('#' | '%')) => {
                 let value = value.unwrap_or_default();
@@ -385,21 +333,10 @@ impl Expander<'_> {
                     Some(rest) => (true, rest),
                     None => (false, word.as_str()),
                 };
-                let trimmed = if op == '%' {
-                    pattern::trim_suffix(pat, &value, greedy)
-                } else {
-                    pattern::trim_prefix(pat, &value, greedy)
-                };
-                trimmed.map_err(|reason| ExpandError::InvalidPattern {
-                    pattern: pat.to_owned(),
-                    reason,
-                    offset,
-                })
+                let trimmed = if op == '%' { pattern::trim_suffix(pat, &value, greedy) } else { pattern::trim_prefix(pat, &value, greedy) };
+                trimmed.map_err(|reason| ExpandError::InvalidPattern { pattern: pat.to_owned(), reason, offset })
             }
-            _ => Err(ExpandError::UnsupportedModifier {
-                modifier: spelled(),
-                offset: op_offset,
-            }),
+            _ => Err(ExpandError::UnsupportedModifier { modifier: spelled(), offset: op_offset }),
         }
     }
 
@@ -413,22 +350,11 @@ impl Expander<'_> {
         let pat = self.nested(offset, '/', true)?;
         let replacement = self.nested(offset, '}', true)?;
         let value = self.lookup(name).unwrap_or_default();
-        pattern::replace(&pat, &value, &replacement, all).map_err(|reason| {
-            ExpandError::InvalidPattern {
-                pattern: pat,
-                reason,
-                offset,
-            }
-        })
+        pattern::replace(&pat, &value, &replacement, all).map_err(|reason| ExpandError::InvalidPattern { pattern: pat, reason, offset })
     }
 
     /// Process a part of the `${` at `offset` up to `stop`.
-    fn nested(
-        &mut self,
-        offset: usize,
-        stop: char,
-        raw_escapes: bool,
-    ) -> Result<String, ExpandError> {
+    fn nested(&mut self, offset: usize, stop: char, raw_escapes: bool) -> Result<String, ExpandError> {
         if self.depth >= MAX_DEPTH {
             return Err(ExpandError::TooDeep { offset });
         }
@@ -437,11 +363,7 @@ impl Expander<'_> {
         self.depth -= 1;
         match outcome {
             Ok((text, _words)) => Ok(text),
-            Err(_) if self.cursor.at_end() => Err(if stop == '/' {
-                ExpandError::MissingSlash { offset }
-            } else {
-                ExpandError::MissingBrace { offset }
-            }),
+            Err(_) if self.cursor.at_end() => Err(if stop == '/' { ExpandError::MissingSlash { offset } } else { ExpandError::MissingBrace { offset } }),
             Err(err) => Err(err),
         }
     }

@@ -79,10 +79,7 @@ where
 /// pair wins, as in BuildKit's environment lists.
 impl<K: AsRef<str>, V: AsRef<str>> VarLookup for [(K, V)] {
     fn lookup(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .rev()
-            .find(|(key, _)| key.as_ref() == name)
-            .map(|(_, value)| value.as_ref())
+        self.iter().rev().find(|(key, _)| key.as_ref() == name).map(|(_, value)| value.as_ref())
     }
 }
 
@@ -164,11 +161,7 @@ impl Lexer {
     /// # Errors
     /// Any [`ExpandError`]: unterminated quotes or `${`, unsupported
     /// modifiers, a failed `${NAME?}` check, an invalid pattern.
-    pub fn expand_words(
-        &self,
-        input: &str,
-        env: &dyn VarLookup,
-    ) -> Result<Vec<String>, ExpandError> {
+    pub fn expand_words(&self, input: &str, env: &dyn VarLookup) -> Result<Vec<String>, ExpandError> {
         Ok(self.expand(input, env)?.words)
     }
 
@@ -181,11 +174,7 @@ impl Lexer {
     /// # Errors
     /// Any [`ExpandError`]: unterminated quotes or `${`, unsupported
     /// modifiers, a failed `${NAME?}` check, an invalid pattern.
-    pub fn expand_word_tracked(
-        &self,
-        input: &str,
-        env: &dyn VarLookup,
-    ) -> Result<(String, BTreeSet<String>), ExpandError> {
+    pub fn expand_word_tracked(&self, input: &str, env: &dyn VarLookup) -> Result<(String, BTreeSet<String>), ExpandError> {
         let expansion = self.expand(input, env)?;
         let mut names = expansion.matched;
         names.extend(expansion.unmatched);
@@ -200,12 +189,7 @@ impl Lexer {
     /// modifiers, a failed `${NAME?}` check, an invalid pattern.
     pub fn expand(&self, input: &str, env: &dyn VarLookup) -> Result<Expansion, ExpandError> {
         let outcome = lexer::run(input, self.escape, env)?;
-        Ok(Expansion {
-            value: outcome.value,
-            words: outcome.words,
-            matched: outcome.matched,
-            unmatched: outcome.unmatched,
-        })
+        Ok(Expansion { value: outcome.value, words: outcome.words, matched: outcome.matched, unmatched: outcome.unmatched })
     }
 }
 

@@ -120,11 +120,7 @@ impl Pattern {
 }
 
 /// `${VAR#pattern}` (`greedy`: `##`): remove the matching prefix.
-pub(crate) fn trim_prefix(
-    pattern: &str,
-    value: &str,
-    greedy: bool,
-) -> Result<String, PatternError> {
+pub(crate) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, PatternError> {
     let pattern = Pattern::parse(pattern, greedy)?;
     let text: Vec<char> = value.chars().collect();
     let ends = pattern.match_ends(&text);
@@ -138,11 +134,7 @@ pub(crate) fn trim_prefix(
 ///
 /// Done as BuildKit does it, by stripping the reversed pattern from the
 /// reversed value, so that "shortest suffix" becomes "shortest prefix".
-pub(crate) fn trim_suffix(
-    pattern: &str,
-    value: &str,
-    greedy: bool,
-) -> Result<String, PatternError> {
+pub(crate) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<String, PatternError> {
     let reversed_value: String = value.chars().rev().collect();
     let stripped = trim_prefix(&reverse_pattern(pattern), &reversed_value, greedy)?;
     Ok(stripped.chars().rev().collect())
@@ -181,19 +173,11 @@ fn reverse_pattern(pattern: &str) -> String {
 }
 
 /// `${VAR/pattern/replacement}` (`all`: `//`). Stars are always greedy.
-pub(crate) fn replace(
-    pattern: &str,
-    value: &str,
-    replacement: &str,
-    all: bool,
-) -> Result<String, PatternError> {
+pub(crate) fn replace(pattern: &str, value: &str, replacement: &str, all: bool) -> Result<String, PatternError> {
     let pattern = Pattern::parse(pattern, true)?;
     let text: Vec<char> = value.chars().collect();
     let ends = pattern.match_ends(&text);
-    let first_match_from = |from: usize| {
-        (from..=text.len())
-            .find_map(|start| ends.get(start).copied().flatten().map(|end| (start, end)))
-    };
+    let first_match_from = |from: usize| (from..=text.len()).find_map(|start| ends.get(start).copied().flatten().map(|end| (start, end)));
     let slice = |from: usize, to: usize| text[from..to].iter().collect::<String>();
 
     if !all {
@@ -272,10 +256,7 @@ fn group_reference(text: &str) -> Option<(&str, &str)> {
         Some(body) => (true, body),
         None => (false, text),
     };
-    let len = body
-        .char_indices()
-        .find(|&(_, c)| !(charclass::is_letter(c) || charclass::is_digit(c) || c == '_'))
-        .map_or(body.len(), |(i, _)| i);
+    let len = body.char_indices().find(|&(_, c)| !(charclass::is_letter(c) || charclass::is_digit(c) || c == '_')).map_or(body.len(), |(i, _)| i);
     if len == 0 {
         return None;
     }
@@ -292,19 +273,10 @@ mod tests {
 
     #[test]
     fn prefix_and_suffix() {
-        assert_eq!(
-            trim_prefix("*.", "archive.tar.gz", false).unwrap(),
-            "tar.gz"
-        );
+        assert_eq!(trim_prefix("*.", "archive.tar.gz", false).unwrap(), "tar.gz");
         assert_eq!(trim_prefix("*.", "archive.tar.gz", true).unwrap(), "gz");
-        assert_eq!(
-            trim_suffix(".*", "archive.tar.gz", false).unwrap(),
-            "archive.tar"
-        );
-        assert_eq!(
-            trim_suffix(".*", "archive.tar.gz", true).unwrap(),
-            "archive"
-        );
+        assert_eq!(trim_suffix(".*", "archive.tar.gz", false).unwrap(), "archive.tar");
+        assert_eq!(trim_suffix(".*", "archive.tar.gz", true).unwrap(), "archive");
         assert_eq!(trim_prefix("", "abc", true).unwrap(), "abc");
         assert_eq!(trim_prefix("*", "ab\ncd", true).unwrap(), "\ncd");
         assert_eq!(trim_prefix("?", "\nx", true).unwrap(), "\nx");
@@ -322,18 +294,9 @@ mod tests {
     fn escapes() {
         assert_eq!(trim_prefix("*\\*", "a**b*c", false).unwrap(), "*b*c");
         assert_eq!(trim_prefix("\\}x", "}xy", false).unwrap(), "y");
-        assert_eq!(
-            trim_prefix("\\x", "x", false),
-            Err(PatternError::InvalidEscape(Some('x')))
-        );
-        assert_eq!(
-            trim_prefix("\\", "x", false),
-            Err(PatternError::InvalidEscape(None))
-        );
-        assert_eq!(
-            PatternError::InvalidEscape(Some('x')).to_string(),
-            "invalid escape '\\x'"
-        );
+        assert_eq!(trim_prefix("\\x", "x", false), Err(PatternError::InvalidEscape(Some('x'))));
+        assert_eq!(trim_prefix("\\", "x", false), Err(PatternError::InvalidEscape(None)));
+        assert_eq!(PatternError::InvalidEscape(Some('x')).to_string(), "invalid escape '\\x'");
     }
 
     #[test]

@@ -5,12 +5,7 @@
 use super::*;
 
 fn env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("A", "a b"),
-        ("EMPTY", ""),
-        ("FILE", "archive.tar.gz"),
-        ("NL", "x\ny"),
-    ]
+    vec![("A", "a b"), ("EMPTY", ""), ("FILE", "archive.tar.gz"), ("NL", "x\ny")]
 }
 
 fn word(input: &str) -> Result<String, ExpandError> {
@@ -35,9 +30,7 @@ fn lookup_impls_agree() {
 #[test]
 fn tracking_records_every_lookup() {
     let lexer = Lexer::default();
-    let (value, names) = lexer
-        .expand_word_tracked("$A ${NOPE:-$FILE} '$SKIP' $1", &env())
-        .unwrap();
+    let (value, names) = lexer.expand_word_tracked("$A ${NOPE:-$FILE} '$SKIP' $1", &env()).unwrap();
     assert_eq!(value, "a b archive.tar.gz $SKIP ");
     let names: Vec<_> = names.into_iter().collect();
     assert_eq!(names, ["1", "A", "FILE", "NOPE"]);
@@ -50,33 +43,19 @@ fn tracking_records_every_lookup() {
 fn backtick_escape() {
     let lexer = Lexer::new('`');
     let env = env();
-    assert_eq!(
-        lexer.expand_word(r"C:\dir\$A", &env).unwrap(),
-        r"C:\dir\a b"
-    );
+    assert_eq!(lexer.expand_word(r"C:\dir\$A", &env).unwrap(), r"C:\dir\a b");
     assert_eq!(lexer.expand_word("`$A", &env).unwrap(), "$A");
     assert_eq!(lexer.expand_word("\"`\"`$\"", &env).unwrap(), "\"$");
     assert_eq!(lexer.expand_words("a` b c", &env).unwrap(), ["a b", "c"]);
     // In patterns the escape char is kept and `\` keeps its pattern meaning.
-    assert_eq!(
-        lexer.expand_word(r"${FILE%.\*}", &env).unwrap(),
-        "archive.tar.gz"
-    );
+    assert_eq!(lexer.expand_word(r"${FILE%.\*}", &env).unwrap(), "archive.tar.gz");
 }
 
 #[test]
 fn error_messages_and_offsets() {
     let cases: &[(&str, &str, usize)] = &[
-        (
-            "ab'cd",
-            "unexpected end of statement while looking for matching single-quote",
-            2,
-        ),
-        (
-            "a\"b",
-            "unexpected end of statement while looking for matching double-quote",
-            1,
-        ),
+        ("ab'cd", "unexpected end of statement while looking for matching single-quote", 2),
+        ("a\"b", "unexpected end of statement while looking for matching double-quote", 1),
         ("x${A", "syntax error: missing '}'", 1),
         ("x${A:-${B}", "syntax error: missing '}'", 1),
         ("${A:-\"x}", "syntax error: missing '}'", 0),
@@ -89,11 +68,7 @@ fn error_messages_and_offsets() {
         ("${X?}", "X: is not allowed to be unset", 0),
         ("${EMPTY:?}", "EMPTY: is not allowed to be empty", 0),
         ("${X?need $A}", "X: need a b", 0),
-        (
-            "${FILE#\\x}",
-            "invalid pattern (\\x) in substitution: invalid escape '\\x'",
-            0,
-        ),
+        ("${FILE#\\x}", "invalid pattern (\\x) in substitution: invalid escape '\\x'", 0),
         ("${A:-${X?}}", "X: is not allowed to be unset", 5),
     ];
     for &(input, message, offset) in cases {
@@ -113,12 +88,7 @@ fn go_regex_details() {
     assert_eq!(word("${FILE//a/'<$0>'}").unwrap(), "<a>rchive.t<a>r.gz");
     assert_eq!(word("${FILE/a/'<$0>'}").unwrap(), "<$0>rchive.tar.gz");
     // `##`/`%%` are recognised after expansion.
-    assert_eq!(
-        Lexer::default()
-            .expand_word("${FILE#$P}", &[("FILE", "a.b.c"), ("P", "#*.")])
-            .unwrap(),
-        "c"
-    );
+    assert_eq!(Lexer::default().expand_word("${FILE#$P}", &[("FILE", "a.b.c"), ("P", "#*.")]).unwrap(), "c");
 }
 
 #[test]
@@ -140,10 +110,7 @@ fn leading_bom_is_skipped() {
 #[test]
 fn heredoc_markers_stay_one_word() {
     let lexer = Lexer::default();
-    assert_eq!(
-        lexer.expand_words("cat <<  EOF > f", &env()).unwrap(),
-        ["cat", "<<  EOF", ">", "f"]
-    );
+    assert_eq!(lexer.expand_words("cat <<  EOF > f", &env()).unwrap(), ["cat", "<<  EOF", ">", "f"]);
     assert_eq!(lexer.expand_word("a <<\tb", &env()).unwrap(), "a <<\tb");
 }
 
@@ -154,9 +121,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(matches!(word(&input), Err(ExpandError::TooDeep { .. })));
     let ok = "${X:-".repeat(50) + "v" + &"}".repeat(50);
     assert_eq!(word(&ok).unwrap(), "v");
-    assert!(ExpandError::TooDeep { offset: 0 }
-        .to_string()
-        .contains(&lexer::MAX_DEPTH.to_string()));
+    assert!(ExpandError::TooDeep { offset: 0 }.to_string().contains(&lexer::MAX_DEPTH.to_string()));
 }
 
 #[test]
@@ -167,19 +132,13 @@ fn never_panics_on_any_prefix_or_suffix() {
     ];
     let lexers = [Lexer::new('\\'), Lexer::new('`')];
     for sample in samples {
-        let bounds: Vec<usize> = sample
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain([sample.len()])
-            .collect();
+        let bounds: Vec<usize> = sample.char_indices().map(|(i, _)| i).chain([sample.len()]).collect();
         for &start in &bounds {
             for &end in bounds.iter().filter(|&&e| e >= start) {
                 let piece = &sample[start..end];
                 for lexer in &lexers {
                     if let Err(err) = lexer.expand(piece, &env()) {
-                        assert!(
-                            err.offset() <= piece.len() && piece.is_char_boundary(err.offset())
-                        );
+                        assert!(err.offset() <= piece.len() && piece.is_char_boundary(err.offset()));
                     }
                 }
             }

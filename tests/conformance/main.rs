@@ -27,7 +27,10 @@ fn main() {
     let dir = data_dir();
     // Missing data must fail the run loudly, never pass as zero trials.
     if !dir.join("buildkit/LICENSE").is_file() {
-        eprintln!("conformance data missing: {} has no buildkit/LICENSE; restore testdata/conformance/ from git or point STRATA_CONFORMANCE at a copy", dir.display());
+        eprintln!(
+            "conformance data missing: {} has no buildkit/LICENSE; restore testdata/conformance/ from git or point STRATA_CONFORMANCE at a copy",
+            dir.display()
+        );
         std::process::exit(1);
     }
     let args = libtest_mimic::Arguments::from_args();

@@ -25,10 +25,7 @@ fn case_dirs(rel: &str) -> Vec<(String, PathBuf)> {
 
 /// A line diff, for failure messages.
 pub fn diff(expected: &str, got: &str) -> String {
-    similar::TextDiff::from_lines(expected, got)
-        .unified_diff()
-        .header("expected", "got")
-        .to_string()
+    similar::TextDiff::from_lines(expected, got).unified_diff().header("expected", "got").to_string()
 }
 
 fn read_text(path: &Path) -> Result<String, Failed> {
@@ -66,11 +63,7 @@ fn positive(dir: &Path) -> Result<(), Failed> {
 }
 
 fn cli_dump(dir: &Path) -> Result<(), Failed> {
-    let output = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["parse", "--dump"])
-        .arg(dir.join("Dockerfile"))
-        .output()
-        .map_err(|e| e.to_string())?;
+    let output = Command::new(env!("CARGO_BIN_EXE_strata")).args(["parse", "--dump"]).arg(dir.join("Dockerfile")).output().map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err(format!("exit {}: {}", output.status, String::from_utf8_lossy(&output.stderr)).into());
     }
@@ -105,11 +98,7 @@ fn line_spans() -> Result<(), Failed> {
 pub fn jsonl_block(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let block = text.split("```jsonl").nth(1).and_then(|rest| rest.split("```").next()).unwrap_or_default();
-    block
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad case line {l}: {e}")))
-        .collect()
+    block.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad case line {l}: {e}"))).collect()
 }
 
 fn heredoc_case(case: &Value) -> Result<(), Failed> {

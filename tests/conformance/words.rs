@@ -42,8 +42,7 @@ fn broken(name: String, problem: String) -> Trial {
 
 fn read(rel: &str, label: &str) -> Result<String, Trial> {
     let path = crate::data(rel);
-    std::fs::read_to_string(&path)
-        .map_err(|e| broken(format!("{label}:read"), format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(&path).map_err(|e| broken(format!("{label}:read"), format!("cannot read {}: {e}", path.display())))
 }
 
 fn describe<T: std::fmt::Debug>(result: &Result<T, ExpandError>) -> String {
@@ -58,11 +57,7 @@ fn check(input: &str, env: &Env, expect: &Expect) -> Result<(), Failed> {
     let (passed, expected, got) = match expect {
         Expect::Word(want) => {
             let got = lexer.expand_word(input, env);
-            (
-                got.as_ref() == Ok(want),
-                format!("{want:?}"),
-                describe(&got),
-            )
+            (got.as_ref() == Ok(want), format!("{want:?}"), describe(&got))
         }
         Expect::WordError => {
             let got = lexer.expand_word(input, env);
@@ -70,11 +65,7 @@ fn check(input: &str, env: &Env, expect: &Expect) -> Result<(), Failed> {
         }
         Expect::Words(want) => {
             let got = lexer.expand_words(input, env);
-            (
-                got.as_ref() == Ok(want),
-                format!("{want:?}"),
-                describe(&got),
-            )
+            (got.as_ref() == Ok(want), format!("{want:?}"), describe(&got))
         }
         Expect::WordsError => {
             let got = lexer.expand_words(input, env);
@@ -84,10 +75,7 @@ fn check(input: &str, env: &Env, expect: &Expect) -> Result<(), Failed> {
     if passed {
         return Ok(());
     }
-    Err(
-        format!("\n   input: {input:?}\n     env: {env:?}\nexpected: {expected}\n     got: {got}")
-            .into(),
-    )
+    Err(format!("\n   input: {input:?}\n     env: {env:?}\nexpected: {expected}\n     got: {got}").into())
 }
 
 fn trial(name: String, input: String, env: Env, expect: Expect, ignored: bool) -> Trial {
@@ -100,15 +88,7 @@ fn env_var_trials() -> Vec<Trial> {
         Ok(text) => text,
         Err(t) => return vec![t],
     };
-    let env: Env = [
-        ("PWD", "/home"),
-        ("SHELL", "bash"),
-        ("KOREAN", "한국어"),
-        ("NULL", ""),
-    ]
-    .iter()
-    .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    let env: Env = [("PWD", "/home"), ("SHELL", "bash"), ("KOREAN", "한국어"), ("NULL", "")].iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect();
     let mut trials = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let name = format!("envVarTest:L{}", index + 1);
@@ -132,11 +112,7 @@ fn env_var_trials() -> Vec<Trial> {
                 continue;
             }
         };
-        let expect = if expected == "error" {
-            Expect::WordError
-        } else {
-            Expect::Word(expected.to_owned())
-        };
+        let expect = if expected == "error" { Expect::WordError } else { Expect::Word(expected.to_owned()) };
         trials.push(trial(name, input.to_owned(), env.clone(), expect, ignored));
     }
     trials
@@ -167,23 +143,9 @@ fn words_trials() -> Vec<Trial> {
             trials.push(broken(name, format!("expected exactly one '|': {line:?}")));
             continue;
         };
-        let words: Vec<String> = expected
-            .trim_start_matches(' ')
-            .split(',')
-            .map(str::to_owned)
-            .collect();
-        let expect = if words == ["error"] {
-            Expect::WordsError
-        } else {
-            Expect::Words(words)
-        };
-        trials.push(trial(
-            name,
-            input.trim().to_owned(),
-            env.clone(),
-            expect,
-            false,
-        ));
+        let words: Vec<String> = expected.trim_start_matches(' ').split(',').map(str::to_owned).collect();
+        let expect = if words == ["error"] { Expect::WordsError } else { Expect::Words(words) };
+        trials.push(trial(name, input.trim().to_owned(), env.clone(), expect, false));
     }
     trials
 }
@@ -194,27 +156,14 @@ fn modifier_trials() -> Vec<Trial> {
         Ok(text) => text,
         Err(t) => return vec![t],
     };
-    let block = text
-        .split_once("```jsonl")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(block, _)| block);
+    let block = text.split_once("```jsonl").and_then(|(_, rest)| rest.split_once("```")).map(|(block, _)| block);
     let Some(block) = block else {
-        return vec![broken(
-            "modifier:parse".to_owned(),
-            "no ```jsonl block".to_owned(),
-        )];
+        return vec![broken("modifier:parse".to_owned(), "no ```jsonl block".to_owned())];
     };
     let mut trials = Vec::new();
-    for (index, line) in block
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .enumerate()
-    {
+    for (index, line) in block.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
         match parse_case(line) {
-            Ok((id, input, env, expect)) => {
-                trials.push(trial(format!("modifier:{id}"), input, env, expect, false))
-            }
+            Ok((id, input, env, expect)) => trials.push(trial(format!("modifier:{id}"), input, env, expect, false)),
             Err(problem) => trials.push(broken(format!("modifier:line{}", index + 1), problem)),
         }
     }
@@ -222,8 +171,7 @@ fn modifier_trials() -> Vec<Trial> {
 }
 
 fn parse_case(line: &str) -> Result<(u64, String, Env, Expect), String> {
-    let case: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("bad JSON {line:?}: {e}"))?;
+    let case: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("bad JSON {line:?}: {e}"))?;
     let id = case["id"].as_u64().ok_or("missing id")?;
     let input = case["input"].as_str().ok_or("missing input")?.to_owned();
     let env = case["env"]
@@ -240,16 +188,10 @@ fn parse_case(line: &str) -> Result<(u64, String, Env, Expect), String> {
         (serde_json::Value::String(s), Some("word")) if s == "error" => Expect::WordError,
         (serde_json::Value::String(s), Some("words")) if s == "error" => Expect::WordsError,
         (serde_json::Value::String(s), Some("word")) => Expect::Word(s.clone()),
-        (serde_json::Value::Array(list), Some("words")) => Expect::Words(
-            list.iter()
-                .map(|w| w.as_str().map(str::to_owned).ok_or("non-string word"))
-                .collect::<Result<_, _>>()?,
-        ),
-        (other, mode) => {
-            return Err(format!(
-                "case {id}: expect {other} does not fit mode {mode:?}"
-            ))
+        (serde_json::Value::Array(list), Some("words")) => {
+            Expect::Words(list.iter().map(|w| w.as_str().map(str::to_owned).ok_or("non-string word")).collect::<Result<_, _>>()?)
         }
+        (other, mode) => return Err(format!("case {id}: expect {other} does not fit mode {mode:?}")),
     };
     Ok((id, input, env, expect))
 }

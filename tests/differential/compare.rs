@@ -21,7 +21,8 @@ use crate::support::build::without_times;
 use crate::support::listing;
 
 /// The config fields a user sees, in the order they are listed.
-const FIELDS: &[&str] = &["Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels", "StopSignal", "Healthcheck", "Shell", "OnBuild"];
+const FIELDS: &[&str] =
+    &["Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels", "StopSignal", "Healthcheck", "Shell", "OnBuild"];
 
 /// The reason given to history lines, which another branch is aligning.
 pub const HISTORY_REASON: &str = "history format — being aligned";

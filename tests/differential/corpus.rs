@@ -61,7 +61,8 @@ fn run_case(services: &Services, dir: &Path, name: &str) -> Result<(), Failed> {
         }
         return Ok(());
     }
-    compare::check(&groups, &actual).map_err(|problems| format!("{name}: docker build and strata build differ ({} — STRATA_BLESS=1 rewrites it):\n{problems}", path.display()).into())
+    compare::check(&groups, &actual)
+        .map_err(|problems| format!("{name}: docker build and strata build differ ({} — STRATA_BLESS=1 rewrites it):\n{problems}", path.display()).into())
 }
 
 /// A copy of the case directory without the harness's files, after `setup.sh`.

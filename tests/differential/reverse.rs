@@ -93,7 +93,8 @@ fn buildah_pull(services: &Services) -> Result<(), Failed> {
     let remote = format!("{}/rev-buildah:1", services.registry.host());
     services.strata.ok(&["push", "rev-buildah:1", &remote]);
     buildah_ok(services, &["pull", "--tls-verify=false", &format!("docker://{remote}")]);
-    let inspect: serde_json::Value = serde_json::from_str(&buildah_ok(services, &["inspect", "--type", "image", &remote])).map_err(|e| format!("buildah inspect: {e}"))?;
+    let inspect: serde_json::Value =
+        serde_json::from_str(&buildah_ok(services, &["inspect", "--type", "image", &remote])).map_err(|e| format!("buildah inspect: {e}"))?;
     let seen_id = inspect["FromImageID"].as_str().unwrap_or_default().trim_start_matches("sha256:");
     let config = &inspect["OCIv1"]["config"];
     if format!("sha256:{seen_id}") != id || config["User"] != "runner" || config["Cmd"] != serde_json::json!(["cat", "/built.txt"]) {

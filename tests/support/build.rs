@@ -131,12 +131,8 @@ fn decompress(bytes: &[u8]) -> Vec<u8> {
         [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd",
         _ => return bytes.to_vec(),
     };
-    let mut child = Command::new(tool)
-        .args(["-dc"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run the decompressor");
+    let mut child =
+        Command::new(tool).args(["-dc"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("run the decompressor");
     let mut stdin = child.stdin.take().unwrap();
     let input = bytes.to_vec();
     let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));

@@ -156,6 +156,11 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 
 /// stdout of a finished command, panicking with its stderr unless it succeeded.
 pub fn checked(what: &str, output: Output) -> String {
-    assert!(output.status.success(), "{what} failed:\nstdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -65,8 +65,7 @@ pub fn tree(root: &Path) -> std::io::Result<String> {
 }
 
 fn tree_into(dir: &Path, prefix: &[u8], inodes: &mut HashMap<(u64, u64), Vec<u8>>, out: &mut String) -> std::io::Result<()> {
-    let mut children: Vec<Vec<u8>> =
-        std::fs::read_dir(dir)?.map(|e| e.map(|e| e.file_name().as_bytes().to_vec())).collect::<Result<_, _>>()?;
+    let mut children: Vec<Vec<u8>> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.file_name().as_bytes().to_vec())).collect::<Result<_, _>>()?;
     children.sort();
     for child in children {
         let path = dir.join(std::ffi::OsStr::from_bytes(&child));

@@ -104,8 +104,8 @@ fn write_layer(layer: &SaveLayer, source: &dyn BlobSource, out: &mut dyn Out) ->
 /// The plain tar stream of a stored layer blob.
 fn plain_layer<'a>(layer: &SaveLayer, source: &'a dyn BlobSource) -> Result<Box<dyn Read + 'a>, ArchiveError> {
     let blob = source.open_blob(&layer.digest).map_err(|source| ArchiveError::Blob { digest: layer.digest, source })?;
-    let (_, plain) = decompress(BufReader::with_capacity(256 << 10, blob))
-        .map_err(|source| ArchiveError::Decompress { name: format!("layer {}", layer.digest), source })?;
+    let (_, plain) =
+        decompress(BufReader::with_capacity(256 << 10, blob)).map_err(|source| ArchiveError::Decompress { name: format!("layer {}", layer.digest), source })?;
     Ok(plain)
 }
 
@@ -117,11 +117,7 @@ fn measure(layer: &SaveLayer, source: &dyn BlobSource) -> Result<u64, ArchiveErr
 }
 
 /// Docker's `manifest.json` for `images`, with the given file names.
-pub(super) fn manifest_json(
-    images: &[SaveImage],
-    config: impl Fn(&SaveImage) -> String,
-    layer: impl Fn(&SaveLayer) -> String,
-) -> Vec<u8> {
+pub(super) fn manifest_json(images: &[SaveImage], config: impl Fn(&SaveImage) -> String, layer: impl Fn(&SaveLayer) -> String) -> Vec<u8> {
     let entries: Vec<Entry> = images
         .iter()
         .map(|image| Entry {
@@ -154,11 +150,8 @@ pub(super) fn read(archive: &Extracted) -> Result<Vec<ArchivedImage>, ArchiveErr
     let mut images = Vec::with_capacity(entries.len());
     for entry in entries {
         let tags = entry.repo_tags.unwrap_or_default().iter().map(|t| parse_name(t)).collect::<Result<Vec<_>, _>>()?;
-        let layers = entry
-            .layers
-            .iter()
-            .map(|name| ArchivedLayer { name: name.clone(), digest: digest_in_name(name).filter(|_| name.contains("blobs/")) })
-            .collect();
+        let layers =
+            entry.layers.iter().map(|name| ArchivedLayer { name: name.clone(), digest: digest_in_name(name).filter(|_| name.contains("blobs/")) }).collect();
         images.push(ArchivedImage { config_digest: digest_in_name(&entry.config), config: entry.config, layers, tags });
     }
     Ok(images)

@@ -35,8 +35,8 @@ pub(super) struct Extracted {
 /// Unpacks the (possibly compressed) tar stream `reader` under `root`,
 /// an existing empty directory.
 pub(super) fn extract(reader: impl Read, root: &Path) -> Result<Extracted, ArchiveError> {
-    let (_, plain) = decompress(BufReader::with_capacity(256 << 10, reader))
-        .map_err(|source| ArchiveError::Decompress { name: "the archive".into(), source })?;
+    let (_, plain) =
+        decompress(BufReader::with_capacity(256 << 10, reader)).map_err(|source| ArchiveError::Decompress { name: "the archive".into(), source })?;
     let too_large = |source| ArchiveError::Unpack { name: "the archive".into(), source };
     let limit = SizeLimit::for_dest(root, None).map_err(too_large)?;
     let mut archive = tar::Archive::new(limit.reader(plain));
@@ -82,11 +82,7 @@ pub(super) fn extract(reader: impl Read, root: &Path) -> Result<Extracted, Archi
 impl Extracted {
     fn create_dir(&self, name: &str) -> Result<(), ArchiveError> {
         let path = self.root.join(name);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&path)
-            .map_err(|e| ArchiveError::io("create", &path, e))
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path).map_err(|e| ArchiveError::io("create", &path, e))
     }
 
     fn create_file(&self, name: &str, raw: &str, content: &mut impl Read) -> Result<(), ArchiveError> {
@@ -98,13 +94,7 @@ impl Extracted {
         }
         let path = self.root.join(name);
         // A later entry of the same name replaces an earlier one, as in tar.
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| ArchiveError::io("create", &path, e))?;
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path).map_err(|e| ArchiveError::io("create", &path, e))?;
         io::copy(content, &mut file).map_err(ArchiveError::Read)?;
         Ok(())
     }
@@ -153,9 +143,7 @@ impl Extracted {
         let bytes = std::fs::read(&path).map_err(|e| ArchiveError::io("read", &path, e))?;
         let actual = Digest::of(&bytes);
         match expected {
-            Some(expected) if *expected != actual => {
-                Err(ArchiveError::DigestMismatch { name: name.into(), expected: *expected, actual })
-            }
+            Some(expected) if *expected != actual => Err(ArchiveError::DigestMismatch { name: name.into(), expected: *expected, actual }),
             _ => Ok(bytes),
         }
     }

@@ -33,13 +33,7 @@ pub trait LoadTarget {
     /// Moves a completely unpacked layer into place as `diff_id`'s snapshot.
     fn add_snapshot(&self, unpacked: &Path, diff_id: &Digest) -> Result<(), Self::Error>;
     /// Records an image over stored layers and points `tags` at it; returns the image ID.
-    fn add_image(
-        &self,
-        config_bytes: &[u8],
-        config: &ImageConfig,
-        layers: &[(Digest, LoadedLayer)],
-        tags: &[Reference],
-    ) -> Result<Digest, Self::Error>;
+    fn add_image(&self, config_bytes: &[u8], config: &ImageConfig, layers: &[(Digest, LoadedLayer)], tags: &[Reference]) -> Result<Digest, Self::Error>;
 }
 
 /// A layer blob as stored.
@@ -87,11 +81,7 @@ pub(super) struct ArchivedLayer {
 
 /// Loads every image of the archive `reader` (plain, gzip or zstd tar of
 /// either archive form) into `target`.
-pub fn load<T: LoadTarget>(
-    reader: impl Read,
-    target: &T,
-    progress: &mut dyn FnMut(LoadProgress),
-) -> Result<Vec<LoadedImage>, ArchiveError> {
+pub fn load<T: LoadTarget>(reader: impl Read, target: &T, progress: &mut dyn FnMut(LoadProgress)) -> Result<Vec<LoadedImage>, ArchiveError> {
     let scratch = target.scratch_dir("load").map_err(|e| store_error("a scratch directory", e))?;
     let result = load_in(reader, target, &scratch, progress);
     let removed = std::fs::remove_dir_all(&scratch).map_err(|e| ArchiveError::io("remove", &scratch, e));
@@ -100,12 +90,7 @@ pub fn load<T: LoadTarget>(
     Ok(images)
 }
 
-fn load_in<T: LoadTarget>(
-    reader: impl Read,
-    target: &T,
-    scratch: &Path,
-    progress: &mut dyn FnMut(LoadProgress),
-) -> Result<Vec<LoadedImage>, ArchiveError> {
+fn load_in<T: LoadTarget>(reader: impl Read, target: &T, scratch: &Path, progress: &mut dyn FnMut(LoadProgress)) -> Result<Vec<LoadedImage>, ArchiveError> {
     let files = scratch.join("archive");
     std::fs::create_dir(&files).map_err(|e| ArchiveError::io("create", &files, e))?;
     let archive = extract(reader, &files)?;
@@ -132,8 +117,7 @@ struct Ingest<'a, T> {
 impl<T: LoadTarget> Ingest<'_, T> {
     fn image(&mut self, image: &ArchivedImage) -> Result<LoadedImage, ArchiveError> {
         let config_bytes = self.archive.read(&image.config, image.config_digest.as_ref())?;
-        let config: ImageConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|source| ArchiveError::Json { name: image.config.clone(), source })?;
+        let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|source| ArchiveError::Json { name: image.config.clone(), source })?;
         let id = Digest::of(&config_bytes);
         let diff_ids = &config.rootfs.diff_ids;
         if diff_ids.len() != image.layers.len() {
@@ -143,10 +127,7 @@ impl<T: LoadTarget> Ingest<'_, T> {
         for (layer, diff_id) in image.layers.iter().zip(diff_ids) {
             layers.push((*diff_id, self.layer(layer, diff_id)?));
         }
-        let id = self
-            .target
-            .add_image(&config_bytes, &config, &layers, &image.tags)
-            .map_err(|e| store_error(&image.config, e))?;
+        let id = self.target.add_image(&config_bytes, &config, &layers, &image.tags).map_err(|e| store_error(&image.config, e))?;
         Ok(LoadedImage { id, tags: image.tags.clone() })
     }
 
@@ -162,18 +143,12 @@ impl<T: LoadTarget> Ingest<'_, T> {
         let (digest, size) = self.target.add_blob(&mut file, layer.digest.as_ref()).map_err(|e| store_error(&layer.name, e))?;
         let dir = self.scratch.join(format!("layer-{}", diff_id.hex()));
         std::fs::create_dir(&dir).map_err(|e| ArchiveError::io("create", &dir, e))?;
-        let unpacked = layer::unpack(self.archive.open(&layer.name)?, &dir)
-            .map_err(|source| ArchiveError::Layer { name: layer.name.clone(), source })?;
+        let unpacked = layer::unpack(self.archive.open(&layer.name)?, &dir).map_err(|source| ArchiveError::Layer { name: layer.name.clone(), source })?;
         if unpacked.diff_id != *diff_id {
             return Err(ArchiveError::DiffIdMismatch { name: layer.name.clone(), expected: *diff_id, actual: unpacked.diff_id });
         }
         self.target.add_snapshot(&dir, diff_id).map_err(|e| store_error(&layer.name, e))?;
-        let loaded = LoadedLayer {
-            digest,
-            media_type: unpacked.compression.media_type().to_owned(),
-            size,
-            uncompressed_size: unpacked.uncompressed_size,
-        };
+        let loaded = LoadedLayer { digest, media_type: unpacked.compression.media_type().to_owned(), size, uncompressed_size: unpacked.uncompressed_size };
         (self.progress)(LoadProgress::Loaded { diff_id: *diff_id, size });
         self.unpacked.insert(*diff_id, loaded.clone());
         Ok(loaded)

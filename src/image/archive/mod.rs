@@ -171,12 +171,7 @@ impl ArchiveError {
 
 /// Writes `images` as a docker-archive or oci-archive tar stream into `out`.
 /// Images that share a manifest are written once with all their names.
-pub fn save_archive(
-    images: &[SaveImage],
-    format: ArchiveFormat,
-    source: &dyn BlobSource,
-    out: impl Write,
-) -> Result<(), ArchiveError> {
+pub fn save_archive(images: &[SaveImage], format: ArchiveFormat, source: &dyn BlobSource, out: impl Write) -> Result<(), ArchiveError> {
     let images = merge(images);
     let mut tar = output::TarOut::new(out);
     match format {

@@ -62,9 +62,7 @@ pub(super) fn write(images: &[SaveImage], source: &dyn BlobSource, out: &mut dyn
     for (digest, blob) in &blobs {
         let name = blob_path(digest);
         let read_error = |source| ArchiveError::Blob { digest: *digest, source };
-        let mismatch = |size| {
-            move |actual, actual_size| ArchiveError::BlobMismatch { digest: *digest, expected_size: size, actual, actual_size }
-        };
+        let mismatch = |size| move |actual, actual_size| ArchiveError::BlobMismatch { digest: *digest, expected_size: size, actual, actual_size };
         match blob {
             Blob::Bytes(bytes) => {
                 let expect = Expect { digest: *digest, size: bytes.len() as u64 };
@@ -200,16 +198,11 @@ fn resolve(archive: &super::extract::Extracted, entry: &Descriptor, parent: &str
         if media_type.is_empty() {
             media_type = doc.get("mediaType").and_then(Value::as_str).unwrap_or_default().to_owned();
         }
-        let is_index = media_type == INDEX_MEDIA_TYPE
-            || media_type == DOCKER_LIST_MEDIA_TYPE
-            || (media_type.is_empty() && doc.get("manifests").is_some());
+        let is_index = media_type == INDEX_MEDIA_TYPE || media_type == DOCKER_LIST_MEDIA_TYPE || (media_type.is_empty() && doc.get("manifests").is_some());
         let parse_error = |source| ArchiveError::Json { name: name.clone(), source };
         if is_index {
             let index: IndexDoc = serde_json::from_value(doc).map_err(parse_error)?;
-            let chosen = host_manifest(&index).ok_or_else(|| ArchiveError::NoPlatform {
-                name: name.clone(),
-                arch: host_architecture().to_owned(),
-            })?;
+            let chosen = host_manifest(&index).ok_or_else(|| ArchiveError::NoPlatform { name: name.clone(), arch: host_architecture().to_owned() })?;
             entry_digest = descriptor_digest(chosen, &name)?;
             media_type = chosen.media_type.clone();
             continue;

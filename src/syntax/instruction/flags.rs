@@ -78,10 +78,7 @@ impl Flags {
 
     /// A boolean flag: absent is false, `--x` is true, `--x=false` is false.
     pub fn bool(&self, name: &str) -> bool {
-        self.values
-            .get(name)
-            .and_then(|v| v.last())
-            .is_some_and(|(value, _)| value.as_deref().is_none_or(|v| v.eq_ignore_ascii_case("true")))
+        self.values.get(name).and_then(|v| v.last()).is_some_and(|(value, _)| value.as_deref().is_none_or(|v| v.eq_ignore_ascii_case("true")))
     }
 
     /// A single-valued flag; an empty value counts as not given.
@@ -92,10 +89,7 @@ impl Flags {
 
     /// Every value of a repeatable flag, in order.
     pub fn values(&self, name: &str) -> Vec<(String, Span)> {
-        self.values
-            .get(name)
-            .map(|all| all.iter().filter_map(|(v, span)| v.clone().map(|v| (v, *span))).collect())
-            .unwrap_or_default()
+        self.values.get(name).map(|all| all.iter().filter_map(|(v, span)| v.clone().map(|v| (v, *span))).collect()).unwrap_or_default()
     }
 
     /// The value of a flag, or `None`; plain string form.

@@ -86,32 +86,72 @@ pub struct ArgDecl {
 #[serde(tag = "instruction", rename_all = "snake_case")]
 pub enum Instruction {
     Run(Run),
-    Cmd { command: Command },
-    Entrypoint { command: Command },
-    Shell { shell: Vec<String> },
-    Label { labels: Vec<Pair> },
-    Maintainer { name: String },
-    Expose { ports: Vec<String> },
-    Env { vars: Vec<Pair> },
+    Cmd {
+        command: Command,
+    },
+    Entrypoint {
+        command: Command,
+    },
+    Shell {
+        shell: Vec<String>,
+    },
+    Label {
+        labels: Vec<Pair>,
+    },
+    Maintainer {
+        name: String,
+    },
+    Expose {
+        ports: Vec<String>,
+    },
+    Env {
+        vars: Vec<Pair>,
+    },
     Add(Add),
     Copy(Copy),
-    Volume { paths: Vec<String> },
-    User { user: String },
-    Workdir { path: String },
-    Arg { args: Vec<ArgDecl> },
+    Volume {
+        paths: Vec<String>,
+    },
+    User {
+        user: String,
+    },
+    Workdir {
+        path: String,
+    },
+    Arg {
+        args: Vec<ArgDecl>,
+    },
     Onbuild {
         /// The trigger as written, as it is stored in the image config.
         expression: String,
         trigger: Box<Instruction>,
     },
-    Stopsignal { signal: String },
+    Stopsignal {
+        signal: String,
+    },
     Healthcheck(Healthcheck),
 }
 
 /// Every keyword strata knows, upper-case (for messages and suggestions).
 pub const KEYWORDS: &[&str] = &[
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL", "MAINTAINER",
-    "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
 ];
 
 /// Either a stage start or an instruction inside one.
@@ -161,9 +201,7 @@ impl Builder {
             Typed::From(from) => self.stages.push(Stage { from: at(node, from, original), instructions: Vec::new() }),
             Typed::Other(instruction) => match self.stages.last_mut() {
                 Some(stage) => stage.instructions.push(at(node, instruction, original)),
-                None if matches!(instruction, Instruction::Arg { .. }) => {
-                    self.global_args.push(at(node, instruction, original))
-                }
+                None if matches!(instruction, Instruction::Arg { .. }) => self.global_args.push(at(node, instruction, original)),
                 None => {
                     let kind = ErrorKind::NoStage { instruction: node.keyword.to_uppercase() };
                     return Err(ParseError::new(kind, node.keyword_span));
@@ -237,9 +275,7 @@ fn from(node: &Node) -> Result<From, ParseError> {
     let (image, name) = match args.as_slice() {
         [image] => (image.clone(), None),
         [image, as_word, name] if as_word.eq_ignore_ascii_case("as") => (image.clone(), Some(name.to_lowercase())),
-        [_, other, _] => {
-            return Err(ParseError::new(ErrorKind::FromExpectedAs { found: other.clone() }, word_span(node, 1)))
-        }
+        [_, other, _] => return Err(ParseError::new(ErrorKind::FromExpectedAs { found: other.clone() }, word_span(node, 1))),
         [] => return Err(arity(node, Arity::OneOrThree)),
         [_, ..] if args.len() > 3 => {
             let kind = ErrorKind::Arguments { instruction: "FROM".into(), arity: Arity::OneOrThree };
@@ -262,8 +298,7 @@ fn from(node: &Node) -> Result<From, ParseError> {
 /// BuildKit's stage-name rule: `^[a-z][a-z0-9-_.]*$` (after lower-casing).
 fn is_valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+    chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 /// One instruction other than FROM, typed (FROM starts a stage: see [`from_ast`]).
@@ -319,14 +354,10 @@ fn command_of(args: &Args) -> Option<Command> {
 }
 
 fn run(node: &Node) -> Result<Run, ParseError> {
-    const SPEC: &[FlagSpec] =
-        &[("mount", FlagKind::Repeated), ("network", FlagKind::Value), ("security", FlagKind::Value)];
+    const SPEC: &[FlagSpec] = &[("mount", FlagKind::Repeated), ("network", FlagKind::Value), ("security", FlagKind::Value)];
     let flags = Flags::parse("run", &node.flags, SPEC)?;
-    let mounts = flags
-        .values("mount")
-        .into_iter()
-        .map(|(value, span)| parse_mount(&value).map_err(|e| ParseError::new(e.into(), span)))
-        .collect::<Result<_, _>>()?;
+    let mounts =
+        flags.values("mount").into_iter().map(|(value, span)| parse_mount(&value).map_err(|e| ParseError::new(e.into(), span))).collect::<Result<_, _>>()?;
     let network = choice(&flags, "network", NetworkMode::parse, "default, none or host")?;
     let security = choice(&flags, "security", Security::parse, "sandbox or insecure")?;
     Ok(Run { command: command(node)?, heredocs: node.heredocs.clone(), mounts, network, security })
@@ -389,8 +420,7 @@ fn copy(node: &Node) -> Result<Copy, ParseError> {
         ("exclude", FlagKind::Repeated),
     ];
     let flags = Flags::parse("copy", &node.flags, SPEC)?;
-    let (sources, dest) =
-        copy::sources_and_dest(words(node), &node.heredocs).ok_or_else(|| arity(node, Arity::AtLeastTwo))?;
+    let (sources, dest) = copy::sources_and_dest(words(node), &node.heredocs).ok_or_else(|| arity(node, Arity::AtLeastTwo))?;
     Ok(Copy {
         sources,
         dest,
@@ -414,8 +444,7 @@ fn add(node: &Node) -> Result<Add, ParseError> {
         ("unpack", FlagKind::Bool),
     ];
     let flags = Flags::parse("add", &node.flags, SPEC)?;
-    let (sources, dest) =
-        copy::sources_and_dest(words(node), &node.heredocs).ok_or_else(|| arity(node, Arity::AtLeastTwo))?;
+    let (sources, dest) = copy::sources_and_dest(words(node), &node.heredocs).ok_or_else(|| arity(node, Arity::AtLeastTwo))?;
     Ok(Add {
         sources,
         dest,
@@ -460,9 +489,7 @@ fn onbuild(node: &Node) -> Result<Instruction, ParseError> {
     let not_allowed = |kind| Err(ParseError::new(kind, inner.keyword_span));
     match inner.keyword.as_str() {
         "onbuild" => return not_allowed(ErrorKind::OnbuildChain),
-        "from" | "maintainer" => {
-            return not_allowed(ErrorKind::OnbuildNotAllowed { instruction: inner.keyword.to_uppercase() })
-        }
+        "from" | "maintainer" => return not_allowed(ErrorKind::OnbuildNotAllowed { instruction: inner.keyword.to_uppercase() }),
         _ => {}
     }
     let mut inner = (**inner).clone();
@@ -506,8 +533,7 @@ fn healthcheck(node: &Node) -> Result<Healthcheck, ParseError> {
         "NONE" => Err(ParseError::new(ErrorKind::HealthcheckNoneArgs, node.args_span)),
         "CMD" => {
             let flags = Flags::parse("healthcheck", &node.flags, SPEC)?;
-            let command = command_of(command)
-                .ok_or_else(|| ParseError::new(ErrorKind::HealthcheckNoCommand, node.args_span))?;
+            let command = command_of(command).ok_or_else(|| ParseError::new(ErrorKind::HealthcheckNoCommand, node.args_span))?;
             let duration = |name: &str| -> Result<Option<u64>, ParseError> {
                 let Some((value, span)) = flags.value(name) else { return Ok(None) };
                 let expected = match parse_duration(&value) {
@@ -565,10 +591,7 @@ mod tests {
     fn onbuild_expression_is_buildkits() {
         // Heredocs: "\n" + raw body + terminator name, for each one in order.
         assert_eq!(onbuild_expressions("FROM a\nONBUILD RUN <<EOF\necho hi\nEOF\n"), ["RUN <<EOF\necho hi\nEOF"]);
-        assert_eq!(
-            onbuild_expressions("FROM a\nonbuild \tCOPY <<A <<-B /d/\n1\nA\n2\r\n\tB\n"),
-            ["COPY <<A <<-B /d/\n1\nA\n2\r\nB"]
-        );
+        assert_eq!(onbuild_expressions("FROM a\nonbuild \tCOPY <<A <<-B /d/\n1\nA\n2\r\n\tB\n"), ["COPY <<A <<-B /d/\n1\nA\n2\r\nB"]);
         // The line as BuildKit keeps it: trailing blanks stay, continuations join.
         assert_eq!(onbuild_expressions("FROM a\nONBUILD RUN echo hi  \n"), ["RUN echo hi  "]);
         assert_eq!(onbuild_expressions("FROM a\nONBUILD RUN echo \\\n  hi\n"), ["RUN echo   hi"]);
