@@ -209,7 +209,10 @@ fn ping_uses_a_raw_socket() {
 #[test]
 fn port_80_can_be_bound() {
     let log = holds(
-        "--network=none sh -c '(nc -l -p 80 > /tmp/got &); \
+        // The listener's stdin stays open: a listener reading EOF at once would
+        // half-close the connection, and a client seeing that may exit before
+        // it has sent anything.
+        "--network=none sh -c '(sleep 10 | nc -l -p 80 > /tmp/got &); \
          for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo hello | nc 127.0.0.1 80 && break; sleep 0.2; done; \
          sleep 0.5; echo \"got=$(cat /tmp/got)\"'",
     );
