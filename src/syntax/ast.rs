@@ -14,7 +14,9 @@ use super::span::{LineRange, Span};
 /// A Dockerfile as BuildKit's parser sees it: directives and raw nodes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ast {
+    /// The parser directives from the top of the file (defaults when none).
     pub directives: Directives,
+    /// One node per instruction, in file order; never empty.
     pub nodes: Vec<Node>,
 }
 

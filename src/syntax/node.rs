@@ -18,8 +18,11 @@ use super::split::{extract_flags, keyword_and_rest, offset_in, split_blanks, spl
 pub struct Node {
     /// The keyword, lower-cased (`run`, `copy`, or an unknown word).
     pub keyword: String,
+    /// Where the keyword is in the source.
     pub keyword_span: Span,
+    /// The `--flag` words between the keyword and the arguments, in order.
     pub flags: Vec<Flag>,
+    /// The arguments after the flags, in the shape the keyword's rule gives them.
     pub args: Args,
     /// Where each word of [`Args::Words`] is in the source (one span per
     /// word); empty for the other forms.
@@ -28,7 +31,9 @@ pub struct Node {
     pub args_span: Span,
     /// The whole instruction, heredoc bodies included.
     pub span: Span,
+    /// The physical lines the instruction occupies, heredoc bodies included.
     pub lines: LineRange,
+    /// The heredocs the line opens, in marker order, bodies read.
     pub heredocs: Vec<Heredoc>,
     /// The instruction's logical text (keyword included, heredoc bodies
     /// not): BuildKit's `Node.Original`, so trailing blanks are kept, and an
@@ -39,14 +44,20 @@ pub struct Node {
 /// One `--flag` word, quotes and escapes already processed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Flag {
+    /// The whole word, `--` included (`--from=build`).
     pub text: String,
+    /// Where the word is in the source.
     pub span: Span,
 }
 
 /// An ENV or LABEL pair as written (quotes and escapes still in place).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeyValue {
+    /// The name: the text before the first `=`, or the first word in the
+    /// legacy form.
     pub key: String,
+    /// The text after the first `=`, or the rest of the line (leading
+    /// blanks dropped) in the legacy form.
     pub value: String,
     /// `true` for `key=value`, `false` for the legacy `KEY value` form.
     pub equals: bool,
@@ -62,10 +73,13 @@ pub enum Args {
     Json(Vec<String>),
     /// The verbatim rest of a RUN/CMD/ENTRYPOINT/SHELL in shell form.
     Shell(String),
+    /// ENV and LABEL pairs, in order.
     KeyValues(Vec<KeyValue>),
     /// HEALTHCHECK: the type word (`CMD`, `NONE`, ...) and what follows it.
     Healthcheck {
+        /// The type word as written (case kept).
         kind: String,
+        /// What follows the type word, read like CMD's arguments.
         command: Box<Args>,
     },
     /// ONBUILD and its trigger instruction.
@@ -75,6 +89,7 @@ pub enum Args {
 }
 
 impl Args {
+    /// Whether the arguments are in JSON (exec) form.
     pub fn is_json(&self) -> bool {
         matches!(self, Args::Json(_))
     }

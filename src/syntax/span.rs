@@ -6,11 +6,15 @@ use serde::Serialize;
 /// A half-open byte range `start..end` into the original Dockerfile text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Span {
+    /// Byte offset of the first byte covered.
     pub start: usize,
+    /// Byte offset just past the last byte covered; equal to `start` for a point.
     pub end: usize,
 }
 
 impl Span {
+    /// The span `start..end`; an `end` before `start` is raised to `start`
+    /// (an empty span) rather than making an inverted range.
     pub fn new(start: usize, end: usize) -> Self {
         Span { start, end: end.max(start) }
     }
@@ -20,10 +24,12 @@ impl Span {
         Span { start: at, end: at }
     }
 
+    /// The number of bytes covered.
     pub fn len(&self) -> usize {
         self.end - self.start
     }
 
+    /// Whether the span covers no bytes (a point between characters).
     pub fn is_empty(&self) -> bool {
         self.start == self.end
     }
@@ -39,14 +45,19 @@ impl From<Span> for miette::SourceSpan {
 /// comment and blank lines inside continuations and heredoc bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct LineRange {
+    /// The line the instruction's keyword is on.
     pub start: usize,
+    /// The last line of the instruction: its last continuation line, or its
+    /// last heredoc's terminator line.
     pub end: usize,
 }
 
 /// A 1-based line and column (columns count characters, not bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineCol {
+    /// The line number, 1 for the first line.
     pub line: usize,
+    /// The column, 1 for the first character of the line.
     pub column: usize,
 }
 

@@ -9,35 +9,66 @@ use crate::syntax::heredoc::Heredoc;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
     /// A path or glob in the context (or stage/image for `--from`), or a URL for ADD.
-    Path { path: String },
+    Path {
+        /// The word as written, unexpanded.
+        path: String,
+    },
     /// `<<NAME`: a file whose content is the heredoc body.
-    Heredoc { heredoc: Heredoc },
+    Heredoc {
+        /// The heredoc the marker names, body read.
+        heredoc: Heredoc,
+    },
 }
 
 /// `COPY [--from=] [--chown=] [--chmod=] [--link] [--parents] [--exclude=]... src... dest`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Copy {
+    /// Every argument but the last, in order; never empty.
     pub sources: Vec<Source>,
+    /// The last argument, as written: relative to WORKDIR unless absolute,
+    /// a directory when it ends in `/` or there are several sources.
     pub dest: String,
+    /// `--from=`: a stage name or index, or an image reference; `None`
+    /// copies from the build context.
     pub from: Option<String>,
+    /// `--chown=user[:group]` as written; `None`: files from the context are
+    /// owned by 0:0, files from a stage or image keep their owners.
     pub chown: Option<String>,
+    /// `--chmod=` (octal or symbolic, checked when literal); `None` keeps
+    /// the source modes.
     pub chmod: Option<String>,
+    /// `--link`: the files form an independent layer that does not depend
+    /// on the layers below.
     pub link: bool,
+    /// `--parents`: keep the sources' parent directories under `dest`.
     pub parents: bool,
+    /// `--exclude=` patterns (repeatable), matched like `.dockerignore`.
     pub exclude: Vec<String>,
 }
 
 /// `ADD [--chown=] [--chmod=] [--link] [--keep-git-dir] [--checksum=] [--exclude=]... [--unpack] src... dest`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Add {
+    /// Every argument but the last, in order; never empty. Paths may be
+    /// URLs or git repositories.
     pub sources: Vec<Source>,
+    /// The last argument, as written (see [`Copy::dest`]).
     pub dest: String,
+    /// `--chown=user[:group]` as written; `None`: owned by 0:0.
     pub chown: Option<String>,
+    /// `--chmod=` (octal or symbolic, checked when literal); `None` keeps
+    /// the source modes.
     pub chmod: Option<String>,
+    /// `--link`: the files form an independent layer.
     pub link: bool,
+    /// `--keep-git-dir`: keep `.git` when adding a git repository.
     pub keep_git_dir: bool,
+    /// `--checksum=` (`sha256:<hex>`) a downloaded source must match.
     pub checksum: Option<String>,
+    /// `--exclude=` patterns (repeatable), matched like `.dockerignore`.
     pub exclude: Vec<String>,
+    /// `--unpack[=bool]`; `None` when not given (local archives are then
+    /// extracted; downloads never are).
     pub unpack: Option<bool>,
 }
 

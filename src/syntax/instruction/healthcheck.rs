@@ -15,13 +15,22 @@ pub enum Healthcheck {
     None,
     /// `HEALTHCHECK [flags] CMD command`.
     Cmd {
+        /// The command the container runs to check its health.
         command: Command,
         /// Durations in nanoseconds, as Docker's config stores them; `None`
         /// when not given or given as 0 (both mean "the default").
         interval: Option<u64>,
+        /// `--timeout`: how long one check may run before it counts as failed
+        /// (nanoseconds; `None`: the default).
         timeout: Option<u64>,
+        /// `--start-period`: how long after start failures do not count
+        /// (nanoseconds; `None`: the default).
         start_period: Option<u64>,
+        /// `--start-interval`: the interval during the start period
+        /// (nanoseconds; `None`: the default).
         start_interval: Option<u64>,
+        /// `--retries`: consecutive failures before the container is
+        /// unhealthy; `None` when not given.
         retries: Option<u32>,
     },
 }

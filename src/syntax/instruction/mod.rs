@@ -27,24 +27,33 @@ use super::span::{LineRange, Span};
 /// A parsed Dockerfile: directives, the ARGs before the first FROM, stages.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Dockerfile {
+    /// The parser directives from the top of the file.
     pub directives: Directives,
+    /// The ARG instructions before the first FROM, in order (always
+    /// [`Instruction::Arg`]); they may be used in FROM lines.
     pub global_args: Vec<Located<Instruction>>,
+    /// The stages in file order (index 0 is the first FROM); never empty.
     pub stages: Vec<Stage>,
 }
 
 /// One build stage: its FROM and the instructions after it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stage {
+    /// The FROM line that starts the stage.
     pub from: Located<From>,
+    /// The instructions up to the next FROM, in order.
     pub instructions: Vec<Located<Instruction>>,
 }
 
 /// A value with the source location of the instruction it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Located<T> {
+    /// The typed value.
     #[serde(flatten)]
     pub value: T,
+    /// The whole instruction in the source, heredoc bodies included.
     pub span: Span,
+    /// The physical lines the instruction occupies.
     pub lines: LineRange,
     /// The instruction as written (continuations joined, heredoc bodies left out).
     pub original: String,
@@ -53,9 +62,13 @@ pub struct Located<T> {
 /// `FROM [--platform=p] image [AS name]`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct From {
+    /// The base: an image reference, an earlier stage's name, or `scratch`;
+    /// variables not yet expanded.
     pub image: String,
     /// The stage name, lower-cased as BuildKit does.
     pub name: Option<String>,
+    /// `--platform=` as written (`linux/arm64`, `$BUILDPLATFORM`); `None`
+    /// when not given or given empty (the build's target platform).
     pub platform: Option<String>,
 }
 
@@ -63,21 +76,35 @@ pub struct From {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "form", rename_all = "snake_case")]
 pub enum Command {
-    Exec { args: Vec<String> },
-    Shell { script: String },
+    /// `["executable", "arg", ...]`: run as is, without a shell.
+    Exec {
+        /// The JSON array's strings, in order (may be empty: `CMD []`).
+        args: Vec<String>,
+    },
+    /// Anything else: run by the stage's SHELL (`/bin/sh -c` by default).
+    Shell {
+        /// The text after the keyword and flags, verbatim.
+        script: String,
+    },
 }
 
 /// An ENV or LABEL pair, as written.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pair {
+    /// The name; never empty.
     pub key: String,
+    /// The value with quotes and escapes still in place (the planner
+    /// removes them when it expands variables).
     pub value: String,
 }
 
 /// `ARG name[=default]`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ArgDecl {
+    /// The variable name; never empty, no whitespace.
     pub name: String,
+    /// The text after `=`, unexpanded; `None` for `ARG name` (no `=`),
+    /// `Some("")` for `ARG name=`.
     pub default: Option<String>,
 }
 
@@ -85,50 +112,83 @@ pub struct ArgDecl {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "instruction", rename_all = "snake_case")]
 pub enum Instruction {
+    /// `RUN`: run a command in the stage's filesystem, committing a layer.
     Run(Run),
+    /// `CMD`: the image's default command (or ENTRYPOINT's default arguments).
     Cmd {
+        /// The command as written.
         command: Command,
     },
+    /// `ENTRYPOINT`: the image's entrypoint.
     Entrypoint {
+        /// The command as written.
         command: Command,
     },
+    /// `SHELL ["exe", "arg"...]`: the shell for later shell-form commands.
     Shell {
+        /// The JSON array's strings; never empty.
         shell: Vec<String>,
     },
+    /// `LABEL key=value...`: image config labels.
     Label {
+        /// The pairs in order; a later key overrides an earlier one.
         labels: Vec<Pair>,
     },
+    /// `MAINTAINER name` (deprecated): the config's `author` field.
     Maintainer {
+        /// The rest of the line, verbatim.
         name: String,
     },
+    /// `EXPOSE port[/proto]...`: the config's exposed ports.
     Expose {
+        /// The words as written (`80`, `53/udp`, `$PORT`), unchecked.
         ports: Vec<String>,
     },
+    /// `ENV key=value...`: environment for later instructions and the image.
     Env {
+        /// The pairs in order; a later key overrides an earlier one.
         vars: Vec<Pair>,
     },
+    /// `ADD`: copy files, URLs, git repositories or archives into the stage.
     Add(Add),
+    /// `COPY`: copy files from the context, a stage or an image.
     Copy(Copy),
+    /// `VOLUME`: the config's volume mount points.
     Volume {
+        /// The paths as written; none is blank.
         paths: Vec<String>,
     },
+    /// `USER user[:group]`: the user later RUNs and the container run as.
     User {
+        /// The rest of the line, verbatim.
         user: String,
     },
+    /// `WORKDIR path`: the working directory from here on.
     Workdir {
+        /// The rest of the line, verbatim (relative paths continue from
+        /// the current working directory).
         path: String,
     },
+    /// `ARG name[=default]...` inside a stage (global ones are in
+    /// [`Dockerfile::global_args`]).
     Arg {
+        /// The declarations in order; never empty.
         args: Vec<ArgDecl>,
     },
+    /// `ONBUILD instruction`: a trigger stored in the image config, run by
+    /// builds that use the image as their base.
     Onbuild {
         /// The trigger as written, as it is stored in the image config.
         expression: String,
+        /// The trigger, typed (never ONBUILD, FROM or MAINTAINER).
         trigger: Box<Instruction>,
     },
+    /// `STOPSIGNAL signal`: the config's stop signal.
     Stopsignal {
+        /// The rest of the line, verbatim (`SIGTERM`, `9`, `$SIG`), unchecked.
         signal: String,
     },
+    /// `HEALTHCHECK`: the config's health check.
     Healthcheck(Healthcheck),
 }
 

@@ -11,10 +11,17 @@ use crate::syntax::heredoc::Heredoc;
 /// `RUN [--mount=...]... [--network=...] [--security=...] command`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
+    /// The command as written; a heredoc appears in it as its `<<NAME` marker.
     pub command: Command,
+    /// The heredocs the line opens, in marker order, bodies read.
     pub heredocs: Vec<Heredoc>,
+    /// The `--mount=` flags in order.
     pub mounts: Vec<Mount>,
+    /// `--network=`; `None` when not given or given empty, or when its value
+    /// holds a variable (such a value is ignored).
     pub network: Option<NetworkMode>,
+    /// `--security=`; `None` when not given or given empty, or when its value
+    /// holds a variable (such a value is ignored).
     pub security: Option<Security>,
 }
 
@@ -22,8 +29,11 @@ pub struct Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkMode {
+    /// The build's default network (what `None` also means).
     Default,
+    /// No network: only a loopback interface.
     None,
+    /// The host's network namespace (an entitlement the build must allow).
     Host,
 }
 
@@ -31,11 +41,14 @@ pub enum NetworkMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Security {
+    /// The normal sandbox (the default).
     Sandbox,
+    /// Full privileges (an entitlement the build must allow).
     Insecure,
 }
 
 impl NetworkMode {
+    /// The mode a `--network` value names (exact, lower-case), `None` for others.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "default" => Some(NetworkMode::Default),
@@ -47,6 +60,7 @@ impl NetworkMode {
 }
 
 impl Security {
+    /// The mode a `--security` value names (exact, lower-case), `None` for others.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "sandbox" => Some(Security::Sandbox),
@@ -60,10 +74,15 @@ impl Security {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MountType {
+    /// A read-only (by default) view of the context, a stage or an image.
     Bind,
+    /// A persistent directory shared between builds, keyed by `id`.
     Cache,
+    /// An empty in-memory filesystem.
     Tmpfs,
+    /// A secret the build was given, as a file or an environment variable.
     Secret,
+    /// The SSH agent socket the build was given.
     Ssh,
 }
 
@@ -71,8 +90,11 @@ pub enum MountType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sharing {
+    /// Concurrent builds use the same directory at once (the default).
     Shared,
+    /// A concurrent build gets its own new directory.
     Private,
+    /// A concurrent build waits until the directory is released.
     Locked,
 }
 
@@ -80,35 +102,76 @@ pub enum Sharing {
 /// literal numeric values are checked here, expanded ones when building.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Mount {
+    /// `type=`; `bind` when not given.
     #[serde(rename = "type")]
     pub kind: MountType,
+    /// `target=` (or `dst=`, `destination=`): the mount point. `None`: the
+    /// working directory for bind, cache and tmpfs; `/run/secrets/<id>` for
+    /// a secret file; an agent socket path for ssh.
     pub target: Option<String>,
+    /// `source=` (or `src=`): the path inside `from` to mount (bind, cache);
+    /// `None` is its root.
     pub source: Option<String>,
+    /// `from=`: a stage name or index, or an image; `None` is the build
+    /// context for bind, an empty directory for cache.
     pub from: Option<String>,
+    /// `readonly`/`ro` (or not `rw`); true by default for bind, false for the
+    /// other types.
     pub readonly: bool,
+    /// `id=`: the cache's key (`None`: the target), or which secret or ssh
+    /// agent to mount.
     pub id: Option<String>,
+    /// `sharing=` for cache mounts; `None` means shared.
     pub sharing: Option<Sharing>,
+    /// `mode=`: octal permission bits of the cache directory or secret/ssh
+    /// file, as written.
     pub mode: Option<String>,
+    /// `uid=`: numeric owner of the cache directory or secret/ssh file, as written.
     pub uid: Option<String>,
+    /// `gid=`: numeric group of the cache directory or secret/ssh file, as written.
     pub gid: Option<String>,
+    /// `size=` for tmpfs: a byte count with an optional k/m/g suffix; `None`
+    /// leaves the kernel's default.
     pub size: Option<String>,
+    /// `required` for secret and ssh: fail when the build was not given it
+    /// (otherwise the mount is skipped).
     pub required: bool,
+    /// `env=` for secrets: expose the secret as this environment variable.
     pub env: Option<String>,
 }
 
 /// What can be wrong with a `--mount` value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MountError {
+    /// `type=` names no known mount type; holds the value as written.
     #[error("unknown mount type {0:?} (expected bind, cache, tmpfs, secret or ssh)")]
     UnknownType(String),
+    /// A key no mount type knows; holds the key, lower-cased.
     #[error("unexpected key {0:?}")]
     UnknownKey(String),
+    /// A known key the chosen type does not take (`id=` on a tmpfs).
     #[error("key {key:?} is not valid for type={kind}")]
-    KeyNotForType { key: String, kind: &'static str },
+    KeyNotForType {
+        /// The key, lower-cased, aliases resolved (`src` reads as `source`).
+        key: String,
+        /// The mount type's name (`tmpfs`).
+        kind: &'static str,
+    },
+    /// A literal value that cannot be right (`sharing=`, a bad boolean, or a
+    /// non-numeric `mode=`, `uid=`, `gid=`, `size=`).
     #[error("invalid value {value:?} for {key}: expected {expected}")]
-    InvalidValue { key: String, value: String, expected: &'static str },
+    InvalidValue {
+        /// The key, as resolved.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What would have been accepted, in words.
+        expected: &'static str,
+    },
+    /// A key that takes a value was written bare (`id`); holds the key.
     #[error("{0:?} needs a value ({0}=...)")]
     MissingValue(String),
+    /// A double quote opens a CSV field that never closes; holds the whole value.
     #[error("unterminated quote in {0:?}")]
     UnterminatedQuote(String),
 }
