@@ -22,10 +22,12 @@ impl Blobs {
         Blobs { dir, tmp }
     }
 
+    /// Where the blob `digest` is (or would be) stored.
     pub fn path(&self, digest: &Digest) -> PathBuf {
         self.dir.join(digest.hex())
     }
 
+    /// Whether the blob is present (its content is not checked).
     pub fn contains(&self, digest: &Digest) -> bool {
         self.path(digest).is_file()
     }
@@ -70,6 +72,7 @@ impl Blobs {
         File::open(&path).map_err(|e| StoreError::missing_or_io(*digest, &path, e))
     }
 
+    /// The blob's size in bytes; [`StoreError::MissingBlob`] when absent.
     pub fn size(&self, digest: &Digest) -> Result<u64, StoreError> {
         let path = self.path(digest);
         Ok(std::fs::metadata(&path).map_err(|e| StoreError::missing_or_io(*digest, &path, e))?.len())
@@ -89,6 +92,7 @@ impl Blobs {
         Ok(digests)
     }
 
+    /// Deletes the blob; an absent blob is not an error.
     pub fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
         let path = self.path(digest);
         match std::fs::remove_file(&path) {

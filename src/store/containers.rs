@@ -26,9 +26,11 @@ const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("container
 pub struct ContainerRecord {
     /// 64 hex digits; names the directory.
     pub id: String,
+    /// The unique name users refer to it by (`busybox-working-container`).
     pub name: String,
     /// What it was made from: an image name, or the build step that failed.
     pub source: String,
+    /// When it was made (RFC 3339); containers are listed oldest first.
     pub created: String,
     /// The config of the image under the writable layer.
     pub base: ImageConfig,
@@ -47,8 +49,11 @@ impl ContainerRecord {
 /// Environment, user and working directory of commands run in a container.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunDefaults {
+    /// `KEY=value` entries, as in an image config's `Env`.
     pub env: Vec<String>,
+    /// `user[:group]`; `None` runs as root.
     pub user: Option<String>,
+    /// The working directory (`/` when the image sets none).
     pub workdir: String,
 }
 
@@ -64,9 +69,14 @@ impl RunDefaults {
 pub struct NewContainer<'a> {
     /// `None`: the first free one of `stem`, `stem-2`, ...
     pub name: Option<&'a str>,
+    /// The name to number when `name` is `None` (characters outside
+    /// letters, digits, `_.-` are dropped; empty becomes `container`).
     pub stem: &'a str,
+    /// What it is made from, for [`ContainerRecord::source`].
     pub source: &'a str,
+    /// The config of the image under the writable layer.
     pub base: ImageConfig,
+    /// How commands run in it by default.
     pub defaults: RunDefaults,
     /// An existing upper directory to take over (a failed step's); `None`:
     /// a fresh, empty one.
@@ -75,7 +85,9 @@ pub struct NewContainer<'a> {
 
 /// A container held for one command; others wait for nothing and fail.
 pub struct HeldContainer {
+    /// The container's record, read after the hold was taken.
     pub record: ContainerRecord,
+    /// Its directory, `containers/<id>/`.
     pub dir: PathBuf,
     _lock: Lock,
 }
@@ -135,7 +147,6 @@ impl Store {
         Ok(name.unwrap_or(stem))
     }
 
-    /// Every container, oldest first.
     /// The base layers of every working container, read in `txn`.
     pub(super) fn container_layers_in(&self, txn: &redb::WriteTransaction) -> Result<std::collections::BTreeSet<Digest>, StoreError> {
         let mut layers = std::collections::BTreeSet::new();
@@ -147,6 +158,7 @@ impl Store {
         Ok(layers)
     }
 
+    /// Every container, oldest first.
     pub fn containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
         let mut records = self.meta.read(|txn| {
             let table = match txn.open_table(CONTAINERS) {
@@ -218,6 +230,7 @@ impl Store {
 }
 
 impl HeldContainer {
+    /// The overlay upper directory: every change made in the container.
     pub fn upper(&self) -> PathBuf {
         self.dir.join("upper")
     }
@@ -226,9 +239,14 @@ impl HeldContainer {
 /// What `strata commit` adds to the container's changes.
 #[derive(Debug, Default)]
 pub struct CommitOptions {
+    /// The tag to point at the new image; `None` leaves it untagged.
     pub tag: Option<Reference>,
+    /// `--message`: the new history entry's comment.
     pub message: Option<String>,
+    /// `--author`: the config's and the history entry's author; `None`
+    /// keeps the base image's author.
     pub author: Option<String>,
+    /// `--change` edits (`CMD`, `ENV`, ...) applied to the config, in order.
     pub changes: Vec<ConfigChange>,
 }
 

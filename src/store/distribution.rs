@@ -20,7 +20,9 @@ pub(super) const COMPRESSED: TableDefinition<&str, &[u8]> = TableDefinition::new
 /// A layer blob in one compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompressedBlob {
+    /// The blob's digest (what a manifest lists for the layer).
     pub digest: Digest,
+    /// The blob's size in bytes.
     pub size: u64,
 }
 
@@ -28,6 +30,7 @@ pub struct CompressedBlob {
 /// a manifest over the layer blobs in the wanted compression.
 #[derive(Debug, Clone)]
 pub struct DistributableImage {
+    /// The manifest over the compressed layers (stored as a blob too).
     pub manifest: Manifest,
     /// Per layer, bottom first: the blob and the plain tar's diff_id.
     pub layers: Vec<(CompressedBlob, Digest)>,

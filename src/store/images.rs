@@ -15,9 +15,13 @@ use crate::layer::{self, Compression};
 /// How `import` makes its image.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
+    /// How the layer blob is stored (whatever the tarball's own compression).
     pub compression: Compression,
+    /// `--change` edits applied to the new image's config, in order.
     pub changes: Vec<ConfigChange>,
+    /// `--message`: the history entry's comment.
     pub message: Option<String>,
+    /// The tag to point at the new image; `None` leaves it untagged.
     pub tag: Option<Reference>,
     /// The tarball's name, for errors (`-` for standard input).
     pub source: String,
@@ -29,10 +33,15 @@ pub struct ImportOptions {
 /// An image with its documents, as stored.
 #[derive(Debug, Clone)]
 pub struct StoredImage {
+    /// The image's manifest (its digest is the `images_v1` key).
     pub manifest: Manifest,
+    /// The digest of the config blob: the image ID.
     pub config_digest: Digest,
+    /// The config, parsed.
     pub config: ImageConfig,
+    /// The `images_v1` row.
     pub record: ImageRecord,
+    /// Every tag pointing at the manifest.
     pub tags: Vec<Reference>,
 }
 
@@ -46,23 +55,32 @@ impl StoredImage {
 /// One row of `strata images`.
 #[derive(Debug, Clone)]
 pub struct ImageEntry {
+    /// The manifest digest (the `images_v1` key).
     pub manifest: Digest,
+    /// The `images_v1` row.
     pub record: ImageRecord,
+    /// Every tag pointing at the manifest; empty for an untagged image.
     pub tags: Vec<Reference>,
 }
 
 /// What `remove` did.
 #[derive(Debug, Clone, Default)]
 pub struct Removal {
+    /// The tags removed.
     pub untagged: Vec<Reference>,
+    /// The image ID, when the image itself was deleted (its last tag went,
+    /// or it was named by ID); its blobs go at the next garbage collection.
     pub deleted: Option<Digest>,
 }
 
 /// What garbage collection freed.
 #[derive(Debug, Clone, Default)]
 pub struct GcReport {
+    /// Blobs deleted.
     pub blobs: usize,
+    /// Snapshot directories deleted.
     pub snapshots: usize,
+    /// Bytes of the deleted blobs (snapshots not counted).
     pub bytes: u64,
     /// True when another strata process was using the store, so nothing was freed now.
     pub deferred: bool,

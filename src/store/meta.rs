@@ -26,6 +26,7 @@ pub const LAYERS: TableDefinition<&str, &[u8]> = TableDefinition::new("layers_v1
 /// An image the store holds (tagged or not).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageRecord {
+    /// The config blob's digest: the image ID.
     pub config: Digest,
     /// When the image was created (RFC 3339).
     pub created: String,
@@ -36,9 +37,14 @@ pub struct ImageRecord {
 /// A layer: its stored blob and sizes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerRecord {
+    /// The digest of the stored blob (equal to the diff_id when uncompressed).
     pub blob: Digest,
+    /// The OCI layer media type, naming the blob's compression
+    /// (`application/vnd.oci.image.layer.v1.tar+gzip`).
     pub media_type: String,
+    /// The blob's size in bytes, as stored.
     pub size: u64,
+    /// The size of the plain tar in bytes.
     pub uncompressed_size: u64,
 }
 

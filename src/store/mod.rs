@@ -51,49 +51,111 @@ use crate::digest::Digest;
 /// Store failures; I/O errors keep the path they concern.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A file-system operation under the root failed (permissions, a full
+    /// disk, a missing directory).
     #[error("cannot {action} {}", path.display())]
     Io {
+        /// What was being done, as a verb phrase (`create`, `write blob`).
         action: &'static str,
+        /// The file or directory it was done to.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A blob (or, for a layer, its `layers_v1` record) that should be in the
+    /// store is not; holds its digest (a layer's diff_id in the latter case).
     #[error("blob {0} is not in the store")]
     MissingBlob(Digest),
+    /// Stored data no longer matches its name: a blob read whole, or a
+    /// snapshot re-tarred or blob re-unpacked to check its diff_id.
     #[error("blob {digest} is corrupt: its content hashes to {actual}")]
-    Corrupt { digest: Digest, actual: Digest },
+    Corrupt {
+        /// The digest (or diff_id) it is stored under.
+        digest: Digest,
+        /// What its content hashes to now.
+        actual: Digest,
+    },
+    /// A blob being written does not hash to the digest the caller expected
+    /// (a download or archive member that is not what it claims); nothing is stored.
     #[error("digest mismatch: expected {expected}, got {actual}")]
-    DigestMismatch { expected: Digest, actual: Digest },
+    DigestMismatch {
+        /// The digest the caller asked for.
+        expected: Digest,
+        /// The digest of what was actually written.
+        actual: Digest,
+    },
+    /// The redb metadata database failed (open, transaction, table or commit).
     #[error("metadata database: {0}")]
     Database(Box<redb::Error>),
+    /// A metadata row cannot be decoded (damaged or written by an incompatible version).
     #[error("damaged {table} record {key:?}: {reason}")]
-    BadRecord { table: String, key: String, reason: String },
+    BadRecord {
+        /// The table's name with its version (`images_v1`).
+        table: String,
+        /// The row's key.
+        key: String,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// No image has this tag, or this ID/manifest digest (or prefix of one);
+    /// holds the name as the user gave it.
     #[error("no such image: {0}")]
     NoSuchImage(String),
+    /// An ID prefix matches several images, or several containers.
     #[error("{name} is ambiguous: it matches {count} images")]
-    Ambiguous { name: String, count: usize },
+    Ambiguous {
+        /// The prefix as the user gave it.
+        name: String,
+        /// How many matched.
+        count: usize,
+    },
+    /// `rmi` by ID of an image with several tags, without `--force`.
     #[error("image {id} is tagged in several repositories ({tags}): remove the tags, or use --force")]
-    ImageInUse { id: String, tags: String },
+    ImageInUse {
+        /// The image ID, short form (12 hex digits).
+        id: String,
+        /// Its tags, short form, comma-separated.
+        tags: String,
+    },
+    /// A stored tag is not a valid image reference.
     #[error(transparent)]
     Reference(#[from] crate::image::ReferenceError),
+    /// A manifest cannot be built or read.
     #[error(transparent)]
     Manifest(#[from] crate::image::ManifestError),
+    /// A stored image config blob is not a valid image config.
     #[error("image config {digest} is invalid: {reason}")]
-    BadConfig { digest: Digest, reason: String },
+    BadConfig {
+        /// The config's digest (the image ID).
+        digest: Digest,
+        /// Why it was rejected (the JSON decoder's message).
+        reason: String,
+    },
+    /// Writing, reading or unpacking a layer tar failed.
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    /// `import` could not read or unpack the rootfs tarball.
     #[error("cannot import {name}")]
     Import {
+        /// The tarball's name as given (`-` for standard input).
         name: String,
+        /// Why the tarball was rejected.
         #[source]
         source: crate::layer::LayerError,
     },
+    /// No container has this name or unique ID prefix; holds the name as given.
     #[error("no such container: {0}")]
     NoSuchContainer(String),
+    /// A new container was given a name another container has; holds the name.
     #[error("a container named {0} already exists")]
     ContainerExists(String),
+    /// Another strata command holds the container (it runs in it, commits
+    /// or removes it); holds the container's name.
     #[error("container {0} is in use by another strata command")]
     ContainerBusy(String),
+    /// A container name breaks the naming rule (see the message, at most 128
+    /// characters); holds the name as given.
     #[error("invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
     BadContainerName(String),
 }
@@ -106,6 +168,7 @@ impl From<redb::Error> for StoreError {
 }
 
 impl StoreError {
+    /// A [`StoreError::Io`] for `action` on `path`.
     pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> StoreError {
         StoreError::Io { action, path: path.to_path_buf(), source }
     }
@@ -123,8 +186,11 @@ impl StoreError {
 /// in another process waits until this one is done.
 pub struct Store {
     root: PathBuf,
+    /// The content-addressed blobs (`blobs/sha256/`).
     pub blobs: Blobs,
+    /// The unpacked layers (`snapshots/`).
     pub snapshots: Snapshots,
+    /// The metadata database (`meta.redb`).
     pub meta: Meta,
     /// Space set aside for prunes on a full disk (see reserve.rs).
     pub reserve: Reserve,
@@ -164,6 +230,7 @@ impl Store {
         })
     }
 
+    /// The directory the store was opened at (`--root`).
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -173,6 +240,7 @@ impl Store {
         self.root.join("cache-mounts")
     }
 
+    /// Where running builds record what they hold (see lease.rs).
     pub fn leases_dir(&self) -> PathBuf {
         self.root.join("leases")
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::StoreError;
 use crate::digest::Digest;
 
+/// The snapshot area of a store.
 #[derive(Debug, Clone)]
 pub struct Snapshots {
     dir: PathBuf,
@@ -18,6 +19,7 @@ impl Snapshots {
         Snapshots { dir }
     }
 
+    /// Where the snapshot of layer `diff_id` is (or would be).
     pub fn path(&self, diff_id: &Digest) -> PathBuf {
         self.dir.join(diff_id.hex())
     }
@@ -28,6 +30,7 @@ impl Snapshots {
         diff_ids.iter().map(|d| self.path(d)).collect()
     }
 
+    /// Whether the snapshot is present (always whole, see the module doc).
     pub fn contains(&self, diff_id: &Digest) -> bool {
         self.path(diff_id).is_dir()
     }
