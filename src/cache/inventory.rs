@@ -33,8 +33,10 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    /// Every kind (what `--filter type=` accepts).
     pub const ALL: [EntryKind; 4] = [EntryKind::Layer, EntryKind::Empty, EntryKind::CacheMount, EntryKind::StatCache];
 
+    /// The kind's name in `--filter type=` and JSON output (`cache-mount`).
     pub fn name(self) -> &'static str {
         match self {
             EntryKind::Layer => "layer",
@@ -62,10 +64,14 @@ pub struct CacheEntry {
     /// The key's hex digits for records, `mount-<hex>` for cache mounts,
     /// `stat-cache` for the stat cache.
     pub id: String,
+    /// What sort of entry it is.
     #[serde(rename = "type")]
     pub kind: EntryKind,
+    /// The record's cache key; `None` for cache mounts and the stat cache.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<CacheKey>,
+    /// The diff_id of the layer the step added; `None` for empty steps,
+    /// cache mounts and the stat cache.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<Digest>,
     /// Bytes of its data (layer blob + snapshot, or the directory/file).
@@ -73,8 +79,13 @@ pub struct CacheEntry {
     /// True when an image or another record uses the same layer: removing
     /// this entry alone frees nothing.
     pub shared: bool,
+    /// When it was made (RFC 3339); for files, the path's birth time
+    /// (its modification time where the file system keeps none).
     pub created: String,
+    /// When a build last used it (RFC 3339); for files, the path's
+    /// modification time. Pruning removes the oldest first.
     pub last_used: String,
+    /// How many builds used it (0 for cache mounts and the stat cache).
     pub uses: u64,
     /// What keeps it: `image` (a layer of a stored image or a working
     /// container's base), `build` (a
@@ -86,6 +97,8 @@ pub struct CacheEntry {
     pub children: usize,
     /// The instruction, or what the entry is.
     pub description: String,
+    /// The stage that made a record (its name, or `stage-N`); empty for
+    /// other entries and for records written before stages were recorded.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub stage: String,
 }
@@ -96,6 +109,8 @@ impl CacheEntry {
         !self.held_by.is_empty()
     }
 
+    /// [`CacheEntry::last_used`] as a time; the Unix epoch when it does not
+    /// parse (so a damaged entry is pruned first).
     pub fn last_used_time(&self) -> SystemTime {
         parse_time(&self.last_used).unwrap_or(SystemTime::UNIX_EPOCH)
     }
@@ -104,15 +119,20 @@ impl CacheEntry {
 /// Byte totals, each layer counted once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
+    /// Bytes of every entry.
     pub total: u64,
+    /// Bytes held by an image or a running build (pruning cannot free them).
     pub in_use: u64,
+    /// Bytes a prune of everything could free: `total - in_use`.
     pub reclaimable: u64,
 }
 
 /// Everything the cache holds.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Inventory {
+    /// Every entry, most recently used first.
     pub entries: Vec<CacheEntry>,
+    /// Byte totals over the entries, each layer counted once.
     pub totals: Totals,
     /// Blob of each entry's layer, for removal.
     #[serde(skip)]
@@ -201,10 +221,17 @@ impl Inventory {
 /// A cache ID that names no entry, or several.
 #[derive(Debug, thiserror::Error)]
 pub enum FindError {
+    /// No entry's ID is, or starts with, the name; holds the name as given.
     #[error("no cache entry {0}")]
     NotFound(String),
+    /// The name is a prefix of several entries' IDs.
     #[error("{name} is ambiguous: it matches {count} cache entries")]
-    Ambiguous { name: String, count: usize },
+    Ambiguous {
+        /// The name as given.
+        name: String,
+        /// How many entries it matches.
+        count: usize,
+    },
 }
 
 /// Layers that images and running builds hold.

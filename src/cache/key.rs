@@ -33,12 +33,14 @@ impl Default for KeyBuilder {
 }
 
 impl KeyBuilder {
+    /// A builder whose first field is the key recipe's version.
     pub fn new() -> KeyBuilder {
         let mut builder = KeyBuilder { hasher: Sha256::new() };
         builder.bytes("version", KEY_VERSION.as_bytes());
         builder
     }
 
+    /// Adds the field `tag` with a raw value.
     pub fn bytes(&mut self, tag: &str, value: &[u8]) -> &mut Self {
         self.hasher.update((tag.len() as u32).to_be_bytes());
         self.hasher.update(tag.as_bytes());
@@ -47,14 +49,17 @@ impl KeyBuilder {
         self
     }
 
+    /// Adds the field `tag` with a text value (its UTF-8 bytes).
     pub fn str(&mut self, tag: &str, value: &str) -> &mut Self {
         self.bytes(tag, value.as_bytes())
     }
 
+    /// Adds the field `tag` with a digest value (its 32 raw bytes).
     pub fn digest(&mut self, tag: &str, value: &Digest) -> &mut Self {
         self.bytes(tag, value.as_bytes())
     }
 
+    /// The key of the fields added so far; the builder can go on.
     pub fn finish(&self) -> CacheKey {
         CacheKey(Digest::from_bytes(self.hasher.clone().finalize().into()))
     }

@@ -22,6 +22,7 @@ use crate::store::{GcReport, Store, StoreError};
 
 /// The default storage cap (BuildKit's: 10% of the disk, here at most 20 GB).
 pub const DEFAULT_MAX_KEEP: u64 = 20_000_000_000;
+/// The default storage cap as a share of the store's filesystem, in percent.
 pub const DEFAULT_KEEP_PERCENT: f64 = 10.0;
 /// Entries unused this long are collected whatever the size (60 days).
 pub const DEFAULT_KEEP_DURATION: Duration = Duration::from_secs(60 * 86_400);
@@ -29,6 +30,7 @@ pub const DEFAULT_KEEP_DURATION: Duration = Duration::from_secs(60 * 86_400);
 /// How much the cache may keep.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum KeepStorage {
+    /// A fixed number of bytes.
     Bytes(u64),
     /// A share of the store's filesystem.
     Percent(f64),
@@ -39,8 +41,11 @@ pub enum KeepStorage {
 /// When and how much to collect after a build.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GcPolicy {
+    /// `enabled`: whether builds collect at all (default true).
     pub enabled: bool,
+    /// `keep-storage`: the cache size collection prunes down to.
     pub keep_storage: KeepStorage,
+    /// `keep-duration`: entries unused for longer are removed whatever the size.
     pub keep_duration: Duration,
 }
 
@@ -53,16 +58,28 @@ impl Default for GcPolicy {
 /// A bad `strata.toml` or flag value.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// `strata.toml` exists but cannot be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file's path.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// `strata.toml` is not valid TOML, or has an unknown section or key.
     #[error("{path}: {reason}")]
-    Parse { path: String, reason: String },
+    Parse {
+        /// The file's path.
+        path: String,
+        /// The TOML decoder's message.
+        reason: String,
+    },
+    /// A `keep-storage` value is not a size or a percentage from 0 to 100;
+    /// holds the value as written.
     #[error("invalid size {0:?}: expected bytes with an optional unit (kB, MB, GB, TB, KiB, MiB, GiB, TiB) or a percentage")]
     Size(String),
+    /// A `keep-duration` value is not a duration; holds the value as written.
     #[error("invalid duration {0:?}: expected e.g. 24h, 7d, 2weeks")]
     Duration(String),
 }
@@ -164,16 +181,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, PolicyError> {
 /// refers to.
 #[derive(Debug, Clone, Default)]
 pub struct GcOutcome {
+    /// The prune of entries unused for longer than `keep-duration`.
     pub expired: PruneReport,
+    /// The least-recently-used prune down to `keep-storage`.
     pub over_limit: PruneReport,
+    /// The sweep of blobs and snapshots nothing refers to (`deferred` when
+    /// another strata process was running).
     pub unreferenced: GcReport,
 }
 
 impl GcOutcome {
+    /// Bytes freed by all three parts.
     pub fn freed(&self) -> u64 {
         self.expired.freed + self.over_limit.freed + self.unreferenced.bytes
     }
 
+    /// Cache entries removed by the two prunes (swept files not counted).
     pub fn removed(&self) -> usize {
         self.expired.removed.len() + self.over_limit.removed.len()
     }

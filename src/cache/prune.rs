@@ -24,6 +24,7 @@ pub struct PruneOptions {
     /// Entry types to consider; empty: layers and empty steps, plus cache
     /// mounts and the stat cache with `all`.
     pub kinds: Vec<EntryKind>,
+    /// `--all`: with no `kinds`, also cache mounts and the stat cache.
     pub all: bool,
     /// Only entries unused for at least this long.
     pub until: Option<Duration>,
@@ -46,6 +47,7 @@ impl PruneOptions {
 /// What a prune removed (or, dry, would remove).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PruneReport {
+    /// The entries removed (or that would be), oldest last use first.
     pub removed: Vec<CacheEntry>,
     /// Bytes freed on disk.
     pub freed: u64,
@@ -53,6 +55,7 @@ pub struct PruneReport {
     pub kept_in_use: usize,
     /// Cache bytes left.
     pub remaining: u64,
+    /// True when nothing was actually removed (`--dry-run`).
     pub dry_run: bool,
 }
 

@@ -18,11 +18,16 @@ const LAST: TableDefinition<&str, &str> = TableDefinition::new("cache_last_v1");
 /// One named input of a key, as it can be shown to a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Input {
+    /// What the input is: `parent`, `instruction`, `op`, `from-stage`,
+    /// `from-image`, `env:<NAME>`, `file:<path>`, `exclude`.
     pub name: String,
+    /// Its value as text: a key or digest, the instruction as written, a
+    /// variable's value.
     pub value: String,
 }
 
 impl Input {
+    /// The input `name` with `value`.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Input {
         Input { name: name.into(), value: value.into() }
     }
@@ -31,12 +36,15 @@ impl Input {
 /// What a cached step produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheRecord {
+    /// The step's key (the `cache_records_v1` key).
     pub key: CacheKey,
     /// The layer the step added (its diff_id), if it added one.
     pub layer: Option<Digest>,
+    /// The inputs the key was computed from, in the order they were hashed.
     pub inputs: Vec<Input>,
     /// The step as written, for `strata cache` listings.
     pub step: String,
+    /// When the step was built (RFC 3339).
     pub created: String,
     /// The stage that made it (its name, or `stage-N`); empty in records
     /// written before stages were recorded.
@@ -53,6 +61,7 @@ pub struct Cache<'a> {
 }
 
 impl<'a> Cache<'a> {
+    /// The cache tables of `store`.
     pub fn new(store: &'a Store) -> Cache<'a> {
         Cache { store }
     }

@@ -13,12 +13,16 @@ use crate::store::{Store, StoreError};
 /// One row of `system df`.
 #[derive(Debug, Clone, Serialize)]
 pub struct UsageRow {
+    /// The row's title: `Images`, `Containers`, `Build Cache`, `Cache Mounts`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// How many images, containers or entries there are.
     pub total: usize,
     /// Images: tagged; cache: held by an image or a running build.
     pub active: usize,
+    /// Bytes on disk, each layer counted once per row.
     pub size: u64,
+    /// Bytes removing the inactive ones would free.
     pub reclaimable: u64,
 }
 

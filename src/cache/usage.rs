@@ -22,6 +22,8 @@ const RECENT_BUILDS: usize = 5;
 pub struct Usage {
     /// RFC 3339.
     pub last_used: String,
+    /// How many builds used it (a build counts once however many times it
+    /// reuses the record).
     pub uses: u64,
     /// Newest last.
     #[serde(default)]

@@ -23,6 +23,8 @@ use crate::store::{Store, StoreError};
 /// What to do besides reporting.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VerifyOptions {
+    /// `--repair`: quarantine what is broken, drop the records that need
+    /// it, unpack images' snapshots again.
     pub repair: bool,
 }
 
@@ -31,19 +33,56 @@ pub struct VerifyOptions {
 #[serde(tag = "problem", rename_all = "kebab-case")]
 pub enum Problem {
     /// A blob whose content does not hash to its name.
-    CorruptBlob { blob: Digest, actual: Digest },
+    CorruptBlob {
+        /// The blob's name.
+        blob: Digest,
+        /// What its content hashes to.
+        actual: Digest,
+    },
     /// A blob something refers to is not there.
-    MissingBlob { blob: Digest, needed_by: String },
+    MissingBlob {
+        /// The blob's digest.
+        blob: Digest,
+        /// Who refers to it: `image <short id>` or `cache record <short key>`.
+        needed_by: String,
+    },
     /// A layer's snapshot directory is not there.
-    MissingSnapshot { layer: Digest, needed_by: String },
+    MissingSnapshot {
+        /// The layer's diff_id.
+        layer: Digest,
+        /// Who needs it: `image <short id>` or `cache record <short key>`.
+        needed_by: String,
+    },
     /// A snapshot lacks an entry of its layer, or has it in another form.
-    IncompleteSnapshot { layer: Digest, path: String, reason: String },
+    IncompleteSnapshot {
+        /// The layer's diff_id.
+        layer: Digest,
+        /// The entry's path in the layer (`/` when the whole snapshot is off).
+        path: String,
+        /// How it differs.
+        reason: String,
+    },
     /// A tag names an image the store does not hold.
-    DanglingTag { tag: String, target: String },
-    /// A cache record's layer has no layer record.
-    MissingLayer { layer: Digest, needed_by: String },
+    DanglingTag {
+        /// The tag, in full (`docker.io/library/busybox:latest`).
+        tag: String,
+        /// The manifest digest it points to.
+        target: String,
+    },
+    /// A layer an image or cache record needs has no layer record.
+    MissingLayer {
+        /// The layer's diff_id.
+        layer: Digest,
+        /// Who needs it: `image <short id>` or `cache record <short key>`.
+        needed_by: String,
+    },
     /// An image whose manifest or config cannot be read.
-    BrokenImage { image: String, reason: String },
+    BrokenImage {
+        /// The image's manifest digest.
+        image: String,
+        /// Why it cannot be read.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -63,8 +102,10 @@ impl std::fmt::Display for Problem {
 /// A problem and what repair did about it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
+    /// What is broken.
     #[serde(flatten)]
     pub problem: Problem,
+    /// The problem as a sentence, for people.
     pub message: String,
     /// What `--repair` did; `None` when not repaired.
     pub repair: Option<String>,
@@ -73,10 +114,15 @@ pub struct Finding {
 /// The outcome of a verification.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
+    /// Blobs hashed.
     pub blobs: usize,
+    /// Snapshots checked (present ones of needed layers).
     pub snapshots: usize,
+    /// Cache records read.
     pub records: usize,
+    /// Images checked.
     pub images: usize,
+    /// Every problem found, in the order found.
     pub findings: Vec<Finding>,
     /// Where repair put what it set aside.
     pub quarantine: Option<PathBuf>,
