@@ -21,30 +21,63 @@ pub use tty::TtyRenderer;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A step began; `name` is `[stage 2/4] COPY src /app`.
-    Started { id: usize, name: String },
+    Started {
+        /// The step's number, from 1 in start order.
+        id: usize,
+        /// The step's title: stage, position and instruction text.
+        name: String,
+    },
     /// A step was found in the cache.
-    Cached { id: usize },
+    Cached {
+        /// The step's number.
+        id: usize,
+    },
     /// Why a step missed the cache (`--explain`).
-    Miss { id: usize, reasons: Vec<String> },
+    Miss {
+        /// The step's number.
+        id: usize,
+        /// One sentence per input that differs from the nearest cached run.
+        reasons: Vec<String>,
+    },
     /// A line of output of a running step.
-    Log { id: usize, line: String },
+    Log {
+        /// The step's number.
+        id: usize,
+        /// The line, without its line ending.
+        line: String,
+    },
     /// A step finished.
     Done {
+        /// The step's number.
         id: usize,
+        /// Wall-clock time since it started (JSON: seconds, to the millisecond).
         #[serde(serialize_with = "seconds")]
         duration: Duration,
     },
     /// What a RUN step used (from its cgroup).
     Resources {
+        /// The step's number.
         id: usize,
+        /// The cgroup's peak memory use in bytes; `None` when the kernel does
+        /// not report it.
         peak_memory: Option<u64>,
+        /// CPU time (user + system) of all its processes; `None` when not
+        /// known (JSON: seconds, to the millisecond).
         #[serde(serialize_with = "optional_seconds")]
         cpu_time: Option<Duration>,
     },
     /// A step failed.
-    Error { id: usize, message: String },
+    Error {
+        /// The step's number.
+        id: usize,
+        /// The error, rendered as one line.
+        message: String,
+    },
     /// A warning about the build as a whole (unused build args, ...).
-    Warning { message: String },
+    Warning {
+        /// The warning's text.
+        message: String,
+    },
 }
 
 fn optional_seconds<S: serde::Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -73,6 +106,7 @@ fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S
 /// Where events go. Implementations must be cheap: builds call this from
 /// their worker threads.
 pub trait Progress: Send + Sync {
+    /// Shows (or records) one event; called in the order events happen.
     fn event(&self, event: Event);
     /// Called once when the build ends, to finish the display.
     fn finish(&self, _total: Duration) {}
@@ -84,6 +118,7 @@ pub struct JsonRenderer<W: Write + Send> {
 }
 
 impl<W: Write + Send> JsonRenderer<W> {
+    /// A renderer writing to `out` (standard output for `--progress=json`).
     pub fn new(out: W) -> Self {
         JsonRenderer { out: Mutex::new(out) }
     }

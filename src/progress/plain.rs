@@ -14,12 +14,15 @@ use std::time::{Duration, Instant};
 
 use super::{Event, Progress};
 
+/// Renders events as BuildKit's plain progress (`--progress=plain`), one
+/// line per event, log lines prefixed with seconds since the step started.
 pub struct PlainRenderer<W: Write + Send> {
     out: Mutex<W>,
     started: Mutex<Vec<(usize, Instant)>>,
 }
 
 impl<W: Write + Send> PlainRenderer<W> {
+    /// A renderer writing to `out`.
     pub fn new(out: W) -> Self {
         PlainRenderer { out: Mutex::new(out), started: Mutex::new(Vec::new()) }
     }

@@ -10,6 +10,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Event, Progress};
 
+/// Renders events as a live view on standard error (`--progress=tty`, or
+/// `auto` when standard error is a terminal).
 pub struct TtyRenderer {
     bars: MultiProgress,
     steps: Mutex<HashMap<usize, ProgressBar>>,
@@ -22,6 +24,7 @@ impl Default for TtyRenderer {
 }
 
 impl TtyRenderer {
+    /// A renderer drawing on standard error.
     pub fn new() -> TtyRenderer {
         TtyRenderer { bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), steps: Mutex::default() }
     }
