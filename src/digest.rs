@@ -35,10 +35,12 @@ impl Digest {
         self.hex()[..12].to_owned()
     }
 
+    /// The 32 raw bytes of the hash.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 
+    /// The digest with these raw hash bytes (the inverse of [`Digest::as_bytes`]).
     pub fn from_bytes(bytes: [u8; 32]) -> Digest {
         Digest(bytes)
     }
@@ -97,6 +99,7 @@ pub struct HashingWriter<W> {
 }
 
 impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`, with nothing hashed yet.
     pub fn new(inner: W) -> Self {
         HashingWriter { inner, hasher: Sha256::new(), written: 0 }
     }
@@ -106,6 +109,7 @@ impl<W: Write> HashingWriter<W> {
         (Digest(self.hasher.finalize().into()), self.written, self.inner)
     }
 
+    /// The inner writer; what is written to it directly is not hashed.
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
     }
@@ -132,6 +136,7 @@ pub struct HashingReader<R> {
 }
 
 impl<R: Read> HashingReader<R> {
+    /// Wraps `inner`, with nothing hashed yet.
     pub fn new(inner: R) -> Self {
         HashingReader { inner, hasher: Sha256::new(), read: 0 }
     }
