@@ -236,15 +236,19 @@ pub enum FindError {
 
 /// Layers that images and running builds hold.
 pub(super) struct Holders {
+    /// Layers (diff_ids) of stored images and working containers' bases.
     pub images: BTreeSet<Digest>,
+    /// Layers running builds have leased.
     pub leases: BTreeSet<Digest>,
 }
 
 impl Holders {
+    /// The holders as the store records them now.
     pub fn read(store: &Store) -> Result<Holders, StoreError> {
         Ok(Holders { images: store.referenced_layers()?, leases: store.leased_layers()? })
     }
 
+    /// What holds `layer`: `image` and/or `build`; empty when nothing does.
     pub fn of(&self, layer: &Digest) -> Vec<String> {
         let mut held_by = Vec::new();
         if self.images.contains(layer) {

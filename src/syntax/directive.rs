@@ -58,6 +58,7 @@ fn directive_line(line: &str) -> IResult<&str, (&str, &str)> {
 pub struct DirectiveScanner {
     done: bool,
     seen: Vec<String>,
+    /// The directives read so far (defaults for those not seen).
     pub directives: Directives,
 }
 

@@ -47,8 +47,11 @@ impl Heredoc {
 /// empty) and the byte range `start..end` of the marker word in the line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Marker {
+    /// The heredoc the marker opens; `content` and `span` not yet filled.
     pub heredoc: Heredoc,
+    /// Byte offset of the marker word in the line.
     pub start: usize,
+    /// Byte offset just past the marker word.
     pub end: usize,
 }
 

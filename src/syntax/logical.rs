@@ -35,6 +35,8 @@ pub fn physical_lines(source: &str, skip: usize) -> impl Iterator<Item = Physica
 /// An instruction's text after continuations are joined.
 #[derive(Debug, Clone, Default)]
 pub struct LogicalLine {
+    /// The joined text: each physical line without its continuation
+    /// character and line ending, comment lines inside left out.
     pub text: String,
     /// `(offset in text, offset in source)` at the start of each joined piece.
     pieces: Vec<(usize, usize)>,

@@ -29,8 +29,11 @@ pub fn keyword_and_rest(line: &str) -> IResult<&str, &str> {
 /// and the byte range `start..end` it came from in the text that was split.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Word {
+    /// The word's text, as the rule that cut it leaves it.
     pub text: String,
+    /// Byte offset of the word's first byte in the split text.
     pub start: usize,
+    /// Byte offset just past the word's last byte.
     pub end: usize,
 }
 
