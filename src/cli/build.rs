@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::{archive, graph, registry, render, CliError};
+use super::{archive, registry, render, CliError};
 use crate::context::Context;
 use crate::exec::{Limits, Runtime, Snapshotter};
 use crate::image::{ConfigChange, Reference};
@@ -215,8 +215,8 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     };
     if args.print_graph {
         let text = match args.format {
-            GraphFormat::Dot => graph::dot(&plan),
-            GraphFormat::Json => render::json(&graph::json(&plan)),
+            GraphFormat::Dot => plan::graph::dot(&plan),
+            GraphFormat::Json => render::json(&plan::graph::json(&plan)),
         };
         print!("{text}");
         return Ok(ExitCode::SUCCESS);

@@ -5,7 +5,6 @@ mod archive;
 mod build;
 mod cache;
 mod container;
-mod graph;
 mod image;
 mod parse;
 mod registry;
