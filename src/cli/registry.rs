@@ -2,7 +2,7 @@
 //! view of transfers (a bar per blob on a terminal, a line per event
 //! otherwise); and the adapter through which `build` pulls base images.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -32,11 +32,23 @@ impl RegistryArgs {
     }
 
     pub fn client_options(&self, registry: &str) -> Result<ClientOptions, RegistryError> {
-        let config = DockerConfig::load(&DockerConfig::default_path())?;
-        let credentials = config.get(registry)?;
-        Ok(ClientOptions { insecure: self.insecure.clone(), credentials })
+        self.access().client_options(registry)
+    }
+
+    /// The library's form of these flags.
+    pub fn access(&self) -> crate::registry::RegistryAccess {
+        crate::registry::RegistryAccess { insecure: self.insecure.clone() }
     }
 }
+
+impl From<RegistryArgs> for crate::registry::RegistryAccess {
+    fn from(args: RegistryArgs) -> crate::registry::RegistryAccess {
+        args.access()
+    }
+}
+
+/// Base images for `build` and `run` (the library's fetcher).
+pub use crate::registry::RegistryImages;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -229,48 +241,6 @@ fn registry_name(server: &str) -> String {
     match host {
         "index.docker.io" | "registry-1.docker.io" | "" => DEFAULT_REGISTRY.to_owned(),
         other => other.to_owned(),
-    }
-}
-
-/// Base images for `build`: pulled when missing from the store (or always,
-/// with `--pull`), each name once per build.
-pub struct RegistryImages<'a> {
-    pub store: &'a Store,
-    pub args: RegistryArgs,
-    pub always: bool,
-    pub quiet: bool,
-    done: Mutex<BTreeSet<String>>,
-}
-
-impl<'a> RegistryImages<'a> {
-    pub fn new(store: &'a Store, args: RegistryArgs, always: bool, quiet: bool) -> RegistryImages<'a> {
-        RegistryImages { store, args, always, quiet, done: Mutex::default() }
-    }
-}
-
-impl crate::solve::ImageFetcher for RegistryImages<'_> {
-    fn ensure(&self, name: &str) -> Result<(), String> {
-        let Ok(reference) = name.parse::<Reference>() else { return Ok(()) };
-        let key = reference.to_string();
-        if self.done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
-            return Ok(());
-        }
-        let present = self.store.resolve(name).is_ok();
-        // A digest pins the content: present is current, even with --pull.
-        if present && (!self.always || reference.digest.is_some()) {
-            return Ok(());
-        }
-        let options = PullOptions { client: self.args.client(&reference.registry).map_err(|e| e.to_string())?, ..PullOptions::default() };
-        let view = TransferView::new(Direction::Down, self.quiet);
-        if !self.quiet {
-            eprintln!("pulling {}", reference.familiar());
-        }
-        registry::pull(self.store, &reference, &options, &view).map_err(|e| e.to_string())?;
-        view.finish();
-        if let Ok(mut done) = self.done.lock() {
-            done.insert(key);
-        }
-        Ok(())
     }
 }
 
