@@ -17,7 +17,7 @@ use super::build::{dockerfile_id, load_plan, StepFlags};
 use super::image::ListFormat;
 use super::table::{ago, human_size, table, truncate};
 use super::{render, CliError};
-use crate::cache::{self, Cache, CacheEntry, EntryKind, GcPolicy, Inventory, PruneOptions, VerifyOptions};
+use crate::cache::{self, Cache, CacheEntry, EntryKind, Inventory, PruneOptions, VerifyOptions};
 use crate::context::Context;
 use crate::exec::Runtime;
 use crate::progress::Quiet;
@@ -457,35 +457,10 @@ fn verify(store: &Store, args: &VerifyArgs) -> Result<ExitCode, CliError> {
 }
 
 /// The policy for this build: strata.toml, then the flags.
-fn policy(store: &Store, flags: &GcFlags) -> Result<GcPolicy, cache::PolicyError> {
-    let mut policy = GcPolicy::load(store.root())?;
-    if flags.no_gc {
-        policy.enabled = false;
-    }
-    if let Some(size) = &flags.gc_keep_storage {
-        policy.keep_storage = cache::parse_keep_storage(size)?;
-    }
-    if let Some(duration) = &flags.gc_keep_duration {
-        policy.keep_duration = cache::parse_duration(duration)?;
-    }
-    Ok(policy)
-}
-
-/// Collects garbage after a successful build. A failure here does not fail
-/// the build (its image is stored): it is reported as a warning.
-pub fn gc_after_build(store: &Store, flags: &GcFlags, added_layers: bool, quiet: bool) {
-    store.release_lease();
-    let outcome = policy(store, flags).map_err(|e| e.to_string()).and_then(|policy| {
-        // A policy given on the command line is meant for this build.
-        let asked = flags.gc_keep_storage.is_some() || flags.gc_keep_duration.is_some();
-        if !policy.enabled || !(asked || cache::gc_due(store, added_layers)) {
-            return Ok(None);
-        }
-        let collected = cache::collect(store, &policy).map(Some).map_err(|e| e.to_string());
-        cache::mark_gc(store);
-        collected
-    });
-    match outcome {
+/// The GC after a build, on stderr: what it freed, or a warning (the
+/// build stands either way).
+pub fn report_gc(gc: &Result<Option<cache::GcOutcome>, crate::build::GcError>, quiet: bool) {
+    match gc {
         Ok(Some(gc)) if (gc.removed() > 0 || gc.freed() > 0) && !quiet => {
             let files = gc.unreferenced.blobs + gc.unreferenced.snapshots;
             eprintln!("gc: removed {} cache entries and {files} unreferenced blobs/snapshots, freed {}", gc.removed(), human_size(gc.freed()));

@@ -198,4 +198,8 @@ pub enum CliError {
     Archive(#[from] crate::image::archive::ArchiveError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+    #[error(transparent)]
+    BuildRequest(#[from] crate::build::BuildError),
 }

@@ -185,21 +185,6 @@ pub fn push(store: &Store, args: &PushArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pushes a built image under each of its tags (`build --push`).
-pub fn push_tags(store: &Store, id: &str, tags: &[Reference], args: &RegistryArgs, quiet: bool) -> Result<(), CliError> {
-    let image = store.resolve(id)?;
-    for tag in tags {
-        let options = PushOptions { client: args.client(&tag.registry)?, ..PushOptions::default() };
-        let view = TransferView::new(Direction::Up, quiet);
-        let pushed = registry::push(store, &image, tag, &options, &view).map_err(CliError::from)?;
-        view.finish();
-        if !quiet {
-            eprintln!("pushed {tag}@{}", pushed.digest);
-        }
-    }
-    Ok(())
-}
-
 pub fn login(args: &LoginArgs) -> Result<ExitCode, CliError> {
     let server = registry_name(&args.server);
     let password = match (&args.password, args.password_stdin) {
@@ -330,50 +315,4 @@ impl TransferProgress for TransferView {
             }
         }
     }
-}
-
-/// `--cache-from` sources, imported before the build (metadata only).
-pub fn import_caches<'a>(
-    store: &'a Store,
-    specs: &[registry::CacheSpec],
-    args: &RegistryArgs,
-    view: &'a TransferView,
-    quiet: bool,
-) -> Result<Option<registry::ImportedCache<'a>>, CliError> {
-    if specs.is_empty() {
-        return Ok(None);
-    }
-    let locations: Vec<_> = specs.iter().map(|s| s.location.clone()).collect();
-    let (cache, summaries) = registry::ImportedCache::import(store, &locations, &|r| args.client_options(r), view)?;
-    for summary in summaries.iter().filter(|_| !quiet) {
-        match summary.records {
-            Some(n) => eprintln!("importing cache from {}: {n} records", summary.location),
-            None => eprintln!("no cache at {} yet", summary.location),
-        }
-    }
-    Ok(Some(cache))
-}
-
-/// `--cache-to` targets, written after the build.
-pub fn export_caches(
-    store: &Store,
-    specs: &[registry::CacheSpec],
-    output: &crate::solve::BuildOutput,
-    imported: Option<&dyn crate::cache::SharedCache>,
-    args: &RegistryArgs,
-    quiet: bool,
-) -> Result<(), CliError> {
-    for spec in specs {
-        let options = match &spec.location {
-            registry::CacheLocation::Registry(reference) => args.client(&reference.registry)?,
-            registry::CacheLocation::Layout(_) => ClientOptions::default(),
-        };
-        let view = TransferView::new(Direction::Up, quiet);
-        let summary = registry::export_cache(store, spec, &output.steps, &output.last_key, imported, &options, &view)?;
-        view.finish();
-        if !quiet {
-            eprintln!("exported cache to {}: {} records, {} layers ({} sent)", spec.location, summary.records, summary.layers, summary.uploaded);
-        }
-    }
-    Ok(())
 }
