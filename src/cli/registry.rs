@@ -47,8 +47,21 @@ impl From<RegistryArgs> for crate::registry::RegistryAccess {
     }
 }
 
-/// Base images for `build` and `run` (the library's fetcher).
-pub use crate::registry::RegistryImages;
+/// The library's base-image fetcher with this CLI's transfer view attached
+/// (`strata run` pulls a missing image through it).
+pub struct RegistryImages<'a>(registry::RegistryImages<'a>);
+
+impl<'a> RegistryImages<'a> {
+    pub fn new(store: &'a Store, args: RegistryArgs, always: bool, quiet: bool) -> RegistryImages<'a> {
+        RegistryImages(registry::RegistryImages::new(store, args, always, quiet).with_progress(TransferView::new(Direction::Down, quiet)))
+    }
+}
+
+impl crate::solve::ImageFetcher for RegistryImages<'_> {
+    fn ensure(&self, name: &str) -> Result<(), String> {
+        self.0.ensure(name)
+    }
+}
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

@@ -34,19 +34,19 @@ pub struct RegistryImages<'a> {
     access: RegistryAccess,
     always: bool,
     quiet: bool,
-    progress: &'a dyn TransferProgress,
+    progress: Box<dyn TransferProgress + 'a>,
     done: Mutex<BTreeSet<String>>,
 }
 
 impl<'a> RegistryImages<'a> {
     /// A fetcher into `store`; unless `quiet`, each pull is announced on stderr.
     pub fn new(store: &'a Store, access: impl Into<RegistryAccess>, always: bool, quiet: bool) -> RegistryImages<'a> {
-        RegistryImages { store, access: access.into(), always, quiet, progress: &NoProgress, done: Mutex::default() }
+        RegistryImages { store, access: access.into(), always, quiet, progress: Box::new(NoProgress), done: Mutex::default() }
     }
 
     /// Where the pulls' transfer events go (by default nowhere).
-    pub fn with_progress(mut self, progress: &'a dyn TransferProgress) -> RegistryImages<'a> {
-        self.progress = progress;
+    pub fn with_progress(mut self, progress: impl TransferProgress + 'a) -> RegistryImages<'a> {
+        self.progress = Box::new(progress);
         self
     }
 
@@ -61,7 +61,7 @@ impl<'a> RegistryImages<'a> {
         if !self.quiet {
             eprintln!("pulling {}", reference.familiar());
         }
-        super::pull(self.store, reference, &options, self.progress)?;
+        super::pull(self.store, reference, &options, self.progress.as_ref())?;
         Ok(())
     }
 }

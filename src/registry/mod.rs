@@ -127,6 +127,12 @@ pub trait TransferProgress: Sync {
     fn event(&self, event: Transfer);
 }
 
+impl<T: TransferProgress + ?Sized> TransferProgress for &T {
+    fn event(&self, event: Transfer) {
+        (**self).event(event);
+    }
+}
+
 /// Discards transfer events.
 pub struct NoProgress;
 
