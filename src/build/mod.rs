@@ -8,6 +8,7 @@
 mod context;
 mod dockerfile;
 mod error;
+mod explain;
 mod gc;
 mod interrupt;
 mod outcome;
@@ -18,6 +19,7 @@ use std::time::Instant;
 pub use context::ContextSource;
 pub use dockerfile::{dockerfile_id, load_plan};
 pub use error::BuildError;
+pub use explain::explain;
 pub use gc::{GcError, GcRequest};
 pub use outcome::{CacheExport, Outcome, Timings};
 
@@ -60,6 +62,30 @@ pub struct Request {
     pub gc: GcRequest,
     /// Leave out notices on stderr (pulls).
     pub quiet: bool,
+}
+
+impl Request {
+    /// A request to build `context`'s Dockerfile for this machine's
+    /// platform with default options: no tags, outputs, caches or pulls;
+    /// the GC as `strata.toml` says.
+    pub fn new(context: ContextSource) -> Request {
+        Request {
+            context,
+            dockerfile: None,
+            plan: PlanOptions { target: None, build_args: Default::default(), platform: crate::plan::Platform::host() },
+            solve: SolveOptions::default(),
+            tags: Vec::new(),
+            labels: Vec::new(),
+            pull: false,
+            registry: RegistryAccess::default(),
+            cache_from: Vec::new(),
+            cache_to: Vec::new(),
+            outputs: Vec::new(),
+            compression: Compression::Gzip,
+            gc: GcRequest::default(),
+            quiet: false,
+        }
+    }
 }
 
 /// Where a build's events go.

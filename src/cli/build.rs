@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -17,7 +17,7 @@ use crate::layer::Compression;
 use crate::plan::{self, Entitlements, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
 use crate::registry::NoProgress;
-use crate::solve::{Secrets, SolveOptions, SshAgents, StoreBaseImages};
+use crate::solve::{Secrets, SolveOptions, SshAgents};
 use crate::store::{Store, StoreError};
 
 const EXAMPLES: &str = "\
@@ -284,13 +284,13 @@ fn solve_options(args: &BuildArgs, snapshotter: Snapshotter) -> Result<SolveOpti
     })
 }
 
-fn plan_options(steps: &StepFlags) -> PlanOptions {
+pub(super) fn plan_options(steps: &StepFlags) -> PlanOptions {
     PlanOptions { target: steps.target.clone(), build_args: build_args(&steps.build_args), platform: Platform::host() }
 }
 
 /// A Dockerfile's parse or plan error is printed located in its text and
 /// becomes exit code 1; others go up to be rendered.
-fn located(error: BuildError) -> Result<ExitCode, CliError> {
+pub(super) fn located(error: BuildError) -> Result<ExitCode, CliError> {
     match error {
         BuildError::Parse { name, text, error } => eprintln!("{}", render::parse_error(&name, &text, *error)),
         BuildError::Plan { name, text, error } => eprintln!("{}", render::plan_error(&name, &text, &error)),
@@ -298,16 +298,6 @@ fn located(error: BuildError) -> Result<ExitCode, CliError> {
         other => return Err(other.into()),
     }
     Ok(ExitCode::FAILURE)
-}
-
-/// Reads, parses and plans a Dockerfile for `cache explain`, which must
-/// judge exactly what a build would run; a parse or plan error is printed
-/// (located in the source) and becomes exit code 1.
-pub(super) fn load_plan(base_images: &StoreBaseImages<'_>, dockerfile_path: &Path, steps: &StepFlags) -> Result<Result<plan::BuildPlan, ExitCode>, CliError> {
-    match build::load_plan(base_images, dockerfile_path, &plan_options(steps)) {
-        Ok(plan) => Ok(Ok(plan)),
-        Err(error) => located(error).map(Err),
-    }
 }
 
 /// What the build did, on stderr (the ID alone on stdout with `-q`), and the
@@ -363,9 +353,6 @@ fn metadata(outcome: &build::Outcome) -> serde_json::Value {
         },
     })
 }
-
-/// What identifies a Dockerfile across builds (for `--explain`).
-pub(super) use build::dockerfile_id;
 
 /// `--max-add-size` and `import --max-size`: `512m`, `2g`, `64k`, or plain
 /// bytes, in `--keep-storage`'s units.
