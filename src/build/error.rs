@@ -6,6 +6,7 @@ use std::path::PathBuf;
 /// Why [`super::build`] or [`super::plan_only`] failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum BuildError {
+    /// The Dockerfile cannot be read.
     #[error("cannot read {}", path.display())]
     ReadDockerfile {
         path: PathBuf,
@@ -18,10 +19,13 @@ pub enum BuildError {
     /// The Dockerfile parses but cannot be planned.
     #[error("{name}: {error}")]
     Plan { name: String, text: String, error: Box<crate::plan::PlanError> },
+    /// The context cannot be opened (its `.dockerignore`, a walk error).
     #[error("{0}")]
     Context(#[from] crate::context::ContextError),
+    /// A base image is neither in the store nor pullable.
     #[error("image {image}: {reason}")]
     BaseImage { image: String, reason: String },
+    /// The signal handlers that stop a build cleanly cannot be installed.
     #[error("cannot watch for Ctrl-C")]
     Signals(#[source] std::io::Error),
     /// SIGINT or SIGTERM stopped the build; nothing was committed.

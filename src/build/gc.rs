@@ -20,8 +20,10 @@ pub struct GcRequest {
 /// Why the GC after a build did not run through.
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
+    /// `strata.toml` or a `--gc-*` value is not valid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The collection itself failed.
     #[error(transparent)]
     Collect(#[from] StoreError),
 }

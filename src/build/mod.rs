@@ -37,10 +37,12 @@ use context::OpenedContext;
 /// Everything a build is asked to do.
 #[derive(Debug)]
 pub struct Request {
+    /// The build context: a directory or an archive.
     pub context: ContextSource,
     /// The Dockerfile (default: the context's `Dockerfile`; for an archive
     /// context, a path inside the archive).
     pub dockerfile: Option<PathBuf>,
+    /// `--target`, build args and the platform.
     pub plan: PlanOptions,
     /// How steps run and hit the cache; `dockerfile_id` is filled in here.
     pub solve: SolveOptions,
@@ -50,6 +52,7 @@ pub struct Request {
     pub labels: Vec<(String, String)>,
     /// Pull base images even when the store has them (unless pinned by digest).
     pub pull: bool,
+    /// How registries are reached (pulls, pushes, shared caches).
     pub registry: RegistryAccess,
     /// Shared caches read before the build (`--cache-from`).
     pub cache_from: Vec<CacheSpec>,
@@ -59,6 +62,7 @@ pub struct Request {
     pub outputs: Vec<Box<dyn Exporter>>,
     /// Layer compression where the image leaves the store.
     pub compression: Compression,
+    /// The garbage collection after the build.
     pub gc: GcRequest,
     /// Leave out notices on stderr (pulls).
     pub quiet: bool,

@@ -21,6 +21,7 @@ pub struct Outcome {
     pub tags: Vec<Reference>,
     /// Steps taken from a cache, of all steps.
     pub cached_steps: usize,
+    /// Steps that make a layer.
     pub total_steps: usize,
     /// What hashing the context took.
     pub context: HashStats,
@@ -32,13 +33,16 @@ pub struct Outcome {
     pub exported: Vec<Exported>,
     /// The GC after the build: `Ok(None)` when it was not due.
     pub gc: Result<Option<GcOutcome>, GcError>,
+    /// Where the time went.
     pub timings: Timings,
 }
 
 /// A shared cache written after the build.
 #[derive(Debug, Clone)]
 pub struct CacheExport {
+    /// Where it went (`type=…` spelled out).
     pub location: String,
+    /// Records and layers written.
     pub summary: ExportSummary,
 }
 

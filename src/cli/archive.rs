@@ -95,6 +95,7 @@ pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode, CliError> {
         store,
         images: &args.images,
         compression: args.compression,
+        // Archives only: no layer is mounted, so the snapshotter is never used.
         snapshotter: crate::exec::Snapshotter::Native,
         registry: &access,
         transfers: &crate::registry::NoProgress,

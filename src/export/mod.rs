@@ -55,6 +55,7 @@ pub trait Exporter: std::fmt::Debug + Send + Sync {
 
 /// What an exporter works with.
 pub struct Job<'a> {
+    /// Where the images are.
     pub store: &'a Store,
     /// Names or IDs: a name that is one of its image's tags is recorded in
     /// archives; an ID exports the image unnamed, as `docker save` does.
@@ -63,7 +64,9 @@ pub struct Job<'a> {
     pub compression: Compression,
     /// How filesystem outputs mount the image's layers.
     pub snapshotter: Snapshotter,
+    /// How registries are reached, for pushes.
     pub registry: &'a RegistryAccess,
+    /// Where pushes report their blobs.
     pub transfers: &'a dyn TransferProgress,
 }
 
@@ -81,7 +84,9 @@ pub struct Exported {
 /// Where an archive goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dest {
+    /// A file, written beside itself and renamed into place.
     File(PathBuf),
+    /// Standard output (`dest=-`).
     Stdout,
 }
 
@@ -105,18 +110,23 @@ impl Dest {
 /// Why an output could not be chosen or written.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ExportError {
+    /// A kind that writes somewhere was not told where.
     #[error("--output type={kind} needs dest=...")]
     NeedsDest { kind: String },
+    /// No kind in [`KINDS`] has this name.
     #[error("unsupported --output type {kind:?} (expected {})", known_kinds())]
     UnknownKind { kind: String },
+    /// A filesystem or push output was given several images.
     #[error("type={kind} writes one image, not {count}")]
     OneImage { kind: &'static str, count: usize },
+    /// Writing the output failed.
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// Reading the image's filesystem or unpacking it at `dest` failed.
     #[error("cannot export the image's filesystem")]
     Layer(#[source] crate::layer::LayerError),
     #[error(transparent)]
