@@ -68,7 +68,8 @@ pub struct BuildArgs {
     /// Write build result metadata (JSON) to this file.
     #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
-    /// Also export the image: `type=oci|docker|tar,dest=FILE` or `type=local,dest=DIR` (`type=image`, the default, only stores it).
+    /// Also export the image: `type=oci|docker|tar,dest=FILE` (`dest=-`: standard output),
+    /// `type=local|oci-dir,dest=DIR` or `type=registry,name=REF` (`type=image`, the default, only stores it).
     #[arg(short, long, value_name = "type=...,dest=...")]
     pub output: Option<String>,
     /// Layer compression when the image leaves the store (`--output`,
@@ -238,6 +239,7 @@ fn request(store: &Store, args: &BuildArgs) -> Result<build::Request, CliError> 
     let tags = args.tags.iter().map(|t| t.parse::<Reference>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
     let mut outputs = Vec::new();
     if let Some(spec) = &args.output {
+        check_stdout_output(spec, args)?;
         outputs.push(export::parse(spec)?);
     }
     if args.push {
@@ -263,6 +265,20 @@ fn request(store: &Store, args: &BuildArgs) -> Result<build::Request, CliError> 
         gc: GcRequest { disabled: args.gc.no_gc, keep_storage: args.gc.gc_keep_storage.clone(), keep_duration: args.gc.gc_keep_duration.clone() },
         quiet: args.quiet,
     })
+}
+
+/// `dest=-` puts an archive on standard output: nothing else may go there.
+fn check_stdout_output(spec: &str, args: &BuildArgs) -> Result<(), CliError> {
+    if !spec.split(',').any(|field| field == "dest=-") {
+        return Ok(());
+    }
+    if args.quiet || args.progress == ProgressMode::Json || args.print_graph {
+        return Err(CliError::Usage("--output dest=- writes to standard output, which -q, --progress json and --print-graph also use".into()));
+    }
+    if std::io::stdout().is_terminal() {
+        return Err(CliError::Usage("refusing to write an image archive to a terminal: use dest=FILE or redirect standard output".into()));
+    }
+    Ok(())
 }
 
 fn solve_options(args: &BuildArgs, snapshotter: Snapshotter) -> Result<SolveOptions, CliError> {

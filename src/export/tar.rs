@@ -1,18 +1,28 @@
-//! `type=tar`: the image's filesystem as one tarball (no layers, no config).
-
-use std::path::PathBuf;
+//! `type=tar`: the image's filesystem as one tarball (no layers, no
+//! config), to a file or (`dest=-`) standard output.
 
 use super::filesystem::{tar_tree, with_root};
-use super::{one_image, ExportError, Exported, Exporter, Fields, Job, Kind};
+use super::{one_image, Dest, ExportError, Exported, Exporter, Fields, Job, Kind};
 
 pub(super) const KIND: Kind = Kind { names: &["tar"], parse };
 
 #[derive(Debug)]
-struct Tarball(PathBuf);
+struct Tarball(Dest);
 
 fn parse(fields: &Fields) -> Result<Box<dyn Exporter>, ExportError> {
-    let dest = fields.get("dest").ok_or_else(|| ExportError::NeedsDest { kind: "tar".into() })?;
-    Ok(Box::new(Tarball(PathBuf::from(dest))))
+    Ok(Box::new(Tarball(Dest::from_fields("tar", fields)?)))
+}
+
+impl Tarball {
+    fn write(&self, root: &std::path::Path) -> Result<(), ExportError> {
+        match &self.0 {
+            Dest::File(path) => {
+                let file = fs_err::File::create(path).map_err(|source| ExportError::Write { path: path.clone(), source })?;
+                tar_tree(root, std::io::BufWriter::new(file.into_parts().0)).map_err(ExportError::Layer)
+            }
+            Dest::Stdout => tar_tree(root, std::io::BufWriter::new(std::io::stdout())).map_err(ExportError::Layer),
+        }
+    }
 }
 
 impl Exporter for Tarball {
@@ -22,11 +32,7 @@ impl Exporter for Tarball {
 
     fn export(&self, job: &Job<'_>) -> Result<Vec<Exported>, ExportError> {
         let name = one_image(self.kind(), job)?;
-        let write = |root: &std::path::Path| {
-            let file = fs_err::File::create(&self.0).map_err(|source| ExportError::Write { path: self.0.clone(), source })?;
-            tar_tree(root, std::io::BufWriter::new(file.into_parts().0)).map_err(ExportError::Layer)
-        };
-        with_root(job.store, name, write, job.snapshotter)?;
-        Ok(vec![Exported { kind: self.kind(), dest: self.0.display().to_string(), digest: None }])
+        with_root(job.store, name, |root| self.write(root), job.snapshotter)?;
+        Ok(vec![Exported { kind: self.kind(), dest: self.0.describe(), digest: None }])
     }
 }

@@ -44,4 +44,8 @@ fn hostile_specs_are_errors_not_panics() {
 fn dest_dash_is_standard_output_for_archives() {
     let fields: Fields = [("dest".to_owned(), "-".into())].into();
     assert_eq!(Dest::from_fields("oci", &fields).unwrap(), Dest::Stdout);
+    for kind in ["oci", "docker", "tar"] {
+        assert!(parse(&format!("type={kind},dest=-")).is_ok(), "{kind} writes to standard output");
+    }
+    assert!(parse("type=oci-dir,dest=-").is_err(), "a layout directory cannot go to standard output");
 }
