@@ -4,12 +4,14 @@
 //! AST, variables are expanded with [`words`], and the command-line layer in
 //! [`cli`] renders results and errors at the edge.
 
+pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod context;
 pub mod copy;
 pub mod digest;
 pub mod exec;
+pub mod export;
 pub mod image;
 pub mod layer;
 pub mod parallel;

@@ -424,6 +424,16 @@ fn iidfile_metadata_file_and_oci_output() {
     assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2, "{inspected}");
 }
 
+#[test]
+fn output_to_standard_output_is_the_tarball_alone() {
+    let root = root();
+    let dockerfile = "FROM scratch\nCOPY hello.txt /\n";
+    let run = root.build(dockerfile, &[("hello.txt", "hi\n")], &["--output", "type=tar,dest=-"]).success();
+    assert!(run.stdout.starts_with("hello.txt\0"), "standard output is the filesystem's tar: {:?}", &run.stdout[..run.stdout.len().min(64)]);
+    assert!(run.stderr.contains("writing image "), "the log stays on stderr:\n{}", run.stderr);
+    root.build(dockerfile, &[], &["-q", "--output", "type=tar,dest=-"]).failure().says("--output dest=- writes to standard output");
+}
+
 // ---------------------------------------------------------------- more
 
 #[test]

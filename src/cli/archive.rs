@@ -2,17 +2,17 @@
 //! OCI layout directory) and `load` (either archive form → the store).
 
 use std::io::{self, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
 use super::table::human_size;
 use super::CliError;
-use crate::image::archive::{self, ArchiveFormat, LoadProgress, SaveImage, SaveLayer};
-use crate::image::Reference;
+use crate::export;
+use crate::image::archive::{self, LoadProgress};
 use crate::layer::Compression;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// The forms `save` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -23,6 +23,17 @@ pub enum SaveFormat {
     OciArchive,
     /// An OCI image layout directory (needs `-o DIR`).
     OciDir,
+}
+
+impl SaveFormat {
+    /// The output kind (`export::KINDS`) that writes this form.
+    fn kind(self) -> &'static str {
+        match self {
+            SaveFormat::DockerArchive => "docker-archive",
+            SaveFormat::OciArchive => "oci-archive",
+            SaveFormat::OciDir => "oci-dir",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -69,97 +80,28 @@ pub struct LoadArgs {
 }
 
 pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode, CliError> {
-    // docker-archive decompresses whatever is stored: no compressing first.
-    let compression = (args.format != SaveFormat::DockerArchive).then_some(args.compression);
-    let mut images = Vec::with_capacity(args.images.len());
-    for name in &args.images {
-        images.push(save_image(store, name, compression)?);
-    }
-    let format = match args.format {
-        SaveFormat::OciDir => {
-            let Some(dir) = &args.output else {
-                return Err(CliError::Usage("--format oci-dir needs -o DIR".into()));
-            };
-            archive::save_dir(&images, store, dir)?;
-            return Ok(ExitCode::SUCCESS);
+    let dest = match &args.output {
+        Some(path) => path.clone().into_os_string(),
+        None if args.format == SaveFormat::OciDir => return Err(CliError::Usage("--format oci-dir needs -o DIR".into())),
+        None if io::stdout().is_terminal() => {
+            return Err(CliError::Usage("refusing to write an image archive to a terminal: use -o FILE or redirect standard output".into()));
         }
-        SaveFormat::DockerArchive => ArchiveFormat::Docker,
-        SaveFormat::OciArchive => ArchiveFormat::Oci,
+        None => "-".into(),
     };
-    match &args.output {
-        Some(path) => save_file(&images, format, store, path)?,
-        None => {
-            let stdout = io::stdout();
-            if stdout.is_terminal() {
-                return Err(CliError::Usage("refusing to write an image archive to a terminal: use -o FILE or redirect standard output".into()));
-            }
-            archive::save_archive(&images, format, store, io::BufWriter::with_capacity(1 << 20, stdout.lock()))?;
-        }
-    }
+    let fields: export::Fields = [("type".to_owned(), args.format.kind().into()), ("dest".to_owned(), dest)].into();
+    let exporter = export::from_fields(&fields)?;
+    let access = crate::registry::RegistryAccess::default();
+    let job = export::Job {
+        store,
+        images: &args.images,
+        compression: args.compression,
+        // Archives only: no layer is mounted, so the snapshotter is never used.
+        snapshotter: crate::exec::Snapshotter::Native,
+        registry: &access,
+        transfers: &crate::registry::NoProgress,
+    };
+    exporter.export(&job)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Saves one image (by ID: unnamed) to an archive file: `build --output`.
-pub fn save_one(store: &Store, name: &str, format: SaveFormat, compression: Compression, path: &Path) -> Result<(), CliError> {
-    let (format, compression) = match format {
-        SaveFormat::OciArchive => (ArchiveFormat::Oci, Some(compression)),
-        _ => (ArchiveFormat::Docker, None),
-    };
-    let images = [save_image(store, name, compression)?];
-    save_file(&images, format, store, path)
-}
-
-/// Writes the archive beside `path` and renames it into place, so `path`
-/// never holds half an archive.
-fn save_file(images: &[SaveImage], format: ArchiveFormat, store: &Store, path: &Path) -> Result<(), CliError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let file = fs_err::File::create(&partial).map_err(CliError::Write)?;
-    let mut out = io::BufWriter::with_capacity(1 << 20, file);
-    let written = archive::save_archive(images, format, store, &mut out)
-        .map_err(CliError::from)
-        .and_then(|()| out.into_inner().map_err(|e| CliError::Write(e.into_error())))
-        .and_then(|file| file.sync_all().map_err(CliError::Write))
-        .and_then(|()| fs_err::rename(&partial, path).map_err(CliError::Write));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    written
-}
-
-/// An image to save: a name that is one of the image's tags is recorded;
-/// an ID saves the image unnamed, as `docker save` does. With a
-/// compression, layers go in that form (compressed once, then reused).
-fn save_image(store: &Store, name: &str, compression: Option<Compression>) -> Result<SaveImage, CliError> {
-    let image = store.resolve(name)?;
-    let names = match name.parse::<Reference>() {
-        Ok(reference) if image.tags.contains(&reference) => vec![reference],
-        _ => Vec::new(),
-    };
-    let (manifest, blobs) = match compression {
-        Some(compression) => {
-            let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let out = store.distributable(&image, compression, jobs)?;
-            (out.manifest, out.layers.iter().map(|(blob, _)| (blob.digest, blob.size)).collect())
-        }
-        None => {
-            let layers = image.manifest.layers().map_err(StoreError::from)?;
-            (image.manifest.clone(), layers.into_iter().map(|(digest, size, _)| (digest, size)).collect::<Vec<_>>())
-        }
-    };
-    let diff_ids = &image.config.rootfs.diff_ids;
-    if blobs.len() != diff_ids.len() {
-        let reason = format!("{} diff_ids for {} layers", diff_ids.len(), blobs.len());
-        return Err(StoreError::BadConfig { digest: image.config_digest, reason }.into());
-    }
-    let records = store.layers(diff_ids)?;
-    let layers = blobs
-        .into_iter()
-        .zip(diff_ids)
-        .zip(records)
-        .map(|(((digest, size), diff_id), record)| SaveLayer { digest, size, diff_id: *diff_id, uncompressed_size: record.map(|l| l.uncompressed_size) })
-        .collect();
-    Ok(SaveImage { manifest, config_digest: image.config_digest, config: image.config, layers, names })
 }
 
 pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode, CliError> {

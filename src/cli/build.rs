@@ -2,21 +2,23 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::{archive, graph, registry, render, CliError};
-use crate::context::Context;
-use crate::exec::{Limits, Runtime, Snapshotter};
-use crate::image::{ConfigChange, Reference};
-use crate::layer::{unpack, write_layer, Compression, LayerError, WriteOptions};
+use super::registry::{Direction, TransferView};
+use super::{archive, registry, render, CliError};
+use crate::build::{self, BuildError, ContextSource, GcRequest};
+use crate::exec::{Limits, Snapshotter};
+use crate::export;
+use crate::image::Reference;
+use crate::layer::Compression;
 use crate::plan::{self, Entitlements, PlanOptions, Platform};
 use crate::progress::{JsonRenderer, PlainRenderer, Progress, Quiet, TtyRenderer};
-use crate::solve::{source_images, BuildContext, ImageFetcher, Secrets, SolveOptions, Solver, SshAgents, StoreBaseImages};
-use crate::store::{Store, StoreError, StoreStatCache};
-use crate::syntax;
+use crate::registry::NoProgress;
+use crate::solve::{Secrets, SolveOptions, SshAgents};
+use crate::store::{Store, StoreError};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -66,7 +68,8 @@ pub struct BuildArgs {
     /// Write build result metadata (JSON) to this file.
     #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
-    /// Also export the image: `type=oci|docker|tar,dest=FILE` or `type=local,dest=DIR` (`type=image`, the default, only stores it).
+    /// Also export the image: `type=oci|docker|tar,dest=FILE` (`dest=-`: standard output),
+    /// `type=local|oci-dir,dest=DIR` or `type=registry,name=REF` (`type=image`, the default, only stores it).
     #[arg(short, long, value_name = "type=...,dest=...")]
     pub output: Option<String>,
     /// Layer compression when the image leaves the store (`--output`,
@@ -200,43 +203,90 @@ pub enum GraphFormat {
 }
 
 pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
-    let stdin_context = if args.context.as_os_str() == "-" { Some(StdinContext::unpack(store)?) } else { None };
-    let context_dir = stdin_context.as_ref().map_or(args.context.clone(), |c| c.0.clone());
-    let dockerfile_path = match (&args.file, &stdin_context) {
-        (Some(file), Some(_)) => context_dir.join(file),
-        (Some(file), None) => file.clone(),
-        (None, _) => context_dir.join("Dockerfile"),
-    };
-    let fetcher = registry::RegistryImages::new(store, args.registry.clone(), args.pull, args.quiet || args.print_graph);
-    let base_images = StoreBaseImages::new(store, Some(&fetcher));
-    let mut plan = match load_plan(&base_images, &dockerfile_path, &args.steps)? {
-        Ok(plan) => plan,
-        Err(code) => return Ok(code),
-    };
+    let request = request(store, args)?;
+    let downloads = TransferView::lines(Direction::Down, args.quiet || args.progress == ProgressMode::Json);
+    let uploads = TransferView::new(Direction::Up, args.quiet);
     if args.print_graph {
+        let sinks = build::Sinks { progress: &Quiet, downloads: &NoProgress, uploads: &NoProgress };
+        let plan = match build::plan_only(store, request, &sinks) {
+            Ok(plan) => plan,
+            Err(error) => return located(error),
+        };
         let text = match args.format {
-            GraphFormat::Dot => graph::dot(&plan),
-            GraphFormat::Json => render::json(&graph::json(&plan)),
+            GraphFormat::Dot => plan::graph::dot(&plan),
+            GraphFormat::Json => render::json(&plan::graph::json(&plan)),
         };
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
-    let export = Output::parse(args.output.as_deref())?;
-    for image in source_images(&plan) {
-        fetcher.ensure(&image).map_err(|reason| CliError::Usage(format!("image {image}: {reason}")))?;
-    }
-    add_labels(&mut plan, &args.labels)?;
-    let tags = args.tags.iter().map(|t| t.parse::<Reference>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
-    let context = Context::open(&context_dir, &dockerfile_path).map_err(|e| CliError::Usage(e.to_string()))?;
-    let stat_cache = StoreStatCache::open(store, &context_dir)?;
-    let context = BuildContext::new(context, stat_cache);
     let progress = progress(args);
-    let snapshotter = args.snapshotter.resolve(store)?;
-    let solve_options = SolveOptions {
+    let sinks = build::Sinks { progress: progress.as_ref(), downloads: &downloads, uploads: &uploads };
+    let outcome = build::build(store, request, &sinks);
+    downloads.finish();
+    uploads.finish();
+    match outcome {
+        Ok(outcome) => report(args, &outcome),
+        Err(BuildError::Interrupted) => {
+            eprintln!("strata: build interrupted");
+            Ok(ExitCode::from(130))
+        }
+        Err(error) => located(error),
+    }
+}
+
+/// The flags as a library request; a bad flag fails here, before any work.
+fn request(store: &Store, args: &BuildArgs) -> Result<build::Request, CliError> {
+    let tags = args.tags.iter().map(|t| t.parse::<Reference>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
+    let mut outputs = Vec::new();
+    if let Some(spec) = &args.output {
+        check_stdout_output(spec, args)?;
+        outputs.push(export::parse(spec)?);
+    }
+    if args.push {
+        outputs.push(Box::new(export::Push::new(tags.clone())) as Box<dyn export::Exporter>);
+    }
+    let context = match args.context.as_os_str() == "-" {
+        true => ContextSource::Tar(Box::new(std::io::stdin())),
+        false => ContextSource::Dir(args.context.clone()),
+    };
+    Ok(build::Request {
+        context,
+        dockerfile: args.file.clone(),
+        plan: plan_options(&args.steps),
+        solve: solve_options(args, args.snapshotter.resolve(store)?)?,
+        tags,
+        labels: args.labels.iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((l.clone(), String::new()))).collect(),
+        pull: args.pull,
+        registry: args.registry.access(),
+        cache_from: args.cache_from.clone(),
+        cache_to: args.cache_to.clone(),
+        outputs,
+        compression: args.compression,
+        gc: GcRequest { disabled: args.gc.no_gc, keep_storage: args.gc.gc_keep_storage.clone(), keep_duration: args.gc.gc_keep_duration.clone() },
+        quiet: args.quiet,
+    })
+}
+
+/// `dest=-` puts an archive on standard output: nothing else may go there.
+fn check_stdout_output(spec: &str, args: &BuildArgs) -> Result<(), CliError> {
+    if !spec.split(',').any(|field| field == "dest=-") {
+        return Ok(());
+    }
+    if args.quiet || args.progress == ProgressMode::Json || args.print_graph {
+        return Err(CliError::Usage("--output dest=- writes to standard output, which -q, --progress json and --print-graph also use".into()));
+    }
+    if std::io::stdout().is_terminal() {
+        return Err(CliError::Usage("refusing to write an image archive to a terminal: use dest=FILE or redirect standard output".into()));
+    }
+    Ok(())
+}
+
+fn solve_options(args: &BuildArgs, snapshotter: Snapshotter) -> Result<SolveOptions, CliError> {
+    Ok(SolveOptions {
         no_cache: args.steps.no_cache,
         no_cache_filter: args.steps.no_cache_filter.clone(),
         explain: args.explain,
-        dockerfile_id: dockerfile_id(&dockerfile_path),
+        dockerfile_id: String::new(),
         jobs: args.jobs,
         secrets: Secrets::parse(&args.secrets).map_err(CliError::Usage)?,
         ssh: SshAgents::parse(&args.ssh).map_err(CliError::Usage)?,
@@ -247,30 +297,35 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         max_add_size: args.max_add_size,
         entitlements: Entitlements::parse(&args.allow).map_err(|e| CliError::Usage(e.to_string()))?,
         network: args.network.into(),
-    };
-    let runtime = Runtime::default();
-    let cache_view = registry::TransferView::lines(registry::Direction::Down, args.quiet || args.progress == ProgressMode::Json);
-    let imported = registry::import_caches(store, &args.cache_from, &args.registry, &cache_view, args.quiet)?;
-    let solver = Solver::new(store, &context, &runtime, progress.as_ref(), solve_options);
-    let solver = match &imported {
-        Some(cache) => solver.with_shared_cache(cache),
-        None => solver,
-    };
-    let (output, interrupted) = build_until_interrupted(&solver, &runtime, &plan, &tags)?;
-    cache_view.finish();
-    context.finish()?;
-    if interrupted {
-        eprintln!("strata: build interrupted");
-        return Ok(ExitCode::from(130));
+    })
+}
+
+pub(super) fn plan_options(steps: &StepFlags) -> PlanOptions {
+    PlanOptions { target: steps.target.clone(), build_args: build_args(&steps.build_args), platform: Platform::host() }
+}
+
+/// A Dockerfile's parse or plan error is printed located in its text and
+/// becomes exit code 1; others go up to be rendered.
+pub(super) fn located(error: BuildError) -> Result<ExitCode, CliError> {
+    match error {
+        BuildError::Parse { name, text, error } => eprintln!("{}", render::parse_error(&name, &text, *error)),
+        BuildError::Plan { name, text, error } => eprintln!("{}", render::plan_error(&name, &text, &error)),
+        BuildError::ReadDockerfile { path, source } => return Err(CliError::Read { path: path.display().to_string(), source }),
+        other => return Err(other.into()),
     }
-    let output = output?;
-    let hashed = context.stats();
-    let id = output.image.id();
-    if args.quiet {
+    Ok(ExitCode::FAILURE)
+}
+
+/// What the build did, on stderr (the ID alone on stdout with `-q`), and the
+/// `--iidfile` and `--metadata-file` it asked for.
+fn report(args: &BuildArgs, outcome: &build::Outcome) -> Result<ExitCode, CliError> {
+    let id = outcome.id();
+    let quiet = args.quiet;
+    if quiet {
         println!("{id}");
     } else if args.progress != ProgressMode::Json {
         eprintln!("writing image {id} done");
-        for tag in &tags {
+        for tag in &outcome.tags {
             eprintln!("naming to {tag} done");
         }
     }
@@ -278,57 +333,41 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         fs_err::write(path, id.to_string()).map_err(CliError::Write)?;
     }
     if let Some(path) = &args.metadata_file {
-        let metadata = serde_json::json!({
-            "containerimage.config.digest": id.to_string(),
-            "containerimage.digest": output.image.manifest.digest.to_string(),
-            "image.name": tags.iter().map(Reference::to_string).collect::<Vec<_>>().join(","),
-            "strata.cache": { "cached": output.cached_steps, "steps": output.total_steps },
-            "strata.context": {
-                "files_hashed": hashed.files,
-                "stat_cache_hits": hashed.cache_hits,
-                "files_read": hashed.files_read,
-                "bytes_read": hashed.bytes_read,
-            },
-        });
-        fs_err::write(path, render::json(&metadata)).map_err(CliError::Write)?;
+        fs_err::write(path, render::json(&metadata(outcome))).map_err(CliError::Write)?;
     }
-    export.write(store, &id.to_string(), args.compression, snapshotter)?;
-    let shared = imported.as_ref().map(|c| c as &dyn crate::cache::SharedCache);
-    registry::export_caches(store, &args.cache_to, &output, shared, &args.registry, args.quiet)?;
-    if args.push {
-        registry::push_tags(store, &id.to_string(), &tags, &args.registry, args.quiet)?;
+    for summary in outcome.cache_imports.iter().filter(|_| !quiet) {
+        match summary.records {
+            Some(n) => eprintln!("importing cache from {}: {n} records", summary.location),
+            None => eprintln!("no cache at {} yet", summary.location),
+        }
     }
-    let added_layers = output.cached_steps < output.total_steps;
-    super::cache::gc_after_build(store, &args.gc, added_layers, args.quiet || args.progress == ProgressMode::Json);
+    for pushed in outcome.exported.iter().filter(|e| !quiet && e.kind == "registry") {
+        let digest = pushed.digest.map(|d| d.to_string()).unwrap_or_default();
+        eprintln!("pushed {}@{digest}", pushed.dest);
+    }
+    for export in outcome.cache_exports.iter().filter(|_| !quiet) {
+        let summary = &export.summary;
+        eprintln!("exported cache to {}: {} records, {} layers ({} sent)", export.location, summary.records, summary.layers, summary.uploaded);
+    }
+    super::cache::report_gc(&outcome.gc, quiet || args.progress == ProgressMode::Json);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads, parses and plans a Dockerfile; a parse or plan error is printed
-/// (located in the source) and becomes exit code 1.
-pub(super) fn load_plan(base_images: &StoreBaseImages<'_>, dockerfile_path: &Path, steps: &StepFlags) -> Result<Result<plan::BuildPlan, ExitCode>, CliError> {
-    let name = dockerfile_path.display().to_string();
-    let source = fs_err::read(dockerfile_path).map_err(|e| CliError::Read { path: name.clone(), source: e })?;
-    let source = String::from_utf8_lossy(&source).into_owned();
-    let file = match syntax::parse(&source) {
-        Ok(file) => file,
-        Err(error) => {
-            eprintln!("{}", render::parse_error(&name, &source, error));
-            return Ok(Err(ExitCode::FAILURE));
-        }
-    };
-    let options = PlanOptions { target: steps.target.clone(), build_args: build_args(&steps.build_args), platform: Platform::host() };
-    match plan::plan(&file, &options, base_images) {
-        Ok(plan) => Ok(Ok(plan)),
-        Err(error) => {
-            eprintln!("{}", render::plan_error(&name, &source, &error));
-            Ok(Err(ExitCode::FAILURE))
-        }
-    }
-}
-
-/// What identifies a Dockerfile across builds (for `--explain`).
-pub(super) fn dockerfile_id(path: &Path) -> String {
-    path.canonicalize().unwrap_or(path.to_path_buf()).display().to_string()
+/// `--metadata-file`: BuildKit's keys, and strata's own under `strata.`.
+fn metadata(outcome: &build::Outcome) -> serde_json::Value {
+    let hashed = outcome.context;
+    serde_json::json!({
+        "containerimage.config.digest": outcome.id().to_string(),
+        "containerimage.digest": outcome.image.manifest.digest.to_string(),
+        "image.name": outcome.tags.iter().map(Reference::to_string).collect::<Vec<_>>().join(","),
+        "strata.cache": { "cached": outcome.cached_steps, "steps": outcome.total_steps },
+        "strata.context": {
+            "files_hashed": hashed.files,
+            "stat_cache_hits": hashed.cache_hits,
+            "files_read": hashed.files_read,
+            "bytes_read": hashed.bytes_read,
+        },
+    })
 }
 
 /// `--max-add-size` and `import --max-size`: `512m`, `2g`, `64k`, or plain
@@ -352,27 +391,6 @@ fn build_args(raw: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `--label`s apply to the final image, after the Dockerfile's own.
-fn add_labels(plan: &mut plan::BuildPlan, labels: &[String]) -> Result<(), CliError> {
-    if labels.is_empty() {
-        return Ok(());
-    }
-    let pairs = labels.iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((l.clone(), String::new()))).collect();
-    let target = plan.graph.target;
-    if let Some(stage) = plan.stages[target].as_mut() {
-        let change = ConfigChange::Label(pairs);
-        change.apply(&mut stage.config);
-        stage.steps.push(plan::Step {
-            op: plan::Op::Config { change },
-            lines: stage.steps.last().map(|s| s.lines).unwrap_or_default(),
-            span: Default::default(),
-            text: "LABEL (--label)".into(),
-            created_by: None,
-        });
-    }
-    Ok(())
-}
-
 fn progress(args: &BuildArgs) -> Box<dyn Progress> {
     if args.quiet {
         return Box::new(Quiet);
@@ -382,91 +400,6 @@ fn progress(args: &BuildArgs) -> Box<dyn Progress> {
         ProgressMode::Tty => Box::new(TtyRenderer::new()),
         ProgressMode::Auto if std::io::stderr().is_terminal() => Box::new(TtyRenderer::new()),
         ProgressMode::Plain | ProgressMode::Auto => Box::new(PlainRenderer::new(std::io::stderr())),
-    }
-}
-
-/// `--output`: where the built image goes besides the store.
-enum Output {
-    /// `type=image`: only the store.
-    Image,
-    Archive(archive::SaveFormat, PathBuf),
-    /// `type=tar` or `type=local`: the image's filesystem.
-    Filesystem {
-        tar: bool,
-        dest: PathBuf,
-    },
-}
-
-impl Output {
-    /// Parsed before the build, so a bad `--output` fails fast.
-    fn parse(spec: Option<&str>) -> Result<Output, CliError> {
-        let Some(spec) = spec else { return Ok(Output::Image) };
-        let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
-        let kind = fields.get("type").copied().unwrap_or("image");
-        let dest = fields.get("dest").map(PathBuf::from);
-        match (kind, dest) {
-            ("image", _) => Ok(Output::Image),
-            ("oci", Some(dest)) => Ok(Output::Archive(archive::SaveFormat::OciArchive, dest)),
-            ("docker", Some(dest)) => Ok(Output::Archive(archive::SaveFormat::DockerArchive, dest)),
-            ("tar" | "local", Some(dest)) => Ok(Output::Filesystem { tar: kind == "tar", dest }),
-            ("oci" | "docker" | "tar" | "local", None) => Err(CliError::Usage(format!("--output type={kind} needs dest=..."))),
-            _ => Err(CliError::Usage(format!("unsupported --output type {kind:?} (expected image, oci, docker, tar or local)"))),
-        }
-    }
-
-    fn write(&self, store: &Store, id: &str, compression: Compression, snapshotter: Snapshotter) -> Result<(), CliError> {
-        match self {
-            Output::Image => Ok(()),
-            Output::Archive(format, dest) => archive::save_one(store, id, *format, compression, dest),
-            Output::Filesystem { tar, dest } => export_filesystem(store, id, *tar, dest, snapshotter),
-        }
-    }
-}
-
-/// `type=tar` (one tarball of the image's filesystem) or `type=local` (the
-/// filesystem written into a directory): the layers mounted read-only and
-/// written out as one tree.
-fn export_filesystem(store: &Store, id: &str, tar: bool, dest: &Path, snapshotter: Snapshotter) -> Result<(), CliError> {
-    let image = store.resolve(id)?;
-    let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
-    let scratch = store.temp_dir("export")?;
-    let result = (|| {
-        let mounted = snapshotter.mount(&layers, &scratch, true).map_err(CliError::Write)?;
-        let options = WriteOptions { compression: Compression::None, source_date_epoch: None };
-        let written = if tar {
-            let file = fs_err::File::create(dest).map_err(CliError::Write)?;
-            write_layer(mounted.root(), std::io::BufWriter::new(file.into_parts().0), &options).map(|_| ())
-        } else {
-            fs_err::create_dir_all(dest).map_err(CliError::Write)?;
-            let (reader, writer) = std::io::pipe().map_err(CliError::Write)?;
-            let root = mounted.root().to_path_buf();
-            let writing = std::thread::spawn(move || write_layer(&root, writer, &options).map(|_| ()));
-            let unpacked = unpack(reader, dest).map(|_| ());
-            let written = writing.join().unwrap_or_else(|_| Err(LayerError::Write(std::io::Error::other("export thread panicked"))));
-            unpacked.and(written)
-        };
-        mounted.finish().map_err(CliError::Write)?;
-        written.map_err(|e| CliError::Store(StoreError::from(e)))
-    })();
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
-}
-
-/// A context sent as a tar archive on standard input, unpacked (safely)
-/// into the store's `tmp/` for the build and removed after it.
-struct StdinContext(PathBuf);
-
-impl StdinContext {
-    fn unpack(store: &Store) -> Result<StdinContext, CliError> {
-        let dir = StdinContext(store.temp_dir("context")?);
-        unpack(std::io::stdin().lock(), &dir.0).map_err(|e| CliError::Store(StoreError::from(e)))?;
-        Ok(dir)
-    }
-}
-
-impl Drop for StdinContext {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -492,33 +425,4 @@ impl SnapshotterChoice {
             }
         })
     }
-}
-
-/// Runs the build; SIGINT or SIGTERM (Ctrl-C) stops it cleanly: containers
-/// are killed, running steps unwind (unmounting, removing their scratch
-/// space) and nothing is committed. Returns the outcome and whether the
-/// build was interrupted.
-fn build_until_interrupted(
-    solver: &Solver<'_>,
-    runtime: &Runtime,
-    plan: &plan::BuildPlan,
-    tags: &[Reference],
-) -> Result<(Result<crate::solve::BuildOutput, crate::solve::SolveError>, bool), CliError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(CliError::Write)?;
-    let handle = signals.handle();
-    let interrupted = std::sync::atomic::AtomicBool::new(false);
-    let output = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            if signals.forever().next().is_some() {
-                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-                solver.cancel();
-                runtime.stop();
-            }
-        });
-        let output = solver.build(plan, tags);
-        handle.close();
-        output
-    });
-    Ok((output, interrupted.load(std::sync::atomic::Ordering::SeqCst)))
 }

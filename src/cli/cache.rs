@@ -13,17 +13,13 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::build::{dockerfile_id, load_plan, StepFlags};
+use super::build::{located, plan_options, StepFlags};
 use super::image::ListFormat;
 use super::table::{ago, human_size, table, truncate};
 use super::{render, CliError};
-use crate::cache::{self, Cache, CacheEntry, EntryKind, GcPolicy, Inventory, PruneOptions, VerifyOptions};
-use crate::context::Context;
-use crate::exec::Runtime;
-use crate::progress::Quiet;
-use crate::solve::StoreBaseImages;
-use crate::solve::{BuildContext, SolveOptions, Solver};
-use crate::store::{Store, StoreStatCache};
+use crate::build::{self, ContextSource};
+use crate::cache::{self, Cache, CacheEntry, EntryKind, Inventory, PruneOptions, VerifyOptions};
+use crate::store::Store;
 
 /// `verify` found problems and did not repair them all.
 pub const EXIT_PROBLEMS: u8 = 3;
@@ -345,26 +341,15 @@ fn explain(store: &Store, args: &ExplainArgs) -> Result<ExitCode, CliError> {
     if args.context.as_os_str() == "-" {
         return Err(CliError::Usage("cache explain needs a context directory (a context on standard input is not kept to compare)".into()));
     }
-    let dockerfile = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
-    let plan = match load_plan(&StoreBaseImages::new(store, None), &dockerfile, &args.steps)? {
-        Ok(plan) => plan,
-        Err(code) => return Ok(code),
+    let mut request = build::Request::new(ContextSource::Dir(args.context.clone()));
+    request.dockerfile = args.file.clone();
+    request.plan = plan_options(&args.steps);
+    request.solve.no_cache = args.steps.no_cache;
+    request.solve.no_cache_filter = args.steps.no_cache_filter.clone();
+    let verdicts = match build::explain(store, request) {
+        Ok(verdicts) => verdicts,
+        Err(error) => return located(error),
     };
-    let context = Context::open(&args.context, &dockerfile).map_err(|e| CliError::Usage(e.to_string()))?;
-    let context = BuildContext::new(context, StoreStatCache::open(store, &args.context)?);
-    let options = SolveOptions {
-        no_cache: args.steps.no_cache,
-        no_cache_filter: args.steps.no_cache_filter.clone(),
-        explain: true,
-        dockerfile_id: dockerfile_id(&dockerfile),
-        dry_run: true,
-        ..SolveOptions::default()
-    };
-    let runtime = Runtime::default();
-    let solver = Solver::new(store, &context, &runtime, &Quiet, options);
-    let verdicts = solver.dry_run(&plan);
-    context.finish()?;
-    let verdicts = verdicts?;
     if args.format == ListFormat::Json {
         return print(&render::json(&verdicts));
     }
@@ -457,35 +442,10 @@ fn verify(store: &Store, args: &VerifyArgs) -> Result<ExitCode, CliError> {
 }
 
 /// The policy for this build: strata.toml, then the flags.
-fn policy(store: &Store, flags: &GcFlags) -> Result<GcPolicy, cache::PolicyError> {
-    let mut policy = GcPolicy::load(store.root())?;
-    if flags.no_gc {
-        policy.enabled = false;
-    }
-    if let Some(size) = &flags.gc_keep_storage {
-        policy.keep_storage = cache::parse_keep_storage(size)?;
-    }
-    if let Some(duration) = &flags.gc_keep_duration {
-        policy.keep_duration = cache::parse_duration(duration)?;
-    }
-    Ok(policy)
-}
-
-/// Collects garbage after a successful build. A failure here does not fail
-/// the build (its image is stored): it is reported as a warning.
-pub fn gc_after_build(store: &Store, flags: &GcFlags, added_layers: bool, quiet: bool) {
-    store.release_lease();
-    let outcome = policy(store, flags).map_err(|e| e.to_string()).and_then(|policy| {
-        // A policy given on the command line is meant for this build.
-        let asked = flags.gc_keep_storage.is_some() || flags.gc_keep_duration.is_some();
-        if !policy.enabled || !(asked || cache::gc_due(store, added_layers)) {
-            return Ok(None);
-        }
-        let collected = cache::collect(store, &policy).map(Some).map_err(|e| e.to_string());
-        cache::mark_gc(store);
-        collected
-    });
-    match outcome {
+/// The GC after a build, on stderr: what it freed, or a warning (the
+/// build stands either way).
+pub fn report_gc(gc: &Result<Option<cache::GcOutcome>, crate::build::GcError>, quiet: bool) {
+    match gc {
         Ok(Some(gc)) if (gc.removed() > 0 || gc.freed() > 0) && !quiet => {
             let files = gc.unreferenced.blobs + gc.unreferenced.snapshots;
             eprintln!("gc: removed {} cache entries and {files} unreferenced blobs/snapshots, freed {}", gc.removed(), human_size(gc.freed()));

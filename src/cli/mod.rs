@@ -5,7 +5,6 @@ mod archive;
 mod build;
 mod cache;
 mod container;
-mod graph;
 mod image;
 mod parse;
 mod registry;
@@ -199,4 +198,8 @@ pub enum CliError {
     Archive(#[from] crate::image::archive::ArchiveError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+    #[error(transparent)]
+    BuildRequest(#[from] crate::build::BuildError),
 }

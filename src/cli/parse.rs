@@ -44,7 +44,7 @@ pub fn run(args: &ParseArgs) -> Result<ExitCode, CliError> {
         syntax::parse_ast(&source).map(|ast| syntax::dump(&ast))
     } else {
         syntax::parse(&source).map(|file| match args.format {
-            Format::Text => render::dockerfile_text(&file),
+            Format::Text => crate::syntax::print::dockerfile_text(&file),
             Format::Json => render::json(&file),
         })
     };

@@ -2,7 +2,7 @@
 //! view of transfers (a bar per blob on a terminal, a line per event
 //! otherwise); and the adapter through which `build` pulls base images.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -32,9 +32,34 @@ impl RegistryArgs {
     }
 
     pub fn client_options(&self, registry: &str) -> Result<ClientOptions, RegistryError> {
-        let config = DockerConfig::load(&DockerConfig::default_path())?;
-        let credentials = config.get(registry)?;
-        Ok(ClientOptions { insecure: self.insecure.clone(), credentials })
+        self.access().client_options(registry)
+    }
+
+    /// The library's form of these flags.
+    pub fn access(&self) -> crate::registry::RegistryAccess {
+        crate::registry::RegistryAccess { insecure: self.insecure.clone() }
+    }
+}
+
+impl From<RegistryArgs> for crate::registry::RegistryAccess {
+    fn from(args: RegistryArgs) -> crate::registry::RegistryAccess {
+        args.access()
+    }
+}
+
+/// The library's base-image fetcher with this CLI's transfer view attached
+/// (`strata run` pulls a missing image through it).
+pub struct RegistryImages<'a>(registry::RegistryImages<'a>);
+
+impl<'a> RegistryImages<'a> {
+    pub fn new(store: &'a Store, args: RegistryArgs, always: bool, quiet: bool) -> RegistryImages<'a> {
+        RegistryImages(registry::RegistryImages::new(store, args, always, quiet).with_progress(TransferView::new(Direction::Down, quiet)))
+    }
+}
+
+impl crate::solve::ImageFetcher for RegistryImages<'_> {
+    fn ensure(&self, name: &str) -> Result<(), String> {
+        self.0.ensure(name)
     }
 }
 
@@ -173,21 +198,6 @@ pub fn push(store: &Store, args: &PushArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pushes a built image under each of its tags (`build --push`).
-pub fn push_tags(store: &Store, id: &str, tags: &[Reference], args: &RegistryArgs, quiet: bool) -> Result<(), CliError> {
-    let image = store.resolve(id)?;
-    for tag in tags {
-        let options = PushOptions { client: args.client(&tag.registry)?, ..PushOptions::default() };
-        let view = TransferView::new(Direction::Up, quiet);
-        let pushed = registry::push(store, &image, tag, &options, &view).map_err(CliError::from)?;
-        view.finish();
-        if !quiet {
-            eprintln!("pushed {tag}@{}", pushed.digest);
-        }
-    }
-    Ok(())
-}
-
 pub fn login(args: &LoginArgs) -> Result<ExitCode, CliError> {
     let server = registry_name(&args.server);
     let password = match (&args.password, args.password_stdin) {
@@ -229,48 +239,6 @@ fn registry_name(server: &str) -> String {
     match host {
         "index.docker.io" | "registry-1.docker.io" | "" => DEFAULT_REGISTRY.to_owned(),
         other => other.to_owned(),
-    }
-}
-
-/// Base images for `build`: pulled when missing from the store (or always,
-/// with `--pull`), each name once per build.
-pub struct RegistryImages<'a> {
-    pub store: &'a Store,
-    pub args: RegistryArgs,
-    pub always: bool,
-    pub quiet: bool,
-    done: Mutex<BTreeSet<String>>,
-}
-
-impl<'a> RegistryImages<'a> {
-    pub fn new(store: &'a Store, args: RegistryArgs, always: bool, quiet: bool) -> RegistryImages<'a> {
-        RegistryImages { store, args, always, quiet, done: Mutex::default() }
-    }
-}
-
-impl crate::solve::ImageFetcher for RegistryImages<'_> {
-    fn ensure(&self, name: &str) -> Result<(), String> {
-        let Ok(reference) = name.parse::<Reference>() else { return Ok(()) };
-        let key = reference.to_string();
-        if self.done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
-            return Ok(());
-        }
-        let present = self.store.resolve(name).is_ok();
-        // A digest pins the content: present is current, even with --pull.
-        if present && (!self.always || reference.digest.is_some()) {
-            return Ok(());
-        }
-        let options = PullOptions { client: self.args.client(&reference.registry).map_err(|e| e.to_string())?, ..PullOptions::default() };
-        let view = TransferView::new(Direction::Down, self.quiet);
-        if !self.quiet {
-            eprintln!("pulling {}", reference.familiar());
-        }
-        registry::pull(self.store, &reference, &options, &view).map_err(|e| e.to_string())?;
-        view.finish();
-        if let Ok(mut done) = self.done.lock() {
-            done.insert(key);
-        }
-        Ok(())
     }
 }
 
@@ -360,50 +328,4 @@ impl TransferProgress for TransferView {
             }
         }
     }
-}
-
-/// `--cache-from` sources, imported before the build (metadata only).
-pub fn import_caches<'a>(
-    store: &'a Store,
-    specs: &[registry::CacheSpec],
-    args: &RegistryArgs,
-    view: &'a TransferView,
-    quiet: bool,
-) -> Result<Option<registry::ImportedCache<'a>>, CliError> {
-    if specs.is_empty() {
-        return Ok(None);
-    }
-    let locations: Vec<_> = specs.iter().map(|s| s.location.clone()).collect();
-    let (cache, summaries) = registry::ImportedCache::import(store, &locations, &|r| args.client_options(r), view)?;
-    for summary in summaries.iter().filter(|_| !quiet) {
-        match summary.records {
-            Some(n) => eprintln!("importing cache from {}: {n} records", summary.location),
-            None => eprintln!("no cache at {} yet", summary.location),
-        }
-    }
-    Ok(Some(cache))
-}
-
-/// `--cache-to` targets, written after the build.
-pub fn export_caches(
-    store: &Store,
-    specs: &[registry::CacheSpec],
-    output: &crate::solve::BuildOutput,
-    imported: Option<&dyn crate::cache::SharedCache>,
-    args: &RegistryArgs,
-    quiet: bool,
-) -> Result<(), CliError> {
-    for spec in specs {
-        let options = match &spec.location {
-            registry::CacheLocation::Registry(reference) => args.client(&reference.registry)?,
-            registry::CacheLocation::Layout(_) => ClientOptions::default(),
-        };
-        let view = TransferView::new(Direction::Up, quiet);
-        let summary = registry::export_cache(store, spec, &output.steps, &output.last_key, imported, &options, &view)?;
-        view.finish();
-        if !quiet {
-            eprintln!("exported cache to {}: {} records, {} layers ({} sent)", spec.location, summary.records, summary.layers, summary.uploaded);
-        }
-    }
-    Ok(())
 }

@@ -5,6 +5,7 @@
 
 mod config_edit;
 mod entitlements;
+pub mod graph;
 mod history;
 mod op;
 mod platform;

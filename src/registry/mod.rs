@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod endpoint;
 #[cfg(test)]
 mod fake;
+mod images;
 mod pull;
 mod push;
 
@@ -27,6 +28,7 @@ pub use cache::{export as export_cache, CacheLocation, CacheSpec, ExportSummary,
 pub use client::{Client, ClientOptions};
 pub use credentials::{Credentials, CredentialsError, DockerConfig};
 pub use endpoint::Endpoint;
+pub use images::{RegistryAccess, RegistryImages};
 pub use pull::{pull, PlatformChoice, PullOptions, Pulled};
 pub use push::{push, PushOptions, Pushed};
 
@@ -123,6 +125,12 @@ pub enum Transfer {
 /// Where transfer events go; called from transfer threads.
 pub trait TransferProgress: Sync {
     fn event(&self, event: Transfer);
+}
+
+impl<T: TransferProgress + ?Sized> TransferProgress for &T {
+    fn event(&self, event: Transfer) {
+        (**self).event(event);
+    }
 }
 
 /// Discards transfer events.

@@ -15,6 +15,7 @@ mod heredoc;
 pub mod instruction;
 mod logical;
 mod node;
+pub mod print;
 mod span;
 mod split;
 

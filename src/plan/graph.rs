@@ -1,10 +1,11 @@
-//! `strata build --print-graph`: the planned build as Graphviz dot or JSON.
+//! The planned build as Graphviz dot or JSON (`strata build --print-graph`):
+//! stages, their steps in order, and the edges between stages. Pure.
 
 use std::fmt::Write;
 
 use serde_json::json;
 
-use crate::plan::{Base, BuildPlan, Op, SourceRoot};
+use super::{Base, BuildPlan, Op, SourceRoot};
 
 fn stage_label(plan: &BuildPlan, index: usize) -> String {
     match &plan.graph.stages[index].name {

@@ -1,0 +1,42 @@
+//! Why a build failed, typed where it happened; the CLI renders these
+//! (parse and plan errors located in the Dockerfile's text).
+
+use std::path::PathBuf;
+
+/// Why [`super::build`] or [`super::plan_only`] failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum BuildError {
+    /// The Dockerfile cannot be read.
+    #[error("cannot read {}", path.display())]
+    ReadDockerfile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Dockerfile does not parse; `text` is what was parsed.
+    #[error("{name}: {error}")]
+    Parse { name: String, text: String, error: Box<crate::syntax::ParseError> },
+    /// The Dockerfile parses but cannot be planned.
+    #[error("{name}: {error}")]
+    Plan { name: String, text: String, error: Box<crate::plan::PlanError> },
+    /// The context cannot be opened (its `.dockerignore`, a walk error).
+    #[error("{0}")]
+    Context(#[from] crate::context::ContextError),
+    /// A base image is neither in the store nor pullable.
+    #[error("image {image}: {reason}")]
+    BaseImage { image: String, reason: String },
+    /// The signal handlers that stop a build cleanly cannot be installed.
+    #[error("cannot watch for Ctrl-C")]
+    Signals(#[source] std::io::Error),
+    /// SIGINT or SIGTERM stopped the build; nothing was committed.
+    #[error("build interrupted")]
+    Interrupted,
+    #[error(transparent)]
+    Solve(#[from] crate::solve::SolveError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+}

@@ -1,0 +1,83 @@
+//! Base images from registries: the [`crate::solve::ImageFetcher`] that
+//! `build` (FROM, `COPY --from=IMAGE`) and `run` use to pull an image the
+//! store lacks (or, with `--pull`, may have an older copy of), and the
+//! registry settings every command shares.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use super::{ClientOptions, DockerConfig, NoProgress, PullOptions, RegistryError, TransferProgress};
+use crate::image::Reference;
+use crate::store::Store;
+
+/// How strata reaches registries: which ones speak plain HTTP; credentials
+/// come from Docker's config, read when a client is made.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryAccess {
+    /// `host[:port]` names talked to over plain HTTP (loopback always is).
+    pub insecure: Vec<String>,
+}
+
+impl RegistryAccess {
+    /// Client options for `registry`, with the credentials Docker's config holds for it.
+    pub fn client_options(&self, registry: &str) -> Result<ClientOptions, RegistryError> {
+        let config = DockerConfig::load(&DockerConfig::default_path())?;
+        let credentials = config.get(registry)?;
+        Ok(ClientOptions { insecure: self.insecure.clone(), credentials })
+    }
+}
+
+/// Base images pulled when missing from the store (or always, with
+/// `always`), each name at most once per fetcher.
+pub struct RegistryImages<'a> {
+    store: &'a Store,
+    access: RegistryAccess,
+    always: bool,
+    quiet: bool,
+    progress: Box<dyn TransferProgress + 'a>,
+    done: Mutex<BTreeSet<String>>,
+}
+
+impl<'a> RegistryImages<'a> {
+    /// A fetcher into `store`; unless `quiet`, each pull is announced on stderr.
+    pub fn new(store: &'a Store, access: impl Into<RegistryAccess>, always: bool, quiet: bool) -> RegistryImages<'a> {
+        RegistryImages { store, access: access.into(), always, quiet, progress: Box::new(NoProgress), done: Mutex::default() }
+    }
+
+    /// Where the pulls' transfer events go (by default nowhere).
+    pub fn with_progress(mut self, progress: impl TransferProgress + 'a) -> RegistryImages<'a> {
+        self.progress = Box::new(progress);
+        self
+    }
+
+    /// Pulls `reference` unless the store has a current copy.
+    fn fetch(&self, name: &str, reference: &Reference) -> Result<(), RegistryError> {
+        let present = self.store.resolve(name).is_ok();
+        // A digest pins the content: present is current, even with --pull.
+        if present && (!self.always || reference.digest.is_some()) {
+            return Ok(());
+        }
+        let options = PullOptions { client: self.access.client_options(&reference.registry)?, ..PullOptions::default() };
+        if !self.quiet {
+            eprintln!("pulling {}", reference.familiar());
+        }
+        super::pull(self.store, reference, &options, self.progress.as_ref())?;
+        Ok(())
+    }
+}
+
+impl crate::solve::ImageFetcher for RegistryImages<'_> {
+    fn ensure(&self, name: &str) -> Result<(), String> {
+        // Not a reference (a stage name, an ID): nothing a registry could give.
+        let Ok(reference) = name.parse::<Reference>() else { return Ok(()) };
+        let key = reference.to_string();
+        if self.done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
+            return Ok(());
+        }
+        self.fetch(name, &reference).map_err(|e| e.to_string())?;
+        if let Ok(mut done) = self.done.lock() {
+            done.insert(key);
+        }
+        Ok(())
+    }
+}
