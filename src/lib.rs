@@ -13,6 +13,7 @@ pub mod exec;
 pub mod image;
 pub mod layer;
 pub mod parallel;
+pub mod pattern;
 pub mod plan;
 pub mod progress;
 pub mod registry;

@@ -21,11 +21,8 @@
 //! stat cache.
 
 mod beneath;
-pub mod glob;
-mod goregex;
 pub mod hash;
 pub mod ignore;
-mod pattern;
 mod select;
 pub mod walk;
 

@@ -20,9 +20,9 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use super::glob;
 use super::walk::{walk_order, EntryKind};
 use super::{Context, ContextError};
+use crate::pattern::{clean, contains_wildcards, match_path};
 
 /// Symlinks followed at most while resolving one path (continuity's limit).
 const MAX_LINKS: usize = 255;
@@ -50,10 +50,10 @@ impl Context {
         let mut roots = Vec::new();
         for source in sources {
             let source = source.as_ref();
-            let cleaned = glob::clean(&format!("/{source}"));
+            let cleaned = clean(&format!("/{source}"));
             let rel = cleaned.trim_start_matches('/');
             let components: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
-            match components.iter().position(|c| glob::contains_wildcards(c)) {
+            match components.iter().position(|c| contains_wildcards(c)) {
                 None => {
                     let target = self.resolve(rel, source)?;
                     roots.push(Selected { name: rel.to_owned(), target });
@@ -82,7 +82,7 @@ impl Context {
         let mut i = base + 1;
         while i < base_entry.end {
             let entry = &self.entries[i];
-            if glob::match_path(pattern, &entry.path[skip..]) == Ok(true) {
+            if match_path(pattern, &entry.path[skip..]) == Ok(true) {
                 out.push(i);
                 i = entry.end;
             } else {

@@ -27,8 +27,8 @@ pub enum CopyError {
     UnknownGroup { name: String },
     #[error("malformed entry in {file}: {line:?}")]
     UserDatabase { file: &'static str, line: String },
-    #[error("invalid exclude pattern {pattern:?}: {reason}")]
-    BadPattern { pattern: String, reason: &'static str },
+    #[error("invalid exclude pattern: {0}")]
+    BadPattern(crate::pattern::PatternError),
     #[error("invalid heredoc file name {name:?}: it must be a plain file name")]
     BadInlineName { name: String },
     #[error("checksum can't be specified for {what}")]

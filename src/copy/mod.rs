@@ -62,7 +62,6 @@ mod error;
 mod fetch;
 mod mode;
 mod owner;
-mod pattern;
 mod root;
 mod source;
 mod tree;
@@ -74,9 +73,9 @@ pub use error::CopyError;
 pub use fetch::Fetched;
 pub use owner::{resolve as resolve_owner, Owner};
 
+use crate::pattern::{rooted_components, PatternSet};
 use crate::plan::{CopyOp, CopySource, SourceRoot};
 use mode::ModeSpec;
-use pattern::PatternSet;
 use root::{Escape, Meta, Root};
 use source::Found;
 use tree::{mkdir_all, shown, Copier, Policy, Tally};
@@ -162,7 +161,7 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
         Some(text) => Some(ModeSpec::parse(text).map_err(|_| CopyError::BadChmod { value: text.to_owned() })?),
         None => None,
     };
-    let exclude = PatternSet::new(&op.exclude).map_err(|e| CopyError::BadPattern { pattern: e.pattern, reason: e.reason })?;
+    let exclude = PatternSet::new(&op.exclude).map_err(CopyError::BadPattern)?;
     let checksum = checksum(op)?;
     let dest = Root::open(req.dest_root).map_err(|e| CopyError::io("open the destination root", req.dest_root, e))?;
     let context = op.from == SourceRoot::Context;
@@ -325,7 +324,7 @@ fn copy_tree(
 /// directory's contents (`contents`) go into `dest` itself.
 fn place(root: &Root, dest: &str, src_is_dir: bool, base: &std::ffi::OsStr, contents: bool, chown: Option<Owner>) -> Result<PathBuf, CopyError> {
     let resolve = |path: &Path| root.resolve(path, true, Escape::Clamp).map_err(|e| CopyError::io("resolve", path, e));
-    let parts = source::clean_components(dest);
+    let parts = rooted_components(dest);
     let into_dir = dest.ends_with('/') || dest.ends_with("/.") || parts.is_empty();
     let ensure: PathBuf = if into_dir { parts.iter().collect() } else { parts[..parts.len() - 1].iter().collect() };
     mkdir_all(root, &resolve(&ensure)?, chown)?;

@@ -17,11 +17,10 @@
 use std::path::{Path, PathBuf};
 
 use super::error::CopyError;
-use super::pattern::PatternSet;
 use super::root::{Dir, Escape, Root};
 use super::tree::shown;
 use super::SourceFilter;
-use crate::context::glob;
+use crate::pattern::{contains_wildcards, match_path, rooted_components, PatternSet};
 
 /// One path a source names.
 #[derive(Debug, Clone)]
@@ -31,22 +30,6 @@ pub(super) struct Found {
     pub rel: PathBuf,
     /// `--parents`: what to keep below `rel`.
     pub include: Option<PatternSet>,
-}
-
-/// The cleaned components of `path` taken from `/` (Go's
-/// `path.Join("/", path)`).
-pub(super) fn clean_components(path: &str) -> Vec<String> {
-    let mut parts: Vec<String> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            name => parts.push(name.to_owned()),
-        }
-    }
-    parts
 }
 
 /// Whether the filter lets `rel` be seen: neither it nor a directory
@@ -70,18 +53,14 @@ pub(super) fn visible(filter: Option<&dyn SourceFilter>, rel: &Path) -> bool {
 pub(super) fn expand(root: &Root, written: &str, parents: bool, filter: Option<&dyn SourceFilter>) -> Result<Vec<Found>, CopyError> {
     let (source, include) = if parents {
         let (dir, pattern) = written.split_once("/./").unwrap_or(("/", written));
-        let pattern = clean_components(pattern).join("/");
-        let include = if pattern.is_empty() {
-            None
-        } else {
-            Some(PatternSet::new(&[pattern]).map_err(|e| CopyError::BadPattern { pattern: e.pattern, reason: e.reason })?)
-        };
+        let pattern = rooted_components(pattern).join("/");
+        let include = if pattern.is_empty() { None } else { Some(PatternSet::new(&[pattern]).map_err(CopyError::BadPattern)?) };
         (dir, include)
     } else {
         (written, None)
     };
-    let parts = clean_components(source);
-    let Some(first_wild) = parts.iter().position(|p| glob::contains_wildcards(p)) else {
+    let parts = rooted_components(source);
+    let Some(first_wild) = parts.iter().position(|p| contains_wildcards(p)) else {
         return Ok(vec![Found { rel: parts.iter().collect(), include }]);
     };
     let literal: PathBuf = parts[..first_wild].iter().collect();
@@ -117,7 +96,7 @@ fn walk(
         let child_below = if below.is_empty() { lossy.into_owned() } else { format!("{below}/{lossy}") };
         let Some(meta) = dir.lstat(&name).map_err(|e| CopyError::io("stat", &shown(&child_rel), e))? else { continue };
         let hidden = filter.is_some_and(|f| f.excluded(&child_rel.to_string_lossy()));
-        if !hidden && glob::match_path(pattern, &child_below).unwrap_or(false) {
+        if !hidden && match_path(pattern, &child_below).unwrap_or(false) {
             out.push(child_rel);
             continue;
         }
@@ -129,16 +108,4 @@ fn walk(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cleaning_stays_in_the_root() {
-        assert_eq!(clean_components("../../x/./y/"), vec!["x", "y"]);
-        assert_eq!(clean_components("/a/../b"), vec!["b"]);
-        assert!(clean_components(".").is_empty());
-    }
 }

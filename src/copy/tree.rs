@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use super::error::CopyError;
 use super::mode::ModeSpec;
 use super::owner::Owner;
-use super::pattern::PatternSet;
 use super::root::{self, Dir, Kind, Meta, Root};
 use super::SourceFilter;
+use crate::pattern::PatternSet;
 
 /// Extended attributes never copied: overlayfs's own bookkeeping.
 const SKIPPED_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
@@ -183,8 +183,8 @@ impl<'a> Copier<'a> {
             let lossy = name.to_string_lossy();
             let child_comps = if comps.is_empty() { lossy.into_owned() } else { format!("{comps}/{lossy}") };
             let visibility = self.policy.hidden(&rel_string(&child_rel), meta.is_dir());
-            let matched = self.policy.include.is_none_or(|p| p.matches(&child_comps));
-            let excluded = self.policy.exclude.matches(&child_comps);
+            let matched = self.policy.include.is_none_or(|p| p.is_match(&child_comps));
+            let excluded = self.policy.exclude.is_match(&child_comps);
             let included = visibility == Visibility::Shown && matched && !excluded;
             if included && !meta.is_dir() {
                 self.ensure_frames()?;
