@@ -13,6 +13,11 @@
 //!   target restarts at the context root, `..` stops at the root, 255 links
 //!   at most. A symlink can therefore never lead outside the context; a
 //!   target that is not in the (ignore-filtered) context is "not found".
+//! - COPY's `--parents` cuts a source at `/./` (or takes all of it, from
+//!   the root) into a directory to copy and an include pattern below it;
+//!   `--exclude` patterns apply below every root. [`Selection::keeps`]
+//!   answers, for each entry below a root, whether the copy writes it: the
+//!   key covers exactly those entries, and the copy is checked against them.
 //!
 //! See: moby/buildkit `dockerfile2llb` (COPY's `CopyInfo`), tonistiigi/fsutil
 //! `copy/copy.go` (`ResolveWildcards`, `rootPath`), containerd/continuity
@@ -22,19 +27,21 @@ use std::os::unix::ffi::OsStrExt;
 
 use super::walk::{walk_order, EntryKind};
 use super::{Context, ContextError};
-use crate::pattern::{clean, contains_wildcards, match_path};
+use crate::pattern::{clean, contains_wildcards, match_path, PatternSet};
 
 /// Symlinks followed at most while resolving one path (continuity's limit).
 const MAX_LINKS: usize = 255;
 
 /// The context paths some COPY sources name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub roots: Vec<Selected>,
+    /// `--exclude`: what is left out below every root.
+    pub exclude: PatternSet,
 }
 
 /// One source (or wildcard match) and the entry it resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Selected {
     /// The path as COPY names it (context-relative, `""` = the root); its
     /// last component names the copy.
@@ -42,6 +49,27 @@ pub struct Selected {
     /// Index into [`Context::entries`] of what it resolves to (symlinks
     /// followed); a directory brings its whole subtree.
     pub target: usize,
+    /// `--parents`: only what this matches below the root (and the
+    /// directories on the way) is copied.
+    pub include: Option<PatternSet>,
+}
+
+/// A COPY's path sources and the flags that change what they select.
+#[derive(Debug, Clone, Copy)]
+pub struct CopySources<'a> {
+    pub sources: &'a [String],
+    pub parents: bool,
+    pub exclude: &'a [String],
+}
+
+impl Selection {
+    /// Whether the copy of `root` writes the entry at `below` (its path
+    /// relative to the root; `""` is the root itself, always kept):
+    /// `--parents`' pattern matches it and `--exclude` does not, each
+    /// matching a path or one of its parent directories, as the copy does.
+    pub fn keeps(&self, root: &Selected, below: &str) -> bool {
+        below.is_empty() || (root.include.as_ref().is_none_or(|p| p.is_match(below)) && !self.exclude.is_match(below))
+    }
 }
 
 impl Context {
@@ -49,28 +77,51 @@ impl Context {
     pub fn select<S: AsRef<str>>(&self, sources: &[S]) -> Result<Selection, ContextError> {
         let mut roots = Vec::new();
         for source in sources {
-            let source = source.as_ref();
-            let cleaned = clean(&format!("/{source}"));
-            let rel = cleaned.trim_start_matches('/');
-            let components: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
-            match components.iter().position(|c| contains_wildcards(c)) {
-                None => {
-                    let target = self.resolve(rel, source)?;
-                    roots.push(Selected { name: rel.to_owned(), target });
-                }
-                Some(split) => {
-                    let base = components[..split].join("/");
-                    let pattern = components[split..].join("/");
-                    let base = self.resolve(&base, source)?;
-                    for index in self.wildcard_matches(base, &pattern) {
-                        let name = self.entries[index].path.clone();
-                        let target = self.resolve(&name, source)?;
-                        roots.push(Selected { name, target });
-                    }
+            self.select_one(source.as_ref(), None, &mut roots)?;
+        }
+        Ok(Selection { roots, exclude: PatternSet::default() })
+    }
+
+    /// Resolves a COPY's sources with `--parents` and `--exclude`: the one
+    /// resolution both the step's cache key and the copy use.
+    pub fn select_copy(&self, copy: &CopySources) -> Result<Selection, ContextError> {
+        let bad = |source| ContextError::BadPattern { source };
+        let exclude = PatternSet::new(copy.exclude).map_err(bad)?;
+        let mut roots = Vec::new();
+        for source in copy.sources {
+            if !copy.parents {
+                self.select_one(source, None, &mut roots)?;
+                continue;
+            }
+            let (dir, pattern) = source.split_once("/./").unwrap_or(("/", source));
+            let pattern = crate::pattern::rooted_components(pattern).join("/");
+            let include = if pattern.is_empty() { None } else { Some(PatternSet::new(&[pattern]).map_err(bad)?) };
+            self.select_one(dir, include, &mut roots)?;
+        }
+        Ok(Selection { roots, exclude })
+    }
+
+    fn select_one(&self, source: &str, include: Option<PatternSet>, roots: &mut Vec<Selected>) -> Result<(), ContextError> {
+        let cleaned = clean(&format!("/{source}"));
+        let rel = cleaned.trim_start_matches('/');
+        let components: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+        match components.iter().position(|c| contains_wildcards(c)) {
+            None => {
+                let target = self.resolve(rel, source)?;
+                roots.push(Selected { name: rel.to_owned(), target, include });
+            }
+            Some(split) => {
+                let base = components[..split].join("/");
+                let pattern = components[split..].join("/");
+                let base = self.resolve(&base, source)?;
+                for index in self.wildcard_matches(base, &pattern) {
+                    let name = self.entries[index].path.clone();
+                    let target = self.resolve(&name, source)?;
+                    roots.push(Selected { name, target, include: include.clone() });
                 }
             }
         }
-        Ok(Selection { roots })
+        Ok(())
     }
 
     /// Paths below `base` whose path relative to it matches `pattern`; a

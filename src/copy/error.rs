@@ -11,6 +11,10 @@ pub enum CopyError {
     Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("{path:?}: not found")]
     NotFound { path: String },
+    #[error("{path:?} was not selected when the step's cache key was computed: the build context changed during the build")]
+    NotSelected { path: String },
+    #[error("{path:?} changed after the step's cache key was computed: the build context changed during the build")]
+    SelectionChanged { path: String },
     #[error("{path:?} is excluded by .dockerignore")]
     Ignored { path: String },
     #[error("when using {instruction} with more than one source file, the destination must be a directory and end with a /: {dest:?}")]

@@ -388,6 +388,11 @@ fn timestamps(atime: (i64, i64), mtime: (i64, i64)) -> Timestamps {
     Timestamps { last_access: Timespec { tv_sec: atime.0, tv_nsec: atime.1 }, last_modification: Timespec { tv_sec: mtime.0, tv_nsec: mtime.1 } }
 }
 
+/// The `fstat` of an open file.
+pub fn fd_meta(fd: impl AsFd) -> io::Result<Meta> {
+    Ok(Meta::from_stat(&rfs::fstat(fd)?))
+}
+
 /// Owner, then mode (a chown clears set-id bits), then times of an open
 /// file or directory.
 pub fn set_fd_meta(fd: impl AsFd, uid: u32, gid: u32, mode: u32, atime: (i64, i64), mtime: (i64, i64)) -> io::Result<()> {
