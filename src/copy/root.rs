@@ -53,6 +53,9 @@ pub struct Meta {
     pub ino: u64,
     pub nlink: u64,
     pub rdev: u64,
+    pub size: u64,
+    /// Status change time (seconds, nanoseconds).
+    pub ctime: (i64, i64),
     pub atime: (i64, i64),
     pub mtime: (i64, i64),
 }
@@ -77,6 +80,8 @@ impl Meta {
             ino: st.st_ino,
             nlink: st.st_nlink,
             rdev: st.st_rdev,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            ctime: (st.st_ctime, i64::try_from(st.st_ctime_nsec).unwrap_or(0)),
             atime: (st.st_atime, i64::try_from(st.st_atime_nsec).unwrap_or(0)),
             mtime: (st.st_mtime, i64::try_from(st.st_mtime_nsec).unwrap_or(0)),
         }

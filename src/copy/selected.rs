@@ -4,8 +4,8 @@
 //! The context module resolves a COPY's sources once (wildcards,
 //! `--parents`, `--exclude`, `.dockerignore`) and hashes what it selected;
 //! the solver hands that list here as [`Expected`]. Every non-directory
-//! entry the copy is about to write must be in it with the same type, inode
-//! and modification time, and checked again on the opened file; after the
+//! entry the copy is about to write must be in it with the same type, inode,
+//! size and change times, and checked again on the opened file; after the
 //! copy, every listed entry must have been written. Anything else means
 //! the context changed between the key and the copy (a file added, removed,
 //! rewritten or swapped for a symlink): the copy fails, so no layer is
@@ -22,7 +22,10 @@ pub struct Stamp {
     /// `st_mode & S_IFMT`.
     pub file_type: u32,
     pub ino: u64,
+    pub size: u64,
     pub mtime_ns: i64,
+    /// Any change of content, mode or owner moves it.
+    pub ctime_ns: i64,
 }
 
 /// The non-directory entries a copy may write, by path relative to the
@@ -41,7 +44,7 @@ impl Expected {
     /// Whether `rel` may be written, as `meta` shows it now.
     pub(super) fn check(&self, rel: &str, meta: &Meta) -> Result<(), CopyError> {
         let Some(stamp) = self.entries.get(rel) else { return Err(CopyError::NotSelected { path: rel.to_owned() }) };
-        let now = Stamp { file_type: file_type(meta.kind), ino: meta.ino, mtime_ns: meta.mtime.0.saturating_mul(1_000_000_000).saturating_add(meta.mtime.1) };
+        let now = Stamp { file_type: file_type(meta.kind), ino: meta.ino, size: meta.size, mtime_ns: nanos(meta.mtime), ctime_ns: nanos(meta.ctime) };
         if now != *stamp {
             return Err(CopyError::SelectionChanged { path: rel.to_owned() });
         }
@@ -54,6 +57,10 @@ impl Expected {
         missing.sort();
         missing.first().map(|path| (*path).clone())
     }
+}
+
+fn nanos((seconds, nanoseconds): (i64, i64)) -> i64 {
+    seconds.saturating_mul(1_000_000_000).saturating_add(nanoseconds)
 }
 
 /// The `S_IFMT` bits of a kind.

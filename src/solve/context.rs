@@ -7,7 +7,7 @@ use std::path::Path;
 use super::file_input_value;
 use super::key::{ContextSource, KeyedSelection};
 use crate::cache::Input;
-use crate::context::{Context, ContextError, CopySources, Entry, HashOptions, HashStats, IgnoreFile};
+use crate::context::{Context, ContextError, CopySources, Entry, HashOptions, HashStats, IgnoreFile, Selection};
 use crate::copy::{Expected, SourceFilter, Stamp};
 use crate::store::StoreStatCache;
 
@@ -78,12 +78,17 @@ impl ContextSource for BuildContext {
         if !sources.exclude.is_empty() {
             inputs.push(Input::new("exclude", sources.exclude.join(",")));
         }
-        let expected = Expected::new(self.context.copied_entries(&selection).into_iter().map(|entry| (entry.path.clone(), stamp(entry))));
-        Ok(KeyedSelection { digest: digest.digest, inputs, expected })
+        Ok(KeyedSelection { digest: digest.digest, inputs, expected: expected_copy(&self.context, &selection) })
     }
+}
+
+/// What a copy of `selection` from `context` must write: every entry the
+/// key covered, as it was when the context was walked.
+pub fn expected_copy(context: &Context, selection: &Selection) -> Expected {
+    Expected::new(context.copied_entries(selection).into_iter().map(|entry| (entry.path.clone(), stamp(entry))))
 }
 
 /// What the copy compares an entry with.
 fn stamp(entry: &Entry) -> Stamp {
-    Stamp { file_type: entry.mode & 0o170000, ino: entry.ino, mtime_ns: entry.mtime_ns }
+    Stamp { file_type: entry.mode & 0o170000, ino: entry.ino, size: entry.size, mtime_ns: entry.mtime_ns, ctime_ns: entry.ctime_ns }
 }

@@ -24,7 +24,7 @@ use crate::plan::BuildPlan;
 use crate::progress::{Event, Progress};
 use crate::store::{Store, StoreError, StoredImage};
 
-pub use context::BuildContext;
+pub use context::{expected_copy, BuildContext};
 pub use dry_run::Verdict;
 pub use key::{ContextSource, KeyedSelection};
 pub use run::{parse_size, Executor, Secrets};
