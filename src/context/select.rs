@@ -27,7 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use super::walk::{walk_order, EntryKind};
 use super::{Context, ContextError};
-use crate::pattern::{clean, contains_wildcards, match_path, PatternSet};
+use crate::pattern::{match_path, PatternSet, SourceSpec};
 
 /// Symlinks followed at most while resolving one path (continuity's limit).
 const MAX_LINKS: usize = 255;
@@ -75,11 +75,8 @@ impl Selection {
 impl Context {
     /// Resolves COPY sources against the context.
     pub fn select<S: AsRef<str>>(&self, sources: &[S]) -> Result<Selection, ContextError> {
-        let mut roots = Vec::new();
-        for source in sources {
-            self.select_one(source.as_ref(), None, &mut roots)?;
-        }
-        Ok(Selection { roots, exclude: PatternSet::default() })
+        let sources: Vec<String> = sources.iter().map(|s| s.as_ref().to_owned()).collect();
+        self.select_copy(&CopySources { sources: &sources, parents: false, exclude: &[] })
     }
 
     /// Resolves a COPY's sources with `--parents` and `--exclude`: the one
@@ -89,39 +86,21 @@ impl Context {
         let exclude = PatternSet::new(copy.exclude).map_err(bad)?;
         let mut roots = Vec::new();
         for source in copy.sources {
-            if !copy.parents {
-                self.select_one(source, None, &mut roots)?;
+            let spec = SourceSpec::parse(source, copy.parents).map_err(bad)?;
+            let literal = spec.literal.join("/");
+            let Some(pattern) = &spec.wildcard else {
+                let target = self.resolve(&literal, source)?;
+                roots.push(Selected { name: literal, target, include: spec.include });
                 continue;
+            };
+            let base = self.resolve(&literal, source)?;
+            for index in self.wildcard_matches(base, pattern) {
+                let name = self.entries[index].path.clone();
+                let target = self.resolve(&name, source)?;
+                roots.push(Selected { name, target, include: spec.include.clone() });
             }
-            let (dir, pattern) = source.split_once("/./").unwrap_or(("/", source));
-            let pattern = crate::pattern::rooted_components(pattern).join("/");
-            let include = if pattern.is_empty() { None } else { Some(PatternSet::new(&[pattern]).map_err(bad)?) };
-            self.select_one(dir, include, &mut roots)?;
         }
         Ok(Selection { roots, exclude })
-    }
-
-    fn select_one(&self, source: &str, include: Option<PatternSet>, roots: &mut Vec<Selected>) -> Result<(), ContextError> {
-        let cleaned = clean(&format!("/{source}"));
-        let rel = cleaned.trim_start_matches('/');
-        let components: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
-        match components.iter().position(|c| contains_wildcards(c)) {
-            None => {
-                let target = self.resolve(rel, source)?;
-                roots.push(Selected { name: rel.to_owned(), target, include });
-            }
-            Some(split) => {
-                let base = components[..split].join("/");
-                let pattern = components[split..].join("/");
-                let base = self.resolve(&base, source)?;
-                for index in self.wildcard_matches(base, &pattern) {
-                    let name = self.entries[index].path.clone();
-                    let target = self.resolve(&name, source)?;
-                    roots.push(Selected { name, target, include: include.clone() });
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Paths below `base` whose path relative to it matches `pattern`; a

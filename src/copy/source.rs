@@ -20,7 +20,7 @@ use super::error::CopyError;
 use super::root::{Dir, Escape, Root};
 use super::tree::shown;
 use super::SourceFilter;
-use crate::pattern::{contains_wildcards, match_path, rooted_components, PatternSet};
+use crate::pattern::{match_path, PatternSet, SourceSpec};
 
 /// One path a source names.
 #[derive(Debug, Clone)]
@@ -51,20 +51,9 @@ pub(super) fn visible(filter: Option<&dyn SourceFilter>, rel: &Path) -> bool {
 
 /// The paths `written` names in `root`.
 pub(super) fn expand(root: &Root, written: &str, parents: bool, filter: Option<&dyn SourceFilter>) -> Result<Vec<Found>, CopyError> {
-    let (source, include) = if parents {
-        let (dir, pattern) = written.split_once("/./").unwrap_or(("/", written));
-        let pattern = rooted_components(pattern).join("/");
-        let include = if pattern.is_empty() { None } else { Some(PatternSet::new(&[pattern]).map_err(CopyError::BadPattern)?) };
-        (dir, include)
-    } else {
-        (written, None)
-    };
-    let parts = rooted_components(source);
-    let Some(first_wild) = parts.iter().position(|p| contains_wildcards(p)) else {
-        return Ok(vec![Found { rel: parts.iter().collect(), include }]);
-    };
-    let literal: PathBuf = parts[..first_wild].iter().collect();
-    let pattern = parts[first_wild..].join("/");
+    let spec = SourceSpec::parse(written, parents).map_err(CopyError::BadPattern)?;
+    let literal: PathBuf = spec.literal.iter().collect();
+    let Some(pattern) = &spec.wildcard else { return Ok(vec![Found { rel: literal, include: spec.include }]) };
     let base = root.resolve(&literal, true, Escape::Clamp).map_err(|e| CopyError::io("resolve", &shown(&literal), e))?;
     let meta = root.try_lstat(&base).map_err(|e| CopyError::io("stat", &shown(&base), e))?;
     let not_found = || CopyError::NotFound { path: shown(&literal).display().to_string() };
@@ -72,10 +61,9 @@ pub(super) fn expand(root: &Root, written: &str, parents: bool, filter: Option<&
     let mut matches = Vec::new();
     if meta.is_dir() {
         let dir = root.dir(&base).map_err(|e| CopyError::io("open", &shown(&base), e))?;
-        let depth = parts.len() - first_wild;
-        walk(&dir, &base, "", &pattern, depth, filter, &mut matches)?;
+        walk(&dir, &base, "", pattern, spec.wildcard_depth(), filter, &mut matches)?;
     }
-    Ok(matches.into_iter().map(|rel| Found { rel, include: include.clone() }).collect())
+    Ok(matches.into_iter().map(|rel| Found { rel, include: spec.include.clone() }).collect())
 }
 
 /// Go's `filepath.Walk` with BuildKit's match callback, pruned to the

@@ -7,13 +7,17 @@
 //! - [`glob`]: Go's `filepath.Match` (COPY source wildcards, pattern syntax);
 //! - [`matcher`]: moby/patternmatcher (`.dockerignore`, `--exclude`,
 //!   `--parents`), through a translation of Go's regexp dialect
-//!   (`goregex`).
+//!   (`goregex`);
+//! - [`source`]: a COPY source split into its literal part, its wildcard
+//!   part and `--parents`' include pattern.
 
 pub mod glob;
 mod goregex;
 pub mod matcher;
 pub mod path;
+pub mod source;
 
 pub use glob::{contains_wildcards, match_path, validate, BadPattern};
 pub use matcher::{parent_dirs, Pattern, PatternError, PatternSet};
 pub use path::{clean, rooted_components};
+pub use source::SourceSpec;
