@@ -64,6 +64,12 @@ pub enum ContextError {
     },
 }
 
+impl From<crate::pattern::PatternError> for ContextError {
+    fn from(source: crate::pattern::PatternError) -> ContextError {
+        ContextError::BadPattern { source }
+    }
+}
+
 /// An opened build context: its ignore file and its walked entries.
 #[derive(Debug)]
 pub struct Context {

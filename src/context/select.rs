@@ -27,7 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use super::walk::{walk_order, EntryKind};
 use super::{Context, ContextError};
-use crate::pattern::{match_path, PatternSet, SourceSpec};
+use crate::pattern::{name_sources, PatternSet, SourceTree};
 
 /// Symlinks followed at most while resolving one path (continuity's limit).
 const MAX_LINKS: usize = 255;
@@ -82,44 +82,15 @@ impl Context {
     /// Resolves a COPY's sources with `--parents` and `--exclude`: the one
     /// resolution both the step's cache key and the copy use.
     pub fn select_copy(&self, copy: &CopySources) -> Result<Selection, ContextError> {
-        let bad = |source| ContextError::BadPattern { source };
-        let exclude = PatternSet::new(copy.exclude).map_err(bad)?;
+        let exclude = PatternSet::new(copy.exclude)?;
         let mut roots = Vec::new();
         for source in copy.sources {
-            let spec = SourceSpec::parse(source, copy.parents).map_err(bad)?;
-            let literal = spec.literal.join("/");
-            let Some(pattern) = &spec.wildcard else {
-                let target = self.resolve(&literal, source)?;
-                roots.push(Selected { name: literal, target, include: spec.include });
-                continue;
-            };
-            let base = self.resolve(&literal, source)?;
-            for index in self.wildcard_matches(base, pattern) {
-                let name = self.entries[index].path.clone();
-                let target = self.resolve(&name, source)?;
-                roots.push(Selected { name, target, include: spec.include.clone() });
+            for named in name_sources(self, source, copy.parents)? {
+                let target = self.resolve(&named.path, source)?;
+                roots.push(Selected { name: named.path, target, include: named.include });
             }
         }
         Ok(Selection { roots, exclude })
-    }
-
-    /// Paths below `base` whose path relative to it matches `pattern`; a
-    /// matching directory is not searched further.
-    fn wildcard_matches(&self, base: usize, pattern: &str) -> Vec<usize> {
-        let base_entry = &self.entries[base];
-        let skip = if base_entry.path.is_empty() { 0 } else { base_entry.path.len() + 1 };
-        let mut out = Vec::new();
-        let mut i = base + 1;
-        while i < base_entry.end {
-            let entry = &self.entries[i];
-            if match_path(pattern, &entry.path[skip..]) == Ok(true) {
-                out.push(i);
-                i = entry.end;
-            } else {
-                i += 1;
-            }
-        }
-        out
     }
 
     /// The entry `rel` leads to, following every symlink inside the context.
@@ -162,5 +133,32 @@ impl Context {
     /// The index of the entry at `path`.
     pub(crate) fn index_of(&self, path: &str) -> Option<usize> {
         self.entries.binary_search_by(|e| walk_order(&e.path, path)).ok()
+    }
+}
+
+/// The walked context as a tree COPY sources are named in.
+impl SourceTree for Context {
+    type Path = String;
+    type Base = usize;
+    type Error = ContextError;
+
+    fn path(&self, components: &[String]) -> String {
+        components.join("/")
+    }
+
+    fn base(&self, path: &String, source: &str) -> Result<Option<usize>, ContextError> {
+        let index = self.resolve(path, source)?;
+        Ok((self.entries[index].kind == EntryKind::Dir).then_some(index))
+    }
+
+    fn walk(&self, base: &usize, _depth: usize, visit: &mut dyn FnMut(&str, &String) -> bool) -> Result<(), ContextError> {
+        let base_entry = &self.entries[*base];
+        let skip = if base_entry.path.is_empty() { 0 } else { base_entry.path.len() + 1 };
+        let mut i = base + 1;
+        while i < base_entry.end {
+            let entry = &self.entries[i];
+            i = if visit(&entry.path[skip..], &entry.path) { entry.end } else { i + 1 };
+        }
+        Ok(())
     }
 }

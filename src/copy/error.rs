@@ -58,3 +58,9 @@ impl CopyError {
         CopyError::Io { action, path: path.to_path_buf(), cause: source }
     }
 }
+
+impl From<crate::pattern::PatternError> for CopyError {
+    fn from(error: crate::pattern::PatternError) -> CopyError {
+        CopyError::BadPattern(error)
+    }
+}

@@ -9,7 +9,8 @@
 //!   `--parents`), through a translation of Go's regexp dialect
 //!   (`goregex`);
 //! - [`source`]: a COPY source split into its literal part, its wildcard
-//!   part and `--parents`' include pattern.
+//!   part and `--parents`' include pattern, and the one resolver of COPY
+//!   sources over any [`SourceTree`].
 
 pub mod glob;
 mod goregex;
@@ -20,4 +21,4 @@ pub mod source;
 pub use glob::{contains_wildcards, match_path, validate, BadPattern};
 pub use matcher::{parent_dirs, Pattern, PatternError, PatternSet};
 pub use path::{clean, rooted_components};
-pub use source::SourceSpec;
+pub use source::{name_sources, Named, SourceSpec, SourceTree};
