@@ -11,10 +11,12 @@
 //!    parallel, remembered across builds by a [`StatCache`] keyed by file
 //!    metadata, so a rebuild reads only files whose metadata changed.
 //!
-//! [`Context::select`] resolves COPY sources (wildcards, symlinks kept
-//! inside the context) and [`Context::digest_of`] turns a selection into the
-//! digest a COPY's cache key uses: paths, kinds, modes, owners, link targets
-//! and content digests; never timestamps (recipe in [`hash`]).
+//! [`Context::select_copy`] resolves a COPY's sources once (wildcards,
+//! `--parents`, `--exclude`, symlinks kept inside the context) with the
+//! resolver of [`crate::pattern`]; [`Context::digest_of`] turns the
+//! selection into the digest a COPY's cache key uses: paths, kinds, modes,
+//! owners, link targets and content digests; never timestamps (recipe in
+//! [`hash`]); [`Context::copied_entries`] lists what the copy must write.
 //!
 //! The walk is cheap (no file is opened), so it runs for every build; the
 //! expensive part, reading files, is bounded by what COPY names and by the

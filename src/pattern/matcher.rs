@@ -8,7 +8,7 @@
 //! `[`, `]` and `\x` unchanged, `.+()|{}$` escaped). Pasting is why `[!a]`
 //! is the set {`!`, `a`} and why an unescaped `^` in a wildcard pattern is an
 //! anchor. The regexp is then rewritten for the `regex` crate by
-//! [`super::goregex`], keeping Go's meaning.
+//! `goregex`, keeping Go's meaning.
 //!
 //! A [`PatternSet`] matches a path when the last pattern that matches it or
 //! one of its parent directories is not an exception (`!`).
