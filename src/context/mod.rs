@@ -156,12 +156,10 @@ impl Context {
         }
         let mut encoder = hash::SelectionEncoder::new(selection.roots.len());
         for root in &selection.roots {
-            let mut kept = Vec::new();
-            self.each_kept_below(selection, root, |i, below, _| kept.push((i, below.to_owned())));
-            encoder.root(&root.name, kept.len());
-            for (i, below) in kept {
-                encoder.entry(&below, &self.entries[i], content[i].as_ref());
-            }
+            let mut kept = 0;
+            self.each_kept_below(selection, root, |_, _, _| kept += 1);
+            encoder.root(&root.name, kept);
+            self.each_kept_below(selection, root, |i, below, entry| encoder.entry(below, entry, content[i].as_ref()));
         }
         let per_file = files.into_iter().zip(hashed.digests.iter().copied()).collect();
         Ok((SelectionDigest { digest: encoder.finish(), stats: hashed.stats }, per_file))

@@ -168,6 +168,9 @@ impl PatternSet {
 
     /// [`PatternSet::matches`], saying which pattern (its index) failed.
     pub fn matches_locating(&self, path: &str) -> Result<bool, (usize, PatternError)> {
+        if self.patterns.is_empty() {
+            return Ok(false);
+        }
         let parents = parent_dirs(path);
         let mut matched = false;
         for (index, pattern) in self.patterns.iter().enumerate() {

@@ -78,7 +78,11 @@ impl ContextSource for BuildContext {
         if !sources.exclude.is_empty() {
             inputs.push(Input::new("exclude", sources.exclude.join(",")));
         }
-        Ok(KeyedSelection { digest: digest.digest, inputs, expected: expected_copy(&self.context, &selection) })
+        Ok(KeyedSelection { digest: digest.digest, inputs, selection })
+    }
+
+    fn expected(&self, selection: &Selection) -> Expected {
+        expected_copy(&self.context, selection)
     }
 }
 

@@ -18,7 +18,7 @@ use std::path::Path;
 use super::state::{built, StageState};
 use super::{SolveError, Solver};
 use crate::cache::{CacheKey, Input, KeyBuilder};
-use crate::context::{ContextError, CopySources};
+use crate::context::{ContextError, CopySources, Selection};
 use crate::copy::{Expected, SourceFilter};
 use crate::digest::Digest;
 use crate::image::canonical_json;
@@ -35,6 +35,9 @@ pub trait ContextSource: Sync {
     /// (`file:<path>` → content, mode, owner), and what a copy of them must
     /// write.
     fn select(&self, sources: &CopySources) -> Result<KeyedSelection, ContextError>;
+    /// What a copy of `selection` must write (asked only when the step
+    /// runs, so a cache hit does not list it).
+    fn expected(&self, selection: &Selection) -> Expected;
 }
 
 /// What a step's context sources resolved to.
@@ -42,8 +45,8 @@ pub trait ContextSource: Sync {
 pub struct KeyedSelection {
     pub digest: Digest,
     pub inputs: Vec<Input>,
-    /// Handed to the copy, which writes exactly this or fails.
-    pub expected: Expected,
+    /// What the key covers; the copy writes exactly this or fails.
+    pub selection: Selection,
 }
 
 /// A step's key, the named inputs that went into it, and for a COPY from
@@ -51,7 +54,7 @@ pub struct KeyedSelection {
 pub(super) struct StepKey {
     pub key: CacheKey,
     pub inputs: Vec<Input>,
-    pub expected: Option<Expected>,
+    pub selection: Option<Selection>,
 }
 
 impl Solver<'_> {
@@ -62,7 +65,7 @@ impl Solver<'_> {
         builder.digest("parent", &state.key.0).bytes("op", &op_json);
         let mut inputs =
             vec![Input::new("parent", state.key.to_string()), Input::new("instruction", step.text.clone()), Input::new("op", Digest::of(&op_json).to_string())];
-        let mut expected = None;
+        let mut selection = None;
         match &step.op {
             Op::Copy(copy) => match &copy.from {
                 SourceRoot::Context => {
@@ -78,7 +81,7 @@ impl Solver<'_> {
                         let selected = self.context.select(&CopySources { sources: &patterns, parents: copy.parents, exclude: &copy.exclude })?;
                         builder.digest("context", &selected.digest);
                         inputs.extend(selected.inputs);
-                        expected = Some(selected.expected);
+                        selection = Some(selected.selection);
                     }
                 }
                 SourceRoot::Stage(index) => {
@@ -111,6 +114,6 @@ impl Solver<'_> {
             }
             _ => {}
         }
-        Ok(StepKey { key: builder.finish(), inputs, expected })
+        Ok(StepKey { key: builder.finish(), inputs, selection })
     }
 }
