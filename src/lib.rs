@@ -15,6 +15,7 @@ pub mod export;
 pub mod image;
 pub mod layer;
 pub mod parallel;
+pub mod pattern;
 pub mod plan;
 pub mod progress;
 pub mod registry;

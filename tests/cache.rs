@@ -180,6 +180,64 @@ fn inspect_shows_the_inputs_of_a_key() {
     root.run(&["cache", "inspect", "ffffffffffff"]).failure().says("no cache entry ffffffffffff");
 }
 
+// ------------------------------------------------------- one selection
+
+/// The files a COPY's key records as inputs (`file:<path>`) are exactly
+/// the files its layer holds: wildcards, `--exclude`, `--parents` and the
+/// `.dockerignore` are resolved once, for both.
+#[test]
+fn copy_key_inputs_are_exactly_the_files_in_its_layer() {
+    let root = root();
+    let dockerfile = "\
+FROM busybox:latest
+COPY --parents --exclude=**/*.tmp --exclude=gen src/./** pkg/*/go.mod /out/
+COPY --exclude=*.tmp assets/*.txt conf* /etc/app/
+";
+    // Each file holds its own context path, so the layer says where it came from.
+    let paths = [
+        "src/main.c",
+        "src/util/helper.c",
+        "src/util/scratch.tmp",
+        "src/gen/made.c",
+        "src/secret.key",
+        "pkg/a/go.mod",
+        "pkg/a/main.go",
+        "pkg/b/go.mod",
+        "assets/a.txt",
+        "assets/b.txt",
+        "assets/c.md",
+        "assets/ignored.txt",
+        "conf/x.ini",
+        "conf/y.tmp",
+        "conf/deep/z.ini",
+    ];
+    let contents: Vec<String> = paths.iter().map(|p| format!("{p}\n")).collect();
+    let mut files: Vec<(&str, &str)> = paths.iter().copied().zip(contents.iter().map(String::as_str)).collect();
+    files.push((".dockerignore", "src/secret.key\nassets/ignored.txt\n"));
+    root.build(dockerfile, &files, &["-t", "selected:1"]).success();
+    let layers = root.layers("selected:1");
+    let plan = explain(&root, &[]);
+    assert_eq!(verdicts(&plan), "HH");
+    let expected: [&[&str]; 2] =
+        [&["pkg/a/go.mod", "pkg/b/go.mod", "src/main.c", "src/util/helper.c"], &["assets/a.txt", "assets/b.txt", "conf/deep/z.ini", "conf/x.ini"]];
+    for (index, step) in plan.iter().enumerate() {
+        let key = step["key"].as_str().unwrap();
+        let doc = json(&root.ok(&["cache", "inspect", "--format", "json", &key[7..19]]));
+        let mut inputs: Vec<String> =
+            doc["inputs"].as_array().unwrap().iter().filter_map(|i| i["name"].as_str().unwrap().strip_prefix("file:").map(str::to_owned)).collect();
+        inputs.sort();
+        // Regular files in the step's layer, by the context path they hold.
+        let mut copied: Vec<String> = layers[index + 1]
+            .lines()
+            .filter(|line| line.starts_with("file "))
+            .map(|line| line.split('"').nth(1).expect("short content is quoted").trim_end_matches("\\n").to_owned())
+            .collect();
+        copied.sort();
+        assert_eq!(inputs, copied, "step {}: key inputs and layer differ\nlayer:\n{}", index + 1, layers[index + 1]);
+        assert_eq!(inputs, expected[index], "step {}", index + 1);
+    }
+}
+
 // ---------------------------------------------------------------- explain
 
 #[test]

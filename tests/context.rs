@@ -294,3 +294,91 @@ fn walk_matching_agrees_with_single_path_matching() {
     }
     assert_eq!(paths(&ctx), ["", "docs", "docs/a.md", "src", "src/a.rs"]);
 }
+
+// ------------------------------------------------ selection against copy
+
+/// A COPY of `sources` from `ctx`'s directory into a fresh directory,
+/// checked against the selection made before `change` ran.
+fn copy_after_change(
+    files: &[(&str, &str)],
+    sources: &[&str],
+    change: impl FnOnce(&Path),
+) -> (TempDir, Result<strata::copy::CopyReport, strata::copy::CopyError>) {
+    use strata::plan::{CopyOp, CopySource, SourceRoot};
+    let dir = tree(files);
+    let ctx = open(dir.path());
+    let sources: Vec<String> = sources.iter().map(|s| (*s).to_owned()).collect();
+    let selection = ctx.select_copy(&strata::context::CopySources { sources: &sources, parents: false, exclude: &[] }).unwrap();
+    let expected = strata::solve::expected_copy(&ctx, &selection);
+    change(dir.path());
+    let dest = tempfile::tempdir().unwrap();
+    let op = CopyOp {
+        from: SourceRoot::Context,
+        sources: sources.into_iter().map(|path| CopySource::Path { path }).collect(),
+        dest: "/out/".to_owned(),
+        chown: None,
+        chmod: None,
+        link: false,
+        parents: false,
+        exclude: Vec::new(),
+        add: None,
+    };
+    let request = strata::copy::CopyRequest {
+        op: &op,
+        source: dir.path(),
+        filter: None,
+        dest_root: dest.path(),
+        user_db_root: dest.path(),
+        max_archive_size: None,
+        expected: Some(&expected),
+    };
+    let result = strata::copy::copy(&request);
+    (dest, result)
+}
+
+#[test]
+fn an_unchanged_context_copies_exactly_the_selection() {
+    let (dest, result) = copy_after_change(&[("data/a.txt", "a"), ("data/sub/b.txt", "b"), ("one.txt", "1")], &["data", "one.txt"], |_| {});
+    let report = result.unwrap();
+    assert_eq!(report.files, 3);
+    assert_eq!(fs::read_to_string(dest.path().join("out/sub/b.txt")).unwrap(), "b");
+}
+
+#[test]
+fn a_file_swapped_for_a_symlink_after_selection_fails_the_copy() {
+    let (dest, result) = copy_after_change(&[("data/a.txt", "a"), ("data/b.txt", "b"), ("secret", "s")], &["data"], |dir| {
+        fs::remove_file(dir.join("data/b.txt")).unwrap();
+        symlink("../secret", dir.join("data/b.txt")).unwrap();
+    });
+    let error = result.expect_err("the swapped entry is not what the key covered");
+    assert!(matches!(&error, strata::copy::CopyError::SelectionChanged { path } if path == "data/b.txt"), "{error}");
+    assert!(fs::symlink_metadata(dest.path().join("out/b.txt")).is_err(), "the swapped entry was written");
+}
+
+#[test]
+fn a_named_source_swapped_for_a_symlink_after_selection_fails_the_copy() {
+    let (dest, result) = copy_after_change(&[("one.txt", "1"), ("secret", "s")], &["one.txt"], |dir| {
+        fs::remove_file(dir.join("one.txt")).unwrap();
+        symlink("secret", dir.join("one.txt")).unwrap();
+    });
+    let error = result.expect_err("the symlink leads to a file the key did not cover");
+    assert!(matches!(&error, strata::copy::CopyError::NotSelected { path } if path == "secret"), "{error}");
+    assert!(!dest.path().join("out/one.txt").exists(), "the unselected file was copied");
+}
+
+#[test]
+fn files_added_rewritten_or_removed_after_selection_fail_the_copy() {
+    let files = [("data/a.txt", "a"), ("data/b.txt", "b")];
+    let (dest, added) = copy_after_change(&files, &["data"], |dir| fs::write(dir.join("data/added.txt"), "new").unwrap());
+    assert!(matches!(added, Err(strata::copy::CopyError::NotSelected { ref path }) if path == "data/added.txt"), "{added:?}");
+    assert!(!dest.path().join("out/added.txt").exists());
+    let (_, wildcard) = copy_after_change(&files, &["data/*.txt"], |dir| fs::write(dir.join("data/c.txt"), "new").unwrap());
+    assert!(matches!(wildcard, Err(strata::copy::CopyError::NotSelected { ref path }) if path == "data/c.txt"), "{wildcard:?}");
+    let (_, rewritten) = copy_after_change(&files, &["data"], |dir| {
+        fs::remove_file(dir.join("data/b.txt")).unwrap();
+        fs::write(dir.join("data/b.txt"), "other").unwrap();
+    });
+    assert!(matches!(rewritten, Err(strata::copy::CopyError::SelectionChanged { ref path }) if path == "data/b.txt"), "{rewritten:?}");
+    let (_, removed) = copy_after_change(&files, &["data"], |dir| fs::remove_file(dir.join("data/b.txt")).unwrap());
+    assert!(matches!(removed, Err(strata::copy::CopyError::SelectionChanged { ref path }) if path == "data/b.txt"), "{removed:?}");
+}

@@ -158,6 +158,7 @@ fn check(dir: &Path) -> Result<(), Failed> {
         dest_root: &dest,
         user_db_root: &dest,
         max_archive_size: None,
+        expected: None,
     };
     let result = copy::copy(&request);
     drop(server);

@@ -22,8 +22,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::glob;
-use super::pattern::Pattern;
+use crate::pattern::{parent_dirs, Pattern, PatternError, PatternSet};
 
 /// An ignore file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +55,9 @@ const MAX_LINE: usize = 64 * 1024;
 /// The parsed patterns of an ignore file, in file order.
 #[derive(Debug, Default)]
 pub struct IgnoreFile {
-    patterns: Vec<Pattern>,
+    patterns: PatternSet,
+    /// The 1-based line of each pattern.
+    lines: Vec<usize>,
     /// Some pattern is an exception (`!`).
     exclusions: bool,
     /// No exception contains a wildcard (besides a trailing `/*` or `/**`):
@@ -131,29 +132,13 @@ impl IgnoreFile {
 
     /// The number of patterns (the length of a walk's match state).
     pub fn len(&self) -> usize {
-        self.patterns.len()
+        self.patterns.patterns().len()
     }
 
     /// Whether `path` (relative to the context, `/`-separated, clean) is
     /// excluded: the last pattern matching it or a parent directory decides.
     pub fn matches(&self, path: &str) -> Result<bool, IgnoreError> {
-        let parents = parent_dirs(path);
-        let mut matched = false;
-        for pattern in &self.patterns {
-            // An exception can only undo an exclusion and vice versa.
-            if pattern.exclusion != matched {
-                continue;
-            }
-            let mut hit = self.eval(pattern, path)?;
-            if !hit {
-                // Errors on parent directories are ignored, as in Go.
-                hit = parents.iter().any(|dir| pattern.matches(dir).unwrap_or(false));
-            }
-            if hit {
-                matched = !pattern.exclusion;
-            }
-        }
-        Ok(matched)
+        self.patterns.matches_locating(path).map_err(|(index, error)| self.located(index, error))
     }
 
     /// Matching during a walk: `parent` holds the per-pattern results of the
@@ -161,15 +146,15 @@ impl IgnoreFile {
     /// written to `state`, for its children.
     pub fn matches_in_walk(&self, path: &str, parent: Option<&[bool]>, state: &mut Vec<bool>) -> Result<bool, IgnoreError> {
         state.clear();
-        state.resize(self.patterns.len(), false);
+        state.resize(self.patterns.patterns().len(), false);
         let mut matched = false;
-        for (i, pattern) in self.patterns.iter().enumerate() {
+        for (i, pattern) in self.patterns.patterns().iter().enumerate() {
             let mut hit = parent.is_some_and(|p| p[i]);
             if !hit {
                 if pattern.exclusion != matched {
                     continue;
                 }
-                hit = self.eval(pattern, path)?;
+                hit = pattern.matches(path).map_err(|e| self.located(i, e))?;
                 if !hit && parent.is_none() {
                     hit = parent_dirs(path).iter().any(|dir| pattern.matches(dir).unwrap_or(false));
                 }
@@ -193,40 +178,38 @@ impl IgnoreFile {
             return true;
         }
         let dir_slash = format!("{dir}/");
-        !self.patterns.iter().filter(|p| p.exclusion).any(|p| {
+        !self.patterns.patterns().iter().filter(|p| p.exclusion).any(|p| {
             let mut prefix = without_trailing_glob(&p.text).to_owned();
             prefix.push('/');
             prefix.starts_with(&dir_slash)
         })
     }
 
-    fn eval(&self, pattern: &Pattern, path: &str) -> Result<bool, IgnoreError> {
-        pattern.matches(path).map_err(|reason| IgnoreError::Unmatchable { line: pattern.line, pattern: pattern.text.clone(), reason: reason.to_owned() })
+    /// A pattern's error, with its line.
+    fn located(&self, index: usize, error: PatternError) -> IgnoreError {
+        at_line(self.lines.get(index).copied().unwrap_or(0), error)
     }
 
     /// patternmatcher's `New` for one entry of `ReadAll`'s output.
     fn push(&mut self, entry: &str, line: usize) -> Result<(), IgnoreError> {
-        let trimmed = entry.trim();
-        if trimmed.is_empty() {
-            return Ok(());
-        }
-        let cleaned = glob::clean(trimmed);
-        let (exclusion, text) = match cleaned.strip_prefix('!') {
-            Some("") => return Err(IgnoreError::LoneExclamation { line }),
-            Some(rest) => (true, rest),
-            None => (false, cleaned.as_str()),
-        };
-        if glob::validate(text).is_err() {
-            return Err(IgnoreError::BadPattern { line, pattern: text.to_owned() });
-        }
-        if exclusion {
+        let Some(pattern) = Pattern::parse(entry).map_err(|e| at_line(line, e))? else { return Ok(()) };
+        if pattern.exclusion {
             self.exclusions = true;
-            if without_trailing_glob(text).contains(['*', '[', ']', '?', '^', '\\']) {
+            if without_trailing_glob(&pattern.text).contains(['*', '[', ']', '?', '^', '\\']) {
                 self.only_prefix_exceptions = false;
             }
         }
-        self.patterns.push(Pattern::new(text.to_owned(), exclusion, line));
+        self.patterns.push(pattern);
+        self.lines.push(line);
         Ok(())
+    }
+}
+
+fn at_line(line: usize, error: PatternError) -> IgnoreError {
+    match error {
+        PatternError::LoneExclamation => IgnoreError::LoneExclamation { line },
+        PatternError::Syntax { pattern } => IgnoreError::BadPattern { line, pattern },
+        PatternError::Unmatchable { pattern, reason } => IgnoreError::Unmatchable { line, pattern, reason },
     }
 }
 
@@ -249,7 +232,7 @@ fn read_line(raw: &str) -> Option<String> {
         out.push('!');
     }
     if !pattern.is_empty() {
-        let cleaned = glob::clean(pattern);
+        let cleaned = crate::pattern::clean(pattern);
         let relative = match cleaned.strip_prefix('/') {
             Some(rest) if !rest.is_empty() => rest,
             _ => &cleaned,
@@ -257,20 +240,6 @@ fn read_line(raw: &str) -> Option<String> {
         out.push_str(relative);
     }
     Some(out)
-}
-
-/// The parent directories of `path`, shortest first (`a`, `a/b` for
-/// `a/b/c`), as patternmatcher derives them from `filepath.Dir`.
-fn parent_dirs(path: &str) -> Vec<String> {
-    let dir = match path.rfind('/') {
-        Some(i) => glob::clean(&path[..=i]),
-        None => return Vec::new(),
-    };
-    if dir == "." {
-        return Vec::new();
-    }
-    let parts: Vec<&str> = dir.split('/').collect();
-    (1..=parts.len()).map(|n| parts[..n].join("/")).collect()
 }
 
 /// fsutil's `patternWithoutTrailingGlob`.

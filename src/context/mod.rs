@@ -11,21 +11,20 @@
 //!    parallel, remembered across builds by a [`StatCache`] keyed by file
 //!    metadata, so a rebuild reads only files whose metadata changed.
 //!
-//! [`Context::select`] resolves COPY sources (wildcards, symlinks kept
-//! inside the context) and [`Context::digest_of`] turns a selection into the
-//! digest a COPY's cache key uses: paths, kinds, modes, owners, link targets
-//! and content digests; never timestamps (recipe in [`hash`]).
+//! [`Context::select_copy`] resolves a COPY's sources once (wildcards,
+//! `--parents`, `--exclude`, symlinks kept inside the context) with the
+//! resolver of [`crate::pattern`]; [`Context::digest_of`] turns the
+//! selection into the digest a COPY's cache key uses: paths, kinds, modes,
+//! owners, link targets and content digests; never timestamps (recipe in
+//! [`hash`]); [`Context::copied_entries`] lists what the copy must write.
 //!
 //! The walk is cheap (no file is opened), so it runs for every build; the
 //! expensive part, reading files, is bounded by what COPY names and by the
 //! stat cache.
 
 mod beneath;
-pub mod glob;
-mod goregex;
 pub mod hash;
 pub mod ignore;
-mod pattern;
 mod select;
 pub mod walk;
 
@@ -33,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub use hash::{FileDigests, HashOptions, HashStats, MemoryStatCache, NoStatCache, StatCache, StatKey};
 pub use ignore::{IgnoreError, IgnoreFile};
-pub use select::{Selected, Selection};
+pub use select::{CopySources, Selected, Selection};
 pub use walk::{Entry, EntryKind};
 
 use crate::digest::Digest;
@@ -60,6 +59,17 @@ pub enum ContextError {
     NotFound { name: String },
     #[error("{name:?}: too many levels of symbolic links")]
     TooManyLinks { name: String },
+    #[error("invalid pattern")]
+    BadPattern {
+        #[source]
+        source: crate::pattern::PatternError,
+    },
+}
+
+impl From<crate::pattern::PatternError> for ContextError {
+    fn from(source: crate::pattern::PatternError) -> ContextError {
+        ContextError::BadPattern { source }
+    }
 }
 
 /// An opened build context: its ignore file and its walked entries.
@@ -136,13 +146,7 @@ impl Context {
         options: &HashOptions,
     ) -> Result<(SelectionDigest, FileContents<'_>), ContextError> {
         let mut wanted = vec![false; self.entries.len()];
-        for root in &selection.roots {
-            for (i, entry) in self.subtree(root.target) {
-                if entry.kind == EntryKind::File {
-                    wanted[i] = true;
-                }
-            }
-        }
+        self.each_kept(selection, |i, _, entry| wanted[i] = entry.kind == EntryKind::File);
         let indices: Vec<usize> = (0..wanted.len()).filter(|&i| wanted[i]).collect();
         let files: Vec<&Entry> = indices.iter().map(|&i| &self.entries[i]).collect();
         let hashed = hash::hash_files(&self.root, &files, cache, options)?;
@@ -152,13 +156,10 @@ impl Context {
         }
         let mut encoder = hash::SelectionEncoder::new(selection.roots.len());
         for root in &selection.roots {
-            let target = &self.entries[root.target];
-            let skip = if target.path.is_empty() { 0 } else { target.path.len() + 1 };
-            encoder.root(&root.name, target.end - root.target);
-            for (i, entry) in self.subtree(root.target) {
-                let below = if i == root.target { "" } else { &entry.path[skip..] };
-                encoder.entry(below, entry, content[i].as_ref());
-            }
+            let mut kept = 0;
+            self.each_kept_below(selection, root, |_, _, _| kept += 1);
+            encoder.root(&root.name, kept);
+            self.each_kept_below(selection, root, |i, below, entry| encoder.entry(below, entry, content[i].as_ref()));
         }
         let per_file = files.into_iter().zip(hashed.digests.iter().copied()).collect();
         Ok((SelectionDigest { digest: encoder.finish(), stats: hashed.stats }, per_file))
@@ -168,6 +169,41 @@ impl Context {
     pub fn hash_all(&self, cache: &dyn StatCache, options: &HashOptions) -> Result<FileDigests, ContextError> {
         let files: Vec<&Entry> = self.entries.iter().filter(|e| e.kind == EntryKind::File).collect();
         hash::hash_files(&self.root, &files, cache, options)
+    }
+
+    /// Every non-directory entry a copy of `selection` writes, once each
+    /// (by context path), with what it is: what the copy is checked against.
+    pub fn copied_entries(&self, selection: &Selection) -> Vec<&Entry> {
+        let mut seen = vec![false; self.entries.len()];
+        let mut out = Vec::new();
+        self.each_kept(selection, |i, _, entry| {
+            if entry.kind != EntryKind::Dir && !std::mem::replace(&mut seen[i], true) {
+                out.push(i);
+            }
+        });
+        out.sort_unstable();
+        out.into_iter().map(|i| &self.entries[i]).collect()
+    }
+
+    /// Calls `f` with the index, path below its root and entry of every
+    /// entry of every root that the copy writes.
+    fn each_kept(&self, selection: &Selection, mut f: impl FnMut(usize, &str, &Entry)) {
+        for root in &selection.roots {
+            self.each_kept_below(selection, root, &mut f);
+        }
+    }
+
+    /// [`Context::each_kept`] for one root. Directories are always given:
+    /// their metadata may reach the copy when something below them does.
+    fn each_kept_below(&self, selection: &Selection, root: &Selected, mut f: impl FnMut(usize, &str, &Entry)) {
+        let target = &self.entries[root.target];
+        let skip = if target.path.is_empty() { 0 } else { target.path.len() + 1 };
+        for (i, entry) in self.subtree(root.target) {
+            let below = if i == root.target { "" } else { &entry.path[skip..] };
+            if entry.kind == EntryKind::Dir || selection.keeps(root, below) {
+                f(i, below, entry);
+            }
+        }
     }
 
     /// An entry and its descendants, with their indices.

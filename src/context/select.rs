@@ -13,6 +13,11 @@
 //!   target restarts at the context root, `..` stops at the root, 255 links
 //!   at most. A symlink can therefore never lead outside the context; a
 //!   target that is not in the (ignore-filtered) context is "not found".
+//! - COPY's `--parents` cuts a source at `/./` (or takes all of it, from
+//!   the root) into a directory to copy and an include pattern below it;
+//!   `--exclude` patterns apply below every root. [`Selection::keeps`]
+//!   answers, for each entry below a root, whether the copy writes it: the
+//!   key covers exactly those entries, and the copy is checked against them.
 //!
 //! See: moby/buildkit `dockerfile2llb` (COPY's `CopyInfo`), tonistiigi/fsutil
 //! `copy/copy.go` (`ResolveWildcards`, `rootPath`), containerd/continuity
@@ -20,21 +25,23 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use super::glob;
 use super::walk::{walk_order, EntryKind};
 use super::{Context, ContextError};
+use crate::pattern::{name_sources, PatternSet, SourceTree};
 
 /// Symlinks followed at most while resolving one path (continuity's limit).
 const MAX_LINKS: usize = 255;
 
 /// The context paths some COPY sources name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub roots: Vec<Selected>,
+    /// `--exclude`: what is left out below every root.
+    pub exclude: PatternSet,
 }
 
 /// One source (or wildcard match) and the entry it resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Selected {
     /// The path as COPY names it (context-relative, `""` = the root); its
     /// last component names the copy.
@@ -42,54 +49,48 @@ pub struct Selected {
     /// Index into [`Context::entries`] of what it resolves to (symlinks
     /// followed); a directory brings its whole subtree.
     pub target: usize,
+    /// `--parents`: only what this matches below the root (and the
+    /// directories on the way) is copied.
+    pub include: Option<PatternSet>,
+}
+
+/// A COPY's path sources and the flags that change what they select.
+#[derive(Debug, Clone, Copy)]
+pub struct CopySources<'a> {
+    pub sources: &'a [String],
+    pub parents: bool,
+    pub exclude: &'a [String],
+}
+
+impl Selection {
+    /// Whether the copy of `root` writes the entry at `below` (its path
+    /// relative to the root; `""` is the root itself, always kept):
+    /// `--parents`' pattern matches it and `--exclude` does not, each
+    /// matching a path or one of its parent directories, as the copy does.
+    pub fn keeps(&self, root: &Selected, below: &str) -> bool {
+        below.is_empty() || (root.include.as_ref().is_none_or(|p| p.is_match(below)) && !self.exclude.is_match(below))
+    }
 }
 
 impl Context {
     /// Resolves COPY sources against the context.
     pub fn select<S: AsRef<str>>(&self, sources: &[S]) -> Result<Selection, ContextError> {
-        let mut roots = Vec::new();
-        for source in sources {
-            let source = source.as_ref();
-            let cleaned = glob::clean(&format!("/{source}"));
-            let rel = cleaned.trim_start_matches('/');
-            let components: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
-            match components.iter().position(|c| glob::contains_wildcards(c)) {
-                None => {
-                    let target = self.resolve(rel, source)?;
-                    roots.push(Selected { name: rel.to_owned(), target });
-                }
-                Some(split) => {
-                    let base = components[..split].join("/");
-                    let pattern = components[split..].join("/");
-                    let base = self.resolve(&base, source)?;
-                    for index in self.wildcard_matches(base, &pattern) {
-                        let name = self.entries[index].path.clone();
-                        let target = self.resolve(&name, source)?;
-                        roots.push(Selected { name, target });
-                    }
-                }
-            }
-        }
-        Ok(Selection { roots })
+        let sources: Vec<String> = sources.iter().map(|s| s.as_ref().to_owned()).collect();
+        self.select_copy(&CopySources { sources: &sources, parents: false, exclude: &[] })
     }
 
-    /// Paths below `base` whose path relative to it matches `pattern`; a
-    /// matching directory is not searched further.
-    fn wildcard_matches(&self, base: usize, pattern: &str) -> Vec<usize> {
-        let base_entry = &self.entries[base];
-        let skip = if base_entry.path.is_empty() { 0 } else { base_entry.path.len() + 1 };
-        let mut out = Vec::new();
-        let mut i = base + 1;
-        while i < base_entry.end {
-            let entry = &self.entries[i];
-            if glob::match_path(pattern, &entry.path[skip..]) == Ok(true) {
-                out.push(i);
-                i = entry.end;
-            } else {
-                i += 1;
+    /// Resolves a COPY's sources with `--parents` and `--exclude`: the one
+    /// resolution both the step's cache key and the copy use.
+    pub fn select_copy(&self, copy: &CopySources) -> Result<Selection, ContextError> {
+        let exclude = PatternSet::new(copy.exclude)?;
+        let mut roots = Vec::new();
+        for source in copy.sources {
+            for named in name_sources(self, source, copy.parents)? {
+                let target = self.resolve(&named.path, source)?;
+                roots.push(Selected { name: named.path, target, include: named.include });
             }
         }
-        out
+        Ok(Selection { roots, exclude })
     }
 
     /// The entry `rel` leads to, following every symlink inside the context.
@@ -132,5 +133,32 @@ impl Context {
     /// The index of the entry at `path`.
     pub(crate) fn index_of(&self, path: &str) -> Option<usize> {
         self.entries.binary_search_by(|e| walk_order(&e.path, path)).ok()
+    }
+}
+
+/// The walked context as a tree COPY sources are named in.
+impl SourceTree for Context {
+    type Path = String;
+    type Base = usize;
+    type Error = ContextError;
+
+    fn path(&self, components: &[String]) -> String {
+        components.join("/")
+    }
+
+    fn base(&self, path: &String, source: &str) -> Result<Option<usize>, ContextError> {
+        let index = self.resolve(path, source)?;
+        Ok((self.entries[index].kind == EntryKind::Dir).then_some(index))
+    }
+
+    fn walk(&self, base: &usize, _depth: usize, visit: &mut dyn FnMut(&str, &String) -> bool) -> Result<(), ContextError> {
+        let base_entry = &self.entries[*base];
+        let skip = if base_entry.path.is_empty() { 0 } else { base_entry.path.len() + 1 };
+        let mut i = base + 1;
+        while i < base_entry.end {
+            let entry = &self.entries[i];
+            i = if visit(&entry.path[skip..], &entry.path) { entry.end } else { i + 1 };
+        }
+        Ok(())
     }
 }

@@ -11,6 +11,10 @@ pub enum CopyError {
     Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("{path:?}: not found")]
     NotFound { path: String },
+    #[error("{path:?} was not selected when the step's cache key was computed: the build context changed during the build")]
+    NotSelected { path: String },
+    #[error("{path:?} changed after the step's cache key was computed: the build context changed during the build")]
+    SelectionChanged { path: String },
     #[error("{path:?} is excluded by .dockerignore")]
     Ignored { path: String },
     #[error("when using {instruction} with more than one source file, the destination must be a directory and end with a /: {dest:?}")]
@@ -27,8 +31,8 @@ pub enum CopyError {
     UnknownGroup { name: String },
     #[error("malformed entry in {file}: {line:?}")]
     UserDatabase { file: &'static str, line: String },
-    #[error("invalid exclude pattern {pattern:?}: {reason}")]
-    BadPattern { pattern: String, reason: &'static str },
+    #[error("invalid exclude pattern: {0}")]
+    BadPattern(crate::pattern::PatternError),
     #[error("invalid heredoc file name {name:?}: it must be a plain file name")]
     BadInlineName { name: String },
     #[error("checksum can't be specified for {what}")]
@@ -52,5 +56,11 @@ pub enum CopyError {
 impl CopyError {
     pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> CopyError {
         CopyError::Io { action, path: path.to_path_buf(), cause: source }
+    }
+}
+
+impl From<crate::pattern::PatternError> for CopyError {
+    fn from(error: crate::pattern::PatternError) -> CopyError {
+        CopyError::BadPattern(error)
     }
 }

@@ -62,8 +62,8 @@ mod error;
 mod fetch;
 mod mode;
 mod owner;
-mod pattern;
 mod root;
+mod selected;
 mod source;
 mod tree;
 
@@ -73,10 +73,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use error::CopyError;
 pub use fetch::Fetched;
 pub use owner::{resolve as resolve_owner, Owner};
+pub use selected::{Expected, Stamp};
 
+use crate::pattern::{rooted_components, PatternSet};
 use crate::plan::{CopyOp, CopySource, SourceRoot};
 use mode::ModeSpec;
-use pattern::PatternSet;
 use root::{Escape, Meta, Root};
 use source::Found;
 use tree::{mkdir_all, shown, Copier, Policy, Tally};
@@ -112,6 +113,9 @@ pub struct CopyRequest<'a> {
     /// ADD's local archives expand to at most this many bytes (the free
     /// space of the destination's filesystem bounds them anyway).
     pub max_archive_size: Option<u64>,
+    /// For a copy from the context: what the step's cache key selected;
+    /// the copy writes exactly that or fails (see `selected.rs`).
+    pub expected: Option<&'a Expected>,
 }
 
 /// What a copy did.
@@ -162,7 +166,7 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
         Some(text) => Some(ModeSpec::parse(text).map_err(|_| CopyError::BadChmod { value: text.to_owned() })?),
         None => None,
     };
-    let exclude = PatternSet::new(&op.exclude).map_err(|e| CopyError::BadPattern { pattern: e.pattern, reason: e.reason })?;
+    let exclude = PatternSet::new(&op.exclude).map_err(CopyError::BadPattern)?;
     let checksum = checksum(op)?;
     let dest = Root::open(req.dest_root).map_err(|e| CopyError::io("open the destination root", req.dest_root, e))?;
     let context = op.from == SourceRoot::Context;
@@ -203,6 +207,7 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
                     include: found.include.as_ref(),
                     filter,
                     max_archive_size: req.max_archive_size,
+                    expected: if context { req.expected } else { None },
                 };
                 // Tree items come from path sources, which opened the source root.
                 let Some(src) = src.as_ref() else { continue };
@@ -213,6 +218,9 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
         }
     }
     let Job { tally, fetched, .. } = job;
+    if let Some(path) = req.expected.filter(|_| context).and_then(|e| e.missing(&tally.sources)) {
+        return Err(CopyError::SelectionChanged { path });
+    }
     Ok(CopyReport { files: tally.files, bytes: tally.bytes, sources: tally.sources.into_iter().collect(), fetched })
 }
 
@@ -306,6 +314,9 @@ fn copy_tree(
     }
     let meta: Meta = src.try_lstat(&resolved).map_err(|e| CopyError::io("stat", &shown(&resolved), e))?.ok_or_else(not_found)?;
     if unpack && meta.kind == root::Kind::File && archive::is_archive(src, &resolved)? {
+        if let Some(expected) = policy.expected {
+            expected.check(&tree::rel_string(&resolved), &meta)?;
+        }
         let dest_rel = dest.resolve(Path::new(dest_path), true, Escape::Clamp).map_err(|e| CopyError::io("resolve", Path::new(dest_path), e))?;
         return archive::extract(src, &resolved, dest, &dest_rel, chown, policy.max_archive_size, tally);
     }
@@ -325,7 +336,7 @@ fn copy_tree(
 /// directory's contents (`contents`) go into `dest` itself.
 fn place(root: &Root, dest: &str, src_is_dir: bool, base: &std::ffi::OsStr, contents: bool, chown: Option<Owner>) -> Result<PathBuf, CopyError> {
     let resolve = |path: &Path| root.resolve(path, true, Escape::Clamp).map_err(|e| CopyError::io("resolve", path, e));
-    let parts = source::clean_components(dest);
+    let parts = rooted_components(dest);
     let into_dir = dest.ends_with('/') || dest.ends_with("/.") || parts.is_empty();
     let ensure: PathBuf = if into_dir { parts.iter().collect() } else { parts[..parts.len() - 1].iter().collect() };
     mkdir_all(root, &resolve(&ensure)?, chown)?;

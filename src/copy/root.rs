@@ -53,6 +53,9 @@ pub struct Meta {
     pub ino: u64,
     pub nlink: u64,
     pub rdev: u64,
+    pub size: u64,
+    /// Status change time (seconds, nanoseconds).
+    pub ctime: (i64, i64),
     pub atime: (i64, i64),
     pub mtime: (i64, i64),
 }
@@ -77,6 +80,8 @@ impl Meta {
             ino: st.st_ino,
             nlink: st.st_nlink,
             rdev: st.st_rdev,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            ctime: (st.st_ctime, i64::try_from(st.st_ctime_nsec).unwrap_or(0)),
             atime: (st.st_atime, i64::try_from(st.st_atime_nsec).unwrap_or(0)),
             mtime: (st.st_mtime, i64::try_from(st.st_mtime_nsec).unwrap_or(0)),
         }
@@ -386,6 +391,11 @@ impl Dir {
 
 fn timestamps(atime: (i64, i64), mtime: (i64, i64)) -> Timestamps {
     Timestamps { last_access: Timespec { tv_sec: atime.0, tv_nsec: atime.1 }, last_modification: Timespec { tv_sec: mtime.0, tv_nsec: mtime.1 } }
+}
+
+/// The `fstat` of an open file.
+pub fn fd_meta(fd: impl AsFd) -> io::Result<Meta> {
+    Ok(Meta::from_stat(&rfs::fstat(fd)?))
 }
 
 /// Owner, then mode (a chown clears set-id bits), then times of an open

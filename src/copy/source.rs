@@ -1,27 +1,17 @@
-//! From a COPY source as written to the paths it names in the source root.
-//!
-//! As BuildKit's Dockerfile frontend and `fsutil/copy`: the source is
-//! cleaned against `/` (so `../x` is `/x`); when a component holds a
-//! wildcard, the part before it is resolved (symlinks followed, in the
-//! root) and the rest is matched with Go's `filepath.Match` against the
-//! paths below it, walked without following symlinks, in name order; a
-//! matched directory is not walked further. A pattern that matches nothing
-//! names nothing (BuildKit's `AllowEmptyWildcard`), but the directory it
-//! is matched in must exist. `--parents` cuts the source at `/./` (or takes
-//! all of it, from `/`) into a directory to copy and a pattern of what to
-//! keep in it.
-//!
-//! Paths the build context's filter (`.dockerignore`) excludes do not
-//! exist here.
+//! COPY sources named in the source root: the shared resolver
+//! ([`crate::pattern::name_sources`], the same code the build context's
+//! selection runs) over the root's openat2 handles. Bases are resolved with
+//! symlinks followed inside the root; wildcard walks never follow a
+//! symlink. Paths the build context's filter (`.dockerignore`) excludes do
+//! not exist here.
 
 use std::path::{Path, PathBuf};
 
 use super::error::CopyError;
-use super::pattern::PatternSet;
 use super::root::{Dir, Escape, Root};
 use super::tree::shown;
 use super::SourceFilter;
-use crate::context::glob;
+use crate::pattern::{name_sources, PatternSet, SourceTree};
 
 /// One path a source names.
 #[derive(Debug, Clone)]
@@ -31,22 +21,6 @@ pub(super) struct Found {
     pub rel: PathBuf,
     /// `--parents`: what to keep below `rel`.
     pub include: Option<PatternSet>,
-}
-
-/// The cleaned components of `path` taken from `/` (Go's
-/// `path.Join("/", path)`).
-pub(super) fn clean_components(path: &str) -> Vec<String> {
-    let mut parts: Vec<String> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            name => parts.push(name.to_owned()),
-        }
-    }
-    parts
 }
 
 /// Whether the filter lets `rel` be seen: neither it nor a directory
@@ -68,47 +42,52 @@ pub(super) fn visible(filter: Option<&dyn SourceFilter>, rel: &Path) -> bool {
 
 /// The paths `written` names in `root`.
 pub(super) fn expand(root: &Root, written: &str, parents: bool, filter: Option<&dyn SourceFilter>) -> Result<Vec<Found>, CopyError> {
-    let (source, include) = if parents {
-        let (dir, pattern) = written.split_once("/./").unwrap_or(("/", written));
-        let pattern = clean_components(pattern).join("/");
-        let include = if pattern.is_empty() {
-            None
-        } else {
-            Some(PatternSet::new(&[pattern]).map_err(|e| CopyError::BadPattern { pattern: e.pattern, reason: e.reason })?)
-        };
-        (dir, include)
-    } else {
-        (written, None)
-    };
-    let parts = clean_components(source);
-    let Some(first_wild) = parts.iter().position(|p| glob::contains_wildcards(p)) else {
-        return Ok(vec![Found { rel: parts.iter().collect(), include }]);
-    };
-    let literal: PathBuf = parts[..first_wild].iter().collect();
-    let pattern = parts[first_wild..].join("/");
-    let base = root.resolve(&literal, true, Escape::Clamp).map_err(|e| CopyError::io("resolve", &shown(&literal), e))?;
-    let meta = root.try_lstat(&base).map_err(|e| CopyError::io("stat", &shown(&base), e))?;
-    let not_found = || CopyError::NotFound { path: shown(&literal).display().to_string() };
-    let Some(meta) = meta.filter(|_| visible(filter, &base)) else { return Err(not_found()) };
-    let mut matches = Vec::new();
-    if meta.is_dir() {
-        let dir = root.dir(&base).map_err(|e| CopyError::io("open", &shown(&base), e))?;
-        let depth = parts.len() - first_wild;
-        walk(&dir, &base, "", &pattern, depth, filter, &mut matches)?;
-    }
-    Ok(matches.into_iter().map(|rel| Found { rel, include: include.clone() }).collect())
+    let named = name_sources(&DiskTree { root, filter }, written, parents)?;
+    Ok(named.into_iter().map(|n| Found { rel: n.path, include: n.include }).collect())
 }
 
-/// Go's `filepath.Walk` with BuildKit's match callback, pruned to the
+/// A root filesystem read through its handles, as a tree sources are
+/// named in; the filter's paths do not exist.
+struct DiskTree<'a> {
+    root: &'a Root,
+    filter: Option<&'a dyn SourceFilter>,
+}
+
+impl SourceTree for DiskTree<'_> {
+    type Path = PathBuf;
+    type Base = (Dir, PathBuf);
+    type Error = CopyError;
+
+    fn path(&self, components: &[String]) -> PathBuf {
+        components.iter().collect()
+    }
+
+    fn base(&self, literal: &PathBuf, _source: &str) -> Result<Option<(Dir, PathBuf)>, CopyError> {
+        let base = self.root.resolve(literal, true, Escape::Clamp).map_err(|e| CopyError::io("resolve", &shown(literal), e))?;
+        let meta = self.root.try_lstat(&base).map_err(|e| CopyError::io("stat", &shown(&base), e))?;
+        let not_found = || CopyError::NotFound { path: shown(literal).display().to_string() };
+        let Some(meta) = meta.filter(|_| visible(self.filter, &base)) else { return Err(not_found()) };
+        if !meta.is_dir() {
+            return Ok(None);
+        }
+        let dir = self.root.dir(&base).map_err(|e| CopyError::io("open", &shown(&base), e))?;
+        Ok(Some((dir, base)))
+    }
+
+    fn walk(&self, (dir, rel): &(Dir, PathBuf), depth: usize, visit: &mut dyn FnMut(&str, &PathBuf) -> bool) -> Result<(), CopyError> {
+        walk(dir, rel, "", depth, self.filter, visit)
+    }
+}
+
+/// Go's `filepath.Walk` for BuildKit's match callback, pruned to the
 /// pattern's depth (`*`, `?` never match `/`).
 fn walk(
     dir: &Dir,
     dir_rel: &Path,
     below: &str,
-    pattern: &str,
     depth: usize,
     filter: Option<&dyn SourceFilter>,
-    out: &mut Vec<PathBuf>,
+    visit: &mut dyn FnMut(&str, &PathBuf) -> bool,
 ) -> Result<(), CopyError> {
     let names = dir.entries().map_err(|e| CopyError::io("read the directory", &shown(dir_rel), e))?;
     for name in names {
@@ -117,28 +96,15 @@ fn walk(
         let child_below = if below.is_empty() { lossy.into_owned() } else { format!("{below}/{lossy}") };
         let Some(meta) = dir.lstat(&name).map_err(|e| CopyError::io("stat", &shown(&child_rel), e))? else { continue };
         let hidden = filter.is_some_and(|f| f.excluded(&child_rel.to_string_lossy()));
-        if !hidden && glob::match_path(pattern, &child_below).unwrap_or(false) {
-            out.push(child_rel);
+        if !hidden && visit(&child_below, &child_rel) {
             continue;
         }
         let descend =
             meta.is_dir() && child_below.split('/').count() < depth && (!hidden || filter.is_some_and(|f| f.descend_excluded(&child_rel.to_string_lossy())));
         if descend {
             let sub = dir.open_dir(&name).map_err(|e| CopyError::io("open", &shown(&child_rel), e))?;
-            walk(&sub, &child_rel, &child_below, pattern, depth, filter, out)?;
+            walk(&sub, &child_rel, &child_below, depth, filter, visit)?;
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cleaning_stays_in_the_root() {
-        assert_eq!(clean_components("../../x/./y/"), vec!["x", "y"]);
-        assert_eq!(clean_components("/a/../b"), vec!["b"]);
-        assert!(clean_components(".").is_empty());
-    }
 }

@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 use super::error::CopyError;
 use super::mode::ModeSpec;
 use super::owner::Owner;
-use super::pattern::PatternSet;
 use super::root::{self, Dir, Kind, Meta, Root};
+use super::selected::Expected;
 use super::SourceFilter;
+use crate::pattern::PatternSet;
 
 /// Extended attributes never copied: overlayfs's own bookkeeping.
 const SKIPPED_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
@@ -40,6 +41,8 @@ pub(super) struct Policy<'a> {
     /// ADD's local archives expand to at most this many bytes (and never
     /// beyond the free space of the destination's filesystem).
     pub max_archive_size: Option<u64>,
+    /// What the step's cache key selected (copies from the context).
+    pub expected: Option<&'a Expected>,
 }
 
 impl Policy<'_> {
@@ -183,8 +186,8 @@ impl<'a> Copier<'a> {
             let lossy = name.to_string_lossy();
             let child_comps = if comps.is_empty() { lossy.into_owned() } else { format!("{comps}/{lossy}") };
             let visibility = self.policy.hidden(&rel_string(&child_rel), meta.is_dir());
-            let matched = self.policy.include.is_none_or(|p| p.matches(&child_comps));
-            let excluded = self.policy.exclude.matches(&child_comps);
+            let matched = self.policy.include.is_none_or(|p| p.is_match(&child_comps));
+            let excluded = self.policy.exclude.is_match(&child_comps);
             let included = visibility == Visibility::Shown && matched && !excluded;
             if included && !meta.is_dir() {
                 self.ensure_frames()?;
@@ -293,6 +296,9 @@ impl<'a> Copier<'a> {
         if meta.is_dir() {
             return Err(CopyError::NotADirectory { path: at });
         }
+        if let Some(expected) = self.policy.expected {
+            expected.check(&rel_string(src_rel), meta)?;
+        }
         match dst.lstat(dst_name).map_err(io_err("stat"))? {
             Some(existing) if existing.is_dir() => return Err(CopyError::DirectoryInTheWay { path: at }),
             Some(_) => dst.remove(dst_name, false).map_err(io_err("replace"))?,
@@ -314,6 +320,10 @@ impl<'a> Copier<'a> {
                     self.links.insert((meta.dev, meta.ino), dst_rel.to_path_buf());
                 }
                 let mut input = src.open_file(name).map_err(|e| CopyError::io("open", &shown(src_rel), e))?;
+                if let Some(expected) = self.policy.expected {
+                    // The name may have been replaced between its lstat and the open.
+                    expected.check(&rel_string(src_rel), &root::fd_meta(&input).map_err(|e| CopyError::io("stat", &shown(src_rel), e))?)?;
+                }
                 let mut output = dst.create_file(dst_name, 0o600).map_err(io_err("create"))?;
                 let written = io::copy(&mut input, &mut output).map_err(io_err("write"))?;
                 root::set_fd_meta(&output, owner.uid, owner.gid, mode, meta.atime, meta.mtime).map_err(io_err("set the metadata of"))?;

@@ -5,11 +5,10 @@
 use std::path::Path;
 
 use super::file_input_value;
-use super::key::ContextSource;
+use super::key::{ContextSource, KeyedSelection};
 use crate::cache::Input;
-use crate::context::{Context, HashOptions, HashStats, IgnoreFile};
-use crate::copy::SourceFilter;
-use crate::digest::Digest;
+use crate::context::{Context, ContextError, CopySources, Entry, HashOptions, HashStats, IgnoreFile, Selection};
+use crate::copy::{Expected, SourceFilter, Stamp};
 use crate::store::StoreStatCache;
 
 /// A context ready for a build.
@@ -58,9 +57,9 @@ impl ContextSource for BuildContext {
         (!ignore.is_empty()).then_some(ignore as &dyn SourceFilter)
     }
 
-    fn digest(&self, sources: &[String], exclude: &[String]) -> Result<(Digest, Vec<Input>), String> {
-        let selection = self.context.select(sources).map_err(|e| e.to_string())?;
-        let (digest, files) = self.context.digest_with_files(&selection, &self.stat_cache, &HashOptions::default()).map_err(|e| e.to_string())?;
+    fn select(&self, sources: &CopySources) -> Result<KeyedSelection, ContextError> {
+        let selection = self.context.select_copy(sources)?;
+        let (digest, files) = self.context.digest_with_files(&selection, &self.stat_cache, &HashOptions::default())?;
         if let Ok(mut total) = self.stats.lock() {
             total.files += digest.stats.files;
             total.cache_hits += digest.stats.cache_hits;
@@ -76,9 +75,24 @@ impl ContextSource for BuildContext {
             .collect();
         // `--exclude` patterns change what is copied; they are in the step's
         // op, and named here so a miss can say so.
-        if !exclude.is_empty() {
-            inputs.push(Input::new("exclude", exclude.join(",")));
+        if !sources.exclude.is_empty() {
+            inputs.push(Input::new("exclude", sources.exclude.join(",")));
         }
-        Ok((digest.digest, inputs))
+        Ok(KeyedSelection { digest: digest.digest, inputs, selection })
     }
+
+    fn expected(&self, selection: &Selection) -> Expected {
+        expected_copy(&self.context, selection)
+    }
+}
+
+/// What a copy of `selection` from `context` must write: every entry the
+/// key covered, as it was when the context was walked.
+pub fn expected_copy(context: &Context, selection: &Selection) -> Expected {
+    Expected::new(context.copied_entries(selection).into_iter().map(|entry| (entry.path.clone(), stamp(entry))))
+}
+
+/// What the copy compares an entry with.
+fn stamp(entry: &Entry) -> Stamp {
+    Stamp { file_type: entry.mode & 0o170000, ino: entry.ino, size: entry.size, mtime_ns: entry.mtime_ns, ctime_ns: entry.ctime_ns }
 }

@@ -18,7 +18,8 @@ use std::path::Path;
 use super::state::{built, StageState};
 use super::{SolveError, Solver};
 use crate::cache::{CacheKey, Input, KeyBuilder};
-use crate::copy::SourceFilter;
+use crate::context::{ContextError, CopySources, Selection};
+use crate::copy::{Expected, SourceFilter};
 use crate::digest::Digest;
 use crate::image::canonical_json;
 use crate::plan::{CopySource, MountKind, Op, SourceRoot, Step};
@@ -29,19 +30,42 @@ pub trait ContextSource: Sync {
     fn root(&self) -> &Path;
     /// The `.dockerignore` rules, if any.
     fn filter(&self) -> Option<&dyn SourceFilter>;
-    /// The digest of what the patterns `sources` select (minus `exclude`),
-    /// with one input per file (`file:<path>` → content, mode, owner).
-    fn digest(&self, sources: &[String], exclude: &[String]) -> Result<(Digest, Vec<Input>), String>;
+    /// Resolves sources once (wildcards, `--parents`, `--exclude`): the
+    /// digest of what they select, one input per selected file
+    /// (`file:<path>` → content, mode, owner), and what a copy of them must
+    /// write.
+    fn select(&self, sources: &CopySources) -> Result<KeyedSelection, ContextError>;
+    /// What a copy of `selection` must write (asked only when the step
+    /// runs, so a cache hit does not list it).
+    fn expected(&self, selection: &Selection) -> Expected;
+}
+
+/// What a step's context sources resolved to.
+#[derive(Debug, Clone)]
+pub struct KeyedSelection {
+    pub digest: Digest,
+    pub inputs: Vec<Input>,
+    /// What the key covers; the copy writes exactly this or fails.
+    pub selection: Selection,
+}
+
+/// A step's key, the named inputs that went into it, and for a COPY from
+/// the context the selection the copy must write.
+pub(super) struct StepKey {
+    pub key: CacheKey,
+    pub inputs: Vec<Input>,
+    pub selection: Option<Selection>,
 }
 
 impl Solver<'_> {
     /// A step's key and the named inputs that went into it.
-    pub(super) fn step_key(&self, state: &StageState, step: &Step, results: &[Option<StageState>]) -> Result<(CacheKey, Vec<Input>), SolveError> {
+    pub(super) fn step_key(&self, state: &StageState, step: &Step, results: &[Option<StageState>]) -> Result<StepKey, SolveError> {
         let op_json = canonical_json(&step.op);
         let mut builder = KeyBuilder::new();
         builder.digest("parent", &state.key.0).bytes("op", &op_json);
         let mut inputs =
             vec![Input::new("parent", state.key.to_string()), Input::new("instruction", step.text.clone()), Input::new("op", Digest::of(&op_json).to_string())];
+        let mut selection = None;
         match &step.op {
             Op::Copy(copy) => match &copy.from {
                 SourceRoot::Context => {
@@ -54,9 +78,10 @@ impl Solver<'_> {
                         })
                         .collect();
                     if !patterns.is_empty() {
-                        let (digest, files) = self.context.digest(&patterns, &copy.exclude).map_err(SolveError::Context)?;
-                        builder.digest("context", &digest);
-                        inputs.extend(files);
+                        let selected = self.context.select(&CopySources { sources: &patterns, parents: copy.parents, exclude: &copy.exclude })?;
+                        builder.digest("context", &selected.digest);
+                        inputs.extend(selected.inputs);
+                        selection = Some(selected.selection);
                     }
                 }
                 SourceRoot::Stage(index) => {
@@ -77,9 +102,9 @@ impl Solver<'_> {
                     let source = mount.source.clone().unwrap_or_else(|| "/".into());
                     let digest = match &mount.from {
                         SourceRoot::Context => {
-                            let (digest, files) = self.context.digest(std::slice::from_ref(&source), &[]).map_err(SolveError::Context)?;
-                            inputs.extend(files);
-                            digest
+                            let selected = self.context.select(&CopySources { sources: std::slice::from_ref(&source), parents: false, exclude: &[] })?;
+                            inputs.extend(selected.inputs);
+                            selected.digest
                         }
                         SourceRoot::Stage(index) => built(results, *index)?.key.0,
                         SourceRoot::Image(name) => self.image_state(name)?.key.0,
@@ -89,6 +114,6 @@ impl Solver<'_> {
             }
             _ => {}
         }
-        Ok((builder.finish(), inputs))
+        Ok(StepKey { key: builder.finish(), inputs, selection })
     }
 }

@@ -24,9 +24,9 @@ use crate::plan::BuildPlan;
 use crate::progress::{Event, Progress};
 use crate::store::{Store, StoreError, StoredImage};
 
-pub use context::BuildContext;
+pub use context::{expected_copy, BuildContext};
 pub use dry_run::Verdict;
-pub use key::ContextSource;
+pub use key::{ContextSource, KeyedSelection};
 pub use run::{parse_size, Executor, Secrets};
 pub use ssh::SshAgents;
 pub use state::StageState;
@@ -99,7 +99,13 @@ pub enum SolveError {
     #[error("cannot {action} {}: {cause}", path.display())]
     Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("build context: {0}")]
-    Context(String),
+    Context(#[from] crate::context::ContextError),
+    #[error("the target stage was not built")]
+    TargetNotBuilt,
+    #[error("secret {id:?} is required but was not given (--secret id={id},src=FILE)")]
+    SecretMissing { id: String },
+    #[error("ssh agent {id:?} is required but was not given (--ssh {id}=SOCKET)")]
+    SshMissing { id: String },
     #[error("{cause}\nthe failed step's state is kept as container {container}: enter it with `strata run {container} -- sh`, remove it with `strata rm {container}`")]
     KeptFailed { container: String, cause: Box<SolveError> },
     #[error("cancelled: another stage failed")]
@@ -204,7 +210,7 @@ impl<'a> Solver<'a> {
         self.cache().touch_all(&hits, &build)?;
         let schedule::Finished { mut results, cached, total } = finished?;
         let Some(mut target) = results[plan.graph.target].take() else {
-            return Err(SolveError::Context("the target stage was not built".into()));
+            return Err(SolveError::TargetNotBuilt);
         };
         target.config.fill_history_times(&target.created);
         target.config.created = Some(target.created.clone());

@@ -85,7 +85,7 @@ impl Solver<'_> {
                     let id = mount.id.clone().unwrap_or_else(|| target.rsplit('/').next().unwrap_or_default().to_owned());
                     let Some(value) = self.options.secrets.value(&id)? else {
                         if mount.required {
-                            return Err(SolveError::Context(format!("secret {id:?} is required but was not given (--secret id={id},src=FILE)")));
+                            return Err(SolveError::SecretMissing { id: id.clone() });
                         }
                         continue;
                     };

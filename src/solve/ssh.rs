@@ -52,7 +52,7 @@ impl Solver<'_> {
         let id = mount.id.as_deref().unwrap_or("default");
         let Some(agent) = self.options.ssh.sockets.get(id) else {
             if mount.required {
-                return Err(SolveError::Context(format!("ssh agent {id:?} is required but was not given (--ssh {id}=SOCKET)")));
+                return Err(SolveError::SshMissing { id: id.to_owned() });
             }
             return Ok(None);
         };

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::state::StageState;
 use super::{SolveError, Solver};
 use crate::cache::{explain_miss, CacheKey, CacheRecord, Input};
+use crate::context::Selection;
 use crate::copy::{copy, make_dir_all, resolve_owner, CopyRequest};
 use crate::digest::Digest;
 use crate::image::{now_rfc3339, ConfigChange, History};
@@ -39,7 +40,7 @@ impl Solver<'_> {
             let started = Instant::now();
             let identity = format!("{}#{}#{index}", self.options.dockerfile_id, stage.index);
             let wrap = |e: SolveError| SolveError::Step { step: step.text.clone(), line: step.lines.start, cause: Box::new(e) };
-            let (key, inputs) = self.step_key(&state, step, results).map_err(wrap)?;
+            let super::key::StepKey { key, inputs, selection } = self.step_key(&state, step, results).map_err(wrap)?;
             if self.options.dry_run {
                 let at = super::dry_run::StepAt { stage: stage.index, step: index, label: &label, identity: &identity, id };
                 hits += usize::from(self.dry_run_step(&mut state, step, at, key, &inputs, no_cache)?);
@@ -66,7 +67,7 @@ impl Solver<'_> {
                 let last = self.cache().last(&identity)?;
                 self.progress.event(Event::Miss { id, reasons: explain_miss(&inputs, last.as_ref()) });
             }
-            let executed = self.execute(&state, step, results, id);
+            let executed = self.execute(&state, step, results, id, selection.as_ref());
             let layer = match executed {
                 Ok(layer) => layer,
                 Err(error) => {
@@ -129,7 +130,15 @@ impl Solver<'_> {
 
     /// Runs a step that changes the filesystem; returns its layer, if it
     /// changed anything.
-    fn execute(&self, state: &StageState, step: &Step, results: &[Option<StageState>], id: usize) -> Result<Option<Layer>, SolveError> {
+    /// `selection`: for a COPY from the context, what its key covered.
+    fn execute(
+        &self,
+        state: &StageState,
+        step: &Step,
+        results: &[Option<StageState>],
+        id: usize,
+        selection: Option<&Selection>,
+    ) -> Result<Option<Layer>, SolveError> {
         match &step.op {
             Op::Workdir { path, user } => self.in_rootfs(
                 state,
@@ -140,13 +149,16 @@ impl Solver<'_> {
                 |_, _| Ok(()),
             ),
             Op::Copy(op) => {
+                let expected = selection.map(|s| self.context.expected(s));
+                let expected = expected.as_ref();
                 let source_state = self.source_state(&op.from, results)?;
                 let scratch = self.store.temp_dir("source")?;
                 let result = self.with_source(source_state.as_ref(), &scratch, |source, filter| {
                     self.in_rootfs(
                         state,
                         |root| {
-                            copy(&CopyRequest { op, source, filter, dest_root: root, user_db_root: root, max_archive_size: self.options.max_add_size })?;
+                            let max_archive_size = self.options.max_add_size;
+                            copy(&CopyRequest { op, source, filter, dest_root: root, user_db_root: root, max_archive_size, expected })?;
                             Ok(())
                         },
                         |_, _| Ok(()),

@@ -1,68 +1,16 @@
-//! Go's `path.Clean` and `path/filepath.Match` (Unix flavour), ported byte
-//! for byte: BuildKit cleans `.dockerignore` patterns with the first, checks
-//! their syntax with the second, and resolves COPY source wildcards with it.
-//! Both work on bytes, exactly as Go does, so a `?` or `*` that lands in the
-//! middle of a multi-byte character behaves as in Go.
+//! Go's `path/filepath.Match` (Unix flavour), ported byte for byte:
+//! patternmatcher checks every pattern's syntax with it, and BuildKit
+//! resolves COPY source wildcards with it. It works on bytes, exactly as Go
+//! does, so a `?` or `*` that lands in the middle of a multi-byte character
+//! behaves as in Go.
 //!
-//! See: Go `src/path/path.go` (`Clean`) and `src/path/filepath/match.go`
-//! (`Match`, `scanChunk`, `matchChunk`, `getEsc`).
+//! See: Go `src/path/filepath/match.go` (`Match`, `scanChunk`, `matchChunk`,
+//! `getEsc`).
 
 /// A malformed pattern (Go's `filepath.ErrBadPattern`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("syntax error in pattern")]
 pub struct BadPattern;
-
-/// Go's `path.Clean`: collapses `//`, drops `.` elements, resolves `..`
-/// against the preceding element (never above `/` for rooted paths), drops
-/// a trailing `/`; the empty result is `.`.
-pub fn clean(path: &str) -> String {
-    let p = path.as_bytes();
-    if p.is_empty() {
-        return ".".to_owned();
-    }
-    let rooted = p[0] == b'/';
-    let n = p.len();
-    let mut out: Vec<u8> = Vec::with_capacity(n);
-    let (mut r, mut dotdot) = (0, 0);
-    if rooted {
-        out.push(b'/');
-        r = 1;
-        dotdot = 1;
-    }
-    while r < n {
-        if p[r] == b'/' || (p[r] == b'.' && (r + 1 == n || p[r + 1] == b'/')) {
-            // An empty or `.` element.
-            r += 1;
-        } else if p[r] == b'.' && p[r + 1] == b'.' && (r + 2 == n || p[r + 2] == b'/') {
-            r += 2;
-            if out.len() > dotdot {
-                out.pop();
-                while out.len() > dotdot && out[out.len() - 1] != b'/' {
-                    out.pop();
-                }
-            } else if !rooted {
-                if !out.is_empty() {
-                    out.push(b'/');
-                }
-                out.extend_from_slice(b"..");
-                dotdot = out.len();
-            }
-        } else {
-            if (rooted && out.len() != 1) || (!rooted && !out.is_empty()) {
-                out.push(b'/');
-            }
-            while r < n && p[r] != b'/' {
-                out.push(p[r]);
-                r += 1;
-            }
-        }
-    }
-    if out.is_empty() {
-        return ".".to_owned();
-    }
-    // Only ASCII bytes were inserted or removed at `/` boundaries.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
 
 /// Go's `filepath.Match(pattern, name)`: `*` any run of non-`/` bytes, `?`
 /// one character except `/`, `[...]` a class (`^` negates, `a-z` ranges),
@@ -265,26 +213,6 @@ pub(crate) fn decode_rune(s: &[u8]) -> (u32, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clean_matches_go() {
-        for (input, want) in [
-            ("", "."),
-            ("a//b", "a/b"),
-            ("./a", "a"),
-            ("a/../b", "b"),
-            ("a/", "a"),
-            ("/", "/"),
-            ("/../a", "/a"),
-            ("../a", "../a"),
-            ("a/../..", ".."),
-            ("a/./b/.", "a/b"),
-            ("!/", "!"),
-            ("a /", "a "),
-        ] {
-            assert_eq!(clean(input), want, "clean({input:?})");
-        }
-    }
 
     #[test]
     fn match_matches_go() {
