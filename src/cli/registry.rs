@@ -249,7 +249,7 @@ impl<'a> RegistryImages<'a> {
 }
 
 impl crate::solve::ImageFetcher for RegistryImages<'_> {
-    fn ensure(&self, name: &str) -> Result<(), String> {
+    fn ensure(&self, name: &str) -> Result<(), crate::solve::FetchError> {
         let Ok(reference) = name.parse::<Reference>() else { return Ok(()) };
         let key = reference.to_string();
         if self.done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
@@ -260,12 +260,15 @@ impl crate::solve::ImageFetcher for RegistryImages<'_> {
         if present && (!self.always || reference.digest.is_some()) {
             return Ok(());
         }
-        let options = PullOptions { client: self.args.client(&reference.registry).map_err(|e| e.to_string())?, ..PullOptions::default() };
+        let options = PullOptions {
+            client: self.args.client_options(&reference.registry).map_err(|e| crate::solve::FetchError::Registry(Box::new(e)))?,
+            ..PullOptions::default()
+        };
         let view = TransferView::new(Direction::Down, self.quiet);
         if !self.quiet {
             eprintln!("pulling {}", reference.familiar());
         }
-        registry::pull(self.store, &reference, &options, &view).map_err(|e| e.to_string())?;
+        registry::pull(self.store, &reference, &options, &view).map_err(|e| crate::solve::FetchError::Registry(Box::new(e)))?;
         view.finish();
         if let Ok(mut done) = self.done.lock() {
             done.insert(key);

@@ -21,7 +21,7 @@ pub use op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, Ru
 pub use platform::{Platform, PROXY_ARGS};
 pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};
 pub use stages::{resolve, Base, DependencyKind, FromRef, StageGraph, StageNode};
-pub use steps::{plan_stage, BaseImages, StagePlan};
+pub use steps::{plan_stage, BaseImageError, BaseImages, StagePlan};
 
 use crate::syntax::{Dockerfile, Span};
 use crate::words::{ExpandError, Lexer};
@@ -45,8 +45,8 @@ pub enum PlanError {
     StageIndex { value: String, span: Span },
     #[error("{error}")]
     Expand { error: ExpandError, span: Span },
-    #[error("base image {image}: {reason}")]
-    BaseImage { image: String, reason: String, span: Span },
+    #[error("base image {image}: {cause}")]
+    BaseImage { image: String, cause: BaseImageError, span: Span },
     #[error("ONBUILD trigger {trigger:?} of the base image: {reason}")]
     Trigger { trigger: String, reason: String, span: Span },
     #[error("{reason}")]

@@ -47,7 +47,23 @@ pub fn global_args(lexer: &Lexer, declared: &[ArgDecl], predefined: Vec<(String,
 /// Where the configs of base images come from (the store, a registry).
 pub trait BaseImages {
     /// The config of `image` (a reference as written, expanded).
-    fn config(&self, image: &str) -> Result<ImageConfig, String>;
+    fn config(&self, image: &str) -> Result<ImageConfig, BaseImageError>;
+}
+
+/// Why a [`BaseImages`] source has no config for an image. The causes are
+/// typed by the modules that look images up (store, registry); planning
+/// only reports them.
+#[derive(Debug, thiserror::Error)]
+pub enum BaseImageError {
+    /// The image could not be fetched (pulled) into the store.
+    #[error("{0}")]
+    Fetch(Box<dyn std::error::Error + Send + Sync>),
+    /// The image is not where configs are looked up, or is unreadable there.
+    #[error("{0}")]
+    Lookup(Box<dyn std::error::Error + Send + Sync>),
+    /// No such image (sources that know no more than that).
+    #[error("not found")]
+    NotFound,
 }
 
 /// One stage, planned: its base, its steps and the config it ends with.
@@ -84,11 +100,9 @@ pub fn plan_stage(
                 .ok_or(PlanError::Unsupported { reason: format!("stage {dep} was needed before it was planned"), span: stage.from.span })?;
             ImageConfig { config: dep.config.clone(), author: dep.author.clone(), ..dep.base_config.clone() }
         }
-        Base::Image(image) => images.config(image).map(ImageConfig::as_stage_base).map_err(|reason| PlanError::BaseImage {
-            image: image.clone(),
-            reason,
-            span: stage.from.span,
-        })?,
+        Base::Image(image) => {
+            images.config(image).map(ImageConfig::as_stage_base).map_err(|cause| PlanError::BaseImage { image: image.clone(), cause, span: stage.from.span })?
+        }
     };
     let mut planner = Planner {
         lexer: Lexer::new(file.directives.escape),

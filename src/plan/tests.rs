@@ -57,12 +57,12 @@ fn copy_from_sees_stage_args() {
 struct Images;
 
 impl BaseImages for Images {
-    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, String> {
+    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, super::BaseImageError> {
         let mut config = crate::image::ImageConfig::empty("");
         match image {
             "busybox" => config.config.env = Some(vec!["PATH=/bin".into(), "FROM_IMAGE=1".into()]),
             "trigger" => config.config.on_build = Some(vec!["ENV TRIGGERED=yes".into(), "WORKDIR /onbuild".into()]),
-            _ => return Err("not found".into()),
+            _ => return Err(super::BaseImageError::NotFound),
         }
         Ok(config)
     }

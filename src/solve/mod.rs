@@ -71,8 +71,10 @@ pub enum ExecError {
     Exit { code: i32, last_lines: Vec<String> },
     #[error("killed: out of memory (the --memory limit{limit} was reached; exit code {code}){}", tail(last_lines))]
     OutOfMemory { code: i32, limit: String, last_lines: Vec<String> },
+    /// The container could not be set up or started (no exit code); the
+    /// executor's message names the cause (user, working dir, program).
     #[error("{0}")]
-    Failed(String),
+    Start(std::io::Error),
 }
 
 fn tail(lines: &[String]) -> String {
@@ -109,7 +111,7 @@ pub enum SolveError {
     #[error("base image {name}: {cause}")]
     BaseImage { name: String, cause: StoreError },
     #[error("imported cache: {0}")]
-    SharedCache(String),
+    SharedCache(#[from] crate::cache::SharedCacheError),
     #[error(transparent)]
     Entitlement(#[from] crate::plan::EntitlementError),
     #[error(transparent)]
@@ -253,7 +255,18 @@ pub trait ImageFetcher: Sync {
     /// Makes `name` (a reference as written) present in the store, or
     /// current when the fetcher is told to refresh. Names that are no
     /// reference (image IDs) are left alone.
-    fn ensure(&self, name: &str) -> Result<(), String>;
+    fn ensure(&self, name: &str) -> Result<(), FetchError>;
+}
+
+/// Why an [`ImageFetcher`] could not make an image present.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The registry's answer, typed by the fetcher's own module (the
+    /// solver only passes it on).
+    #[error("{0}")]
+    Registry(Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Base image configs for planning, from the store; with a fetcher, images
@@ -272,15 +285,15 @@ impl<'a> StoreBaseImages<'a> {
 }
 
 impl crate::plan::BaseImages for StoreBaseImages<'_> {
-    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, String> {
+    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, crate::plan::BaseImageError> {
         let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(config) = resolved.get(image) {
             return Ok(config.clone());
         }
         if let Some(fetcher) = self.fetcher {
-            fetcher.ensure(image)?;
+            fetcher.ensure(image).map_err(|e| crate::plan::BaseImageError::Fetch(Box::new(e)))?;
         }
-        let config = self.store.resolve(image).map(|image| image.config).map_err(|e| e.to_string())?;
+        let config = self.store.resolve(image).map(|image| image.config).map_err(|e| crate::plan::BaseImageError::Lookup(Box::new(e)))?;
         resolved.insert(image.to_owned(), config.clone());
         Ok(config)
     }

@@ -231,7 +231,7 @@ impl Solver<'_> {
             }
             tail.push_back(line.to_owned());
         };
-        let code = self.executor.run(spec, scratch, &mut on_line).map_err(|e| ExecError::Failed(e.to_string()))?;
+        let code = self.executor.run(spec, scratch, &mut on_line).map_err(ExecError::Start)?;
         if code != 0 {
             return Err(ExecError::Exit { code, last_lines: tail.into_iter().collect() }.into());
         }
