@@ -16,6 +16,7 @@ pub mod parallel;
 pub mod plan;
 pub mod progress;
 pub mod registry;
+pub mod size;
 pub mod solve;
 pub mod store;
 pub mod syntax;

@@ -27,7 +27,7 @@ use crate::store::{Store, StoreError, StoredImage};
 pub use context::BuildContext;
 pub use dry_run::Verdict;
 pub use key::ContextSource;
-pub use run::{parse_size, Executor, Secrets};
+pub use run::{Executor, Secrets};
 pub use ssh::SshAgents;
 pub use state::StageState;
 

@@ -72,7 +72,7 @@ impl Solver<'_> {
         for mount in &run.mounts {
             let target = mount.target.clone().unwrap_or_default();
             match mount.kind {
-                MountKind::Tmpfs => tmpfs.push(Tmpfs { target, size: mount.size.as_deref().and_then(parse_size) }),
+                MountKind::Tmpfs => tmpfs.push(Tmpfs { target, size: mount.size.as_deref().and_then(|s| crate::size::binary_bytes(s).ok()) }),
                 MountKind::Cache => {
                     let dir = self.cache_mount(mount, &target, &mut guards)?;
                     binds.push(Bind { source: dir, target, read_only: mount.readonly });
@@ -423,18 +423,4 @@ impl Secrets {
             Some(SecretSource::Env(var)) => Ok(std::env::var_os(var).map(|v| std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec())),
         }
     }
-}
-
-/// `64m`, `1g`, `4096` (bytes).
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim().to_ascii_lowercase();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let factor = match unit.trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        _ => return None,
-    };
-    digits.parse::<u64>().ok()?.checked_mul(factor)
 }
