@@ -17,7 +17,10 @@ use std::collections::BTreeMap;
 pub use config_edit::{config_edit, ConfigEditError, EditContext};
 pub use entitlements::{Entitlement, EntitlementError, Entitlements};
 pub use history::HISTORY_COMMENT;
-pub use op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
+pub use op::{
+    AddOptions, BindMount, CacheMount, CopyOp, CopySource, MountKind, MountOp, MountOwner, Network, Op, RunOp, SecretMount, Sharing, SourceRoot, SshMount,
+    Step, TmpfsMount,
+};
 pub use platform::{Platform, PROXY_ARGS};
 pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};
 pub use stages::{resolve, Base, DependencyKind, FromRef, StageGraph, StageNode};

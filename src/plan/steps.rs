@@ -3,12 +3,15 @@
 
 use super::config_edit::{config_edit, join_workdir, ConfigEditError, EditContext};
 use super::history;
-use super::op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
+use super::op::{
+    AddOptions, BindMount, CacheMount, CopyOp, CopySource, MountKind, MountOp, MountOwner, Network, Op, RunOp, SecretMount, Sharing, SourceRoot, SshMount,
+    Step, TmpfsMount,
+};
 use super::scope::{BuildArgs, GlobalArgs, Scope};
 use super::stages::{resolve, Base, FromRef, StageNode};
 use super::PlanError;
 use crate::image::{ConfigChange, ContainerConfig, ImageConfig};
-use crate::syntax::instruction::{Add, ArgDecl, Command, Copy, MountType, NetworkMode, Run, Security, Sharing as SyntaxSharing, Source};
+use crate::syntax::instruction::{Add, ArgDecl, Command, Copy, Mount, MountType, NetworkMode, Run, Security, Sharing as SyntaxSharing, Source};
 use crate::syntax::{Dockerfile, Heredoc, Instruction, Located, Span};
 use crate::words::{ExpandError, Lexer};
 
@@ -346,6 +349,43 @@ impl Planner<'_> {
         Ok((Some(resolved), id))
     }
 
+    /// One `--mount`, expanded into its kind's payload.
+    fn mount(&self, mount: &Mount, span: Span) -> Result<MountOp, PlanError> {
+        let kind = match mount.kind {
+            MountType::Bind => MountKind::Bind,
+            MountType::Cache => MountKind::Cache,
+            MountType::Tmpfs => MountKind::Tmpfs,
+            MountType::Secret => MountKind::Secret,
+            MountType::Ssh => MountKind::Ssh,
+        };
+        let (target, id) = self.mount_target(kind, mount.target.as_ref(), mount.id.as_ref(), span)?;
+        let owner = MountOwner {
+            mode: self.opt_word(mount.mode.as_ref(), span)?,
+            uid: self.opt_word(mount.uid.as_ref(), span)?,
+            gid: self.opt_word(mount.gid.as_ref(), span)?,
+        };
+        let source = self.opt_word(mount.source.as_ref(), span)?;
+        let from = self.source_root(mount.from.as_ref(), span)?;
+        let (readonly, required) = (mount.readonly, mount.required);
+        Ok(match kind {
+            MountKind::Bind => MountOp::Bind(BindMount { target: target.unwrap_or_default(), source, from, readonly }),
+            MountKind::Cache => {
+                let sharing = match mount.sharing {
+                    Some(SyntaxSharing::Private) => Sharing::Private,
+                    Some(SyntaxSharing::Locked) => Sharing::Locked,
+                    _ => Sharing::Shared,
+                };
+                MountOp::Cache(CacheMount { target: target.unwrap_or_default(), id: id.unwrap_or_default(), source, from, readonly, sharing, owner })
+            }
+            MountKind::Tmpfs => MountOp::Tmpfs(TmpfsMount { target: target.unwrap_or_default(), size: self.opt_word(mount.size.as_ref(), span)? }),
+            MountKind::Secret => {
+                let env = self.opt_word(mount.env.as_ref(), span)?;
+                MountOp::Secret(SecretMount { target, id, required, env, readonly, owner })
+            }
+            MountKind::Ssh => MountOp::Ssh(SshMount { target, id, required, readonly, owner }),
+        })
+    }
+
     fn run(&self, run: &Run, located: &Located<Instruction>) -> Result<RunOp, PlanError> {
         let span = located.span;
         let argv = match &run.command {
@@ -358,36 +398,7 @@ impl Planner<'_> {
         };
         let mut env = self.build_args.proxies();
         env.extend(self.scope.run_env());
-        let mut mounts = Vec::new();
-        for mount in &run.mounts {
-            let kind = match mount.kind {
-                MountType::Bind => MountKind::Bind,
-                MountType::Cache => MountKind::Cache,
-                MountType::Tmpfs => MountKind::Tmpfs,
-                MountType::Secret => MountKind::Secret,
-                MountType::Ssh => MountKind::Ssh,
-            };
-            let (target, id) = self.mount_target(kind, mount.target.as_ref(), mount.id.as_ref(), span)?;
-            mounts.push(MountOp {
-                kind,
-                target,
-                source: self.opt_word(mount.source.as_ref(), span)?,
-                from: self.source_root(mount.from.as_ref(), span)?,
-                readonly: mount.readonly,
-                id,
-                sharing: match mount.sharing {
-                    Some(SyntaxSharing::Private) => Sharing::Private,
-                    Some(SyntaxSharing::Locked) => Sharing::Locked,
-                    _ => Sharing::Shared,
-                },
-                mode: self.opt_word(mount.mode.as_ref(), span)?,
-                uid: self.opt_word(mount.uid.as_ref(), span)?,
-                gid: self.opt_word(mount.gid.as_ref(), span)?,
-                size: self.opt_word(mount.size.as_ref(), span)?,
-                required: mount.required,
-                env: self.opt_word(mount.env.as_ref(), span)?,
-            });
-        }
+        let mounts = run.mounts.iter().map(|mount| self.mount(mount, span)).collect::<Result<_, _>>()?;
         Ok(RunOp {
             argv,
             env,

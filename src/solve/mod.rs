@@ -6,9 +6,9 @@
 mod context;
 mod dry_run;
 mod key;
+mod mount;
 mod run;
 mod schedule;
-mod ssh;
 mod state;
 mod step;
 
@@ -27,8 +27,8 @@ use crate::store::{Store, StoreError, StoredImage};
 pub use context::BuildContext;
 pub use dry_run::Verdict;
 pub use key::ContextSource;
-pub use run::{Executor, Secrets};
-pub use ssh::SshAgents;
+pub use mount::{Secrets, SshAgents};
+pub use run::Executor;
 pub use state::StageState;
 
 /// How the build runs.
@@ -102,6 +102,10 @@ pub enum SolveError {
     Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("build context: {0}")]
     Context(String),
+    #[error("secret {id:?} is required but was not given (--secret id={id},src=FILE)")]
+    SecretRequired { id: String },
+    #[error("ssh agent {id:?} is required but was not given (--ssh {id}=SOCKET)")]
+    SshAgentRequired { id: String },
     #[error("{cause}\nthe failed step's state is kept as container {container}: enter it with `strata run {container} -- sh`, remove it with `strata rm {container}`")]
     KeptFailed { container: String, cause: Box<SolveError> },
     #[error("cancelled: another stage failed")]
@@ -307,7 +311,7 @@ pub fn source_images(plan: &BuildPlan) -> Vec<String> {
         for step in &stage.steps {
             let roots: Vec<&crate::plan::SourceRoot> = match &step.op {
                 crate::plan::Op::Copy(copy) => vec![&copy.from],
-                crate::plan::Op::Run(run) => run.mounts.iter().map(|m| &m.from).collect(),
+                crate::plan::Op::Run(run) => run.mounts.iter().filter_map(crate::plan::MountOp::from).collect(),
                 _ => Vec::new(),
             };
             for root in roots {

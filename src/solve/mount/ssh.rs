@@ -4,11 +4,12 @@
 //! `mode`/`uid`/`gid` apply to the socket the container sees.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::{SolveError, Solver};
+use super::{set_owner_and_mode, MountSet};
 use crate::exec::{Bind, SocketForward};
-use crate::plan::MountOp;
+use crate::plan::SshMount;
+use crate::solve::{SolveError, Solver};
 
 /// `--ssh default`, `--ssh default=SOCKET`, `--ssh ID=SOCKET`.
 #[derive(Debug, Clone, Default)]
@@ -45,22 +46,28 @@ impl SshAgents {
     }
 }
 
-impl Solver<'_> {
-    /// The bind for the `index`th ssh mount of a RUN, or `None` when its
-    /// agent was not given and it is optional. The forward lives in `guards`.
-    pub(super) fn ssh_mount(&self, mount: &MountOp, index: usize, scratch: &Path, guards: &mut Vec<SocketForward>) -> Result<Option<Bind>, SolveError> {
-        let id = mount.id.as_deref().unwrap_or("default");
-        let Some(agent) = self.options.ssh.sockets.get(id) else {
-            if mount.required {
-                return Err(SolveError::Context(format!("ssh agent {id:?} is required but was not given (--ssh {id}=SOCKET)")));
-            }
-            return Ok(None);
-        };
-        let path = scratch.join(format!("ssh-{index}.sock"));
-        let forward = SocketForward::start(&path, agent).map_err(|e| SolveError::io("listen on", &path, e))?;
-        guards.push(forward);
-        super::run::set_owner_and_mode(&path, mount, 0o600)?;
-        let target = mount.target.clone().unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{index}"));
-        Ok(Some(Bind { source: path, target, read_only: false }))
+/// Binds the agent the mount names (`default` unless `id=`) at the target
+/// (default `/run/buildkit/ssh_agent.N`); an agent not given is an error
+/// only when the mount is `required`. The forward lives in the guards.
+pub(super) fn realise(solver: &Solver<'_>, mount: &SshMount, set: &mut MountSet<'_>) -> Result<(), SolveError> {
+    let index = set.guards.agents.len();
+    let id = mount.id.as_deref().unwrap_or("default");
+    let Some(agent) = solver.options.ssh.sockets.get(id) else {
+        if mount.required {
+            return Err(SolveError::SshAgentRequired { id: id.to_owned() });
+        }
+        return Ok(());
+    };
+    let path = set.scratch.join(format!("ssh-{index}.sock"));
+    let forward = SocketForward::start(&path, agent).map_err(|e| SolveError::io("listen on", &path, e))?;
+    set.guards.agents.push(forward);
+    set_owner_and_mode(&path, &mount.owner, 0o600)?;
+    let target = mount.target.clone().unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{index}"));
+    // As BuildKit: the first agent is the one ssh finds.
+    if index == 0 {
+        set.env.retain(|e| !e.starts_with("SSH_AUTH_SOCK="));
+        set.env.push(format!("SSH_AUTH_SOCK={target}"));
     }
+    set.binds.push(Bind { source: path, target, read_only: false });
+    Ok(())
 }
