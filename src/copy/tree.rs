@@ -25,7 +25,7 @@ use super::root::{self, Dir, Kind, Meta, Root};
 use super::SourceFilter;
 
 /// Extended attributes never copied: overlayfs's own bookkeeping.
-const SKIPPED_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
+const SKIPPED_XATTR_PREFIX: &[u8] = crate::layer::format::OVERLAY_XATTR_PREFIX.as_bytes();
 
 /// What applies to every entry of a copy.
 pub(super) struct Policy<'a> {
