@@ -65,6 +65,7 @@ mod owner;
 mod pattern;
 mod root;
 mod source;
+mod spec;
 mod tree;
 
 use std::path::{Path, PathBuf};
@@ -73,8 +74,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use error::CopyError;
 pub use fetch::Fetched;
 pub use owner::{resolve as resolve_owner, Owner};
+pub use spec::{AddSpec, CopySource, CopySpec};
 
-use crate::plan::{CopyOp, CopySource, SourceRoot};
 use mode::ModeSpec;
 use pattern::PatternSet;
 use root::{Escape, Meta, Root};
@@ -98,7 +99,7 @@ pub trait SourceFilter: Sync {
 
 /// One COPY or ADD to carry out.
 pub struct CopyRequest<'a> {
-    pub op: &'a CopyOp,
+    pub op: &'a CopySpec,
     /// Where the sources are read: the context directory, or the root
     /// filesystem of the stage or image named by `op.from`.
     pub source: &'a Path,
@@ -165,7 +166,7 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
     let exclude = PatternSet::new(&op.exclude).map_err(|e| CopyError::BadPattern { pattern: e.pattern, reason: e.reason })?;
     let checksum = checksum(op)?;
     let dest = Root::open(req.dest_root).map_err(|e| CopyError::io("open the destination root", req.dest_root, e))?;
-    let context = op.from == SourceRoot::Context;
+    let context = op.from_context;
     let filter = if context { req.filter } else { None };
     let needs_source = op.sources.iter().any(|s| matches!(s, CopySource::Path { .. }));
     let src = if needs_source { Some(Root::open(req.source).map_err(|e| CopyError::io("open the source root", req.source, e))?) } else { None };
@@ -269,7 +270,7 @@ impl Job<'_> {
 }
 
 /// `--checksum` parsed, and allowed only for one URL (BuildKit's rules).
-fn checksum(op: &CopyOp) -> Result<Option<fetch::Checksum>, CopyError> {
+fn checksum(op: &CopySpec) -> Result<Option<fetch::Checksum>, CopyError> {
     let Some(value) = op.add.as_ref().and_then(|a| a.checksum.as_deref()) else { return Ok(None) };
     if op.sources.len() != 1 {
         return Err(CopyError::ChecksumNotAllowed { what: "multiple sources" });

@@ -30,6 +30,7 @@ pub use key::ContextSource;
 pub use mount::{Secrets, SshAgents};
 pub use run::Executor;
 pub use state::StageState;
+pub use step::copy_spec;
 
 /// How the build runs.
 #[derive(Debug, Clone, Default)]
