@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::mount::{MountSet, RunGuards};
 use super::{ExecError, SolveError, Solver, StageState};
-use crate::exec::{dns_files, ensure_path, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkError, NetworkMode, PrivateNetwork};
+use crate::exec::{dns_files, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkError, NetworkMode, PrivateNetwork, Process};
 use crate::plan::{Network, RunOp, Step};
 use crate::progress::Event;
 use crate::store::{NewContainer, RunDefaults};
@@ -61,8 +61,7 @@ impl Solver<'_> {
         scratch: &Path,
         results: &[Option<super::StageState>],
     ) -> Result<(ContainerSpec, RunGuards), SolveError> {
-        let mut env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        ensure_path(&mut env);
+        let env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let hostname = scratch.join("hostname");
         std::fs::write(&hostname, format!("{HOSTNAME}\n")).map_err(|e| SolveError::io("write", &hostname, e))?;
         let mut binds = vec![Bind { source: hostname, target: "/etc/hostname".into(), read_only: true }];
@@ -72,21 +71,8 @@ impl Solver<'_> {
             self.realise_mount(mount, &mut set)?;
         }
         let MountSet { env, binds, tmpfs, guards, .. } = set;
-        let spec = ContainerSpec {
-            root: root.to_path_buf(),
-            argv: run.argv.clone(),
-            env,
-            user: run.user.clone(),
-            workdir: run.workdir.clone(),
-            hostname: HOSTNAME.into(),
-            network,
-            binds,
-            tmpfs,
-            cgroup_procs: Vec::new(),
-            privileged: run.insecure,
-            cap_add: Vec::new(),
-            cap_drop: Vec::new(),
-        };
+        let process = Process { argv: run.argv.clone(), env, user: run.user.clone(), workdir: run.workdir.clone() };
+        let spec = ContainerSpec { binds, tmpfs, privileged: run.insecure, ..ContainerSpec::new(root.to_path_buf(), process, HOSTNAME, network) };
         Ok((spec, guards))
     }
 
