@@ -27,7 +27,7 @@ use crate::store::{Store, StoreError, StoredImage};
 pub use context::BuildContext;
 pub use dry_run::Verdict;
 pub use key::ContextSource;
-pub use mount::{Secrets, SshAgents};
+pub use mount::{SecretSpecError, Secrets, SshAgents, SshSpecError};
 pub use run::Executor;
 pub use state::StageState;
 pub use step::copy_spec;

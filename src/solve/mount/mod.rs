@@ -12,8 +12,8 @@ mod tmpfs;
 
 use std::path::{Path, PathBuf};
 
-pub use secret::Secrets;
-pub use ssh::SshAgents;
+pub use secret::{SecretSpecError, Secrets};
+pub use ssh::{SshAgents, SshSpecError};
 
 use super::{SolveError, Solver, StageState};
 use crate::exec::{Bind, Rootfs, SocketForward, Tmpfs};

@@ -42,6 +42,15 @@ fn secret_file(scratch: &Path, n: usize, value: &[u8], mount: &SecretMount) -> R
     Ok(path)
 }
 
+/// A `--secret` value that names no secret or no source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretSpecError {
+    #[error("--secret {0:?}: id= is required")]
+    NoId(String),
+    #[error("--secret {0:?}: give src=FILE or env=VARIABLE")]
+    NoSource(String),
+}
+
 /// `--secret id=NAME,src=FILE` or `id=NAME,env=VAR`: where secrets come
 /// from. Values are read when a RUN mounts them, never stored or logged.
 #[derive(Debug, Clone, Default)]
@@ -57,15 +66,15 @@ enum SecretSource {
 
 impl Secrets {
     /// Parses `--secret` values.
-    pub fn parse(specs: &[String]) -> Result<Secrets, String> {
+    pub fn parse(specs: &[String]) -> Result<Secrets, SecretSpecError> {
         let mut sources = std::collections::BTreeMap::new();
         for spec in specs {
             let fields: std::collections::BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
-            let id = fields.get("id").ok_or_else(|| format!("--secret {spec:?}: id= is required"))?;
+            let id = fields.get("id").ok_or_else(|| SecretSpecError::NoId(spec.clone()))?;
             let source = match (fields.get("src").or(fields.get("source")), fields.get("env")) {
                 (Some(file), _) => SecretSource::File(PathBuf::from(file)),
                 (None, Some(var)) => SecretSource::Env((*var).to_owned()),
-                (None, None) => return Err(format!("--secret {spec:?}: give src=FILE or env=VARIABLE")),
+                (None, None) => return Err(SecretSpecError::NoSource(spec.clone())),
             };
             sources.insert((*id).to_owned(), source);
         }

@@ -11,6 +11,19 @@ use crate::exec::{Bind, SocketForward};
 use crate::plan::SshMount;
 use crate::solve::{SolveError, Solver};
 
+/// An `--ssh` value that names no usable agent socket.
+#[derive(Debug, thiserror::Error)]
+pub enum SshSpecError {
+    #[error("--ssh {0}: SSH_AUTH_SOCK is not set; give {0}=SOCKET")]
+    NoAgent(String),
+    #[error("--ssh {0:?}: expected ID or ID=SOCKET (one agent socket)")]
+    Malformed(String),
+    #[error("--ssh {spec}: {} is not an agent socket (key files are not supported: load them into ssh-agent)", path.display())]
+    NotASocket { spec: String, path: PathBuf },
+    #[error("--ssh {spec}: {}: {cause}", path.display())]
+    Unreadable { spec: String, path: PathBuf, cause: std::io::Error },
+}
+
 /// `--ssh default`, `--ssh default=SOCKET`, `--ssh ID=SOCKET`.
 #[derive(Debug, Clone, Default)]
 pub struct SshAgents {
@@ -19,26 +32,24 @@ pub struct SshAgents {
 
 impl SshAgents {
     /// Parses `--ssh` values; `default` alone means `$SSH_AUTH_SOCK`.
-    pub fn parse(specs: &[String]) -> Result<SshAgents, String> {
+    pub fn parse(specs: &[String]) -> Result<SshAgents, SshSpecError> {
         let mut sockets = BTreeMap::new();
         for spec in specs {
             let (id, path) = match spec.split_once('=') {
                 Some((id, path)) => (id, PathBuf::from(path)),
                 None => {
-                    let sock = std::env::var_os("SSH_AUTH_SOCK").ok_or_else(|| format!("--ssh {spec}: SSH_AUTH_SOCK is not set; give {spec}=SOCKET"))?;
+                    let sock = std::env::var_os("SSH_AUTH_SOCK").ok_or_else(|| SshSpecError::NoAgent(spec.clone()))?;
                     (spec.as_str(), PathBuf::from(sock))
                 }
             };
             if id.is_empty() || path.as_os_str().is_empty() || path.to_string_lossy().contains(',') {
-                return Err(format!("--ssh {spec:?}: expected ID or ID=SOCKET (one agent socket)"));
+                return Err(SshSpecError::Malformed(spec.clone()));
             }
             let is_socket = std::fs::metadata(&path).map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
             match is_socket {
                 Ok(true) => {}
-                Ok(false) => {
-                    return Err(format!("--ssh {spec}: {} is not an agent socket (key files are not supported: load them into ssh-agent)", path.display()))
-                }
-                Err(e) => return Err(format!("--ssh {spec}: {}: {e}", path.display())),
+                Ok(false) => return Err(SshSpecError::NotASocket { spec: spec.clone(), path }),
+                Err(cause) => return Err(SshSpecError::Unreadable { spec: spec.clone(), path, cause }),
             }
             sockets.insert(id.to_owned(), path);
         }
