@@ -231,3 +231,12 @@ fn typed_mounts_serialise_as_the_flat_record_keys_were_made_of() {
     ];
     assert_eq!(got, expected);
 }
+
+#[test]
+fn a_missing_base_image_is_a_typed_error_naming_the_image() {
+    let file = crate::syntax::parse("FROM nope\nRUN true\n").unwrap();
+    let options = PlanOptions { target: None, build_args: Default::default(), platform: Platform::host() };
+    let err = plan(&file, &options, &Images).unwrap_err();
+    assert!(matches!(&err, PlanError::BaseImage { image, cause: BaseImageError::NotFound, .. } if image == "nope"), "{err:?}");
+    assert_eq!(err.to_string(), "base image nope: not found");
+}
