@@ -19,6 +19,7 @@ pub mod pattern;
 pub mod plan;
 pub mod progress;
 pub mod registry;
+pub mod size;
 pub mod solve;
 pub mod store;
 pub mod syntax;

@@ -324,7 +324,7 @@ fn copy_after_change(
         add: None,
     };
     let request = strata::copy::CopyRequest {
-        op: &op,
+        op: &strata::solve::copy_spec(&op),
         source: dir.path(),
         filter: None,
         dest_root: dest.path(),

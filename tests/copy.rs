@@ -152,7 +152,7 @@ fn check(dir: &Path) -> Result<(), Failed> {
 
     let filter = Ignore::new(&ignore);
     let request = CopyRequest {
-        op: &op,
+        op: &strata::solve::copy_spec(&op),
         source: &src,
         filter: if ignore.is_empty() { None } else { Some(&filter) },
         dest_root: &dest,

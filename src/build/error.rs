@@ -23,8 +23,13 @@ pub enum BuildError {
     #[error("{0}")]
     Context(#[from] crate::context::ContextError),
     /// A base image is neither in the store nor pullable.
-    #[error("image {image}: {reason}")]
-    BaseImage { image: String, reason: String },
+    #[error("image {image}: {cause}")]
+    BaseImage {
+        /// The image as the Dockerfile names it.
+        image: String,
+        /// Why the fetch failed (in the message, so not a `source` too).
+        cause: crate::solve::FetchError,
+    },
     /// The signal handlers that stop a build cleanly cannot be installed.
     #[error("cannot watch for Ctrl-C")]
     Signals(#[source] std::io::Error),

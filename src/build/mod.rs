@@ -119,7 +119,7 @@ pub fn build(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<O
     let fetcher = RegistryImages::new(store, request.registry.clone(), request.pull, request.quiet).with_progress(sinks.downloads);
     let mut plan = load_plan(&StoreBaseImages::new(store, Some(&fetcher)), &dockerfile, &request.plan)?;
     for image in source_images(&plan) {
-        fetcher.ensure(&image).map_err(|reason| BuildError::BaseImage { image, reason })?;
+        fetcher.ensure(&image).map_err(|cause| BuildError::BaseImage { image, cause })?;
     }
     dockerfile::add_labels(&mut plan, &request.labels);
     let context = crate::context::Context::open(&opened.dir, &dockerfile)?;

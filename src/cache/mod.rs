@@ -17,10 +17,12 @@ mod verify;
 pub use explain::explain_miss;
 pub use inventory::{parse_time, CacheEntry, EntryKind, FindError, Inventory, Totals};
 pub use key::{CacheKey, KeyBuilder};
-pub use policy::{collect, collect_garbage, gc_due, mark_gc, parse_duration, parse_keep_storage, parse_size, GcOutcome, GcPolicy, KeepStorage, PolicyError};
+pub use policy::{collect, collect_garbage, gc_due, mark_gc, parse_duration, parse_keep_storage, GcOutcome, GcPolicy, KeepStorage, PolicyError};
 pub use prune::{prune, PruneOptions, PruneReport};
 pub use records::{Cache, CacheRecord, Input};
-pub use shared::{select, shared_record, ExportMode, SharedCache, SharedIndex, SharedLayer, SharedRecord, UsedStep, ARTIFACT_TYPE, INDEX_MEDIA_TYPE};
+pub use shared::{
+    select, shared_record, ExportMode, SharedCache, SharedCacheError, SharedIndex, SharedLayer, SharedRecord, UsedStep, ARTIFACT_TYPE, INDEX_MEDIA_TYPE,
+};
 pub use system::{system_usage, UsageRow};
 pub use usage::{BuildUse, Usage};
 pub use verify::{verify, Problem, VerifyOptions, VerifyReport};

@@ -75,10 +75,9 @@ pub enum PolicyError {
         /// The TOML decoder's message.
         reason: String,
     },
-    /// A `keep-storage` value is not a size or a percentage from 0 to 100;
-    /// holds the value as written.
-    #[error("invalid size {0:?}: expected bytes with an optional unit (kB, MB, GB, TB, KiB, MiB, GiB, TiB) or a percentage")]
-    Size(String),
+    /// A `keep-storage` value is not a size or a percentage from 0 to 100.
+    #[error(transparent)]
+    Size(#[from] crate::size::SizeError),
     /// A `keep-duration` value is not a duration; holds the value as written.
     #[error("invalid duration {0:?}: expected e.g. 24h, 7d, 2weeks")]
     Duration(String),
@@ -143,32 +142,10 @@ pub fn parse_keep_storage(text: &str) -> Result<KeepStorage, PolicyError> {
     match text.trim().strip_suffix('%') {
         Some(number) => match number.trim().parse::<f64>() {
             Ok(p) if (0.0..=100.0).contains(&p) => Ok(KeepStorage::Percent(p)),
-            _ => Err(PolicyError::Size(text.to_owned())),
+            _ => Err(crate::size::SizeError::Decimal(text.to_owned()).into()),
         },
-        None => parse_size(text).map(KeepStorage::Bytes),
+        None => Ok(KeepStorage::Bytes(crate::size::decimal_bytes(text)?)),
     }
-}
-
-/// Bytes with an optional decimal (kB, MB, GB, TB) or binary (KiB …) unit;
-/// `k`, `m`, `g`, `t` alone are decimal too.
-pub fn parse_size(text: &str) -> Result<u64, PolicyError> {
-    let trimmed = text.trim();
-    let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let number: f64 = number.parse().map_err(|_| PolicyError::Size(text.to_owned()))?;
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        "t" | "tb" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(PolicyError::Size(text.to_owned())),
-    };
-    Ok((number * scale) as u64)
 }
 
 /// `24h`, `7d`, `2weeks` (humantime).
@@ -272,7 +249,7 @@ mod tests {
         assert!(policy.enabled);
         assert_eq!(GcPolicy::parse("", "x").unwrap(), GcPolicy::default());
         assert_eq!(parse_keep_storage("10%").unwrap(), KeepStorage::Percent(10.0));
-        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(crate::size::decimal_bytes("512MiB").unwrap(), 512 << 20);
         assert!(GcPolicy::parse("[gc]\nkeep-storage = \"lots\"\n", "x").is_err());
         assert!(GcPolicy::parse("[gc]\nkeep = 1\n", "x").is_err(), "unknown keys are errors");
     }

@@ -121,12 +121,24 @@ pub trait SharedCache: Sync {
     /// The record for `key`, if the shared cache has one.
     fn record(&self, key: &CacheKey) -> Option<SharedRecord>;
     /// Makes the layer's blob, snapshot and layer record present in the store.
-    fn fetch_layer(&self, diff_id: &Digest, layer: &LayerRecord) -> Result<(), String>;
+    fn fetch_layer(&self, diff_id: &Digest, layer: &LayerRecord) -> Result<(), SharedCacheError>;
     /// [`SharedCache::fetch_layer`] for several layers (at once, where the
     /// cache can).
-    fn fetch_layers(&self, layers: &[(Digest, LayerRecord)]) -> Result<(), String> {
+    fn fetch_layers(&self, layers: &[(Digest, LayerRecord)]) -> Result<(), SharedCacheError> {
         layers.iter().try_for_each(|(diff_id, layer)| self.fetch_layer(diff_id, layer))
     }
+}
+
+/// Why a [`SharedCache`] could not provide a layer.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedCacheError {
+    /// A record names a layer that no imported location holds.
+    #[error("layer {diff_id} is in no imported cache")]
+    LayerNotImported { diff_id: Digest },
+    /// The backend failed to fetch the layer; the cause is typed by the
+    /// backend's module (registry, local directory).
+    #[error("layer {diff_id}: {cause}")]
+    Fetch { diff_id: Digest, cause: Box<dyn std::error::Error + Send + Sync> },
 }
 
 #[cfg(test)]

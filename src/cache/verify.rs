@@ -304,10 +304,10 @@ fn compare_snapshot(store: &Store, blob: &Digest, snapshot: &Path) -> Result<Opt
 fn compare_entry<R: Read>(entry: &tar::Entry<R>, name: &Path, snapshot: &Path) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     let file_name = name.file_name()?.to_string_lossy().into_owned();
-    if file_name == ".wh..wh..opq" {
+    if file_name == crate::layer::format::OPAQUE_MARKER {
         return None;
     }
-    let (target, whiteout) = match file_name.strip_prefix(".wh.") {
+    let (target, whiteout) = match file_name.strip_prefix(crate::layer::format::WHITEOUT_PREFIX) {
         Some(hidden) => (snapshot.join(name.with_file_name(hidden)), true),
         None => (snapshot.join(name), false),
     };

@@ -102,14 +102,14 @@ pub struct BuildArgs {
     #[arg(long = "ssh", value_name = "ID[=SOCKET]")]
     pub ssh: Vec<String>,
     /// Memory limit for each RUN (`512m`, `2g`, bytes).
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = crate::size::binary_bytes)]
     pub memory: Option<u64>,
     /// CPU limit for each RUN (`1.5` CPUs).
     #[arg(long, value_name = "CPUS")]
     pub cpus: Option<f64>,
     /// Refuse an ADD of a local archive that expands to more than SIZE
     /// (e.g. 10GB). Without it, the free space of the store's filesystem is the limit.
-    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::decimal_bytes)]
     pub max_add_size: Option<u64>,
     /// Stages built at the same time (default: every stage whose inputs are ready, as BuildKit).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
@@ -288,8 +288,8 @@ fn solve_options(args: &BuildArgs, snapshotter: Snapshotter) -> Result<SolveOpti
         explain: args.explain,
         dockerfile_id: String::new(),
         jobs: args.jobs,
-        secrets: Secrets::parse(&args.secrets).map_err(CliError::Usage)?,
-        ssh: SshAgents::parse(&args.ssh).map_err(CliError::Usage)?,
+        secrets: Secrets::parse(&args.secrets).map_err(|e| CliError::Usage(e.to_string()))?,
+        ssh: SshAgents::parse(&args.ssh).map_err(|e| CliError::Usage(e.to_string()))?,
         limits: Limits { memory: args.memory, cpus: args.cpus },
         dry_run: false,
         keep_failed: args.keep_failed,
@@ -368,16 +368,6 @@ fn metadata(outcome: &build::Outcome) -> serde_json::Value {
             "bytes_read": hashed.bytes_read,
         },
     })
-}
-
-/// `--max-add-size` and `import --max-size`: `512m`, `2g`, `64k`, or plain
-/// bytes, in `--keep-storage`'s units.
-pub(super) fn parse_max_size(text: &str) -> Result<u64, String> {
-    crate::cache::parse_size(text).map_err(|e| e.to_string())
-}
-
-fn parse_bytes(text: &str) -> Result<u64, String> {
-    crate::solve::parse_size(text).ok_or_else(|| format!("invalid size {text:?}: expected a number, optionally with k, m or g"))
 }
 
 /// `KEY=VALUE`, or `KEY` taking the value from the environment (skipped

@@ -376,7 +376,7 @@ fn prune(store: &Store, args: &PruneArgs) -> Result<ExitCode, CliError> {
         }
     }
     if let Some(size) = &args.keep_storage {
-        options.keep_storage = Some(cache::parse_size(size).map_err(|e| CliError::Usage(e.to_string()))?);
+        options.keep_storage = Some(crate::size::decimal_bytes(size).map_err(|e| CliError::Usage(e.to_string()))?);
     }
     if !args.force && !args.dry_run && !confirm()? {
         return Err(CliError::Usage("nothing removed: confirm, or pass -f (or --dry-run to look first)".into()));

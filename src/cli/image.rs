@@ -40,7 +40,7 @@ pub struct ImportArgs {
     pub compression: Compression,
     /// Refuse a tarball whose uncompressed tar stream is larger than SIZE
     /// (e.g. 10GB). Without it, the free space of the store's filesystem is the limit.
-    #[arg(long, value_name = "SIZE", value_parser = super::build::parse_max_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::decimal_bytes)]
     pub max_size: Option<u64>,
 }
 

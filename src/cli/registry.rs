@@ -58,7 +58,7 @@ impl<'a> RegistryImages<'a> {
 }
 
 impl crate::solve::ImageFetcher for RegistryImages<'_> {
-    fn ensure(&self, name: &str) -> Result<(), String> {
+    fn ensure(&self, name: &str) -> Result<(), crate::solve::FetchError> {
         self.0.ensure(name)
     }
 }
@@ -105,7 +105,7 @@ pub struct PushArgs {
     #[arg(long, default_value_t = registry::DEFAULT_JOBS)]
     pub jobs: usize,
     /// Blobs larger than this go up in chunks of this size (`16m`, bytes).
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "64m")]
+    #[arg(long, value_name = "BYTES", value_parser = crate::size::nonzero_binary_bytes, default_value = "64m")]
     pub chunk_size: u64,
     /// Print only the pushed manifest's digest.
     #[arg(short, long)]
@@ -146,10 +146,6 @@ pub struct LogoutArgs {
     /// The registry (default: Docker Hub).
     #[arg(value_name = "REGISTRY", default_value = DEFAULT_REGISTRY)]
     pub server: String,
-}
-
-fn parse_bytes(text: &str) -> Result<u64, String> {
-    crate::solve::parse_size(text).filter(|n| *n > 0).ok_or_else(|| format!("invalid size {text:?}: expected a number, optionally with k, m or g"))
 }
 
 fn parse_reference(name: &str) -> Result<Reference, CliError> {

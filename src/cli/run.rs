@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::build::{NetworkChoice, SnapshotterChoice};
 use super::CliError;
-use crate::exec::{dns_files, ensure_path, remove_mount_points, Bind, ContainerSpec, NetworkMode, PrivateNetwork, Runtime, Snapshotter};
+use crate::exec::{dns_files, remove_mount_points, Bind, ContainerSpec, NetworkMode, PrivateNetwork, Process, Runtime, Snapshotter};
 use crate::image::ImageConfig;
 use crate::store::{working_container_stem, NewContainer, RunDefaults, Store, StoreError, StoredImage};
 
@@ -186,26 +186,20 @@ fn container_spec(args: &RunArgs, image: &ImageConfig, defaults: &RunDefaults, h
         env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
         env.push(var.clone());
     }
-    ensure_path(&mut env);
     crate::exec::sandbox::capabilities(&args.cap_add, &args.cap_drop).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut binds = Vec::new();
     for volume in &args.volumes {
         binds.push(parse_volume(volume)?);
     }
+    let user = args.user.clone().or_else(|| defaults.user.clone());
+    let workdir = args.workdir.clone().unwrap_or_else(|| defaults.workdir.clone());
+    let process = Process { argv, env, user, workdir };
     Ok(ContainerSpec {
-        root: PathBuf::new(),
-        argv,
-        env,
-        user: args.user.clone().or_else(|| defaults.user.clone()),
-        workdir: args.workdir.clone().unwrap_or_else(|| defaults.workdir.clone()),
-        hostname: hostname.to_owned(),
-        network: NetworkMode::Host,
         privileged: args.privileged,
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         binds,
-        tmpfs: Vec::new(),
-        cgroup_procs: Vec::new(),
+        ..ContainerSpec::new(PathBuf::new(), process, hostname, NetworkMode::Host)
     })
 }
 

@@ -65,6 +65,7 @@ mod owner;
 mod root;
 mod selected;
 mod source;
+mod spec;
 mod tree;
 
 use std::path::{Path, PathBuf};
@@ -74,9 +75,9 @@ pub use error::CopyError;
 pub use fetch::Fetched;
 pub use owner::{resolve as resolve_owner, Owner};
 pub use selected::{Expected, Stamp};
+pub use spec::{AddSpec, CopySource, CopySpec};
 
 use crate::pattern::{rooted_components, PatternSet};
-use crate::plan::{CopyOp, CopySource, SourceRoot};
 use mode::ModeSpec;
 use root::{Escape, Meta, Root};
 use source::Found;
@@ -99,7 +100,7 @@ pub trait SourceFilter: Sync {
 
 /// One COPY or ADD to carry out.
 pub struct CopyRequest<'a> {
-    pub op: &'a CopyOp,
+    pub op: &'a CopySpec,
     /// Where the sources are read: the context directory, or the root
     /// filesystem of the stage or image named by `op.from`.
     pub source: &'a Path,
@@ -169,7 +170,7 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
     let exclude = PatternSet::new(&op.exclude).map_err(CopyError::BadPattern)?;
     let checksum = checksum(op)?;
     let dest = Root::open(req.dest_root).map_err(|e| CopyError::io("open the destination root", req.dest_root, e))?;
-    let context = op.from == SourceRoot::Context;
+    let context = op.from_context;
     let filter = if context { req.filter } else { None };
     let needs_source = op.sources.iter().any(|s| matches!(s, CopySource::Path { .. }));
     let src = if needs_source { Some(Root::open(req.source).map_err(|e| CopyError::io("open the source root", req.source, e))?) } else { None };
@@ -277,7 +278,7 @@ impl Job<'_> {
 }
 
 /// `--checksum` parsed, and allowed only for one URL (BuildKit's rules).
-fn checksum(op: &CopyOp) -> Result<Option<fetch::Checksum>, CopyError> {
+fn checksum(op: &CopySpec) -> Result<Option<fetch::Checksum>, CopyError> {
     let Some(value) = op.add.as_ref().and_then(|a| a.checksum.as_deref()) else { return Ok(None) };
     if op.sources.len() != 1 {
         return Err(CopyError::ChecksumNotAllowed { what: "multiple sources" });

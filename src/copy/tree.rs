@@ -26,7 +26,7 @@ use super::SourceFilter;
 use crate::pattern::PatternSet;
 
 /// Extended attributes never copied: overlayfs's own bookkeeping.
-const SKIPPED_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
+const SKIPPED_XATTR_PREFIX: &[u8] = crate::layer::format::OVERLAY_XATTR_PREFIX.as_bytes();
 
 /// What applies to every entry of a copy.
 pub(super) struct Policy<'a> {

@@ -30,6 +30,6 @@ pub use native::{Copied, RootfsCopy};
 pub use network::{dns_files, nat_resolv_conf, NetworkError, PrivateNetwork};
 pub use overlay::{Mounted, RootfsMount};
 pub use snapshotter::{Rootfs, Snapshotter};
-pub use spec::{Bind, ContainerSpec, NetworkMode, SpecError, Tmpfs};
+pub use spec::{Bind, ContainerSpec, NetworkMode, Process, SpecError, Tmpfs};
 pub use sys::private_mount_namespace;
 pub use user::{resolve_user, User};

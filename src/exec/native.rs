@@ -32,7 +32,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::sys::{birth_time, inode_generation, make_node, set_owner, set_times};
-use crate::layer::OVERLAY_OPAQUE_XATTR;
+use crate::layer::format::{OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX};
 
 /// What to copy: layers (bottom first, as an image lists them) and a
 /// scratch directory that will hold `merged/` and `upper/`.
@@ -458,7 +458,7 @@ fn xattr_names(path: &Path) -> io::Result<Vec<OsString>> {
         Err(e) if e.raw_os_error() == Some(nix::libc::ENOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(context("list xattrs of", path)(e)),
     };
-    Ok(names.filter(|name| !name.as_encoded_bytes().starts_with(b"trusted.overlay.")).collect())
+    Ok(names.filter(|name| !name.as_encoded_bytes().starts_with(OVERLAY_XATTR_PREFIX.as_bytes())).collect())
 }
 
 fn copy_xattrs(from: &Path, to: &Path) -> io::Result<()> {

@@ -36,6 +36,41 @@ pub struct ContainerSpec {
     pub cap_drop: Vec<String>,
 }
 
+/// What runs in a container: the command line and who runs it where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Process {
+    pub argv: Vec<String>,
+    /// `KEY=value` entries; BuildKit's default PATH is added when missing.
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: String,
+}
+
+impl ContainerSpec {
+    /// The one place a spec is assembled (RUN steps and `strata run`):
+    /// `process` on `root`, confined (no extra mounts, capabilities or
+    /// privilege; callers add theirs with struct update syntax).
+    pub fn new(root: PathBuf, process: Process, hostname: &str, network: NetworkMode) -> ContainerSpec {
+        let Process { argv, mut env, user, workdir } = process;
+        super::ensure_path(&mut env);
+        ContainerSpec {
+            root,
+            argv,
+            env,
+            user,
+            workdir,
+            hostname: hostname.to_owned(),
+            network,
+            binds: Vec::new(),
+            tmpfs: Vec::new(),
+            cgroup_procs: Vec::new(),
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+        }
+    }
+}
+
 /// A spec the kernel could not be given as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {

@@ -1,7 +1,12 @@
-//! Image manifests (OCI `application/vnd.oci.image.manifest.v1+json`),
-//! built and read through oci-spec, always written canonically.
+//! Image manifests and indexes (OCI `application/vnd.oci.image.manifest.v1+json`
+//! and `…index.v1+json`, and Docker's equivalents, which share their shape):
+//! the one set of document types strata reads and writes, oci-spec's,
+//! always written canonically.
 
-use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
+use std::collections::HashMap;
+
+pub use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType, Platform};
+use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder, PlatformBuilder};
 
 use crate::digest::{Digest, InvalidDigest};
 
@@ -22,6 +27,41 @@ pub enum ManifestError {
     Digest(#[from] InvalidDigest),
     #[error("cannot build manifest: {0}")]
     Build(String),
+}
+
+/// A descriptor's digest as strata's [`Digest`].
+pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Digest, InvalidDigest> {
+    descriptor.digest().to_string().parse()
+}
+
+/// An index entry: the manifest `digest` (`size` bytes) for the platform
+/// `os`/`architecture`[/`variant`], with `annotations` (none when empty).
+pub fn index_entry(
+    media_type: MediaType,
+    (digest, size): (&Digest, u64),
+    (os, architecture, variant): (&str, &str, Option<&str>),
+    annotations: HashMap<String, String>,
+) -> Result<Descriptor, ManifestError> {
+    let mut platform = PlatformBuilder::default().os(os).architecture(architecture);
+    if let Some(variant) = variant {
+        platform = platform.variant(variant);
+    }
+    let platform = platform.build().map_err(|e| ManifestError::Build(e.to_string()))?;
+    let mut entry = DescriptorBuilder::default().media_type(media_type).digest(oci_digest(digest)?).size(size).platform(platform);
+    if !annotations.is_empty() {
+        entry = entry.annotations(annotations);
+    }
+    entry.build().map_err(|e| ManifestError::Build(e.to_string()))
+}
+
+/// An OCI image index of `manifests`.
+pub fn image_index(manifests: Vec<Descriptor>) -> Result<ImageIndex, ManifestError> {
+    ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(|e| ManifestError::Build(e.to_string()))
 }
 
 /// The media type for a layer with the given compression name

@@ -11,6 +11,7 @@
 //! See: OCI image spec, "Image Layer Filesystem Changeset".
 
 mod compression;
+pub mod format;
 mod limit;
 mod pipeline;
 mod unpack;
@@ -24,12 +25,7 @@ pub use pipeline::EncoderThread;
 pub use unpack::{unpack, unpack_and_recompress, unpack_limited, Unpacked};
 pub use write::{write_layer, LayerInfo, WriteOptions};
 
-/// Name prefix of a whiteout entry in a layer tarball.
-pub const WHITEOUT_PREFIX: &str = ".wh.";
-/// Entry that marks its directory opaque in a layer tarball.
-pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
-/// The xattr overlayfs reads to treat a directory as opaque.
-pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+pub use format::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX};
 /// PAX record prefix for extended attributes (as GNU tar and Go write them).
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 

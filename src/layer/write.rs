@@ -206,7 +206,7 @@ fn xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>, LayerError> {
     let mut records = Vec::new();
     for name in names {
         let Some(text) = name.to_str() else { continue };
-        if text.starts_with("trusted.overlay.") && text != OVERLAY_OPAQUE_XATTR {
+        if text.starts_with(super::OVERLAY_XATTR_PREFIX) && text != OVERLAY_OPAQUE_XATTR {
             continue;
         }
         if let Some(value) = xattr::get(path, &name).map_err(|e| LayerError::io("read xattr of", path, e))? {

@@ -18,11 +18,14 @@ use std::collections::BTreeMap;
 pub use config_edit::{config_edit, ConfigEditError, EditContext};
 pub use entitlements::{Entitlement, EntitlementError, Entitlements};
 pub use history::HISTORY_COMMENT;
-pub use op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
+pub use op::{
+    AddOptions, BindMount, CacheMount, CopyOp, CopySource, MountKind, MountOp, MountOwner, Network, Op, RunOp, SecretMount, Sharing, SourceRoot, SshMount,
+    Step, TmpfsMount,
+};
 pub use platform::{Platform, PROXY_ARGS};
 pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};
 pub use stages::{resolve, Base, DependencyKind, FromRef, StageGraph, StageNode};
-pub use steps::{plan_stage, BaseImages, StagePlan};
+pub use steps::{plan_stage, BaseImageError, BaseImages, StagePlan};
 
 use crate::syntax::{Dockerfile, Span};
 use crate::words::{ExpandError, Lexer};
@@ -46,8 +49,8 @@ pub enum PlanError {
     StageIndex { value: String, span: Span },
     #[error("{error}")]
     Expand { error: ExpandError, span: Span },
-    #[error("base image {image}: {reason}")]
-    BaseImage { image: String, reason: String, span: Span },
+    #[error("base image {image}: {cause}")]
+    BaseImage { image: String, cause: BaseImageError, span: Span },
     #[error("ONBUILD trigger {trigger:?} of the base image: {reason}")]
     Trigger { trigger: String, reason: String, span: Span },
     #[error("{reason}")]

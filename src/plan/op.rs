@@ -115,24 +115,186 @@ pub enum Network {
     Host,
 }
 
-/// One `RUN --mount`, expanded.
+/// One `RUN --mount`, expanded: a typed payload per kind (see
+/// `solve/mount/` for what each becomes in the container).
+///
+/// Serialised through [`MountRecord`], the flat form the step's cache key
+/// has always hashed, so keys stay stable across this typing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MountOp {
-    pub kind: MountKind,
-    pub target: Option<String>,
+#[serde(into = "MountRecord")]
+pub enum MountOp {
+    Bind(BindMount),
+    Cache(CacheMount),
+    Tmpfs(TmpfsMount),
+    Secret(SecretMount),
+    Ssh(SshMount),
+}
+
+/// `type=bind`: a path of the context, a stage or an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    /// Absolute (joined to the working directory).
+    pub target: String,
+    /// Inside the source root; `None`: its root.
     pub source: Option<String>,
     pub from: SourceRoot,
     pub readonly: bool,
-    pub id: Option<String>,
+}
+
+/// `type=cache`: a directory kept across builds, keyed by `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheMount {
+    pub target: String,
+    /// Defaults to the target as written, cleaned (as BuildKit keys it).
+    pub id: String,
+    pub source: Option<String>,
+    pub from: SourceRoot,
+    pub readonly: bool,
     pub sharing: Sharing,
+    pub owner: MountOwner,
+}
+
+/// `type=tmpfs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TmpfsMount {
+    pub target: String,
+    /// As written (`64m`): binary units, as `docker run --tmpfs` reads them.
+    pub size: Option<String>,
+}
+
+/// `type=secret`: a `--secret` value as a file, or an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretMount {
+    /// `None`: `/run/secrets/ID` (or no file, with `env`).
+    pub target: Option<String>,
+    /// `None`: the target's file name.
+    pub id: Option<String>,
+    pub required: bool,
+    pub env: Option<String>,
+    pub readonly: bool,
+    pub owner: MountOwner,
+}
+
+/// `type=ssh`: an `--ssh` agent's socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshMount {
+    /// `None`: `/run/buildkit/ssh_agent.N`.
+    pub target: Option<String>,
+    /// `None`: `default`.
+    pub id: Option<String>,
+    pub required: bool,
+    pub readonly: bool,
+    pub owner: MountOwner,
+}
+
+/// `mode`/`uid`/`gid` of what a mount makes (expanded, not yet checked).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountOwner {
     pub mode: Option<String>,
     pub uid: Option<String>,
     pub gid: Option<String>,
-    pub size: Option<String>,
-    pub required: bool,
-    pub env: Option<String>,
 }
 
+impl MountOp {
+    /// The stage or image the mount reads, if any (bind and cache mounts).
+    pub fn from(&self) -> Option<&SourceRoot> {
+        match self {
+            MountOp::Bind(bind) => Some(&bind.from),
+            MountOp::Cache(cache) => Some(&cache.from),
+            MountOp::Tmpfs(_) | MountOp::Secret(_) | MountOp::Ssh(_) => None,
+        }
+    }
+
+    /// Where the mount lands; `None`: the kind's default (secret, ssh).
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            MountOp::Bind(BindMount { target, .. }) | MountOp::Cache(CacheMount { target, .. }) | MountOp::Tmpfs(TmpfsMount { target, .. }) => Some(target),
+            MountOp::Secret(SecretMount { target, .. }) | MountOp::Ssh(SshMount { target, .. }) => target.as_deref(),
+        }
+    }
+
+    /// The cache, secret or agent the mount names.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            MountOp::Cache(cache) => Some(&cache.id),
+            MountOp::Secret(SecretMount { id, .. }) | MountOp::Ssh(SshMount { id, .. }) => id.as_deref(),
+            MountOp::Bind(_) | MountOp::Tmpfs(_) => None,
+        }
+    }
+}
+
+/// The flat form of a mount in the step's canonical JSON (and so in its
+/// cache key): every key, unused ones at their defaults.
+#[derive(Serialize)]
+struct MountRecord {
+    kind: MountKind,
+    target: Option<String>,
+    source: Option<String>,
+    from: SourceRoot,
+    readonly: bool,
+    id: Option<String>,
+    sharing: Sharing,
+    mode: Option<String>,
+    uid: Option<String>,
+    gid: Option<String>,
+    size: Option<String>,
+    required: bool,
+    env: Option<String>,
+}
+
+impl MountRecord {
+    fn empty(kind: MountKind) -> MountRecord {
+        MountRecord {
+            kind,
+            target: None,
+            source: None,
+            from: SourceRoot::Context,
+            readonly: false,
+            id: None,
+            sharing: Sharing::Shared,
+            mode: None,
+            uid: None,
+            gid: None,
+            size: None,
+            required: false,
+            env: None,
+        }
+    }
+
+    fn owned(self, owner: MountOwner) -> MountRecord {
+        MountRecord { mode: owner.mode, uid: owner.uid, gid: owner.gid, ..self }
+    }
+}
+
+impl From<MountOp> for MountRecord {
+    fn from(mount: MountOp) -> MountRecord {
+        match mount {
+            MountOp::Bind(m) => {
+                MountRecord { target: Some(m.target), source: m.source, from: m.from, readonly: m.readonly, ..MountRecord::empty(MountKind::Bind) }
+            }
+            MountOp::Cache(m) => MountRecord {
+                target: Some(m.target),
+                source: m.source,
+                from: m.from,
+                readonly: m.readonly,
+                id: Some(m.id),
+                sharing: m.sharing,
+                ..MountRecord::empty(MountKind::Cache)
+            }
+            .owned(m.owner),
+            MountOp::Tmpfs(m) => MountRecord { target: Some(m.target), size: m.size, ..MountRecord::empty(MountKind::Tmpfs) },
+            MountOp::Secret(m) => {
+                MountRecord { target: m.target, id: m.id, required: m.required, env: m.env, readonly: m.readonly, ..MountRecord::empty(MountKind::Secret) }
+                    .owned(m.owner)
+            }
+            MountOp::Ssh(m) => {
+                MountRecord { target: m.target, id: m.id, required: m.required, readonly: m.readonly, ..MountRecord::empty(MountKind::Ssh) }.owned(m.owner)
+            }
+        }
+    }
+}
+
+/// A mount's kind, as the flat record names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MountKind {

@@ -3,12 +3,15 @@
 
 use super::config_edit::{config_edit, join_workdir, ConfigEditError, EditContext};
 use super::history;
-use super::op::{AddOptions, CopyOp, CopySource, MountKind, MountOp, Network, Op, RunOp, Sharing, SourceRoot, Step};
+use super::op::{
+    AddOptions, BindMount, CacheMount, CopyOp, CopySource, MountKind, MountOp, MountOwner, Network, Op, RunOp, SecretMount, Sharing, SourceRoot, SshMount,
+    Step, TmpfsMount,
+};
 use super::scope::{BuildArgs, GlobalArgs, Scope};
 use super::stages::{resolve, Base, FromRef, StageNode};
 use super::PlanError;
 use crate::image::{ConfigChange, ContainerConfig, ImageConfig};
-use crate::syntax::instruction::{Add, ArgDecl, Command, Copy, MountType, NetworkMode, Run, Security, Sharing as SyntaxSharing, Source};
+use crate::syntax::instruction::{Add, ArgDecl, Command, Copy, Mount, MountType, NetworkMode, Run, Security, Sharing as SyntaxSharing, Source};
 use crate::syntax::{Dockerfile, Heredoc, Instruction, Located, Span};
 use crate::words::{ExpandError, Lexer};
 
@@ -47,7 +50,23 @@ pub fn global_args(lexer: &Lexer, declared: &[ArgDecl], predefined: Vec<(String,
 /// Where the configs of base images come from (the store, a registry).
 pub trait BaseImages {
     /// The config of `image` (a reference as written, expanded).
-    fn config(&self, image: &str) -> Result<ImageConfig, String>;
+    fn config(&self, image: &str) -> Result<ImageConfig, BaseImageError>;
+}
+
+/// Why a [`BaseImages`] source has no config for an image. The causes are
+/// typed by the modules that look images up (store, registry); planning
+/// only reports them.
+#[derive(Debug, thiserror::Error)]
+pub enum BaseImageError {
+    /// The image could not be fetched (pulled) into the store.
+    #[error("{0}")]
+    Fetch(Box<dyn std::error::Error + Send + Sync>),
+    /// The image is not where configs are looked up, or is unreadable there.
+    #[error("{0}")]
+    Lookup(Box<dyn std::error::Error + Send + Sync>),
+    /// No such image (sources that know no more than that).
+    #[error("not found")]
+    NotFound,
 }
 
 /// One stage, planned: its base, its steps and the config it ends with.
@@ -84,11 +103,9 @@ pub fn plan_stage(
                 .ok_or(PlanError::Unsupported { reason: format!("stage {dep} was needed before it was planned"), span: stage.from.span })?;
             ImageConfig { config: dep.config.clone(), author: dep.author.clone(), ..dep.base_config.clone() }
         }
-        Base::Image(image) => images.config(image).map(ImageConfig::as_stage_base).map_err(|reason| PlanError::BaseImage {
-            image: image.clone(),
-            reason,
-            span: stage.from.span,
-        })?,
+        Base::Image(image) => {
+            images.config(image).map(ImageConfig::as_stage_base).map_err(|cause| PlanError::BaseImage { image: image.clone(), cause, span: stage.from.span })?
+        }
     };
     let mut planner = Planner {
         lexer: Lexer::new(file.directives.escape),
@@ -332,6 +349,43 @@ impl Planner<'_> {
         Ok((Some(resolved), id))
     }
 
+    /// One `--mount`, expanded into its kind's payload.
+    fn mount(&self, mount: &Mount, span: Span) -> Result<MountOp, PlanError> {
+        let kind = match mount.kind {
+            MountType::Bind => MountKind::Bind,
+            MountType::Cache => MountKind::Cache,
+            MountType::Tmpfs => MountKind::Tmpfs,
+            MountType::Secret => MountKind::Secret,
+            MountType::Ssh => MountKind::Ssh,
+        };
+        let (target, id) = self.mount_target(kind, mount.target.as_ref(), mount.id.as_ref(), span)?;
+        let owner = MountOwner {
+            mode: self.opt_word(mount.mode.as_ref(), span)?,
+            uid: self.opt_word(mount.uid.as_ref(), span)?,
+            gid: self.opt_word(mount.gid.as_ref(), span)?,
+        };
+        let source = self.opt_word(mount.source.as_ref(), span)?;
+        let from = self.source_root(mount.from.as_ref(), span)?;
+        let (readonly, required) = (mount.readonly, mount.required);
+        Ok(match kind {
+            MountKind::Bind => MountOp::Bind(BindMount { target: target.unwrap_or_default(), source, from, readonly }),
+            MountKind::Cache => {
+                let sharing = match mount.sharing {
+                    Some(SyntaxSharing::Private) => Sharing::Private,
+                    Some(SyntaxSharing::Locked) => Sharing::Locked,
+                    _ => Sharing::Shared,
+                };
+                MountOp::Cache(CacheMount { target: target.unwrap_or_default(), id: id.unwrap_or_default(), source, from, readonly, sharing, owner })
+            }
+            MountKind::Tmpfs => MountOp::Tmpfs(TmpfsMount { target: target.unwrap_or_default(), size: self.opt_word(mount.size.as_ref(), span)? }),
+            MountKind::Secret => {
+                let env = self.opt_word(mount.env.as_ref(), span)?;
+                MountOp::Secret(SecretMount { target, id, required, env, readonly, owner })
+            }
+            MountKind::Ssh => MountOp::Ssh(SshMount { target, id, required, readonly, owner }),
+        })
+    }
+
     fn run(&self, run: &Run, located: &Located<Instruction>) -> Result<RunOp, PlanError> {
         let span = located.span;
         let argv = match &run.command {
@@ -344,36 +398,7 @@ impl Planner<'_> {
         };
         let mut env = self.build_args.proxies();
         env.extend(self.scope.run_env());
-        let mut mounts = Vec::new();
-        for mount in &run.mounts {
-            let kind = match mount.kind {
-                MountType::Bind => MountKind::Bind,
-                MountType::Cache => MountKind::Cache,
-                MountType::Tmpfs => MountKind::Tmpfs,
-                MountType::Secret => MountKind::Secret,
-                MountType::Ssh => MountKind::Ssh,
-            };
-            let (target, id) = self.mount_target(kind, mount.target.as_ref(), mount.id.as_ref(), span)?;
-            mounts.push(MountOp {
-                kind,
-                target,
-                source: self.opt_word(mount.source.as_ref(), span)?,
-                from: self.source_root(mount.from.as_ref(), span)?,
-                readonly: mount.readonly,
-                id,
-                sharing: match mount.sharing {
-                    Some(SyntaxSharing::Private) => Sharing::Private,
-                    Some(SyntaxSharing::Locked) => Sharing::Locked,
-                    _ => Sharing::Shared,
-                },
-                mode: self.opt_word(mount.mode.as_ref(), span)?,
-                uid: self.opt_word(mount.uid.as_ref(), span)?,
-                gid: self.opt_word(mount.gid.as_ref(), span)?,
-                size: self.opt_word(mount.size.as_ref(), span)?,
-                required: mount.required,
-                env: self.opt_word(mount.env.as_ref(), span)?,
-            });
-        }
+        let mounts = run.mounts.iter().map(|mount| self.mount(mount, span)).collect::<Result<_, _>>()?;
         Ok(RunOp {
             argv,
             env,

@@ -57,12 +57,12 @@ fn copy_from_sees_stage_args() {
 struct Images;
 
 impl BaseImages for Images {
-    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, String> {
+    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, super::BaseImageError> {
         let mut config = crate::image::ImageConfig::empty("");
         match image {
             "busybox" => config.config.env = Some(vec!["PATH=/bin".into(), "FROM_IMAGE=1".into()]),
             "trigger" => config.config.on_build = Some(vec!["ENV TRIGGERED=yes".into(), "WORKDIR /onbuild".into()]),
-            _ => return Err("not found".into()),
+            _ => return Err(super::BaseImageError::NotFound),
         }
         Ok(config)
     }
@@ -169,7 +169,7 @@ fn stage_base_inherits_config() {
 fn mounts_without_target_land_at_the_workdir() {
     let plan = planned("FROM busybox AS bin\nFROM busybox\nWORKDIR /src\nRUN --mount=from=bin --mount=type=cache --mount=type=cache,target=sub/../cache/ --mount=type=tmpfs,target=/t --mount=type=secret,id=s true\n", &[]);
     let mounts = last_run(&plan).mounts;
-    let got: Vec<(Option<&str>, Option<&str>)> = mounts.iter().map(|m| (m.target.as_deref(), m.id.as_deref())).collect();
+    let got: Vec<(Option<&str>, Option<&str>)> = mounts.iter().map(|m| (m.target(), m.id())).collect();
     assert_eq!(got, [(Some("/src"), None), (Some("/src"), Some(".")), (Some("/src/cache"), Some("cache")), (Some("/t"), None), (None, Some("s"))]);
 }
 
@@ -199,4 +199,44 @@ fn history_entries_name_what_each_step_did() {
     let plan = planned("FROM busybox\nARG V=1\nARG W\nONBUILD RUN x\nRUN make\nCOPY a b/\n", &[("W", "2")]);
     let entries: Vec<Option<&str>> = plan.ordered().last().unwrap().steps.iter().map(|s| s.created_by.as_deref()).collect();
     assert_eq!(entries, [Some("ARG V=1"), Some("ARG W"), None, Some("RUN |2 V=1 W=2 /bin/sh -c make # buildkit"), Some("COPY a b/ # buildkit")]);
+}
+
+/// The cache key hashes each mount in the flat form it had before mounts
+/// were typed per kind; these lines were made by that older planner.
+#[test]
+fn typed_mounts_serialise_as_the_flat_record_keys_were_made_of() {
+    let dockerfile = "FROM scratch AS base\nFROM scratch\nWORKDIR /w\nARG V=9\nRUN --mount=type=bind,source=a,target=b,rw --mount=type=bind,from=base,target=/x echo\nRUN --mount=type=cache,target=c$V,sharing=locked,mode=0700,uid=1,gid=2 --mount=type=cache,id=k,from=base,source=/s,target=/d,ro echo\nRUN --mount=type=tmpfs,target=/t,size=64m --mount=type=tmpfs echo\nRUN --mount=type=secret,id=tok,required,env=TOK,mode=0440,uid=3 --mount=type=secret,target=/run/s/x,ro=false echo\nRUN --mount=type=ssh --mount=type=ssh,id=gh,target=/a.sock,required=true,mode=0600,gid=5 echo\n";
+    let plan = planned(dockerfile, &[]);
+    let stage = plan.ordered().last().unwrap();
+    let got: Vec<String> = stage
+        .steps
+        .iter()
+        .filter_map(|s| match &s.op {
+            Op::Run(run) => Some(run),
+            _ => None,
+        })
+        .flat_map(|run| run.mounts.iter().map(|m| String::from_utf8(crate::image::canonical_json(m)).unwrap()))
+        .collect();
+    let expected = [
+        r#"{"env":null,"from":{"kind":"context"},"gid":null,"id":null,"kind":"bind","mode":null,"readonly":false,"required":false,"sharing":"shared","size":null,"source":"a","target":"/w/b","uid":null}"#,
+        r#"{"env":null,"from":{"kind":"stage","name":0},"gid":null,"id":null,"kind":"bind","mode":null,"readonly":true,"required":false,"sharing":"shared","size":null,"source":null,"target":"/x","uid":null}"#,
+        r#"{"env":null,"from":{"kind":"context"},"gid":"2","id":"c9","kind":"cache","mode":"0700","readonly":false,"required":false,"sharing":"locked","size":null,"source":null,"target":"/w/c9","uid":"1"}"#,
+        r#"{"env":null,"from":{"kind":"stage","name":0},"gid":null,"id":"k","kind":"cache","mode":null,"readonly":true,"required":false,"sharing":"shared","size":null,"source":"/s","target":"/d","uid":null}"#,
+        r#"{"env":null,"from":{"kind":"context"},"gid":null,"id":null,"kind":"tmpfs","mode":null,"readonly":false,"required":false,"sharing":"shared","size":"64m","source":null,"target":"/t","uid":null}"#,
+        r#"{"env":null,"from":{"kind":"context"},"gid":null,"id":null,"kind":"tmpfs","mode":null,"readonly":false,"required":false,"sharing":"shared","size":null,"source":null,"target":"/w","uid":null}"#,
+        r#"{"env":"TOK","from":{"kind":"context"},"gid":null,"id":"tok","kind":"secret","mode":"0440","readonly":false,"required":true,"sharing":"shared","size":null,"source":null,"target":null,"uid":"3"}"#,
+        r#"{"env":null,"from":{"kind":"context"},"gid":null,"id":null,"kind":"secret","mode":null,"readonly":false,"required":false,"sharing":"shared","size":null,"source":null,"target":"/run/s/x","uid":null}"#,
+        r#"{"env":null,"from":{"kind":"context"},"gid":null,"id":null,"kind":"ssh","mode":null,"readonly":false,"required":false,"sharing":"shared","size":null,"source":null,"target":null,"uid":null}"#,
+        r#"{"env":null,"from":{"kind":"context"},"gid":"5","id":"gh","kind":"ssh","mode":"0600","readonly":false,"required":true,"sharing":"shared","size":null,"source":null,"target":"/a.sock","uid":null}"#,
+    ];
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_missing_base_image_is_a_typed_error_naming_the_image() {
+    let file = crate::syntax::parse("FROM nope\nRUN true\n").unwrap();
+    let options = PlanOptions { target: None, build_args: Default::default(), platform: Platform::host() };
+    let err = plan(&file, &options, &Images).unwrap_err();
+    assert!(matches!(&err, PlanError::BaseImage { image, cause: BaseImageError::NotFound, .. } if image == "nope"), "{err:?}");
+    assert_eq!(err.to_string(), "base image nope: not found");
 }

@@ -23,7 +23,8 @@ use super::pull::{Fetcher, LayerSource, Wanted};
 use super::push::{has_blob, mount_source, put_document, Outgoing, Uploader};
 use super::{media, RegistryError, TransferProgress};
 use crate::cache::{
-    select, shared_record, CacheKey, ExportMode, SharedCache, SharedIndex, SharedLayer, SharedRecord, UsedStep, ARTIFACT_TYPE, INDEX_MEDIA_TYPE,
+    select, shared_record, CacheKey, ExportMode, SharedCache, SharedCacheError, SharedIndex, SharedLayer, SharedRecord, UsedStep, ARTIFACT_TYPE,
+    INDEX_MEDIA_TYPE,
 };
 use crate::digest::Digest;
 use crate::image::Reference;
@@ -259,21 +260,21 @@ impl SharedCache for ImportedCache<'_> {
         self.records.get(key).cloned()
     }
 
-    fn fetch_layer(&self, diff_id: &Digest, layer: &LayerRecord) -> Result<(), String> {
+    fn fetch_layer(&self, diff_id: &Digest, layer: &LayerRecord) -> Result<(), SharedCacheError> {
         self.fetch_layers(&[(*diff_id, layer.clone())])
     }
 
     /// Up to [`super::DEFAULT_JOBS`] layers at once; one batch at a time, so
     /// stages that need the same layer fetch it once (the second finds it
     /// present).
-    fn fetch_layers(&self, layers: &[(Digest, LayerRecord)]) -> Result<(), String> {
+    fn fetch_layers(&self, layers: &[(Digest, LayerRecord)]) -> Result<(), SharedCacheError> {
         let _one_batch_at_a_time = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
         crate::parallel::for_each(layers, super::DEFAULT_JOBS, |(diff_id, layer)| {
             let place = self.layers.get(&layer.blob).and_then(|slot| self.places.get(*slot));
-            let Some(place) = place else { return Err(format!("layer {diff_id} is in no imported cache")) };
+            let Some(place) = place else { return Err(SharedCacheError::LayerNotImported { diff_id: *diff_id }) };
             let fetcher = Fetcher { store: self.store, source: place.source(), progress: self.progress, downloaded: AtomicUsize::new(0) };
             let wanted = Wanted { digest: layer.blob, size: layer.size, media_type: layer.media_type.clone(), diff_id: *diff_id };
-            fetcher.one(&wanted).map(drop).map_err(|e| e.to_string())
+            fetcher.one(&wanted).map(drop).map_err(|e| SharedCacheError::Fetch { diff_id: *diff_id, cause: Box::new(e) })
         })
         .map(drop)
     }
@@ -327,7 +328,7 @@ pub fn export(
                 continue;
             }
             let Some(imported) = imported else { return Err(RegistryError::Store(crate::store::StoreError::MissingBlob(layer.digest))) };
-            imported.fetch_layer(&layer.diff_id, &layer.record()).map_err(|reason| RegistryError::Protocol { registry: spec.location.to_string(), reason })?;
+            imported.fetch_layer(&layer.diff_id, &layer.record())?;
         }
         outgoing.push(Outgoing { digest: layer.digest, size: layer.size, path: store.blobs.path(&layer.digest), mount_from: None });
     }

@@ -67,14 +67,14 @@ impl<'a> RegistryImages<'a> {
 }
 
 impl crate::solve::ImageFetcher for RegistryImages<'_> {
-    fn ensure(&self, name: &str) -> Result<(), String> {
+    fn ensure(&self, name: &str) -> Result<(), crate::solve::FetchError> {
         // Not a reference (a stage name, an ID): nothing a registry could give.
         let Ok(reference) = name.parse::<Reference>() else { return Ok(()) };
         let key = reference.to_string();
         if self.done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
             return Ok(());
         }
-        self.fetch(name, &reference).map_err(|e| e.to_string())?;
+        self.fetch(name, &reference).map_err(|e| crate::solve::FetchError::Registry(Box::new(e)))?;
         if let Ok(mut done) = self.done.lock() {
             done.insert(key);
         }

@@ -87,6 +87,8 @@ pub enum RegistryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    #[error("imported cache: {0}")]
+    SharedCache(#[from] crate::cache::SharedCacheError),
 }
 
 fn for_repository(repository: &str) -> String {

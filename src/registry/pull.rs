@@ -10,12 +10,10 @@ use std::io::{self, BufReader, Read, Write};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::Deserialize;
-
 use super::client::{read_document, Body, Client, ClientOptions};
 use super::{media, RegistryError, Transfer, TransferProgress};
 use crate::digest::Digest;
-use crate::image::{host_architecture, ImageConfig, Manifest, Reference};
+use crate::image::{descriptor_digest as parse_digest, host_architecture, Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, Reference};
 use crate::layer::{self, Compression};
 use crate::store::{BlobWriter, LayerRecord, Store, StoreError, StoredImage};
 
@@ -33,8 +31,10 @@ impl PlatformChoice {
         PlatformChoice { os: "linux".into(), architecture: host_architecture().into(), variant: None }
     }
 
-    fn matches(&self, platform: &PlatformDoc) -> bool {
-        platform.os == self.os && platform.architecture == self.architecture && self.variant.as_ref().is_none_or(|v| platform.variant.as_ref() == Some(v))
+    fn matches(&self, platform: &Platform) -> bool {
+        platform.os().to_string() == self.os
+            && platform.architecture().to_string() == self.architecture
+            && self.variant.as_ref().is_none_or(|v| platform.variant().as_ref() == Some(v))
     }
 }
 
@@ -96,40 +96,6 @@ pub struct Pulled {
     pub present: usize,
 }
 
-#[derive(Debug, Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    #[serde(default)]
-    size: u64,
-    #[serde(default)]
-    platform: Option<PlatformDoc>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PlatformDoc {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct IndexDoc {
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ManifestDoc {
-    config: Descriptor,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-}
-
 /// A manifest or index as fetched.
 struct Document {
     bytes: Vec<u8>,
@@ -154,8 +120,8 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
     if document.media_type != media::OCI_MANIFEST && document.media_type != media::DOCKER_MANIFEST {
         return Err(RegistryError::UnsupportedMediaType { reference: shown, media_type: document.media_type });
     }
-    let manifest: ManifestDoc = serde_json::from_slice(&document.bytes).map_err(|e| client.protocol(format!("the manifest of {shown} is invalid: {e}")))?;
-    let config_digest = descriptor_digest(&client, &manifest.config)?;
+    let manifest: ImageManifest = serde_json::from_slice(&document.bytes).map_err(|e| client.protocol(format!("the manifest of {shown} is invalid: {e}")))?;
+    let config_digest = descriptor_digest(&client, manifest.config())?;
     let config_bytes = fetch_config(store, &client, &config_digest)?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| RegistryError::BadConfig { digest: config_digest, reason: e.to_string() })?;
     if let Some(asked) = options.platform_asked.as_ref().filter(|p| p.os != config.os || p.architecture != config.architecture) {
@@ -163,16 +129,21 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
         return Err(RegistryError::NoPlatform { reference: shown, platform: asked.to_string(), available: found });
     }
     let diff_ids = &config.rootfs.diff_ids;
-    if diff_ids.len() != manifest.layers.len() {
-        let reason = format!("it lists {} diff_ids, the manifest {} layers", diff_ids.len(), manifest.layers.len());
+    if diff_ids.len() != manifest.layers().len() {
+        let reason = format!("it lists {} diff_ids, the manifest {} layers", diff_ids.len(), manifest.layers().len());
         return Err(RegistryError::BadConfig { digest: config_digest, reason });
     }
     let wanted = manifest
-        .layers
+        .layers()
         .iter()
         .zip(diff_ids)
         .map(|(descriptor, diff_id)| {
-            Ok(Wanted { digest: descriptor_digest(&client, descriptor)?, size: descriptor.size, media_type: descriptor.media_type.clone(), diff_id: *diff_id })
+            Ok(Wanted {
+                digest: descriptor_digest(&client, descriptor)?,
+                size: descriptor.size(),
+                media_type: descriptor.media_type().to_string(),
+                diff_id: *diff_id,
+            })
         })
         .collect::<Result<Vec<_>, RegistryError>>()?;
     let fetcher = Fetcher { store, source: LayerSource::Registry(&client), progress, downloaded: AtomicUsize::new(0) };
@@ -214,22 +185,22 @@ fn fetch_manifest(client: &Client, shown: &str, target: &str, expected: Option<D
 
 /// The index entry for the wanted platform.
 fn choose_platform(client: &Client, shown: &str, index: &Document, want: &PlatformChoice) -> Result<Digest, RegistryError> {
-    let doc: IndexDoc =
+    let doc: ImageIndex =
         serde_json::from_slice(&index.bytes).map_err(|e| client.protocol(format!("the index of {shown} ({}) is invalid: {e}", index.digest)))?;
-    if let Some(found) = doc.manifests.iter().find(|d| d.platform.as_ref().is_some_and(|p| want.matches(p))) {
+    if let Some(found) = doc.manifests().iter().find(|d| d.platform().as_ref().is_some_and(|p| want.matches(p))) {
         return descriptor_digest(client, found);
     }
     let available: Vec<String> = doc
-        .manifests
+        .manifests()
         .iter()
-        .filter_map(|d| d.platform.as_ref())
-        .map(|p| format!("{}/{}{}", p.os, p.architecture, p.variant.as_ref().map(|v| format!("/{v}")).unwrap_or_default()))
+        .filter_map(|d| d.platform().as_ref())
+        .map(|p| format!("{}/{}{}", p.os(), p.architecture(), p.variant().as_ref().map(|v| format!("/{v}")).unwrap_or_default()))
         .collect();
     Err(RegistryError::NoPlatform { reference: shown.to_owned(), platform: want.to_string(), available: available.join(", ") })
 }
 
 fn descriptor_digest(client: &Client, descriptor: &Descriptor) -> Result<Digest, RegistryError> {
-    descriptor.digest.parse().map_err(|_| client.protocol(format!("invalid digest {:?} in a manifest", descriptor.digest)))
+    parse_digest(descriptor).map_err(|_| client.protocol(format!("invalid digest {:?} in a manifest", descriptor.digest().to_string())))
 }
 
 /// The config blob: from the store when present, else fetched and stored.
@@ -507,7 +478,13 @@ mod tests {
     fn platforms_parse_and_match() {
         let arm: PlatformChoice = "linux/arm64/v8".parse().unwrap();
         assert_eq!(arm.to_string(), "linux/arm64/v8");
-        let doc = |variant: Option<&str>| PlatformDoc { os: "linux".into(), architecture: "arm64".into(), variant: variant.map(str::to_owned) };
+        let doc = |variant: Option<&str>| {
+            let platform = oci_spec::image::PlatformBuilder::default().os("linux").architecture("arm64");
+            match variant {
+                Some(v) => platform.variant(v).build().unwrap(),
+                None => platform.build().unwrap(),
+            }
+        };
         assert!(arm.matches(&doc(Some("v8"))));
         assert!(!arm.matches(&doc(None)));
         assert!("linux/arm64".parse::<PlatformChoice>().unwrap().matches(&doc(Some("v8"))), "no variant asked: any");

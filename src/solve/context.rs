@@ -7,9 +7,10 @@ use std::path::Path;
 use super::file_input_value;
 use super::key::{ContextSource, KeyedSelection};
 use crate::cache::Input;
-use crate::context::{Context, ContextError, CopySources, Entry, HashOptions, HashStats, IgnoreFile, Selection};
+use crate::context::{Context, ContextError, CopySources, Entry, HashOptions, HashStats, IgnoreFile, Selection, StatCache, StatKey};
 use crate::copy::{Expected, SourceFilter, Stamp};
-use crate::store::StoreStatCache;
+use crate::digest::Digest;
+use crate::store::{FileStat, StoreStatCache};
 
 /// A context ready for a build.
 pub struct BuildContext {
@@ -33,6 +34,24 @@ impl BuildContext {
     pub fn finish(&self) -> Result<usize, crate::store::StoreError> {
         self.stat_cache.commit()
     }
+}
+
+/// The store's stat cache seen as the context module's [`StatCache`]: the
+/// adapter lives here, where both modules may be used, so neither knows
+/// the other.
+impl StatCache for StoreStatCache {
+    fn get(&self, key: &StatKey) -> Option<Digest> {
+        self.lookup(&key.path, &file_stat(key))
+    }
+
+    fn put(&self, key: StatKey, digest: Digest) {
+        let stat = file_stat(&key);
+        self.record(key.path, stat, digest);
+    }
+}
+
+fn file_stat(key: &StatKey) -> FileStat {
+    FileStat { size: key.size, mtime_ns: key.mtime_ns, ctime_ns: key.ctime_ns, ino: key.ino, mode: key.mode }
 }
 
 impl SourceFilter for IgnoreFile {

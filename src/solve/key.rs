@@ -22,7 +22,7 @@ use crate::context::{ContextError, CopySources, Selection};
 use crate::copy::{Expected, SourceFilter};
 use crate::digest::Digest;
 use crate::image::canonical_json;
-use crate::plan::{CopySource, MountKind, Op, SourceRoot, Step};
+use crate::plan::{CopySource, MountOp, Op, SourceRoot, Step};
 
 /// The build context as the solver sees it.
 pub trait ContextSource: Sync {
@@ -98,7 +98,11 @@ impl Solver<'_> {
             Op::Run(run) => {
                 inputs.extend(run.env.iter().map(|(k, v)| Input::new(format!("env:{k}"), v.clone())));
                 // What a bind mount shows is an input of the step.
-                for mount in run.mounts.iter().filter(|m| m.kind == MountKind::Bind) {
+                let binds = run.mounts.iter().filter_map(|m| match m {
+                    MountOp::Bind(bind) => Some(bind),
+                    _ => None,
+                });
+                for mount in binds {
                     let source = mount.source.clone().unwrap_or_else(|| "/".into());
                     let digest = match &mount.from {
                         SourceRoot::Context => {

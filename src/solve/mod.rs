@@ -6,9 +6,9 @@
 mod context;
 mod dry_run;
 mod key;
+mod mount;
 mod run;
 mod schedule;
-mod ssh;
 mod state;
 mod step;
 
@@ -27,9 +27,10 @@ use crate::store::{Store, StoreError, StoredImage};
 pub use context::{expected_copy, BuildContext};
 pub use dry_run::Verdict;
 pub use key::{ContextSource, KeyedSelection};
-pub use run::{parse_size, Executor, Secrets};
-pub use ssh::SshAgents;
+pub use mount::{SecretSpecError, Secrets, SshAgents, SshSpecError};
+pub use run::Executor;
 pub use state::StageState;
+pub use step::copy_spec;
 
 /// How the build runs.
 #[derive(Debug, Clone, Default)]
@@ -71,8 +72,10 @@ pub enum ExecError {
     Exit { code: i32, last_lines: Vec<String> },
     #[error("killed: out of memory (the --memory limit{limit} was reached; exit code {code}){}", tail(last_lines))]
     OutOfMemory { code: i32, limit: String, last_lines: Vec<String> },
+    /// The container could not be set up or started (no exit code); the
+    /// executor's message names the cause (user, working dir, program).
     #[error("{0}")]
-    Failed(String),
+    Start(std::io::Error),
 }
 
 fn tail(lines: &[String]) -> String {
@@ -103,9 +106,9 @@ pub enum SolveError {
     #[error("the target stage was not built")]
     TargetNotBuilt,
     #[error("secret {id:?} is required but was not given (--secret id={id},src=FILE)")]
-    SecretMissing { id: String },
+    SecretRequired { id: String },
     #[error("ssh agent {id:?} is required but was not given (--ssh {id}=SOCKET)")]
-    SshMissing { id: String },
+    SshAgentRequired { id: String },
     #[error("{cause}\nthe failed step's state is kept as container {container}: enter it with `strata run {container} -- sh`, remove it with `strata rm {container}`")]
     KeptFailed { container: String, cause: Box<SolveError> },
     #[error("cancelled: another stage failed")]
@@ -115,7 +118,7 @@ pub enum SolveError {
     #[error("base image {name}: {cause}")]
     BaseImage { name: String, cause: StoreError },
     #[error("imported cache: {0}")]
-    SharedCache(String),
+    SharedCache(#[from] crate::cache::SharedCacheError),
     #[error(transparent)]
     Entitlement(#[from] crate::plan::EntitlementError),
     #[error(transparent)]
@@ -259,7 +262,18 @@ pub trait ImageFetcher: Sync {
     /// Makes `name` (a reference as written) present in the store, or
     /// current when the fetcher is told to refresh. Names that are no
     /// reference (image IDs) are left alone.
-    fn ensure(&self, name: &str) -> Result<(), String>;
+    fn ensure(&self, name: &str) -> Result<(), FetchError>;
+}
+
+/// Why an [`ImageFetcher`] could not make an image present.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The registry's answer, typed by the fetcher's own module (the
+    /// solver only passes it on).
+    #[error("{0}")]
+    Registry(Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Base image configs for planning, from the store; with a fetcher, images
@@ -278,15 +292,15 @@ impl<'a> StoreBaseImages<'a> {
 }
 
 impl crate::plan::BaseImages for StoreBaseImages<'_> {
-    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, String> {
+    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, crate::plan::BaseImageError> {
         let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(config) = resolved.get(image) {
             return Ok(config.clone());
         }
         if let Some(fetcher) = self.fetcher {
-            fetcher.ensure(image)?;
+            fetcher.ensure(image).map_err(|e| crate::plan::BaseImageError::Fetch(Box::new(e)))?;
         }
-        let config = self.store.resolve(image).map(|image| image.config).map_err(|e| e.to_string())?;
+        let config = self.store.resolve(image).map(|image| image.config).map_err(|e| crate::plan::BaseImageError::Lookup(Box::new(e)))?;
         resolved.insert(image.to_owned(), config.clone());
         Ok(config)
     }
@@ -300,7 +314,7 @@ pub fn source_images(plan: &BuildPlan) -> Vec<String> {
         for step in &stage.steps {
             let roots: Vec<&crate::plan::SourceRoot> = match &step.op {
                 crate::plan::Op::Copy(copy) => vec![&copy.from],
-                crate::plan::Op::Run(run) => run.mounts.iter().map(|m| &m.from).collect(),
+                crate::plan::Op::Run(run) => run.mounts.iter().filter_map(crate::plan::MountOp::from).collect(),
                 _ => Vec::new(),
             };
             for root in roots {

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::mount::{MountSet, RunGuards};
 use super::{ExecError, SolveError, Solver, StageState};
-use crate::copy::resolve_in_root;
-use crate::exec::{dns_files, ensure_path, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkError, NetworkMode, PrivateNetwork, Rootfs, Tmpfs};
-use crate::plan::{MountKind, Network, RunOp, Sharing, Step};
+use crate::exec::{dns_files, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkError, NetworkMode, PrivateNetwork, Process};
+use crate::plan::{Network, RunOp, Step};
 use crate::progress::Event;
-use crate::store::{Lock, NewContainer, RunDefaults};
+use crate::store::{NewContainer, RunDefaults};
 
 /// The hostname containers get (BuildKit's is `buildkitsandbox`).
 const HOSTNAME: &str = "strata";
@@ -61,72 +61,18 @@ impl Solver<'_> {
         scratch: &Path,
         results: &[Option<super::StageState>],
     ) -> Result<(ContainerSpec, RunGuards), SolveError> {
-        let mut guards = RunGuards::default();
-        let mut env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        ensure_path(&mut env);
+        let env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let hostname = scratch.join("hostname");
         std::fs::write(&hostname, format!("{HOSTNAME}\n")).map_err(|e| SolveError::io("write", &hostname, e))?;
         let mut binds = vec![Bind { source: hostname, target: "/etc/hostname".into(), read_only: true }];
         let network = self.network_for(run.network, scratch, &mut binds)?;
-        let mut tmpfs = Vec::new();
+        let mut set = MountSet { scratch, results, env, binds, tmpfs: Vec::new(), guards: RunGuards::default() };
         for mount in &run.mounts {
-            let target = mount.target.clone().unwrap_or_default();
-            match mount.kind {
-                MountKind::Tmpfs => tmpfs.push(Tmpfs { target, size: mount.size.as_deref().and_then(parse_size) }),
-                MountKind::Cache => {
-                    let dir = self.cache_mount(mount, &target, &mut guards)?;
-                    binds.push(Bind { source: dir, target, read_only: mount.readonly });
-                }
-                MountKind::Bind => {
-                    let source = self.bind_source(mount, results, scratch, &mut guards.mounts)?;
-                    binds.push(Bind { source, target, read_only: mount.readonly });
-                }
-                MountKind::Secret => {
-                    let id = mount.id.clone().unwrap_or_else(|| target.rsplit('/').next().unwrap_or_default().to_owned());
-                    let Some(value) = self.options.secrets.value(&id)? else {
-                        if mount.required {
-                            return Err(SolveError::SecretMissing { id: id.clone() });
-                        }
-                        continue;
-                    };
-                    if let Some(name) = &mount.env {
-                        env.push(format!("{name}={}", String::from_utf8_lossy(&value)));
-                        if mount.target.is_none() {
-                            continue;
-                        }
-                    }
-                    let target = mount.target.clone().unwrap_or_else(|| format!("/run/secrets/{id}"));
-                    let file = secret_file(scratch, binds.len(), &value, mount)?;
-                    binds.push(Bind { source: file, target, read_only: true });
-                }
-                MountKind::Ssh => {
-                    let index = guards.agents.len();
-                    if let Some(bind) = self.ssh_mount(mount, index, scratch, &mut guards.agents)? {
-                        // As BuildKit: the first agent is the one ssh finds.
-                        if index == 0 {
-                            env.retain(|e| !e.starts_with("SSH_AUTH_SOCK="));
-                            env.push(format!("SSH_AUTH_SOCK={}", bind.target));
-                        }
-                        binds.push(bind);
-                    }
-                }
-            }
+            self.realise_mount(mount, &mut set)?;
         }
-        let spec = ContainerSpec {
-            root: root.to_path_buf(),
-            argv: run.argv.clone(),
-            env,
-            user: run.user.clone(),
-            workdir: run.workdir.clone(),
-            hostname: HOSTNAME.into(),
-            network,
-            binds,
-            tmpfs,
-            cgroup_procs: Vec::new(),
-            privileged: run.insecure,
-            cap_add: Vec::new(),
-            cap_drop: Vec::new(),
-        };
+        let MountSet { env, binds, tmpfs, guards, .. } = set;
+        let process = Process { argv: run.argv.clone(), env, user: run.user.clone(), workdir: run.workdir.clone() };
+        let spec = ContainerSpec { binds, tmpfs, privileged: run.insecure, ..ContainerSpec::new(root.to_path_buf(), process, HOSTNAME, network) };
         Ok((spec, guards))
     }
 
@@ -165,42 +111,6 @@ impl Solver<'_> {
         })
     }
 
-    /// The host directory a bind mount shows: a path of the context, or of
-    /// a stage's or image's filesystem (mounted read-only under `scratch`),
-    /// resolved inside its root. `rw` mounts get a throwaway overlay, so
-    /// writes never reach the source (as in BuildKit).
-    fn bind_source(
-        &self,
-        mount: &crate::plan::MountOp,
-        results: &[Option<super::StageState>],
-        scratch: &Path,
-        guards: &mut Vec<Rootfs>,
-    ) -> Result<PathBuf, SolveError> {
-        let n = guards.len();
-        let root = match self.source_state(&mount.from, results)? {
-            None => self.context.root().to_path_buf(),
-            Some(state) => {
-                let layers = self.layer_paths(&state)?;
-                let dir = scratch.join(format!("bind-{n}"));
-                let mounted = self.options.snapshotter.mount(&layers, &dir, true).map_err(|e| SolveError::io("mount the bind source in", &dir, e))?;
-                let root = mounted.root().to_path_buf();
-                guards.push(mounted);
-                root
-            }
-        };
-        let rel = resolve_in_root(&root, mount.source.as_deref().unwrap_or("/"))?;
-        let source = root.join(rel);
-        if mount.readonly || !source.is_dir() {
-            return Ok(source);
-        }
-        let dir = scratch.join(format!("bind-rw-{n}"));
-        let layers = [source];
-        let mounted = self.options.snapshotter.mount(&layers, &dir, false).map_err(|e| SolveError::io("mount a writable bind in", &dir, e))?;
-        let writable = mounted.root().to_path_buf();
-        guards.push(mounted);
-        Ok(writable)
-    }
-
     /// Runs the container in its own cgroup (limits from the options); a
     /// non-zero exit is an error with the last lines. Reports what it used.
     pub(super) fn run_container(&self, spec: &ContainerSpec, scratch: &Path, id: usize, log: &dyn Fn(&str)) -> Result<(), SolveError> {
@@ -231,7 +141,7 @@ impl Solver<'_> {
             }
             tail.push_back(line.to_owned());
         };
-        let code = self.executor.run(spec, scratch, &mut on_line).map_err(|e| ExecError::Failed(e.to_string()))?;
+        let code = self.executor.run(spec, scratch, &mut on_line).map_err(ExecError::Start)?;
         if code != 0 {
             return Err(ExecError::Exit { code, last_lines: tail.into_iter().collect() }.into());
         }
@@ -251,104 +161,6 @@ impl Solver<'_> {
     pub(super) fn clean_upper(&self, upper: &Path, lowers: &[PathBuf], spec: &ContainerSpec) -> Result<(), SolveError> {
         remove_mount_points(upper, lowers, spec).map_err(|e| SolveError::io("clean mount points in", upper, e))
     }
-
-    /// The directory for `RUN --mount=type=cache`: persistent per `id`
-    /// (default: the target), created with `mode`/`uid`/`gid` (0755, root).
-    /// `sharing=locked` waits for other users of the cache;
-    /// `sharing=private` takes a fresh, throwaway directory when the cache
-    /// is in use; `shared` (the default) lets concurrent steps share it.
-    fn cache_mount(&self, mount: &crate::plan::MountOp, target: &str, guards: &mut RunGuards) -> Result<PathBuf, SolveError> {
-        let id = mount.id.as_deref().unwrap_or(target);
-        let base = self.store.cache_mounts_dir();
-        let name = crate::digest::Digest::of(id.as_bytes()).hex();
-        let dir = base.join(&name);
-        // Held while the step runs, before the directory is looked at, so
-        // `strata cache prune` never removes a cache in use.
-        std::fs::create_dir_all(&base).map_err(|e| SolveError::io("create", &base, e))?;
-        guards.locks.push(Lock::shared(&base.join(format!("{name}.use")))?);
-        if !dir.exists() {
-            // Made in the store's tmp/ (same filesystem) and renamed into
-            // place whole; if another build made it meanwhile, theirs stays.
-            let fresh = self.store.temp_dir("cache")?;
-            make_cache_dir(&fresh, mount)?;
-            std::fs::create_dir_all(&base).map_err(|e| SolveError::io("create", &base, e))?;
-            if let Err(e) = std::fs::rename(&fresh, &dir) {
-                let _ = std::fs::remove_dir_all(&fresh);
-                if !dir.exists() {
-                    return Err(SolveError::io("create", &dir, e));
-                }
-            }
-        }
-        let lock = base.join(format!("{name}.lock"));
-        match mount.sharing {
-            Sharing::Shared => Ok(dir),
-            Sharing::Locked => {
-                guards.locks.push(Lock::exclusive(&lock)?);
-                Ok(dir)
-            }
-            Sharing::Private => match Lock::try_exclusive(&lock)? {
-                Some(held) => {
-                    guards.locks.push(held);
-                    Ok(dir)
-                }
-                None => {
-                    let private = self.store.temp_dir("cache-private")?;
-                    guards.temp_dirs.push(private.clone());
-                    make_cache_dir(&private, mount)?;
-                    Ok(private)
-                }
-            },
-        }
-    }
-}
-
-/// What must outlive a RUN's process: bind-mounted stage and image
-/// filesystems, and the locks of `sharing=locked|private` cache mounts.
-#[derive(Default)]
-pub(super) struct RunGuards {
-    pub mounts: Vec<Rootfs>,
-    pub locks: Vec<Lock>,
-    pub agents: Vec<crate::exec::SocketForward>,
-    /// Throwaway `sharing=private` caches, removed with the guards.
-    pub temp_dirs: Vec<PathBuf>,
-}
-
-impl Drop for RunGuards {
-    fn drop(&mut self) {
-        self.mounts.clear();
-        for dir in &self.temp_dirs {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-/// A new cache directory with the mount's `mode` (octal), `uid` and `gid`.
-fn make_cache_dir(dir: &Path, mount: &crate::plan::MountOp) -> Result<(), SolveError> {
-    std::fs::create_dir_all(dir).map_err(|e| SolveError::io("create", dir, e))?;
-    set_owner_and_mode(dir, mount, 0o755)
-}
-
-/// Gives what a mount made (cache directory, secret file, agent socket)
-/// the mount's `uid`/`gid` (default root) and octal `mode` (else `default_mode`).
-pub(super) fn set_owner_and_mode(path: &Path, mount: &crate::plan::MountOp, default_mode: u32) -> Result<(), SolveError> {
-    let number = |text: Option<&String>, radix: u32| text.and_then(|t| u32::from_str_radix(t, radix).ok());
-    let (uid, gid) = (number(mount.uid.as_ref(), 10).unwrap_or(0), number(mount.gid.as_ref(), 10).unwrap_or(0));
-    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| SolveError::io("chown", path, e))?;
-    let mode = number(mount.mode.as_ref(), 8).unwrap_or(default_mode);
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| SolveError::io("chmod", path, e))
-}
-
-/// Writes a secret for a bind mount: in the step's private scratch (on
-/// tmpfs when the machine has /dev/shm), owned and moded as the mount asks
-/// (default root, 0400).
-fn secret_file(scratch: &Path, n: usize, value: &[u8], mount: &crate::plan::MountOp) -> Result<PathBuf, SolveError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = scratch.join(format!("secret-{n}"));
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| SolveError::io("create", &path, e))?;
-    file.write_all(value).map_err(|e| SolveError::io("write", &path, e))?;
-    set_owner_and_mode(&path, mount, 0o400)?;
-    Ok(path)
 }
 
 /// A private directory for one RUN: the container spec and secrets live
@@ -384,57 +196,4 @@ fn remove_dead_scratch(shm: &Path) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-/// `--secret id=NAME,src=FILE` or `id=NAME,env=VAR`: where secrets come
-/// from. Values are read when a RUN mounts them, never stored or logged.
-#[derive(Debug, Clone, Default)]
-pub struct Secrets {
-    sources: std::collections::BTreeMap<String, SecretSource>,
-}
-
-#[derive(Debug, Clone)]
-enum SecretSource {
-    File(PathBuf),
-    Env(String),
-}
-
-impl Secrets {
-    /// Parses `--secret` values.
-    pub fn parse(specs: &[String]) -> Result<Secrets, String> {
-        let mut sources = std::collections::BTreeMap::new();
-        for spec in specs {
-            let fields: std::collections::BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
-            let id = fields.get("id").ok_or_else(|| format!("--secret {spec:?}: id= is required"))?;
-            let source = match (fields.get("src").or(fields.get("source")), fields.get("env")) {
-                (Some(file), _) => SecretSource::File(PathBuf::from(file)),
-                (None, Some(var)) => SecretSource::Env((*var).to_owned()),
-                (None, None) => return Err(format!("--secret {spec:?}: give src=FILE or env=VARIABLE")),
-            };
-            sources.insert((*id).to_owned(), source);
-        }
-        Ok(Secrets { sources })
-    }
-
-    fn value(&self, id: &str) -> Result<Option<Vec<u8>>, SolveError> {
-        match self.sources.get(id) {
-            None => Ok(None),
-            Some(SecretSource::File(path)) => std::fs::read(path).map(Some).map_err(|e| SolveError::io("read the secret", path, e)),
-            Some(SecretSource::Env(var)) => Ok(std::env::var_os(var).map(|v| std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec())),
-        }
-    }
-}
-
-/// `64m`, `1g`, `4096` (bytes).
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim().to_ascii_lowercase();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let factor = match unit.trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        _ => return None,
-    };
-    digits.parse::<u64>().ok()?.checked_mul(factor)
 }

@@ -100,7 +100,7 @@ impl Solver<'_> {
         if missing.is_empty() {
             return Ok(());
         }
-        shared.fetch_layers(&missing).map_err(SolveError::SharedCache)
+        Ok(shared.fetch_layers(&missing)?)
     }
 }
 

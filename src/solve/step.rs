@@ -8,10 +8,10 @@ use super::state::StageState;
 use super::{SolveError, Solver};
 use crate::cache::{explain_miss, CacheKey, CacheRecord, Input};
 use crate::context::Selection;
-use crate::copy::{copy, make_dir_all, resolve_owner, CopyRequest};
+use crate::copy::{copy, make_dir_all, resolve_owner, AddSpec, CopyRequest, CopySpec};
 use crate::digest::Digest;
 use crate::image::{now_rfc3339, ConfigChange, History};
-use crate::plan::{Op, StagePlan, Step, HISTORY_COMMENT};
+use crate::plan::{CopyOp, Op, SourceRoot, StagePlan, Step, HISTORY_COMMENT};
 use crate::progress::Event;
 use crate::store::{LayerRecord, UpperAfterCommit};
 
@@ -157,8 +157,15 @@ impl Solver<'_> {
                     self.in_rootfs(
                         state,
                         |root| {
-                            let max_archive_size = self.options.max_add_size;
-                            copy(&CopyRequest { op, source, filter, dest_root: root, user_db_root: root, max_archive_size, expected })?;
+                            copy(&CopyRequest {
+                                op: &copy_spec(op),
+                                source,
+                                filter,
+                                dest_root: root,
+                                user_db_root: root,
+                                max_archive_size: self.options.max_add_size,
+                                expected,
+                            })?;
                             Ok(())
                         },
                         |_, _| Ok(()),
@@ -286,4 +293,23 @@ pub(super) fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
 /// open to clean (it is under `tmp/`).
 fn remove_scratch(path: &Path) {
     let _ = std::fs::remove_dir_all(path);
+}
+
+/// The copier's terms for a COPY/ADD step (it knows nothing of the plan).
+pub fn copy_spec(op: &CopyOp) -> CopySpec {
+    let source = |source: &crate::plan::CopySource| match source.clone() {
+        crate::plan::CopySource::Path { path } => crate::copy::CopySource::Path { path },
+        crate::plan::CopySource::Inline { name, content } => crate::copy::CopySource::Inline { name, content },
+        crate::plan::CopySource::Url { url } => crate::copy::CopySource::Url { url },
+    };
+    CopySpec {
+        sources: op.sources.iter().map(source).collect(),
+        dest: op.dest.clone(),
+        chown: op.chown.clone(),
+        chmod: op.chmod.clone(),
+        parents: op.parents,
+        exclude: op.exclude.clone(),
+        from_context: op.from == SourceRoot::Context,
+        add: op.add.as_ref().map(|add| AddSpec { checksum: add.checksum.clone(), unpack: add.unpack }),
+    }
 }

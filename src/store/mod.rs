@@ -44,7 +44,7 @@ pub use lock::Lock;
 pub use meta::{ImageRecord, LayerRecord, Meta};
 pub use reserve::{free_space, Reserve};
 pub use snapshots::{remove_tree, tree_bytes, Snapshots};
-pub use stat_cache::StoreStatCache;
+pub use stat_cache::{FileStat, StoreStatCache};
 
 use crate::digest::Digest;
 

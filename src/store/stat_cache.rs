@@ -28,7 +28,6 @@ use redb::{Database, TableDefinition};
 
 use super::lock::Lock;
 use super::{Store, StoreError};
-use crate::context::{StatCache, StatKey};
 use crate::digest::Digest;
 
 /// (context scope, 0, relative path) → record (see the module docs).
@@ -43,25 +42,30 @@ pub struct StoreStatCache {
     /// Canonical context directory, then a 0 byte.
     scope: Vec<u8>,
     records: HashMap<String, Record>,
-    pending: Mutex<Vec<(StatKey, Digest)>>,
+    pending: Mutex<Vec<(String, FileStat, Digest)>>,
+}
+
+/// A file's metadata as the stat cache compares it: any change is a miss.
+/// (The context module owns what a context file is; this is only what the
+/// store keeps of one.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub ino: u64,
+    /// `st_mode`, file type bits included.
+    pub mode: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Record {
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    ino: u64,
-    mode: u32,
+    stat: FileStat,
     digest: Digest,
 }
 
 impl Record {
-    fn matches(&self, key: &StatKey) -> bool {
-        self.size == key.size && self.mtime_ns == key.mtime_ns && self.ctime_ns == key.ctime_ns && self.ino == key.ino && self.mode == key.mode
-    }
-
-    fn encode(key: &StatKey, digest: &Digest) -> [u8; RECORD_LEN] {
+    fn encode(key: &FileStat, digest: &Digest) -> [u8; RECORD_LEN] {
         let mut out = [0u8; RECORD_LEN];
         out[0..8].copy_from_slice(&key.size.to_le_bytes());
         out[8..16].copy_from_slice(&key.mtime_ns.to_le_bytes());
@@ -75,14 +79,14 @@ impl Record {
     fn decode(bytes: &[u8]) -> Option<Record> {
         let bytes: &[u8; RECORD_LEN] = bytes.try_into().ok()?;
         let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or_default());
-        Some(Record {
+        let stat = FileStat {
             size: u64_at(0),
             mtime_ns: u64_at(8) as i64,
             ctime_ns: u64_at(16) as i64,
             ino: u64_at(24),
             mode: u32::from_le_bytes(bytes[32..36].try_into().unwrap_or_default()),
-            digest: Digest::from_bytes(bytes[36..68].try_into().unwrap_or_default()),
-        })
+        };
+        Some(Record { stat, digest: Digest::from_bytes(bytes[36..68].try_into().unwrap_or_default()) })
     }
 }
 
@@ -138,10 +142,10 @@ impl StoreStatCache {
         {
             let mut table = txn.open_table(STAT_CACHE).map_err(redb::Error::from)?;
             let mut key = Vec::new();
-            for (stat, digest) in &pending {
+            for (path, stat, digest) in &pending {
                 key.clear();
                 key.extend_from_slice(&self.scope);
-                key.extend_from_slice(stat.path.as_bytes());
+                key.extend_from_slice(path.as_bytes());
                 table.insert(key.as_slice(), Record::encode(stat, digest).as_slice()).map_err(redb::Error::from)?;
             }
         }
@@ -165,13 +169,16 @@ impl StoreStatCache {
     }
 }
 
-impl StatCache for StoreStatCache {
-    fn get(&self, key: &StatKey) -> Option<Digest> {
-        self.records.get(&key.path).filter(|r| r.matches(key)).map(|r| r.digest)
+impl StoreStatCache {
+    /// The digest recorded for `path` (relative to the context) when its
+    /// metadata was exactly `stat`.
+    pub fn lookup(&self, path: &str, stat: &FileStat) -> Option<Digest> {
+        self.records.get(path).filter(|r| r.stat == *stat).map(|r| r.digest)
     }
 
-    fn put(&self, key: StatKey, digest: Digest) {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).push((key, digest));
+    /// Remembers a digest, written at the next [`StoreStatCache::commit`].
+    pub fn record(&self, path: String, stat: FileStat, digest: Digest) {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).push((path, stat, digest));
     }
 }
 
@@ -179,8 +186,12 @@ impl StatCache for StoreStatCache {
 mod tests {
     use super::*;
 
-    fn key(path: &str, size: u64) -> StatKey {
-        StatKey { path: path.into(), size, mtime_ns: -5, ctime_ns: 7, ino: 42, mode: 0o100644 }
+    fn key(path: &str, size: u64) -> (String, FileStat) {
+        (path.into(), FileStat { size, mtime_ns: -5, ctime_ns: 7, ino: 42, mode: 0o100644 })
+    }
+
+    fn get(cache: &StoreStatCache, (path, stat): &(String, FileStat)) -> Option<Digest> {
+        cache.lookup(path, stat)
     }
 
     #[test]
@@ -193,14 +204,15 @@ mod tests {
 
         let cache = StoreStatCache::open(&store, ctx_a.path()).unwrap();
         assert!(cache.is_empty());
-        cache.put(key("a.txt", 1), digest);
+        let (path, stat) = key("a.txt", 1);
+        cache.record(path, stat, digest);
         assert_eq!(cache.commit().unwrap(), 1);
         assert_eq!(cache.commit().unwrap(), 0);
 
         let again = StoreStatCache::open(&store, ctx_a.path()).unwrap();
-        assert_eq!(again.get(&key("a.txt", 1)), Some(digest));
-        assert_eq!(again.get(&key("a.txt", 2)), None, "a size change is a miss");
+        assert_eq!(get(&again, &key("a.txt", 1)), Some(digest));
+        assert_eq!(get(&again, &key("a.txt", 2)), None, "a size change is a miss");
         let other = StoreStatCache::open(&store, ctx_b.path()).unwrap();
-        assert_eq!(other.get(&key("a.txt", 1)), None);
+        assert_eq!(get(&other, &key("a.txt", 1)), None);
     }
 }

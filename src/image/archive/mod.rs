@@ -125,6 +125,8 @@ pub enum ArchiveError {
     BadDigest { name: String, value: String },
     #[error("{name} in the archive has media type {media_type}, which is not an image")]
     UnsupportedMediaType { name: String, media_type: String },
+    #[error(transparent)]
+    Document(#[from] crate::image::ManifestError),
     #[error("image index {name} has no manifest for linux/{arch}")]
     NoPlatform { name: String, arch: String },
     #[error("image {config}: the manifest lists {layers} layers but the config {diff_ids} diff_ids")]

@@ -10,16 +10,17 @@
 //!
 //! See: OCI image spec `image-layout.md`, `image-index.md`, `annotations.md`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::load::{parse_name, ArchivedImage, ArchivedLayer};
 use super::output::{copy_checked, Expect, Out};
 use super::{blob_path, docker, ArchiveError, BlobSource, SaveImage};
 use crate::digest::Digest;
-use crate::image::{canonical_json, host_architecture, Reference};
+use crate::image::{
+    canonical_json, descriptor_digest as parse_digest, host_architecture, image_index, index_entry, Descriptor, ImageIndex, ImageManifest, MediaType, Reference,
+};
 
 /// The annotation holding an image's tag (or, in some writers, its full name).
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -75,7 +76,7 @@ pub(super) fn write(images: &[SaveImage], source: &dyn BlobSource, out: &mut dyn
             }
         }
     }
-    let index = canonical_json(&index(images));
+    let index = canonical_json(&index(images)?);
     out.file("index.json", index.len() as u64, &mut &index[..])?;
     if extras.docker_manifest {
         let manifest = docker::manifest_json(images, |i| blob_path(&i.config_digest), |l| blob_path(&l.digest));
@@ -86,80 +87,38 @@ pub(super) fn write(images: &[SaveImage], source: &dyn BlobSource, out: &mut dyn
 
 /// `index.json`: one entry per (image, name); an unnamed image gets one
 /// entry without names.
-fn index(images: &[SaveImage]) -> Value {
+fn index(images: &[SaveImage]) -> Result<ImageIndex, ArchiveError> {
     let mut manifests = Vec::new();
     for image in images {
-        let media_type = image.manifest.manifest.media_type().as_ref().map_or(MANIFEST_MEDIA_TYPE.to_owned(), |m| m.to_string());
-        let mut platform = json!({ "architecture": image.config.architecture, "os": image.config.os });
-        if let Some(variant) = &image.config.variant {
-            platform["variant"] = json!(variant);
-        }
-        let descriptor = json!({
-            "mediaType": media_type,
-            "digest": image.manifest.digest.to_string(),
-            "size": image.manifest.bytes.len(),
-            "platform": platform,
-        });
+        let media_type = image.manifest.manifest.media_type().clone().unwrap_or(MediaType::ImageManifest);
+        let config = &image.config;
+        let entry = |annotations| {
+            let platform = (config.os.as_str(), config.architecture.as_str(), config.variant.as_deref());
+            index_entry(media_type.clone(), (&image.manifest.digest, image.manifest.bytes.len() as u64), platform, annotations)
+        };
         if image.names.is_empty() {
-            manifests.push(descriptor.clone());
+            manifests.push(entry(HashMap::new())?);
         }
         for name in &image.names {
-            let mut annotations = json!({ CONTAINERD_NAME: name.to_string() });
+            let mut annotations = HashMap::from([(CONTAINERD_NAME.to_owned(), name.to_string())]);
             if let Some(tag) = &name.tag {
-                annotations[REF_NAME] = json!(tag);
+                annotations.insert(REF_NAME.to_owned(), tag.clone());
             }
-            let mut descriptor = descriptor.clone();
-            descriptor["annotations"] = annotations;
-            manifests.push(descriptor);
+            manifests.push(entry(annotations)?);
         }
     }
-    json!({ "schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": manifests })
-}
-
-/// A descriptor, as far as reading needs one.
-#[derive(Debug, Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    platform: Option<Platform>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Platform {
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    os: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct IndexDoc {
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ManifestDoc {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    config: Descriptor,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
+    Ok(image_index(manifests)?)
 }
 
 /// The images an unpacked OCI layout holds: every entry of `index.json`
 /// (a nested index contributes its linux/host-architecture manifest),
 /// entries naming the same manifest merged.
 pub(super) fn read(archive: &super::extract::Extracted) -> Result<Vec<ArchivedImage>, ArchiveError> {
-    let index: IndexDoc = archive.json("index.json", None)?;
+    let index: ImageIndex = archive.json("index.json", None)?;
     let mut images: Vec<(Digest, ArchivedImage)> = Vec::new();
-    for entry in &index.manifests {
+    for entry in index.manifests() {
         let (digest, manifest) = resolve(archive, entry, "index.json")?;
-        let tags = names(&entry.annotations)?;
+        let tags = names(entry.annotations().as_ref())?;
         if let Some((_, image)) = images.iter_mut().find(|(d, _)| *d == digest) {
             for tag in tags {
                 if !image.tags.contains(&tag) {
@@ -169,9 +128,9 @@ pub(super) fn read(archive: &super::extract::Extracted) -> Result<Vec<ArchivedIm
             continue;
         }
         let name = blob_path(&digest);
-        let config_digest = descriptor_digest(&manifest.config, &name)?;
+        let config_digest = descriptor_digest(manifest.config(), &name)?;
         let layers = manifest
-            .layers
+            .layers()
             .iter()
             .map(|layer| {
                 let digest = descriptor_digest(layer, &name)?;
@@ -184,9 +143,9 @@ pub(super) fn read(archive: &super::extract::Extracted) -> Result<Vec<ArchivedIm
 }
 
 /// Follows a descriptor down to an image manifest.
-fn resolve(archive: &super::extract::Extracted, entry: &Descriptor, parent: &str) -> Result<(Digest, ManifestDoc), ArchiveError> {
+fn resolve(archive: &super::extract::Extracted, entry: &Descriptor, parent: &str) -> Result<(Digest, ImageManifest), ArchiveError> {
     let mut entry_digest = descriptor_digest(entry, parent)?;
-    let mut media_type = entry.media_type.clone();
+    let mut media_type = entry.media_type().to_string();
     let mut seen = BTreeSet::new();
     loop {
         let name = blob_path(&entry_digest);
@@ -201,14 +160,14 @@ fn resolve(archive: &super::extract::Extracted, entry: &Descriptor, parent: &str
         let is_index = media_type == INDEX_MEDIA_TYPE || media_type == DOCKER_LIST_MEDIA_TYPE || (media_type.is_empty() && doc.get("manifests").is_some());
         let parse_error = |source| ArchiveError::Json { name: name.clone(), source };
         if is_index {
-            let index: IndexDoc = serde_json::from_value(doc).map_err(parse_error)?;
+            let index: ImageIndex = serde_json::from_value(doc).map_err(parse_error)?;
             let chosen = host_manifest(&index).ok_or_else(|| ArchiveError::NoPlatform { name: name.clone(), arch: host_architecture().to_owned() })?;
             entry_digest = descriptor_digest(chosen, &name)?;
-            media_type = chosen.media_type.clone();
+            media_type = chosen.media_type().to_string();
             continue;
         }
-        let manifest: ManifestDoc = serde_json::from_value(doc).map_err(parse_error)?;
-        let kind = if media_type.is_empty() { manifest.media_type.clone() } else { media_type };
+        let manifest: ImageManifest = serde_json::from_value(doc).map_err(parse_error)?;
+        let kind = if media_type.is_empty() { manifest.media_type().as_ref().map(MediaType::to_string).unwrap_or_default() } else { media_type };
         if !(kind.is_empty() || kind == MANIFEST_MEDIA_TYPE || kind == DOCKER_MANIFEST_MEDIA_TYPE) {
             return Err(ArchiveError::UnsupportedMediaType { name, media_type: kind });
         }
@@ -218,14 +177,15 @@ fn resolve(archive: &super::extract::Extracted, entry: &Descriptor, parent: &str
 
 /// The index entry for linux on this machine's architecture; entries
 /// without a platform count as matching, for single-image indexes.
-fn host_manifest(index: &IndexDoc) -> Option<&Descriptor> {
+fn host_manifest(index: &ImageIndex) -> Option<&Descriptor> {
     let arch = host_architecture();
-    let matches = |d: &&Descriptor| d.platform.as_ref().is_none_or(|p| p.os == "linux" && p.architecture == arch);
-    index.manifests.iter().find(matches)
+    let matches = |d: &&Descriptor| d.platform().as_ref().is_none_or(|p| p.os().to_string() == "linux" && p.architecture().to_string() == arch);
+    index.manifests().iter().find(matches)
 }
 
 /// The image names an index entry's annotations give.
-fn names(annotations: &BTreeMap<String, String>) -> Result<Vec<Reference>, ArchiveError> {
+fn names(annotations: Option<&HashMap<String, String>>) -> Result<Vec<Reference>, ArchiveError> {
+    let Some(annotations) = annotations else { return Ok(Vec::new()) };
     if let Some(full) = annotations.get(CONTAINERD_NAME) {
         return Ok(vec![parse_name(full)?]);
     }
@@ -237,24 +197,24 @@ fn names(annotations: &BTreeMap<String, String>) -> Result<Vec<Reference>, Archi
 }
 
 fn descriptor_digest(descriptor: &Descriptor, name: &str) -> Result<Digest, ArchiveError> {
-    descriptor.digest.parse().map_err(|_| ArchiveError::BadDigest { name: name.into(), value: descriptor.digest.clone() })
+    parse_digest(descriptor).map_err(|_| ArchiveError::BadDigest { name: name.into(), value: descriptor.digest().to_string() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn annotations(pairs: &[(&str, &str)]) -> Option<&'static HashMap<String, String>> {
+        Some(Box::leak(Box::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())))
     }
 
     #[test]
     fn names_come_from_containerd_or_a_full_ref_name() {
-        let full = names(&annotations(&[(CONTAINERD_NAME, "docker.io/library/busybox:1.35"), (REF_NAME, "1.35")])).unwrap();
+        let full = names(annotations(&[(CONTAINERD_NAME, "docker.io/library/busybox:1.35"), (REF_NAME, "1.35")])).unwrap();
         assert_eq!(full.iter().map(Reference::familiar).collect::<Vec<_>>(), ["busybox:1.35"]);
-        let skopeo = names(&annotations(&[(REF_NAME, "example.com/bb:v2")])).unwrap();
+        let skopeo = names(annotations(&[(REF_NAME, "example.com/bb:v2")])).unwrap();
         assert_eq!(skopeo[0].to_string(), "example.com/bb:v2");
-        assert!(names(&annotations(&[(REF_NAME, "1.35")])).unwrap().is_empty(), "a bare tag names no repository");
-        assert!(names(&annotations(&[(CONTAINERD_NAME, "Not A Name")])).is_err());
+        assert!(names(annotations(&[(REF_NAME, "1.35")])).unwrap().is_empty(), "a bare tag names no repository");
+        assert!(names(annotations(&[(CONTAINERD_NAME, "Not A Name")])).is_err());
     }
 }
