@@ -12,6 +12,7 @@ pub mod digest;
 pub mod exec;
 pub mod image;
 pub mod layer;
+pub mod lint;
 pub mod parallel;
 pub mod plan;
 pub mod progress;

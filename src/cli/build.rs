@@ -343,7 +343,7 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 
 /// `KEY=VALUE`, or `KEY` taking the value from the environment (skipped
 /// when unset), as docker build does.
-fn build_args(raw: &[String]) -> BTreeMap<String, String> {
+pub(super) fn build_args(raw: &[String]) -> BTreeMap<String, String> {
     raw.iter()
         .filter_map(|arg| match arg.split_once('=') {
             Some((k, v)) => Some((k.to_owned(), v.to_owned())),

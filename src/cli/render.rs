@@ -32,7 +32,26 @@ pub fn plan_error(name: &str, source: &str, error: &PlanError) -> String {
     located(name, source, span.start, miette::Report::new(diagnostic))
 }
 
+/// A build-check finding, located like a parse error: `warning:` (or
+/// `error:` when `error=true` is set), the rule, the message, the source
+/// line with the span underlined, the fix and the rule's documentation.
+pub fn lint_finding(name: &str, source: &str, finding: &crate::lint::Finding, error: bool) -> String {
+    let span = finding.span;
+    let label = miette::LabeledSpan::at(span.start..span.end, finding.rule);
+    let severity = if error { miette::Severity::Error } else { miette::Severity::Warning };
+    let diagnostic = miette::MietteDiagnostic::new(format!("{}: {}", finding.rule, finding.message))
+        .with_label(label)
+        .with_severity(severity)
+        .with_help(format!("{}\n  see {}", finding.help, finding.url));
+    let prefix = if error { "error" } else { "warning" };
+    located_as(prefix, name, source, span.start, miette::Report::new(diagnostic))
+}
+
 fn located(name: &str, source: &str, start: usize, report: miette::Report) -> String {
+    located_as("error", name, source, start, report)
+}
+
+fn located_as(prefix: &str, name: &str, source: &str, start: usize, report: miette::Report) -> String {
     let at = LineCol::locate(source, start);
     let headline = format!("{name}:{}:{}: {report}", at.line, at.column);
     let report = report.with_source_code(NamedSource::new(name, source.to_owned()));
@@ -46,7 +65,7 @@ fn located(name: &str, source: &str, start: usize, report: miette::Report) -> St
     if handler.render_report(&mut rendered, report.as_ref()).is_err() {
         return headline;
     }
-    format!("error: {headline}\n{rendered}")
+    format!("{prefix}: {headline}\n{rendered}")
 }
 
 /// Pretty JSON with stable field names (the serde names of the typed model).
