@@ -24,6 +24,7 @@ Examples:
   strata build -f docker/Dockerfile --build-arg VERSION=2 --target runtime -t app .
   strata build --progress plain --explain .          why each step missed the cache
   strata build --keep-failed .                       debug a failing RUN in its container
+  strata build --check .                             run the build checks only (see strata lint)
   strata build --ssh default --secret id=npm,src=$HOME/.npmrc .
   strata build --print-graph --format dot . | dot -Tsvg > graph.svg
   strata build --output type=oci,dest=app.tar .
@@ -117,6 +118,10 @@ pub struct BuildArgs {
     /// Format of `--print-graph`.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
+    /// Run the build checks (as `strata lint`), print them and exit: 1 when
+    /// `error=true` is set and a rule fired. Nothing is built.
+    #[arg(long)]
+    pub check: bool,
     /// Check the registry for newer base images (missing ones are always pulled).
     #[arg(long)]
     pub pull: bool,
@@ -213,6 +218,9 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
+    if let Some(code) = super::lint::before_build(&dockerfile_path, &plan, &args.steps.build_args, args.check, args.quiet || args.print_graph)? {
+        return Ok(code);
+    }
     if args.print_graph {
         let text = match args.format {
             GraphFormat::Dot => graph::dot(&plan),

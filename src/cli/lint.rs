@@ -88,3 +88,33 @@ fn read(path: &Path) -> Result<(String, String), CliError> {
     let name = if stdin { "<stdin>".to_owned() } else { path.strip_prefix(".").unwrap_or(path).display().to_string() };
     Ok((name, String::from_utf8_lossy(&bytes).into_owned()))
 }
+
+/// The checks at the start of `strata build`: with `--check`, the located
+/// findings and the exit code (nothing is built); else BuildKit's summary
+/// on stderr, and exit 1 only when `error=true` is set and a rule fired.
+/// `None`: go on building. The plan gives the base images' environments, so
+/// UndefinedVar sees what a build sees.
+pub fn before_build(dockerfile: &Path, plan: &crate::plan::BuildPlan, build_args: &[String], check: bool, quiet: bool) -> Result<Option<ExitCode>, CliError> {
+    let (name, source) = read(dockerfile)?;
+    let base_env = plan
+        .ordered()
+        .filter_map(|stage| match &stage.base {
+            crate::plan::Base::Image(image) => Some((image.clone(), stage.base_config.config.env.clone().unwrap_or_default())),
+            _ => None,
+        })
+        .collect();
+    let options = LintOptions { build_args: super::build::build_args(build_args), base_env };
+    let report = match lint::lint(&source, &options) {
+        Ok(report) => report,
+        Err(LintError::Config(error)) => return Err(CliError::Usage(error.to_string())),
+        Err(error) => return Ok(Some(failure(&name, &source, error))),
+    };
+    if check {
+        eprint!("{}", text(&name, &source, &report));
+        return Ok(Some(if report.failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS }));
+    }
+    if !report.findings.is_empty() && (!quiet || report.failed()) {
+        eprint!("{}", lint::summary(&report));
+    }
+    Ok(report.failed().then_some(ExitCode::FAILURE))
+}

@@ -38,12 +38,15 @@ pub fn plan_error(name: &str, source: &str, error: &PlanError) -> String {
 pub fn lint_finding(name: &str, source: &str, finding: &crate::lint::Finding, error: bool) -> String {
     let span = finding.span;
     let label = miette::LabeledSpan::at(span.start..span.end, finding.rule);
-    let severity = if error { miette::Severity::Error } else { miette::Severity::Warning };
+    let (severity, prefix) = match (error, finding.level) {
+        (true, _) => (miette::Severity::Error, "error"),
+        (false, crate::lint::Level::Warning) => (miette::Severity::Warning, "warning"),
+        (false, crate::lint::Level::Note) => (miette::Severity::Advice, "note"),
+    };
     let diagnostic = miette::MietteDiagnostic::new(format!("{}: {}", finding.rule, finding.message))
         .with_label(label)
         .with_severity(severity)
         .with_help(format!("{}\n  see {}", finding.help, finding.url));
-    let prefix = if error { "error" } else { "warning" };
     located_as(prefix, name, source, span.start, miette::Report::new(diagnostic))
 }
 

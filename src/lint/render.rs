@@ -42,7 +42,7 @@ pub fn sarif(file: &str, source: &str, report: &Report) -> String {
         .collect();
     let results: Vec<Value> = report.findings.iter().map(|f| sarif_result(file, source, f, report.error)).collect();
     let driver = json!({
-        "name": "strata", "informationUri": "https://github.com/strata-build/strata",
+        "name": "strata",
         "version": env!("CARGO_PKG_VERSION"), "rules": rules,
     });
     pretty(&json!({
