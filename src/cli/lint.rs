@@ -63,7 +63,8 @@ pub fn run(args: &LintArgs) -> Result<ExitCode, CliError> {
 
 /// Every finding located, then a count.
 pub fn text(name: &str, source: &str, report: &Report) -> String {
-    let mut out: String = report.findings.iter().map(|f| render::lint_finding(name, source, f, report.error) + "\n").collect();
+    let lines = lint::LineIndex::new(source);
+    let mut out: String = report.findings.iter().map(|f| render::lint_finding(name, &lines, source, f, report.error) + "\n").collect();
     let count = report.findings.len();
     let noun = if report.error { "error" } else { "warning" };
     out.push_str(&format!("{count} {noun}{} found in {name}\n", if count == 1 { "" } else { "s" }));

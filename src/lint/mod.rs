@@ -18,6 +18,7 @@ mod expose;
 mod forms;
 mod hygiene;
 mod input;
+mod lines;
 mod render;
 mod secrets;
 mod stage_names;
@@ -31,6 +32,7 @@ use crate::syntax::{parse_ast, ParseError, Span};
 
 pub use config::{CheckConfig, CheckConfigError, CHECK_BUILD_ARG};
 pub use input::{Input, Located};
+pub use lines::LineIndex;
 pub use render::{json, sarif, summary};
 
 /// How serious a finding is when `error=true` is not set.
@@ -108,14 +110,14 @@ pub struct Finding {
 /// Where a rule puts its findings; it stamps each with the rule.
 pub struct Findings<'r> {
     rule: &'r Rule,
-    source: &'r str,
+    lines: &'r LineIndex<'r>,
     out: Vec<Finding>,
 }
 
 impl Findings<'_> {
     /// Records a violation at `span` with its message and a one-line fix.
     pub fn push(&mut self, span: Span, message: String, help: impl Into<String>) {
-        let at = crate::syntax::LineCol::locate(self.source, span.start);
+        let at = self.lines.locate(span.start);
         self.out.push(Finding {
             rule: self.rule.name,
             level: self.rule.level,
@@ -171,9 +173,10 @@ pub fn lint(source: &str, options: &LintOptions) -> Result<Report, LintError> {
     crate::syntax::instruction::from_ast(&ast)?;
     let config = CheckConfig::resolve(ast.directives.check.as_ref(), options.build_args.get(CHECK_BUILD_ARG).map(String::as_str))?;
     let input = Input::new(source, &ast, options);
+    let lines = LineIndex::new(source);
     let mut findings = Vec::new();
     for rule in RULES.iter().copied().filter(|r| config.enabled(r)) {
-        let mut sink = Findings { rule, source, out: Vec::new() };
+        let mut sink = Findings { rule, lines: &lines, out: Vec::new() };
         (rule.check)(&input, &mut sink);
         findings.append(&mut sink.out);
     }

@@ -8,16 +8,16 @@
 
 use serde_json::{json, Value};
 
-use super::{Finding, Level, Report, RULES};
-use crate::syntax::LineCol;
+use super::{Finding, Level, LineIndex, Report, RULES};
 
 /// `{"file": …, "error": …, "findings": [{rule, level, message, help, line, column, end_line, end_column, url}]}`.
 pub fn json(file: &str, source: &str, report: &Report) -> String {
+    let lines = LineIndex::new(source);
     let findings: Vec<Value> = report
         .findings
         .iter()
         .map(|f| {
-            let end = LineCol::locate(source, f.span.end);
+            let end = lines.locate(f.span.end);
             json!({
                 "rule": f.rule, "level": f.level, "message": f.message, "help": f.help,
                 "line": f.line, "column": f.column, "end_line": end.line, "end_column": end.column, "url": f.url,
@@ -40,7 +40,8 @@ pub fn sarif(file: &str, source: &str, report: &Report) -> String {
             })
         })
         .collect();
-    let results: Vec<Value> = report.findings.iter().map(|f| sarif_result(file, source, f, report.error)).collect();
+    let lines = LineIndex::new(source);
+    let results: Vec<Value> = report.findings.iter().map(|f| sarif_result(file, &lines, f, report.error)).collect();
     let driver = json!({
         "name": "strata",
         "version": env!("CARGO_PKG_VERSION"), "rules": rules,
@@ -52,8 +53,8 @@ pub fn sarif(file: &str, source: &str, report: &Report) -> String {
     }))
 }
 
-fn sarif_result(file: &str, source: &str, finding: &Finding, error: bool) -> Value {
-    let end = LineCol::locate(source, finding.span.end);
+fn sarif_result(file: &str, lines: &LineIndex<'_>, finding: &Finding, error: bool) -> Value {
+    let end = lines.locate(finding.span.end);
     let rule_index = RULES.iter().position(|r| r.name == finding.rule).unwrap_or(0);
     json!({
         "ruleId": finding.rule,
