@@ -58,8 +58,13 @@ fn check(dir: &Path) -> Result<(), Failed> {
 /// Runs `strata <line>` (split at spaces) in `dir`: a header, stdout, stderr.
 fn run(dir: &Path, line: &str) -> Result<String, Failed> {
     let args: Vec<&str> = line.split(' ').collect();
-    let output =
-        Command::new(env!("CARGO_BIN_EXE_strata")).args(&args).current_dir(dir).env("NO_COLOR", "1").output().map_err(|e| format!("cannot run strata: {e}"))?;
+    let output = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(&args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("STRATA_ROOT", "/nonexistent/strata-lint-test-root")
+        .output()
+        .map_err(|e| format!("cannot run strata: {e}"))?;
     let code = output.status.code().map_or_else(|| "signal".to_owned(), |c| c.to_string());
     let version = env!("CARGO_PKG_VERSION");
     let stdout = String::from_utf8_lossy(&output.stdout).replace(&format!("\"version\": \"{version}\""), "\"version\": \"[version]\"");
@@ -68,7 +73,9 @@ fn run(dir: &Path, line: &str) -> Result<String, Failed> {
 
 fn every_rule_has_cases() -> Result<(), Failed> {
     let mut missing = Vec::new();
-    for rule in strata::lint::RULES {
+    // The build-history rules are tested with real builds (tests/lint_history.rs).
+    let data_driven = ["WastedLayerBytes", "CacheBustingOrder"];
+    for rule in strata::lint::RULES.iter().filter(|r| !data_driven.contains(&r.name)) {
         for (kind, wanted) in [("fires", true), ("quiet", false)] {
             let expected = std::fs::read_to_string(root().join(rule.name).join(kind).join("expected")).unwrap_or_default();
             let mentions = expected.contains(&format!("\"rule\": \"{}\"", rule.name));

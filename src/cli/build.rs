@@ -218,7 +218,7 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    if let Some(code) = super::lint::before_build(&dockerfile_path, &plan, &args.steps.build_args, args.check, args.quiet || args.print_graph)? {
+    if let Some(code) = super::lint::before_build(store, &dockerfile_path, &plan, &args.steps.build_args, args.check, args.quiet || args.print_graph)? {
         return Ok(code);
     }
     if args.print_graph {

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use super::{render, CliError};
-use crate::lint::{self, LintError, LintOptions, Report};
+use crate::lint::{self, History, LintError, LintOptions, Report};
+use crate::store::Store;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -44,10 +45,13 @@ pub enum Format {
     Sarif,
 }
 
-pub fn run(args: &LintArgs) -> Result<ExitCode, CliError> {
+/// `root`: the store, read (never created) for the build history checks.
+pub fn run(root: &Path, args: &LintArgs) -> Result<ExitCode, CliError> {
     let path = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
     let (name, source) = read(&path)?;
-    let options = LintOptions { build_args: super::build::build_args(&args.build_args), ..LintOptions::default() };
+    // Only an existing store is read: linting never creates one.
+    let history = if root.is_dir() && path.as_os_str() != "-" { history(&Store::open(root)?, &path)? } else { History::default() };
+    let options = LintOptions { build_args: super::build::build_args(&args.build_args), history, ..LintOptions::default() };
     let report = match lint::lint(&source, &options) {
         Ok(report) => report,
         Err(error) => return Ok(failure(&name, &source, error)),
@@ -65,9 +69,11 @@ pub fn run(args: &LintArgs) -> Result<ExitCode, CliError> {
 pub fn text(name: &str, source: &str, report: &Report) -> String {
     let lines = lint::LineIndex::new(source);
     let mut out: String = report.findings.iter().map(|f| render::lint_finding(name, &lines, source, f, report.error) + "\n").collect();
-    let count = report.findings.len();
+    let warnings = report.warnings().count();
+    let notes = report.findings.len() - warnings;
     let noun = if report.error { "error" } else { "warning" };
-    out.push_str(&format!("{count} {noun}{} found in {name}\n", if count == 1 { "" } else { "s" }));
+    let notes = if notes == 0 { String::new() } else { format!(" and {notes} note{}", if notes == 1 { "" } else { "s" }) };
+    out.push_str(&format!("{warnings} {noun}{}{notes} found in {name}\n", if warnings == 1 { "" } else { "s" }));
     out
 }
 
@@ -78,6 +84,12 @@ pub fn failure(name: &str, source: &str, error: LintError) -> ExitCode {
         LintError::Config(error) => eprintln!("error: {error}"),
     }
     ExitCode::FAILURE
+}
+
+/// The store's record of the recent builds of `dockerfile`.
+fn history(store: &Store, dockerfile: &Path) -> Result<History, CliError> {
+    let (builds, layers) = crate::cache::recent_builds_with_layers(store, &super::build::dockerfile_id(dockerfile))?;
+    Ok(History { builds, layers })
 }
 
 /// Reads the Dockerfile; bytes that are not UTF-8 become U+FFFD.
@@ -95,7 +107,14 @@ fn read(path: &Path) -> Result<(String, String), CliError> {
 /// on stderr, and exit 1 only when `error=true` is set and a rule fired.
 /// `None`: go on building. The plan gives the base images' environments, so
 /// UndefinedVar sees what a build sees.
-pub fn before_build(dockerfile: &Path, plan: &crate::plan::BuildPlan, build_args: &[String], check: bool, quiet: bool) -> Result<Option<ExitCode>, CliError> {
+pub fn before_build(
+    store: &Store,
+    dockerfile: &Path,
+    plan: &crate::plan::BuildPlan,
+    build_args: &[String],
+    check: bool,
+    quiet: bool,
+) -> Result<Option<ExitCode>, CliError> {
     let (name, source) = read(dockerfile)?;
     let base_env = plan
         .ordered()
@@ -104,7 +123,7 @@ pub fn before_build(dockerfile: &Path, plan: &crate::plan::BuildPlan, build_args
             _ => None,
         })
         .collect();
-    let options = LintOptions { build_args: super::build::build_args(build_args), base_env };
+    let options = LintOptions { build_args: super::build::build_args(build_args), base_env, history: history(store, dockerfile)? };
     let report = match lint::lint(&source, &options) {
         Ok(report) => report,
         Err(LintError::Config(error)) => return Err(CliError::Usage(error.to_string())),
@@ -114,7 +133,7 @@ pub fn before_build(dockerfile: &Path, plan: &crate::plan::BuildPlan, build_args
         eprint!("{}", text(&name, &source, &report));
         return Ok(Some(if report.failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS }));
     }
-    if !report.findings.is_empty() && (!quiet || report.failed()) {
+    if report.warnings().next().is_some() && (!quiet || report.failed()) {
         eprint!("{}", lint::summary(&report));
     }
     Ok(report.failed().then_some(ExitCode::FAILURE))

@@ -104,7 +104,7 @@ pub fn run() -> ExitCode {
     let root = store_root(cli.root);
     let outcome = match cli.command {
         Command::Parse(args) => parse::run(&args),
-        Command::Lint(args) => lint::run(&args),
+        Command::Lint(args) => lint::run(&root, &args),
         Command::Import(args) => open(&root).and_then(|store| image::import(&store, &args)),
         Command::Images(args) => open(&root).and_then(|store| image::images(&store, &args)),
         Command::Tag(args) => open(&root).and_then(|store| image::tag(&store, &args)),

@@ -32,16 +32,16 @@ pub fn plan_error(name: &str, source: &str, error: &PlanError) -> String {
     located(name, source, span.start, miette::Report::new(diagnostic))
 }
 
-/// A build-check finding, located like a parse error: `warning:` (`note:`,
-/// or `error:` when `error=true` is set), the rule, the message, the source
+/// A build-check finding, located like a parse error: `note:`, `warning:`
+/// (`error:` when `error=true` is set), the rule, the message, the source
 /// line with the span underlined, the fix and the rule's documentation.
 /// miette reads only a window of lines around the finding, so a file with
 /// thousands of findings is not copied or rescanned for each.
 pub fn lint_finding(name: &str, lines: &crate::lint::LineIndex<'_>, source: &str, finding: &crate::lint::Finding, error: bool) -> String {
     let (severity, prefix) = match (error, finding.level) {
-        (true, _) => (miette::Severity::Error, "error"),
+        (_, crate::lint::Level::Note) => (miette::Severity::Advice, "note"),
+        (true, crate::lint::Level::Warning) => (miette::Severity::Error, "error"),
         (false, crate::lint::Level::Warning) => (miette::Severity::Warning, "warning"),
-        (false, crate::lint::Level::Note) => (miette::Severity::Advice, "note"),
     };
     let span = finding.span;
     let first_line = finding.line.saturating_sub(2).max(1);

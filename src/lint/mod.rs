@@ -16,6 +16,7 @@ mod continuation;
 mod description;
 mod expose;
 mod forms;
+mod history;
 mod hygiene;
 mod input;
 mod lines;
@@ -86,6 +87,8 @@ pub const RULES: &[&Rule] = &[
     &hygiene::APT_WITHOUT_CLEANUP,
     &hygiene::NO_INSTALL_RECOMMENDS,
     &hygiene::UNPINNED_BASE_IMAGE,
+    &history::WASTED_LAYER_BYTES,
+    &history::CACHE_BUSTING_ORDER,
 ];
 
 /// The rule called `name` (exact, as in the check directive).
@@ -141,20 +144,38 @@ pub struct LintOptions {
     /// written; a stage whose base is not here is not checked for
     /// undefined variables (its image may define them).
     pub base_env: BTreeMap<String, Vec<String>>,
+    /// The store's record of recent builds of this Dockerfile, for the
+    /// checks that need it (none without a store).
+    pub history: History,
+}
+
+/// Recent builds of the Dockerfile and what their layers hold.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Oldest first.
+    pub builds: Vec<crate::cache::BuildRecord>,
+    /// The paths each layer of the last build writes or deletes, by diff_id.
+    pub layers: crate::cache::LayerChanges,
 }
 
 /// The outcome of the checks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub findings: Vec<Finding>,
-    /// `error=true` was asked for: findings fail the build.
+    /// `error=true` was asked for: warnings fail the build.
     pub error: bool,
 }
 
 impl Report {
-    /// Whether the findings should fail the command.
+    /// Whether the findings should fail the command: `error=true` and a
+    /// warning (notes never fail a build).
     pub fn failed(&self) -> bool {
-        self.error && !self.findings.is_empty()
+        self.error && self.warnings().next().is_some()
+    }
+
+    /// The findings that are warnings (notes left out), which a build prints.
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.level == Level::Warning)
     }
 }
 

@@ -70,22 +70,22 @@ fn sarif_result(file: &str, lines: &LineIndex<'_>, finding: &Finding, error: boo
     })
 }
 
-/// SARIF's level: `error` when findings fail the build.
+/// SARIF's level: `error` for warnings when they fail the build.
 fn sarif_level(level: Level, error: bool) -> &'static str {
     match (error, level) {
-        (true, _) => "error",
+        (_, Level::Note) => "note",
+        (true, Level::Warning) => "error",
         (false, Level::Warning) => "warning",
-        (false, Level::Note) => "note",
     }
 }
 
 /// BuildKit's summary at the start of a build: a count, then
-/// ` - Rule: message (line N)` per finding.
+/// ` - Rule: message (line N)` per warning (notes are left to `strata lint`).
 pub fn summary(report: &Report) -> String {
-    let count = report.findings.len();
+    let count = report.warnings().count();
     let kind = if report.error { "error" } else { "warning" };
     let mut out = format!("{count} {kind}{} found:\n", if count == 1 { "" } else { "s" });
-    for f in &report.findings {
+    for f in report.warnings() {
         out.push_str(&format!(" - {}: {} (line {})\n", f.rule, f.message, f.line));
     }
     out
