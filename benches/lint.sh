@@ -5,16 +5,18 @@
 # at most 2). Each command writes its whole output (to /dev/null): parse its
 # one-line-per-instruction listing, lint its located findings.
 #
-# Usage: benches/lint.sh [WORKDIR]
+# Usage: benches/lint.sh [WORKDIR]   (CARGO overrides the cargo command,
+# e.g. CARGO="flock /tmp/cargo.lock cargo" where builds must take turns)
 set -euo pipefail
+cargo=${CARGO:-cargo}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-/tmp/strata-bench-lint}
 mkdir -p "$work"
 bash "$here/tests/deps.sh" hyperfine jq
 file=$work/Dockerfile
 # The bench in test mode runs each function once, after writing the input.
-(cd "$here" && STRATA_BENCH_DOCKERFILE=$file cargo bench --locked -q --bench parse -- --test >/dev/null 2>&1)
-(cd "$here" && cargo build --release --locked -q)
+(cd "$here" && STRATA_BENCH_DOCKERFILE=$file $cargo bench --locked -q --bench parse -- --test >/dev/null 2>&1)
+(cd "$here" && $cargo build --release --locked -q)
 strata=$here/target/release/strata
 echo "input: $(wc -l <"$file") lines, $(wc -c <"$file") bytes; $("$strata" lint --format json -f "$file" | jq '.findings | length') findings"
 hyperfine --warmup 3 --min-runs 30 --export-json "$work/lint.json" \

@@ -67,8 +67,7 @@ pub fn run(root: &Path, args: &LintArgs) -> Result<ExitCode, CliError> {
 
 /// Every finding located, then a count.
 pub fn text(name: &str, source: &str, report: &Report) -> String {
-    let lines = lint::LineIndex::new(source);
-    let mut out: String = report.findings.iter().map(|f| render::lint_finding(name, &lines, source, f, report.error) + "\n").collect();
+    let mut out = render::lint_findings(name, source, report);
     let warnings = report.warnings().count();
     let notes = report.findings.len() - warnings;
     let noun = if report.error { "error" } else { "warning" };

@@ -37,7 +37,22 @@ pub fn plan_error(name: &str, source: &str, error: &PlanError) -> String {
 /// line with the span underlined, the fix and the rule's documentation.
 /// miette reads only a window of lines around the finding, so a file with
 /// thousands of findings is not copied or rescanned for each.
-pub fn lint_finding(name: &str, lines: &crate::lint::LineIndex<'_>, source: &str, finding: &crate::lint::Finding, error: bool) -> String {
+/// Long messages are not wrapped: wrapping every finding of a large file
+/// costs more than checking it.
+pub fn lint_findings(name: &str, source: &str, report: &crate::lint::Report) -> String {
+    let lines = crate::lint::LineIndex::new(source);
+    let handler = graphical_handler().with_wrap_lines(false);
+    report.findings.iter().map(|f| lint_finding(&handler, name, &lines, source, f, report.error) + "\n").collect()
+}
+
+fn lint_finding(
+    handler: &GraphicalReportHandler,
+    name: &str,
+    lines: &crate::lint::LineIndex<'_>,
+    source: &str,
+    finding: &crate::lint::Finding,
+    error: bool,
+) -> String {
     let (severity, prefix) = match (error, finding.level) {
         (_, crate::lint::Level::Note) => (miette::Severity::Advice, "note"),
         (true, crate::lint::Level::Warning) => (miette::Severity::Error, "error"),
@@ -60,7 +75,7 @@ pub fn lint_finding(name: &str, lines: &crate::lint::LineIndex<'_>, source: &str
     let headline = format!("{prefix}: {name}:{}:{}: {}: {}", finding.line, finding.column, finding.rule, finding.message);
     let report = miette::Report::new(diagnostic).with_source_code(window);
     let mut rendered = String::new();
-    if graphical_handler().render_report(&mut rendered, report.as_ref()).is_err() {
+    if handler.render_report(&mut rendered, report.as_ref()).is_err() {
         return headline;
     }
     format!("{headline}\n{rendered}")
