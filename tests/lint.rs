@@ -5,8 +5,8 @@
 //! lists other invocations, one per line (default: `lint .` and
 //! `lint --format json .`).
 //!
-//! Also: every Dockerfile under `testdata/` (the conformance data included)
-//! is linted without a crash.
+//! Also: every Dockerfile under `testdata/` (the conformance data included),
+//! whole and cut short, is linted without a crash.
 //!
 //! `STRATA_BLESS=1 cargo test --test lint` rewrites the `expected` files.
 
@@ -117,9 +117,14 @@ fn lint_everything() -> Result<(), Failed> {
         strata::lint::LintOptions { build_args: [(strata::lint::CHECK_BUILD_ARG.to_owned(), "experimental=all".to_owned())].into(), ..Default::default() };
     for path in all {
         let source = String::from_utf8_lossy(&std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?).into_owned();
-        let result = std::panic::catch_unwind(|| strata::lint::lint(&source, &everything).map(|report| strata::lint::sarif("Dockerfile", &source, &report)));
-        if result.is_err() {
-            return Err(format!("strata lint panicked on {}", path.display()).into());
+        // The file, and the file cut short at a few places (hostile input:
+        // unterminated continuations, heredocs and quotes).
+        let cuts = (1..8).map(|i| source.len() * i / 8).filter(|&at| source.is_char_boundary(at));
+        for text in std::iter::once(source.as_str()).chain(cuts.map(|at| &source[..at])) {
+            let result = std::panic::catch_unwind(|| strata::lint::lint(text, &everything).map(|report| strata::lint::sarif("Dockerfile", text, &report)));
+            if result.is_err() {
+                return Err(format!("strata lint panicked on {} (first {} bytes)", path.display(), text.len()).into());
+            }
         }
     }
     Ok(())
