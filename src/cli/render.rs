@@ -67,22 +67,54 @@ fn lint_finding(
         offset: lines.line_start(first_line),
         first_line: first_line - 1,
     };
-    let label = miette::LabeledSpan::at(span.start..span.end, finding.rule);
-    let diagnostic = miette::MietteDiagnostic::new(format!("{}: {}", finding.rule, finding.message))
-        .with_label(label)
-        .with_severity(severity)
-        .with_help(format!("{}\n  see {}", finding.help, finding.url));
+    let diagnostic = LocatedFinding {
+        message: format!("{}: {}", finding.rule, finding.message),
+        label: miette::LabeledSpan::at(span.start..span.end, finding.rule),
+        severity,
+        help: format!("{}\n  see {}", finding.help, finding.url),
+        window,
+    };
     let headline = format!("{prefix}: {name}:{}:{}: {}: {}", finding.line, finding.column, finding.rule, finding.message);
-    let report = miette::Report::new(diagnostic).with_source_code(window);
     let mut rendered = String::new();
-    if handler.render_report(&mut rendered, report.as_ref()).is_err() {
+    if handler.render_report(&mut rendered, &diagnostic).is_err() {
         return headline;
     }
     format!("{headline}\n{rendered}")
 }
 
+/// A finding as a miette diagnostic, rendered straight by the handler (a
+/// `miette::Report` would look up the terminal and environment for each).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct LocatedFinding {
+    message: String,
+    label: miette::LabeledSpan,
+    severity: miette::Severity,
+    help: String,
+    window: Window,
+}
+
+impl miette::Diagnostic for LocatedFinding {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(&self.help))
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(self.label.clone())))
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.window)
+    }
+}
+
 /// A few lines of a Dockerfile that answer for the whole file: offsets and
 /// line numbers are those of the file.
+#[derive(Debug)]
 struct Window {
     name: String,
     text: String,
