@@ -4,7 +4,11 @@
 //! - `baseline/lines+split_whitespace`: counting lines and whitespace words,
 //!   a floor for any line-oriented scan of the same text;
 //! - `syntax/parse_ast`: text to the raw tree;
-//! - `syntax/parse`: text to the typed model (raw tree plus checks).
+//! - `syntax/parse`: text to the typed model (raw tree plus checks);
+//! - `syntax/lint`: the build checks (`strata lint` without rendering).
+//!
+//! With `STRATA_BENCH_DOCKERFILE=FILE` it writes the generated Dockerfile
+//! there first (`benches/lint.sh` times the binaries on it).
 
 use std::fmt::Write;
 use std::hint::black_box;
@@ -96,6 +100,9 @@ fn generate() -> String {
 
 fn bench(c: &mut Criterion) {
     let text = generate();
+    if let Some(path) = std::env::var_os("STRATA_BENCH_DOCKERFILE") {
+        std::fs::write(&path, &text).expect("write the generated Dockerfile");
+    }
     let lines = text.lines().count();
     // The input must parse, or the benchmark would only time an early error.
     let ast = strata::syntax::parse_ast(&text).expect("generated Dockerfile parses (raw tree)");
@@ -121,6 +128,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("baseline/count_newlines", |b| b.iter(|| black_box(black_box(text.as_bytes()).iter().filter(|&&b| b == b'\n').count())));
     group.bench_function("parse_ast", |b| b.iter(|| strata::syntax::parse_ast(black_box(&text)).unwrap()));
     group.bench_function("parse", |b| b.iter(|| strata::syntax::parse(black_box(&text)).unwrap()));
+    let options = strata::lint::LintOptions::default();
+    group.bench_function("lint", |b| b.iter(|| strata::lint::lint(black_box(&text), &options).unwrap()));
     group.finish();
 }
 

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod export;
 pub mod image;
 pub mod layer;
+pub mod lint;
 pub mod parallel;
 pub mod pattern;
 pub mod plan;

@@ -30,6 +30,13 @@ pub enum BuildError {
         /// Why the fetch failed (in the message, so not a `source` too).
         cause: crate::solve::FetchError,
     },
+    /// The build checks could not run (a bad `# check=` directive or
+    /// `BUILDKIT_DOCKERFILE_CHECK` value).
+    #[error(transparent)]
+    Lint(#[from] crate::lint::LintError),
+    /// `# check=error=true` and a check fired: nothing was built.
+    #[error("{} build check warning(s) with error=true in {}", .0.report.warnings().count(), .0.name)]
+    ChecksFailed(Box<super::Checked>),
     /// The signal handlers that stop a build cleanly cannot be installed.
     #[error("cannot watch for Ctrl-C")]
     Signals(#[source] std::io::Error),

@@ -5,6 +5,7 @@
 //! parses flags, calls [`build`] once and renders, and a program embedding
 //! strata builds the same way.
 
+mod checks;
 mod context;
 mod dockerfile;
 mod error;
@@ -16,6 +17,7 @@ mod outcome;
 use std::path::PathBuf;
 use std::time::Instant;
 
+pub use checks::{history as check_history, CheckSink, Checked, NoChecks};
 pub use context::ContextSource;
 pub use dockerfile::{dockerfile_id, load_plan};
 pub use error::BuildError;
@@ -100,6 +102,8 @@ pub struct Sinks<'a> {
     pub downloads: &'a dyn TransferProgress,
     /// Pushes and cache exports.
     pub uploads: &'a dyn TransferProgress,
+    /// The build checks' results, before the first step.
+    pub checks: &'a dyn CheckSink,
 }
 
 /// Plans the build without running it (`--print-graph`); base images the
@@ -111,6 +115,16 @@ pub fn plan_only(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Resu
     load_plan(&StoreBaseImages::new(store, Some(&fetcher)), &dockerfile, &request.plan)
 }
 
+/// Plans the build and runs its build checks, building nothing
+/// (`build --check`).
+pub fn check(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<Checked, BuildError> {
+    let context = OpenedContext::open(store, &mut request.context)?;
+    let dockerfile = context.dockerfile(request.dockerfile.as_deref());
+    let fetcher = RegistryImages::new(store, request.registry.clone(), request.pull, true).with_progress(sinks.downloads);
+    let plan = load_plan(&StoreBaseImages::new(store, Some(&fetcher)), &dockerfile, &request.plan)?;
+    checks::run(store, &dockerfile, &plan, &request.plan.build_args)
+}
+
 /// Runs the whole pipeline for `request`.
 pub fn build(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<Outcome, BuildError> {
     let started = Instant::now();
@@ -118,6 +132,11 @@ pub fn build(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<O
     let dockerfile = opened.dockerfile(request.dockerfile.as_deref());
     let fetcher = RegistryImages::new(store, request.registry.clone(), request.pull, request.quiet).with_progress(sinks.downloads);
     let mut plan = load_plan(&StoreBaseImages::new(store, Some(&fetcher)), &dockerfile, &request.plan)?;
+    let checked = checks::run(store, &dockerfile, &plan, &request.plan.build_args)?;
+    sinks.checks.checked(&checked);
+    if checked.report.failed() {
+        return Err(BuildError::ChecksFailed(Box::new(checked)));
+    }
     for image in source_images(&plan) {
         fetcher.ensure(&image).map_err(|cause| BuildError::BaseImage { image, cause })?;
     }

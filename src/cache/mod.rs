@@ -4,6 +4,7 @@
 //! pruning, verification and the garbage-collection policy.
 
 mod explain;
+mod history;
 mod inventory;
 mod key;
 mod policy;
@@ -15,6 +16,7 @@ mod usage;
 mod verify;
 
 pub use explain::explain_miss;
+pub use history::{layer_changes, recent_builds, recent_builds_with_layers, record_build, BuildRecord, LayerChanges, PathChange, StepRecord, KEPT_BUILDS};
 pub use inventory::{parse_time, CacheEntry, EntryKind, FindError, Inventory, Totals};
 pub use key::{CacheKey, KeyBuilder};
 pub use policy::{collect, collect_garbage, gc_due, mark_gc, parse_duration, parse_keep_storage, GcOutcome, GcPolicy, KeepStorage, PolicyError};

@@ -26,6 +26,7 @@ Examples:
   strata build -f docker/Dockerfile --build-arg VERSION=2 --target runtime -t app .
   strata build --progress plain --explain .          why each step missed the cache
   strata build --keep-failed .                       debug a failing RUN in its container
+  strata build --check .                             run the build checks only (see strata lint)
   strata build --ssh default --secret id=npm,src=$HOME/.npmrc .
   strata build --print-graph --format dot . | dot -Tsvg > graph.svg
   strata build --output type=oci,dest=app.tar .
@@ -120,6 +121,10 @@ pub struct BuildArgs {
     /// Format of `--print-graph`.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
+    /// Run the build checks (as `strata lint`), print them and exit: 1 when
+    /// `error=true` is set and a rule fired. Nothing is built.
+    #[arg(long)]
+    pub check: bool,
     /// Check the registry for newer base images (missing ones are always pulled).
     #[arg(long)]
     pub pull: bool,
@@ -206,8 +211,17 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
     let request = request(store, args)?;
     let downloads = TransferView::lines(Direction::Down, args.quiet || args.progress == ProgressMode::Json);
     let uploads = TransferView::new(Direction::Up, args.quiet);
+    if args.check {
+        let sinks = build::Sinks { progress: &Quiet, downloads: &downloads, uploads: &NoProgress, checks: &build::NoChecks };
+        let checked = build::check(store, request, &sinks);
+        downloads.finish();
+        return match checked {
+            Ok(checked) => Ok(super::lint::print_checked(&checked)),
+            Err(error) => located(error),
+        };
+    }
     if args.print_graph {
-        let sinks = build::Sinks { progress: &Quiet, downloads: &NoProgress, uploads: &NoProgress };
+        let sinks = build::Sinks { progress: &Quiet, downloads: &NoProgress, uploads: &NoProgress, checks: &build::NoChecks };
         let plan = match build::plan_only(store, request, &sinks) {
             Ok(plan) => plan,
             Err(error) => return located(error),
@@ -220,7 +234,8 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     let progress = progress(args);
-    let sinks = build::Sinks { progress: progress.as_ref(), downloads: &downloads, uploads: &uploads };
+    let warnings = super::lint::BuildWarnings { quiet: args.quiet };
+    let sinks = build::Sinks { progress: progress.as_ref(), downloads: &downloads, uploads: &uploads, checks: &warnings };
     let outcome = build::build(store, request, &sinks);
     downloads.finish();
     uploads.finish();
@@ -311,6 +326,9 @@ pub(super) fn located(error: BuildError) -> Result<ExitCode, CliError> {
         BuildError::Parse { name, text, error } => eprintln!("{}", render::parse_error(&name, &text, *error)),
         BuildError::Plan { name, text, error } => eprintln!("{}", render::plan_error(&name, &text, &error)),
         BuildError::ReadDockerfile { path, source } => return Err(CliError::Read { path: path.display().to_string(), source }),
+        // The check sink has printed the warnings' summary already.
+        BuildError::ChecksFailed(_) => {}
+        BuildError::Lint(crate::lint::LintError::Config(error)) => return Err(CliError::Usage(error.to_string())),
         other => return Err(other.into()),
     }
     Ok(ExitCode::FAILURE)
@@ -372,7 +390,7 @@ fn metadata(outcome: &build::Outcome) -> serde_json::Value {
 
 /// `KEY=VALUE`, or `KEY` taking the value from the environment (skipped
 /// when unset), as docker build does.
-fn build_args(raw: &[String]) -> BTreeMap<String, String> {
+pub(super) fn build_args(raw: &[String]) -> BTreeMap<String, String> {
     raw.iter()
         .filter_map(|arg| match arg.split_once('=') {
             Some((k, v)) => Some((k.to_owned(), v.to_owned())),

@@ -6,6 +6,7 @@ mod build;
 mod cache;
 mod container;
 mod image;
+mod lint;
 mod parse;
 mod registry;
 mod render;
@@ -46,6 +47,8 @@ pub struct Cli {
 pub enum Command {
     /// Parse a Dockerfile and print its instructions, BuildKit's dump, or JSON.
     Parse(parse::ParseArgs),
+    /// Check a Dockerfile against BuildKit's build checks and strata's own rules.
+    Lint(lint::LintArgs),
     /// Create an image from a rootfs tarball (plain, gzip or zstd).
     Import(image::ImportArgs),
     /// List images.
@@ -100,6 +103,7 @@ pub fn run() -> ExitCode {
     let root = store_root(cli.root);
     let outcome = match cli.command {
         Command::Parse(args) => parse::run(&args),
+        Command::Lint(args) => lint::run(&root, &args),
         Command::Import(args) => open(&root).and_then(|store| image::import(&store, &args)),
         Command::Images(args) => open(&root).and_then(|store| image::images(&store, &args)),
         Command::Tag(args) => open(&root).and_then(|store| image::tag(&store, &args)),

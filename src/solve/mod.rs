@@ -155,6 +155,8 @@ pub struct Solver<'a> {
     used: std::sync::Mutex<Vec<UsedStep>>,
     /// The build's private network, started by the first RUN that needs it.
     network: std::sync::Mutex<run::BuildNetwork>,
+    /// Each step's outcome, for the build history (`strata lint` reads it).
+    history: std::sync::Mutex<Vec<crate::cache::StepRecord>>,
 }
 
 /// The result of a build: the target stage's state, committed as an image.
@@ -185,6 +187,7 @@ impl<'a> Solver<'a> {
             shared_cache: None,
             used: Default::default(),
             network: Default::default(),
+            history: Default::default(),
         }
     }
 
@@ -221,11 +224,17 @@ impl<'a> Solver<'a> {
         let image = self.store.commit_image_bytes(&target.config.to_canonical_json(), &target.config, &target.layers, tags)?;
         self.progress.finish(started.elapsed());
         let steps = std::mem::take(&mut *self.used.lock().unwrap_or_else(|p| p.into_inner()));
+        let history = std::mem::take(&mut *self.history.lock().unwrap_or_else(|p| p.into_inner()));
+        crate::cache::record_build(self.store, &self.options.dockerfile_id, crate::cache::BuildRecord { time: build.time, steps: history })?;
         Ok(BuildOutput { image, cached_steps: cached, total_steps: total, steps, last_key: target.key })
     }
 
     fn record_hit(&self, identity: String, key: crate::cache::CacheKey) {
         self.hits.lock().unwrap_or_else(|p| p.into_inner()).push((identity, key));
+    }
+
+    fn record_step(&self, step: crate::cache::StepRecord) {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).push(step);
     }
 
     fn record_used(&self, record: crate::cache::CacheRecord, layer: Option<(Digest, crate::store::LayerRecord)>) {

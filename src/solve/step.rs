@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::state::StageState;
 use super::{SolveError, Solver};
-use crate::cache::{explain_miss, CacheKey, CacheRecord, Input};
+use crate::cache::{explain_miss, CacheKey, CacheRecord, Input, StepRecord};
 use crate::context::Selection;
 use crate::copy::{copy, make_dir_all, resolve_owner, AddSpec, CopyRequest, CopySpec};
 use crate::digest::Digest;
@@ -56,6 +56,14 @@ impl Solver<'_> {
                     state.created = record.created.clone();
                     apply(&mut state, step, layer.clone());
                     state.key = key;
+                    self.record_step(StepRecord {
+                        stage: stage.index,
+                        line: step.lines.start,
+                        text: step.text.clone(),
+                        cached: true,
+                        reasons: Vec::new(),
+                        layer: record.layer,
+                    });
                     self.record_hit(identity, key);
                     self.record_used(record, layer);
                     self.progress.event(Event::Cached { id });
@@ -63,9 +71,10 @@ impl Solver<'_> {
                     continue;
                 }
             }
+            // Every miss is explained: the build history keeps the reasons.
+            let reasons = explain_miss(&inputs, self.cache().last(&identity)?.as_ref());
             if self.options.explain {
-                let last = self.cache().last(&identity)?;
-                self.progress.event(Event::Miss { id, reasons: explain_miss(&inputs, last.as_ref()) });
+                self.progress.event(Event::Miss { id, reasons: reasons.clone() });
             }
             let executed = self.execute(&state, step, results, id, selection.as_ref());
             let layer = match executed {
@@ -94,6 +103,7 @@ impl Solver<'_> {
             stored?;
             state.created = record.created.clone();
             apply(&mut state, step, layer.clone());
+            self.record_step(StepRecord { stage: stage.index, line: step.lines.start, text: step.text.clone(), cached: false, reasons, layer: record.layer });
             self.record_used(record, layer);
             state.key = key;
             self.progress.event(Event::Done { id, duration: started.elapsed() });

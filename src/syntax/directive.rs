@@ -31,13 +31,16 @@ impl Default for Directives {
     }
 }
 
-/// `# check=skip=<rule>[,<rule>...];error=true|false` (BuildKit build checks).
+/// `# check=skip=<rule>[,<rule>...];error=true|false;experimental=<rule>[,...]`
+/// (BuildKit build checks).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct CheckDirective {
     /// Rules to skip; `all` skips every rule.
     pub skip: Vec<String>,
     /// Whether check violations fail the build.
     pub error: bool,
+    /// Experimental rules to turn on; `all` turns on every one.
+    pub experimental: Vec<String>,
 }
 
 /// Rule `directive`: `#` blanks name blanks `=` blanks value (trailing blanks dropped).
@@ -101,18 +104,24 @@ impl DirectiveScanner {
     }
 }
 
-/// Rule `check_value`: `key=value` parts separated by `;`.
-fn parse_check(value: &str) -> Option<CheckDirective> {
+/// Rule `check_value`: `key=value` parts separated by `;` (also the value
+/// of the `BUILDKIT_DOCKERFILE_CHECK` build arg). `None` when malformed.
+pub fn parse_check(value: &str) -> Option<CheckDirective> {
     let mut check = CheckDirective::default();
     for part in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, val) = part.split_once('=')?;
         match key.trim().to_ascii_lowercase().as_str() {
-            "skip" => check.skip = val.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect(),
+            "skip" => check.skip = rule_list(val),
+            "experimental" => check.experimental = rule_list(val),
             "error" => check.error = val.trim().parse().ok()?,
             _ => return None,
         }
     }
     Some(check)
+}
+
+fn rule_list(value: &str) -> Vec<String> {
+    value.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect()
 }
 
 /// True when `line` (left-trimmed) is a comment line.

@@ -20,7 +20,7 @@ mod span;
 mod split;
 
 pub use ast::{parse_ast, Ast};
-pub use directive::{CheckDirective, Directives};
+pub use directive::{parse_check, CheckDirective, Directives};
 pub use dump::{dump, go_quote};
 pub use error::{Arity, ErrorKind, ParseError};
 pub use heredoc::Heredoc;
