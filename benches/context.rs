@@ -51,7 +51,7 @@ fn generate(files: usize, total_mb: usize) -> Tree {
     let mut block = vec![0u8; 64 * 1024];
     for i in 0..files {
         let path = root.join(format!("d{:02}/s{}/file{i:05}.bin", i % 100, (i / 100) % 10));
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs_err::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         let size = next() % (2 * mean + 1);
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
         let mut left = size;
@@ -67,7 +67,7 @@ fn generate(files: usize, total_mb: usize) -> Tree {
         bytes += size;
         paths.push(path);
     }
-    std::fs::write(root.join(".dockerignore"), "*.tmp\n").expect("write .dockerignore");
+    fs_err::write(root.join(".dockerignore"), "*.tmp\n").expect("write .dockerignore");
     Tree { _dir: dir, root, files: paths, bytes }
 }
 

@@ -101,7 +101,7 @@ fn generate() -> String {
 fn bench(c: &mut Criterion) {
     let text = generate();
     if let Some(path) = std::env::var_os("STRATA_BENCH_DOCKERFILE") {
-        std::fs::write(&path, &text).expect("write the generated Dockerfile");
+        fs_err::write(&path, &text).expect("write the generated Dockerfile");
     }
     let lines = text.lines().count();
     // The input must parse, or the benchmark would only time an early error.

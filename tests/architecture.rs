@@ -8,7 +8,6 @@
 //! flows one way, so the allowed edges must also form no cycle.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 /// One row of the README's module table.
@@ -30,7 +29,7 @@ fn module_name(cell: &str) -> Option<String> {
 }
 
 fn table() -> BTreeMap<String, Row> {
-    let readme = fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let readme = fs_err::read_to_string(repo().join("README.md")).expect("README.md");
     let section = readme.split("\n## Architecture\n").nth(1).expect("the README has an Architecture section");
     let section = section.split("\n## ").next().unwrap_or(section);
     let mut rows = BTreeMap::new();
@@ -53,7 +52,7 @@ fn table() -> BTreeMap<String, Row> {
 fn modules() -> BTreeMap<String, Vec<PathBuf>> {
     let src = repo().join("src");
     let mut modules = BTreeMap::new();
-    for entry in fs::read_dir(&src).expect("src/") {
+    for entry in fs_err::read_dir(&src).expect("src/") {
         let path = entry.expect("src/ entry").path();
         let name = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 file name").to_owned();
         if name == "lib" {
@@ -67,7 +66,7 @@ fn modules() -> BTreeMap<String, Vec<PathBuf>> {
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for entry in fs::read_dir(dir).expect("module directory") {
+    for entry in fs_err::read_dir(dir).expect("module directory") {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
             files.extend(rust_files(&path));
@@ -149,7 +148,7 @@ fn every_edge_is_allowed_by_the_table() {
     for (module, files) in modules() {
         let Some(allowed) = table.get(&module).and_then(|row| row.may_use.as_ref()) else { continue };
         for file in files {
-            let text = fs::read_to_string(&file).expect("source file");
+            let text = fs_err::read_to_string(&file).expect("source file");
             for used in uses(&text) {
                 if used != module && used != "self" && used != "super" && !allowed.contains(&used) {
                     wrong.push(format!("{} uses {used}", file.strip_prefix(repo()).unwrap_or(&file).display()));

@@ -56,27 +56,27 @@ impl Fixture {
 /// The input tree: everything an image layer must carry faithfully.
 fn build_rootfs(rootfs: &Path) {
     for dir in ["bin", "etc", "run", "tmp", "var/empty", "usr/share/a-directory-name-long-enough-to-need-pax-records-in-a-tar-header/sub"] {
-        fs::create_dir_all(rootfs.join(dir)).unwrap();
+        fs_err::create_dir_all(rootfs.join(dir)).unwrap();
     }
-    fs::set_permissions(rootfs, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).expect("/usr/bin/busybox (apt-get install busybox-static)");
-    fs::set_permissions(rootfs.join("bin/busybox"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs_err::set_permissions(rootfs, fs::Permissions::from_mode(0o755)).unwrap();
+    fs_err::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).expect("/usr/bin/busybox (apt-get install busybox-static)");
+    fs_err::set_permissions(rootfs.join("bin/busybox"), fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
     std::os::unix::fs::symlink("/bin/busybox", rootfs.join("bin/ls")).unwrap();
-    fs::hard_link(rootfs.join("bin/busybox"), rootfs.join("bin/hardlinked")).unwrap();
-    fs::copy("/usr/bin/busybox", rootfs.join("bin/su")).unwrap();
-    fs::set_permissions(rootfs.join("bin/su"), fs::Permissions::from_mode(0o4755)).unwrap();
-    fs::write(rootfs.join("etc/motd"), "hello from strata\n").unwrap();
-    fs::set_permissions(rootfs.join("etc/motd"), fs::Permissions::from_mode(0o640)).unwrap();
+    fs_err::hard_link(rootfs.join("bin/busybox"), rootfs.join("bin/hardlinked")).unwrap();
+    fs_err::copy("/usr/bin/busybox", rootfs.join("bin/su")).unwrap();
+    fs_err::set_permissions(rootfs.join("bin/su"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs_err::write(rootfs.join("etc/motd"), "hello from strata\n").unwrap();
+    fs_err::set_permissions(rootfs.join("etc/motd"), fs::Permissions::from_mode(0o640)).unwrap();
     std::os::unix::fs::chown(rootfs.join("etc/motd"), Some(1000), Some(1000)).unwrap();
     xattr::set(rootfs.join("etc/motd"), "user.test", b"strata").unwrap();
-    fs::write(rootfs.join("etc/empty"), "").unwrap();
+    fs_err::write(rootfs.join("etc/empty"), "").unwrap();
     nix::unistd::mkfifo(&rootfs.join("run/fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-    fs::set_permissions(rootfs.join("var/empty"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs_err::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    fs_err::set_permissions(rootfs.join("var/empty"), fs::Permissions::from_mode(0o700)).unwrap();
     std::os::unix::fs::chown(rootfs.join("var/empty"), Some(33), Some(33)).unwrap();
     let long = "usr/share/a-directory-name-long-enough-to-need-pax-records-in-a-tar-header/sub/and-a-long-file-name.txt";
-    fs::write(rootfs.join(long), "long\n").unwrap();
+    fs_err::write(rootfs.join(long), "long\n").unwrap();
 }
 
 /// One line per path: type, mode, owner, size and content digest or link
@@ -89,15 +89,15 @@ fn listing(root: &Path) -> String {
 }
 
 fn walk(root: &Path, dir: &Path, lines: &mut BTreeMap<String, String>, inodes: &mut HashMap<(u64, u64), String>) {
-    let mut children: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut children: Vec<_> = fs_err::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     children.sort();
     for path in children {
         let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-        let meta = fs::symlink_metadata(&path).unwrap();
+        let meta = fs_err::symlink_metadata(&path).unwrap();
         let kind = meta.file_type();
         let mut line = format!("mode={:o} owner={}:{}", meta.mode() & 0o7777, meta.uid(), meta.gid());
         if kind.is_symlink() {
-            line = format!("symlink owner={}:{} -> {}", meta.uid(), meta.gid(), fs::read_link(&path).unwrap().display());
+            line = format!("symlink owner={}:{} -> {}", meta.uid(), meta.gid(), fs_err::read_link(&path).unwrap().display());
         } else if kind.is_dir() {
             line = format!("dir {line}");
         } else if kind.is_fifo() {
@@ -108,7 +108,7 @@ fn walk(root: &Path, dir: &Path, lines: &mut BTreeMap<String, String>, inodes: &
                 line = format!("file {line} hardlink-of={first}");
             } else {
                 inodes.insert(key, rel.clone());
-                let digest = hex(&Sha256::digest(fs::read(&path).unwrap()));
+                let digest = hex(&Sha256::digest(fs_err::read(&path).unwrap()));
                 line = format!("file {line} size={} sha256={digest}", meta.len());
             }
         } else {
@@ -203,7 +203,7 @@ fn oci_dir_passes_the_oci_tools_and_unpacks_to_the_input_tree() {
     assert_eq!(skopeo["Digest"], ours["Manifest"]["Digest"]);
     assert_eq!(skopeo["Layers"][0], ours["Layers"][0]["Digest"]);
 
-    let index: Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let index: Value = serde_json::from_slice(&fs_err::read(layout.join("index.json")).unwrap()).unwrap();
     let annotations = &index["manifests"][0]["annotations"];
     assert_eq!(annotations["org.opencontainers.image.ref.name"], TAG);
     assert_eq!(annotations["io.containerd.image.name"], "docker.io/library/busybox:1.35");
@@ -215,13 +215,13 @@ fn oci_dir_passes_the_oci_tools_and_unpacks_to_the_input_tree() {
 fn oci_dir_refuses_a_directory_that_is_not_empty() {
     let fixture = Fixture::new();
     let layout = fixture.path("occupied");
-    fs::create_dir(&layout).unwrap();
-    fs::write(layout.join("keep"), "mine").unwrap();
+    fs_err::create_dir(&layout).unwrap();
+    fs_err::write(layout.join("keep"), "mine").unwrap();
     let output =
         Command::new(STRATA).arg("--root").arg(&fixture.root).args(["save", "--format", "oci-dir", "-o", layout.to_str().unwrap(), NAME]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not empty"));
-    assert_eq!(fs::read_to_string(layout.join("keep")).unwrap(), "mine");
+    assert_eq!(fs_err::read_to_string(layout.join("keep")).unwrap(), "mine");
 }
 
 #[test]
@@ -279,7 +279,7 @@ fn oci_archive_round_trips_through_load_from_standard_input() {
     let fixture = Fixture::new();
     let archive = fixture.path("busybox.oci.tar");
     let saved = strata(&fixture.root, &["save", "--format", "oci-archive", NAME]);
-    fs::write(&archive, &saved.stdout).unwrap();
+    fs_err::write(&archive, &saved.stdout).unwrap();
     let files = tar_files(&archive);
     for name in ["oci-layout", "index.json", "manifest.json"] {
         assert!(files.contains_key(name), "oci-archive lacks {name}: {:?}", files.keys().collect::<Vec<_>>());
@@ -349,14 +349,14 @@ fn load_refuses_entries_outside_the_archive_and_cleans_up() {
     header.set_cksum();
     builder.append(&header, &b"evil"[..]).unwrap();
     let archive = fixture.path("evil.tar");
-    fs::write(&archive, builder.into_inner().unwrap()).unwrap();
+    fs_err::write(&archive, builder.into_inner().unwrap()).unwrap();
 
     let fresh = fixture.other_root("fresh");
     let output = Command::new(STRATA).arg("--root").arg(&fresh).args(["load", "-i", archive.to_str().unwrap()]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("refusing archive entry"), "{output:?}");
     assert!(!fresh.join("tmp/escaped").exists() && !fresh.join("escaped").exists());
-    assert_eq!(fs::read_dir(fresh.join("tmp")).unwrap().count(), 0, "load left scratch files behind");
+    assert_eq!(fs_err::read_dir(fresh.join("tmp")).unwrap().count(), 0, "load left scratch files behind");
 }
 
 /// `fresh` holds the fixture's image under the same ID and name, listed by
@@ -369,7 +369,7 @@ fn assert_loaded(fixture: &Fixture, fresh: &Path) {
     let rows: Vec<Value> = images.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 1, "{images}");
     assert_eq!((rows[0]["Repository"].as_str(), rows[0]["Tag"].as_str(), rows[0]["ID"].as_str()), (Some("busybox"), Some(TAG), Some(id.as_str())));
-    assert_eq!(fs::read_dir(fresh.join("tmp")).unwrap().count(), 0, "load left scratch files behind");
+    assert_eq!(fs_err::read_dir(fresh.join("tmp")).unwrap().count(), 0, "load left scratch files behind");
 }
 
 /// The loaded image, saved again as an OCI layout, unpacks to the input tree.

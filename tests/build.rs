@@ -63,8 +63,8 @@ COPY --from=missing / /
     assert!(!run.stderr.contains("does-not-exist"), "the missing base was resolved:\n{}", run.stderr);
     assert_eq!(steps(&run.stderr), 2, "only base and wanted run:\n{}", run.stderr);
     let rootfs = root.rootfs("wanted:1");
-    assert_eq!(std::fs::read_to_string(rootfs.join("base.txt")).unwrap(), "base\n");
-    assert_eq!(std::fs::read_to_string(rootfs.join("wanted.txt")).unwrap(), "wanted\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("base.txt")).unwrap(), "base\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("wanted.txt")).unwrap(), "wanted\n");
 }
 
 #[test]
@@ -129,7 +129,7 @@ RUN echo \"targetarch=[$TARGETARCH]\" >> /args
         other => other,
     };
     assert_eq!(
-        std::fs::read_to_string(rootfs.join("args")).unwrap(),
+        fs_err::read_to_string(rootfs.join("args")).unwrap(),
         format!("global=[]\nredeclared=[outer]\noverridden=[cli]\nshadowed=[env]\ntargetarch=[{arch}]\n")
     );
     let warning = run.stderr.lines().filter(|l| l.contains("NOBODY")).collect::<Vec<_>>();
@@ -214,7 +214,7 @@ RUN echo new > /new.txt && rm /etc/group && rm -r /data && mkdir /data && echo f
 ";
     root.build(dockerfile, &[], &["-t", "run:1", "--snapshotter", snapshotter]).success();
     let rootfs = root.rootfs("run:1");
-    assert_eq!(std::fs::read_to_string(rootfs.join("new.txt")).unwrap(), "new\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("new.txt")).unwrap(), "new\n");
     assert!(!rootfs.join("etc/group").exists(), "the deleted base file is gone");
     golden("run_writes_deletes_and_replaces", "data.txt", &tree(&rootfs.join("data")));
     let layers = root.layers("run:1");
@@ -252,7 +252,7 @@ EOF
 ";
     root.build(dockerfile, &[], &["-t", "user:1", "--snapshotter", snapshotter]).success();
     let rootfs = root.rootfs("user:1");
-    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let read = |p: &str| fs_err::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert!(rootfs.join("work/deep").is_dir());
     assert_eq!(read("out.pwd"), "/work/deep\n");
     assert_eq!(read("tmp/uid"), "1000\n");
@@ -277,7 +277,7 @@ fn run_network_none_has_only_loopback() {
     let dockerfile = "FROM busybox:latest\nRUN --network=none cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' ' > /devs\n";
     root.build(dockerfile, &[], &["-t", "net:1"]).success();
     let rootfs = root.rootfs("net:1");
-    assert_eq!(std::fs::read_to_string(rootfs.join("devs")).unwrap(), "lo\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("devs")).unwrap(), "lo\n");
 }
 
 #[test]
@@ -288,11 +288,11 @@ FROM busybox:latest
 RUN --mount=type=cache,target=/c (ls /c; date +%s%N > /c/stamp-$RANDOM) && ls /c | wc -l > /count
 ";
     root.build(dockerfile, &[], &["-t", "cache:1"]).success();
-    assert_eq!(std::fs::read_to_string(root.rootfs("cache:1").join("count")).unwrap().trim(), "1");
+    assert_eq!(fs_err::read_to_string(root.rootfs("cache:1").join("count")).unwrap().trim(), "1");
     root.build(dockerfile, &[], &["-t", "cache:2", "--no-cache"]).success();
     let rootfs = root.rootfs("cache:2");
-    assert_eq!(std::fs::read_to_string(rootfs.join("count")).unwrap().trim(), "2", "the second run sees the first one's file");
-    let leftover = std::fs::read_dir(rootfs.join("c")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(fs_err::read_to_string(rootfs.join("count")).unwrap().trim(), "2", "the second run sees the first one's file");
+    let leftover = fs_err::read_dir(rootfs.join("c")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(leftover, 0, "the cache mount's content is not in the image");
 }
 
@@ -331,7 +331,7 @@ fn explain_after(change: impl FnOnce(&TestRoot) -> Vec<String>) -> (TestRoot, St
     let args = change(&root);
     let mut all: Vec<&str> = vec!["--explain"];
     all.extend(args.iter().map(String::as_str));
-    let dockerfile = std::fs::read_to_string(root.context_dir().join("Dockerfile")).unwrap();
+    let dockerfile = fs_err::read_to_string(root.context_dir().join("Dockerfile")).unwrap();
     let run = root.build(&dockerfile, &[], &all).success();
     (root, run.stderr)
 }
@@ -414,8 +414,8 @@ fn iidfile_metadata_file_and_oci_output() {
     ];
     let run = root.build("FROM busybox:latest\nRUN echo x > /x\n", &[], &args).success();
     let id = image_id(&run);
-    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id);
-    let metadata: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(fs_err::read_to_string(&iid).unwrap(), id);
+    let metadata: serde_json::Value = serde_json::from_slice(&fs_err::read(&meta).unwrap()).unwrap();
     assert_eq!(metadata["containerimage.config.digest"], id.as_str());
     assert!(metadata["containerimage.digest"].as_str().is_some_and(|d| d.starts_with("sha256:")), "{metadata}");
     let output = std::process::Command::new("skopeo").arg("inspect").arg(format!("oci-archive:{}", archive.display())).output().expect("run skopeo");
@@ -458,7 +458,7 @@ CMD [\"sh\"]
     let id = quiet.stdout.trim().to_owned();
     assert!(id.starts_with("sha256:") && quiet.stdout.lines().count() == 1, "-q prints the ID only: {:?}", quiet.stdout);
     let rootfs = root.rootfs("child:1");
-    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let read = |p: &str| fs_err::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert_eq!(read("inherited"), "bar /w\n");
     assert_eq!(read("w/triggered"), "onbuild\n", "the trigger ran once");
     assert_eq!(read("x/in.txt"), "in the tar\n", "ADD unpacked the tarball");
@@ -479,7 +479,7 @@ fn workdir_is_created_as_the_current_user() {
     root.build("FROM busybox:latest\nUSER app\nWORKDIR /home/app/work\nRUN touch file\n", &[], &["-t", "wd:1"]).success();
     let rootfs = root.rootfs("wd:1");
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(rootfs.join("home/app/work")).unwrap().uid(), 1000);
+    assert_eq!(fs_err::metadata(rootfs.join("home/app/work")).unwrap().uid(), 1000);
 }
 
 #[test]
@@ -497,8 +497,8 @@ fn concurrent_builds_share_one_store() {
     let mut children = Vec::new();
     for n in 0..3 {
         let dir = root.scratch(&format!("ctx-{n}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("Dockerfile"), format!("FROM busybox:latest\nRUN echo shared > /shared\nRUN echo {n} > /n\n")).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
+        fs_err::write(dir.join("Dockerfile"), format!("FROM busybox:latest\nRUN echo shared > /shared\nRUN echo {n} > /n\n")).unwrap();
         let tag = format!("par:{n}");
         children.push((
             n,
@@ -514,8 +514,8 @@ fn concurrent_builds_share_one_store() {
     }
     for n in 0..3 {
         let rootfs = root.rootfs(&format!("par:{n}"));
-        assert_eq!(std::fs::read_to_string(rootfs.join("n")).unwrap(), format!("{n}\n"));
-        assert_eq!(std::fs::read_to_string(rootfs.join("shared")).unwrap(), "shared\n");
+        assert_eq!(fs_err::read_to_string(rootfs.join("n")).unwrap(), format!("{n}\n"));
+        assert_eq!(fs_err::read_to_string(rootfs.join("shared")).unwrap(), "shared\n");
     }
     root.assert_no_partial_blobs();
 }
@@ -527,7 +527,7 @@ fn settle() {
 }
 
 fn files_read(meta: &std::path::Path) -> u64 {
-    let metadata: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
+    let metadata: serde_json::Value = serde_json::from_slice(&fs_err::read(meta).unwrap()).unwrap();
     metadata["strata.context"]["files_read"].as_u64().unwrap()
 }
 
@@ -564,7 +564,7 @@ fn context_from_a_tar_on_stdin() {
     let output = command.output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let rootfs = root.rootfs("stdin:1");
-    assert_eq!(std::fs::read_to_string(rootfs.join("hello.txt")).unwrap(), "hi\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("hello.txt")).unwrap(), "hi\n");
 }
 
 /// Every file under `dir` (the store), searched for `needle`.
@@ -572,10 +572,10 @@ fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::Path
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(path) = pending.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = fs_err::symlink_metadata(&path) else { continue };
         if meta.is_dir() {
-            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if meta.is_file() && std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle) {
+            pending.extend(fs_err::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if meta.is_file() && fs_err::read(&path).unwrap().windows(needle.len()).any(|w| w == needle) {
             found.push(path);
         }
     }
@@ -587,7 +587,7 @@ fn secrets_reach_the_run_but_never_the_image_cache_or_logs() {
     let root = root();
     let secret = "correct-horse-battery-staple-1234";
     let secret_file = root.scratch("token");
-    std::fs::write(&secret_file, secret).unwrap();
+    fs_err::write(&secret_file, secret).unwrap();
     // The Dockerfile compares digests: the value itself must not be in it.
     let digest = sha256_text(secret);
     let dockerfile = format!(
@@ -630,8 +630,8 @@ fn bind_mounts_show_context_and_stages_and_never_commit_or_leak_writes() {
     assert!(run.stderr.contains("read-only"), "{}", run.stderr);
     assert!(!root.context_dir().join("data/new.txt").exists(), "an rw bind mount wrote into the context");
     let rootfs = root.rootfs("bind:1");
-    assert_eq!(std::fs::read_to_string(rootfs.join("ctx.txt")).unwrap(), "from-context\n");
-    assert_eq!(std::fs::read_to_string(rootfs.join("stage.txt")).unwrap(), "from-stage\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("ctx.txt")).unwrap(), "from-context\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("stage.txt")).unwrap(), "from-stage\n");
     assert!(!rootfs.join("mnt").exists(), "mount points were committed");
     let changed = root.build(dockerfile, &[("data/a.txt", "changed\n")], &["--explain"]).success();
     assert!(changed.stderr.contains("data/a.txt content changed"), "{}", changed.stderr);
@@ -650,13 +650,13 @@ fn mounts_without_a_target_land_at_the_workdir() {
         EOF\n";
     let run = root.build(dockerfile, &[("a.txt", "at-the-workdir\n"), ("data/b.txt", "sub\n")], &["-t", "notarget:1"]).success();
     let rootfs = root.rootfs("notarget:1");
-    assert_eq!(std::fs::read_to_string(rootfs.join("seen.txt")).unwrap(), "at-the-workdir\n");
-    assert_eq!(std::fs::read_to_string(rootfs.join("listing.txt")).unwrap(), "Dockerfile\na.txt\ndata\n");
-    assert_eq!(std::fs::read_to_string(rootfs.join("seen-sub.txt")).unwrap(), "sub\n");
-    assert_eq!(std::fs::read_to_string(rootfs.join("cache.txt")).unwrap(), "kept\n");
-    assert_eq!(std::fs::read_to_string(rootfs.join("heredoc.txt")).unwrap(), "at-the-workdir\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("seen.txt")).unwrap(), "at-the-workdir\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("listing.txt")).unwrap(), "Dockerfile\na.txt\ndata\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("seen-sub.txt")).unwrap(), "sub\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("cache.txt")).unwrap(), "kept\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("heredoc.txt")).unwrap(), "at-the-workdir\n");
     assert!(rootfs.join("src").is_dir(), "the workdir itself stays");
-    assert_eq!(std::fs::read_dir(rootfs.join("src")).unwrap().count(), 0, "what the mounts showed was committed: {}", run.stderr);
+    assert_eq!(fs_err::read_dir(rootfs.join("src")).unwrap().count(), 0, "what the mounts showed was committed: {}", run.stderr);
     let refused = root.build("FROM busybox:latest\nRUN --mount=type=bind true\n", &[], &[]).failure();
     assert!(refused.stderr.contains("invalid mount target \"/\""), "{}", refused.stderr);
 }
@@ -691,7 +691,7 @@ fn a_killed_build_leaves_no_mounts_processes_or_temporary_files() {
     child.wait().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let store = root.blobs_dir().parent().unwrap().parent().unwrap().to_path_buf();
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mountinfo = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mountinfo.contains(store.to_str().unwrap()), "mounts left behind:\n{mountinfo}");
     let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&ps.stdout).contains(&marker), "the container's processes survived");
@@ -705,7 +705,7 @@ fn a_killed_build_leaves_no_mounts_processes_or_temporary_files() {
 /// The /dev/shm scratch directories of the strata process `pid`.
 fn shm_scratch_of(pid: u32) -> Vec<String> {
     let prefix = format!("strata-run-{pid}-");
-    std::fs::read_dir("/dev/shm")
+    fs_err::read_dir("/dev/shm")
         .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(&prefix)).collect())
         .unwrap_or_default()
 }
@@ -755,7 +755,7 @@ fn fake_agent(path: &std::path::Path) -> std::thread::JoinHandle<()> {
 fn ssh_mounts_reach_the_agent_through_a_socket_that_is_never_committed() {
     let root = root();
     let dir = root.context_dir();
-    std::fs::create_dir_all(&dir).unwrap();
+    fs_err::create_dir_all(&dir).unwrap();
     let built = std::process::Command::new("gcc")
         .args(["-static", "-O1", "-o"])
         .arg(dir.join("ping"))
@@ -802,7 +802,7 @@ fn two_hundred_layers_build_run_and_export() {
     assert_eq!(inspect["Layers"].as_array().map(Vec::len), Some(202), "base + 200 COPY + RUN");
     assert_eq!(root.ok(&["run", "--rm", "deep:1", "--", "cat", "/count"]).trim(), "200");
     let rootfs = root.rootfs("deep:1");
-    assert_eq!(std::fs::read_to_string(rootfs.join("layers/f199")).unwrap(), "199\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("layers/f199")).unwrap(), "199\n");
 }
 
 #[test]
@@ -831,7 +831,7 @@ fn ctrl_c_leaves_no_mounts_processes_or_temporary_files() {
     assert!(rest.contains("build interrupted"), "{rest}");
     assert!(shm_scratch_of(child.id()).is_empty(), "private scratch left in /dev/shm");
     let store = root.blobs_dir().parent().unwrap().parent().unwrap().to_path_buf();
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mountinfo = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mountinfo.contains(store.to_str().unwrap()), "mounts left behind:\n{mountinfo}");
     let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&ps.stdout).contains(&marker), "the container's processes survived");
@@ -845,7 +845,7 @@ fn auto_snapshotter_falls_back_to_native_on_a_store_overlay_cannot_use() {
     let root = TestRoot::new();
     let base = root.scratch("overlaid");
     for dir in ["l", "u", "w", "m"] {
-        std::fs::create_dir_all(base.join(dir)).unwrap();
+        fs_err::create_dir_all(base.join(dir)).unwrap();
     }
     let tarball = root.scratch("busybox.tar");
     let rootfs = root.scratch("busybox-rootfs");
@@ -884,8 +884,8 @@ fn built_layers_are_kept_as_snapshots_and_streamed_when_saved() {
     let snapshot = root.snapshots_dir().join(&diff_id);
     assert!(snapshot.join("data").is_file());
     let rootfs = root.rootfs("lazy:1");
-    assert_eq!(std::fs::read_to_string(rootfs.join("data")).unwrap(), "data\n");
-    std::fs::write(snapshot.join("data"), "tampered\n").unwrap();
+    assert_eq!(fs_err::read_to_string(rootfs.join("data")).unwrap(), "data\n");
+    fs_err::write(snapshot.join("data"), "tampered\n").unwrap();
     let out = root.scratch("tampered.tar");
     root.run(&["save", "-o", out.to_str().unwrap(), "lazy:1"]).failure().says(&format!("sha256:{diff_id}"));
     assert!(!out.exists(), "a failed save left its output");

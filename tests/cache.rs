@@ -68,7 +68,7 @@ fn reasons(step: &Value) -> Vec<String> {
 /// Bytes of the regular files under `dir`.
 fn tree_bytes(dir: &Path) -> u64 {
     let mut total = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
+    for entry in fs_err::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         let kind = entry.file_type().unwrap();
         if kind.is_dir() {
@@ -89,7 +89,7 @@ fn image_layers(root: &TestRoot, image: &str) -> BTreeSet<String> {
 /// Builds MULTI (tagged `multi:1`) and OTHER (tagged `other:1`).
 fn fill(root: &TestRoot) {
     root.build(MULTI, &[("a.txt", "alpha\n")], &["-t", "multi:1"]).success();
-    std::fs::write(root.context_dir().join("Dockerfile.other"), OTHER).unwrap();
+    fs_err::write(root.context_dir().join("Dockerfile.other"), OTHER).unwrap();
     let other = root.context_dir().join("Dockerfile.other");
     root.build("", &[("b.txt", "beta\n")], &["-f", other.to_str().unwrap(), "-t", "other:1"]).success();
 }
@@ -106,12 +106,12 @@ fn du_totals_match_the_bytes_on_disk() {
     let base = image_layers(&root, "busybox:latest");
     fill(&root);
     let report = du(&root);
-    let mut expected = std::fs::metadata(root.root.join("statcache.redb")).unwrap().len();
+    let mut expected = fs_err::metadata(root.root.join("statcache.redb")).unwrap().len();
     for snapshot in support::names(&root.snapshots_dir()).difference(&base) {
         // A build layer's blob, when kept, is its uncompressed tar: blob
         // digest = diff_id. Most are kept as their snapshot alone.
         expected += tree_bytes(&root.snapshots_dir().join(snapshot));
-        expected += std::fs::metadata(root.blobs_dir().join(snapshot)).map_or(0, |m| m.len());
+        expected += fs_err::metadata(root.blobs_dir().join(snapshot)).map_or(0, |m| m.len());
     }
     let totals = &report["totals"];
     assert_eq!(totals["total"].as_u64().unwrap(), expected, "du total vs disk:\n{report:#}");
@@ -320,7 +320,7 @@ fn a_pruned_cache_rebuilds_correctly() {
     let rebuilt = root.build(MULTI, &[], &["-t", "multi:2"]).success();
     assert!(cached_steps(&rebuilt.stderr) < steps(&rebuilt.stderr), "pruned steps run again:\n{}", rebuilt.stderr);
     let rootfs = root.rootfs("multi:2");
-    assert_eq!(std::fs::read_to_string(rootfs.join("joined.txt")).unwrap(), "alpha\none\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("joined.txt")).unwrap(), "alpha\none\n");
     assert_eq!(root.run(&["cache", "verify"]).code, Some(0));
 }
 
@@ -343,13 +343,13 @@ fn verify_finds_a_flipped_byte_and_a_missing_snapshot_and_repair_lets_builds_rec
     // The final image's layer (the same as `RUN cat`'s) loses a file:
     // incomplete; repair unpacks it again from its blob.
     let image_layer = layer_of("COPY --from=build /joined.txt /joined.txt");
-    std::fs::remove_file(root.snapshots_dir().join(&image_layer).join("joined.txt")).unwrap();
+    fs_err::remove_file(root.snapshots_dir().join(&image_layer).join("joined.txt")).unwrap();
 
     let blob = root.blobs_dir().join(&flipped);
-    let mut bytes = std::fs::read(&blob).unwrap();
+    let mut bytes = fs_err::read(&blob).unwrap();
     bytes[600] ^= 0x01;
-    std::fs::write(&blob, bytes).unwrap();
-    std::fs::remove_dir_all(root.snapshots_dir().join(&missing)).unwrap();
+    fs_err::write(&blob, bytes).unwrap();
+    fs_err::remove_dir_all(root.snapshots_dir().join(&missing)).unwrap();
 
     let run = root.run(&["cache", "verify", "--format", "json"]);
     assert_eq!(run.code, Some(3), "problems found: exit 3\n{}", run.stdout);
@@ -380,7 +380,7 @@ fn verify_finds_a_flipped_byte_and_a_missing_snapshot_and_repair_lets_builds_rec
     // (keys chain on keys), so those steps still come from the cache.
     assert_eq!((cached_steps(&rebuilt.stderr), steps(&rebuilt.stderr)), (3, 5), "{}", rebuilt.stderr);
     let rootfs = root.rootfs("multi:2");
-    assert_eq!(std::fs::read_to_string(rootfs.join("joined.txt")).unwrap(), "alpha\none\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("joined.txt")).unwrap(), "alpha\none\n");
     assert_eq!(root.run(&["cache", "verify"]).code, Some(0));
 }
 
@@ -395,13 +395,13 @@ fn gc_after_a_build_follows_strata_toml_and_flags() {
 
     // What an interrupted build can leave: a blob and a snapshot nothing refers to.
     let orphan = root.blobs_dir().join(support::sha256_bytes(b"orphan"));
-    std::fs::write(&orphan, b"orphan").unwrap();
+    fs_err::write(&orphan, b"orphan").unwrap();
     let orphan_snapshot = root.snapshots_dir().join(support::sha256_bytes(b"orphan snapshot"));
-    std::fs::create_dir(&orphan_snapshot).unwrap();
+    fs_err::create_dir(&orphan_snapshot).unwrap();
 
     // keep-storage 1 byte: everything no image holds goes, LRU (once the
     // last collection is old enough).
-    std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
+    fs_err::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
     age_last_gc(&root);
     let run = root.build(MULTI, &[], &["-t", "multi:1"]).success();
     assert!(run.stderr.contains("gc: removed 3 cache entries and 2 unreferenced"), "{}", run.stderr);
@@ -411,7 +411,7 @@ fn gc_after_a_build_follows_strata_toml_and_flags() {
     assert_eq!(root.run(&["cache", "verify"]).code, Some(0));
 
     // The build stage runs again (its records went), and its records stay under 20GB.
-    std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"20GB\"\n").unwrap();
+    fs_err::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"20GB\"\n").unwrap();
     let run = root.build(MULTI, &[], &[]).success();
     assert!(!run.stderr.contains("gc: removed"), "20GB keeps everything:\n{}", run.stderr);
     let run = root.build(MULTI, &[], &["--gc-keep-storage", "1B"]).success();
@@ -421,7 +421,7 @@ fn gc_after_a_build_follows_strata_toml_and_flags() {
         run.stderr
     );
 
-    std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"lots\"\n").unwrap();
+    fs_err::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"lots\"\n").unwrap();
     let run = root.build(MULTI, &[], &[]).success();
     assert!(run.stderr.contains("warning: garbage collection"), "a bad policy warns, the build stands:\n{}", run.stderr);
 }
@@ -445,7 +445,7 @@ fn prune_during_a_build_in_another_process_loses_nothing_it_needs() {
         .unwrap();
     let leases = root.root.join("leases");
     let started = Instant::now();
-    while support::names(&leases).iter().all(|l| std::fs::read_to_string(leases.join(l)).unwrap_or_default().is_empty()) {
+    while support::names(&leases).iter().all(|l| fs_err::read_to_string(leases.join(l)).unwrap_or_default().is_empty()) {
         assert!(started.elapsed() < Duration::from_secs(20), "the build never leased a layer");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -457,7 +457,7 @@ fn prune_during_a_build_in_another_process_loses_nothing_it_needs() {
     assert!(!removed.contains(&"RUN echo one > /one.txt"), "the leased layer stayed: {pruned:#}");
     assert!(pruned["kept_in_use"].as_u64().unwrap() >= 1, "{pruned:#}");
     let rootfs = root.rootfs("slow:1");
-    assert_eq!(std::fs::read_to_string(rootfs.join("copy.txt")).unwrap(), "one\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("copy.txt")).unwrap(), "one\n");
     assert_eq!(root.run(&["cache", "verify"]).code, Some(0));
     assert!(!root.ok(&["cache", "du"]).contains("build "), "the ended build holds nothing");
     assert!(support::names(&leases).is_empty(), "its dead lease was cleaned on that read");
@@ -488,7 +488,7 @@ fn system_df_sums_images_cache_and_mounts() {
 #[test]
 fn gc_after_one_build_spares_what_a_concurrent_build_holds() {
     let root = root();
-    std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
+    fs_err::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
     let slow = "FROM busybox:latest\nRUN echo shared > /s.txt\nRUN sleep 3 && cat /s.txt > /a.txt\n";
     // Its image does not hold the shared layer: only the slow build's lease does.
     let fast = "FROM busybox:latest AS build\nRUN echo shared > /s.txt\nFROM busybox:latest\nCOPY --from=build /s.txt /b.txt\n";
@@ -496,8 +496,8 @@ fn gc_after_one_build_spares_what_a_concurrent_build_holds() {
     root.build(fast, &[], &["--no-gc", "-t", "fast:0"]).success();
     root.ok(&["rmi", "fast:0"]);
     let slow_dir = root.scratch("slow");
-    std::fs::create_dir_all(&slow_dir).unwrap();
-    std::fs::write(slow_dir.join("Dockerfile"), slow).unwrap();
+    fs_err::create_dir_all(&slow_dir).unwrap();
+    fs_err::write(slow_dir.join("Dockerfile"), slow).unwrap();
     let child = root
         .command(&["build", "--progress", "plain", "--no-gc", "-t", "slow:1", slow_dir.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
@@ -506,7 +506,7 @@ fn gc_after_one_build_spares_what_a_concurrent_build_holds() {
         .unwrap();
     let leases = root.root.join("leases");
     let started = Instant::now();
-    while support::names(&leases).iter().all(|l| std::fs::read_to_string(leases.join(l)).unwrap_or_default().is_empty()) {
+    while support::names(&leases).iter().all(|l| fs_err::read_to_string(leases.join(l)).unwrap_or_default().is_empty()) {
         assert!(started.elapsed() < Duration::from_secs(20), "the slow build never leased a layer");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -517,8 +517,8 @@ fn gc_after_one_build_spares_what_a_concurrent_build_holds() {
     assert_eq!(shared["held_by"], serde_json::json!(["build"]), "{shared:#}");
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "the slow build survived the other's GC:\n{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(std::fs::read_to_string(root.rootfs("slow:1").join("a.txt")).unwrap(), "shared\n");
-    assert_eq!(std::fs::read_to_string(root.rootfs("fast:1").join("b.txt")).unwrap(), "shared\n");
+    assert_eq!(fs_err::read_to_string(root.rootfs("slow:1").join("a.txt")).unwrap(), "shared\n");
+    assert_eq!(fs_err::read_to_string(root.rootfs("fast:1").join("b.txt")).unwrap(), "shared\n");
     assert_eq!(root.run(&["cache", "verify"]).code, Some(0));
 }
 
@@ -530,7 +530,7 @@ fn verify_finds_a_changed_file_in_a_layer_kept_as_its_snapshot() {
     let entry = entries_of(&report).into_iter().find(|e| e["description"] == "RUN echo one > /one.txt").unwrap();
     let layer = entry["layer"].as_str().unwrap()[7..].to_owned();
     assert!(!root.blobs_dir().join(&layer).exists(), "the layer is kept as its snapshot alone");
-    std::fs::write(root.snapshots_dir().join(&layer).join("one.txt"), "onf\n").unwrap();
+    fs_err::write(root.snapshots_dir().join(&layer).join("one.txt"), "onf\n").unwrap();
 
     let run = root.run(&["cache", "verify", "--format", "json"]);
     assert_eq!(run.code, Some(3), "{}", run.stdout);
@@ -541,14 +541,14 @@ fn verify_finds_a_changed_file_in_a_layer_kept_as_its_snapshot() {
     assert_eq!(root.run(&["cache", "verify", "--repair"]).code, Some(0));
     let rebuilt = root.build(MULTI, &[], &["-t", "multi:2"]).success();
     assert!(cached_steps(&rebuilt.stderr) < 5, "the dropped step runs again:\n{}", rebuilt.stderr);
-    assert_eq!(std::fs::read_to_string(root.rootfs("multi:2").join("joined.txt")).unwrap(), "alpha\none\n");
+    assert_eq!(fs_err::read_to_string(root.rootfs("multi:2").join("joined.txt")).unwrap(), "alpha\none\n");
 }
 
 #[test]
 fn a_fully_cached_build_collects_garbage_at_most_hourly() {
     let root = root();
     root.build(MULTI, &[("a.txt", "alpha\n")], &["-t", "multi:1"]).success();
-    std::fs::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
+    fs_err::write(root.root.join("strata.toml"), "[gc]\nkeep-storage = \"1B\"\n").unwrap();
     let warm = root.build(MULTI, &[], &["-t", "multi:1"]).success();
     assert!(!warm.stderr.contains("gc: removed"), "a GC ran although the build added nothing and the last GC is recent:\n{}", warm.stderr);
     age_last_gc(&root);
@@ -559,7 +559,7 @@ fn a_fully_cached_build_collects_garbage_at_most_hourly() {
 /// Makes the last garbage collection two hours old.
 fn age_last_gc(root: &TestRoot) {
     let marker = root.root.join("locks/gc-last");
-    std::fs::write(&marker, b"").unwrap();
+    fs_err::write(&marker, b"").unwrap();
     let aged = std::process::Command::new("touch").args(["-d", "2 hours ago"]).arg(&marker).status().unwrap();
     assert!(aged.success());
 }

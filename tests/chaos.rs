@@ -78,18 +78,18 @@ fn leftover_children() -> Vec<String> {
             }
         }
         let mut left = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        for entry in fs_err::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = fs_err::read_to_string(entry.path().join("stat")) else { continue };
             // `pid (comm) state ppid …`; comm may hold spaces.
             let Some(after) = stat.rsplit_once(") ").map(|(_, rest)| rest) else { continue };
             if after.split(' ').nth(1) != Some(me.as_str()) {
                 continue;
             }
-            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            let comm = fs_err::read_to_string(entry.path().join("comm")).unwrap_or_default();
             if comm.trim() == "docker-registry" {
                 continue;
             }
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = fs_err::read(entry.path().join("cmdline")).unwrap_or_default();
             left.push(format!("{} {}", entry.file_name().to_string_lossy(), String::from_utf8_lossy(&cmdline).replace('\0', " ")));
         }
         if left.is_empty() || Instant::now() > deadline {
@@ -102,7 +102,7 @@ fn leftover_children() -> Vec<String> {
 /// Mounts under the store root or in /dev/shm/strata-*.
 fn leftover_mounts(root: &Path) -> Vec<String> {
     let root = root.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mountinfo")
+    fs_err::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
@@ -139,7 +139,7 @@ struct Chaos<'a> {
 
 impl Chaos<'_> {
     fn start(&self, n: usize) -> Child {
-        std::fs::write(self.context.join("files/n.txt"), format!("{n}\n")).unwrap();
+        fs_err::write(self.context.join("files/n.txt"), format!("{n}\n")).unwrap();
         let out = self.root.scratch(&format!("out-{n}.tar"));
         let tag = format!("{}/chaos:latest", self.registry.host());
         let args = [
@@ -235,8 +235,8 @@ RUN cat /r /r > /rr && echo $I > /i
     let contexts: Vec<PathBuf> = (0..8)
         .map(|i| {
             let dir = root.scratch(&format!("ctx-{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+            fs_err::create_dir_all(&dir).unwrap();
+            fs_err::write(dir.join("Dockerfile"), dockerfile).unwrap();
             dir
         })
         .collect();
@@ -278,7 +278,7 @@ RUN cat /r /r > /rr && echo $I > /i
     }
     for i in [0, 7] {
         let rootfs = root.rootfs(&format!("concurrent:{i}"));
-        assert_eq!(std::fs::read_to_string(rootfs.join("i")).unwrap(), format!("{i}\n"));
-        assert_eq!(std::fs::metadata(rootfs.join("rr")).unwrap().len(), 4_000_000);
+        assert_eq!(fs_err::read_to_string(rootfs.join("i")).unwrap(), format!("{i}\n"));
+        assert_eq!(fs_err::metadata(rootfs.join("rr")).unwrap().len(), 4_000_000);
     }
 }

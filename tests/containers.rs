@@ -13,7 +13,7 @@ fn root() -> TestRoot {
 
 fn container_dirs(root: &TestRoot) -> usize {
     let dir = root.blobs_dir().parent().unwrap().parent().unwrap().join("containers");
-    std::fs::read_dir(dir).map_or(0, |entries| entries.count())
+    fs_err::read_dir(dir).map_or(0, |entries| entries.count())
 }
 
 #[test]
@@ -63,14 +63,14 @@ fn a_container_outlives_its_image_and_garbage_collection() {
 fn volume_data_stays_on_the_host_and_out_of_commits() {
     let root = root();
     let host = root.scratch("volume");
-    std::fs::create_dir_all(&host).unwrap();
+    fs_err::create_dir_all(&host).unwrap();
     let volume = format!("{}:/data", host.display());
     root.ok(&["run", "--rm", "-v", &volume, "busybox:latest", "--", "sh", "-c", "echo kept > /data/file"]);
-    assert_eq!(std::fs::read_to_string(host.join("file")).unwrap(), "kept\n");
+    assert_eq!(fs_err::read_to_string(host.join("file")).unwrap(), "kept\n");
 
     root.ok(&["from", "--name", "vol", "busybox:latest"]);
     root.ok(&["run", "-v", &volume, "vol", "--", "sh", "-c", "echo more >> /data/file && echo in-layer > /mine"]);
-    assert_eq!(std::fs::read_to_string(host.join("file")).unwrap(), "kept\nmore\n");
+    assert_eq!(fs_err::read_to_string(host.join("file")).unwrap(), "kept\nmore\n");
     root.ok(&["commit", "vol", "vol:1"]);
     let rootfs = root.rootfs("vol:1");
     assert!(rootfs.join("mine").is_file());

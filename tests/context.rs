@@ -19,8 +19,8 @@ fn tree(files: &[(&str, &str)]) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (path, content) in files {
         let path = dir.path().join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content).unwrap();
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, content).unwrap();
     }
     dir
 }
@@ -116,7 +116,7 @@ fn ignored_paths_are_left_out_but_hold_their_exceptions() {
 #[test]
 fn dockerfile_specific_ignore_file_wins() {
     let dir = tree(&[("a", "1"), ("b", "2"), (".dockerignore", "a"), ("build/app.Dockerfile", "FROM x")]);
-    fs::write(dir.path().join("build/app.Dockerfile.dockerignore"), "b\nbuild").unwrap();
+    fs_err::write(dir.path().join("build/app.Dockerfile.dockerignore"), "b\nbuild").unwrap();
     let ctx = Context::open(dir.path(), &dir.path().join("build/app.Dockerfile")).unwrap();
     assert_eq!(paths(&ctx), ["", ".dockerignore", "a"]);
 }
@@ -205,7 +205,7 @@ fn the_stat_cache_spares_unchanged_files_and_rereads_changed_ones() {
     assert_eq!((second.stats.files_read, second.stats.bytes_read, second.stats.cache_hits), (0, 0, 3), "a warm hash reads no file");
     assert_eq!(cache.take(), (3, 3, 0));
 
-    fs::write(dir.path().join("b/c"), "GAMMA!").unwrap();
+    fs_err::write(dir.path().join("b/c"), "GAMMA!").unwrap();
     let ctx = open(dir.path());
     let third = ctx.digest_with(&all, &cache, &eager()).unwrap();
     assert_eq!((third.stats.files_read, third.stats.bytes_read), (1, 6), "only the changed file is read");
@@ -243,11 +243,11 @@ fn selection_digests_ignore_timestamps_but_not_content_or_mode() {
     file.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)).unwrap();
     assert_eq!(digest(dir.path()), base, "mtime is not part of the digest");
 
-    fs::set_permissions(dir.path().join("f"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs_err::set_permissions(dir.path().join("f"), fs::Permissions::from_mode(0o600)).unwrap();
     let chmodded = digest(dir.path());
     assert_ne!(chmodded, base, "mode is part of the digest");
 
-    fs::write(dir.path().join("d/g"), "TWO").unwrap();
+    fs_err::write(dir.path().join("d/g"), "TWO").unwrap();
     assert_ne!(digest(dir.path()), chmodded, "content is part of the digest");
 
     // Same files under another name: a different selection.
@@ -341,24 +341,24 @@ fn an_unchanged_context_copies_exactly_the_selection() {
     let (dest, result) = copy_after_change(&[("data/a.txt", "a"), ("data/sub/b.txt", "b"), ("one.txt", "1")], &["data", "one.txt"], |_| {});
     let report = result.unwrap();
     assert_eq!(report.files, 3);
-    assert_eq!(fs::read_to_string(dest.path().join("out/sub/b.txt")).unwrap(), "b");
+    assert_eq!(fs_err::read_to_string(dest.path().join("out/sub/b.txt")).unwrap(), "b");
 }
 
 #[test]
 fn a_file_swapped_for_a_symlink_after_selection_fails_the_copy() {
     let (dest, result) = copy_after_change(&[("data/a.txt", "a"), ("data/b.txt", "b"), ("secret", "s")], &["data"], |dir| {
-        fs::remove_file(dir.join("data/b.txt")).unwrap();
+        fs_err::remove_file(dir.join("data/b.txt")).unwrap();
         symlink("../secret", dir.join("data/b.txt")).unwrap();
     });
     let error = result.expect_err("the swapped entry is not what the key covered");
     assert!(matches!(&error, strata::copy::CopyError::SelectionChanged { path } if path == "data/b.txt"), "{error}");
-    assert!(fs::symlink_metadata(dest.path().join("out/b.txt")).is_err(), "the swapped entry was written");
+    assert!(fs_err::symlink_metadata(dest.path().join("out/b.txt")).is_err(), "the swapped entry was written");
 }
 
 #[test]
 fn a_named_source_swapped_for_a_symlink_after_selection_fails_the_copy() {
     let (dest, result) = copy_after_change(&[("one.txt", "1"), ("secret", "s")], &["one.txt"], |dir| {
-        fs::remove_file(dir.join("one.txt")).unwrap();
+        fs_err::remove_file(dir.join("one.txt")).unwrap();
         symlink("secret", dir.join("one.txt")).unwrap();
     });
     let error = result.expect_err("the symlink leads to a file the key did not cover");
@@ -369,16 +369,16 @@ fn a_named_source_swapped_for_a_symlink_after_selection_fails_the_copy() {
 #[test]
 fn files_added_rewritten_or_removed_after_selection_fail_the_copy() {
     let files = [("data/a.txt", "a"), ("data/b.txt", "b")];
-    let (dest, added) = copy_after_change(&files, &["data"], |dir| fs::write(dir.join("data/added.txt"), "new").unwrap());
+    let (dest, added) = copy_after_change(&files, &["data"], |dir| fs_err::write(dir.join("data/added.txt"), "new").unwrap());
     assert!(matches!(added, Err(strata::copy::CopyError::NotSelected { ref path }) if path == "data/added.txt"), "{added:?}");
     assert!(!dest.path().join("out/added.txt").exists());
-    let (_, wildcard) = copy_after_change(&files, &["data/*.txt"], |dir| fs::write(dir.join("data/c.txt"), "new").unwrap());
+    let (_, wildcard) = copy_after_change(&files, &["data/*.txt"], |dir| fs_err::write(dir.join("data/c.txt"), "new").unwrap());
     assert!(matches!(wildcard, Err(strata::copy::CopyError::NotSelected { ref path }) if path == "data/c.txt"), "{wildcard:?}");
     let (_, rewritten) = copy_after_change(&files, &["data"], |dir| {
-        fs::remove_file(dir.join("data/b.txt")).unwrap();
-        fs::write(dir.join("data/b.txt"), "other").unwrap();
+        fs_err::remove_file(dir.join("data/b.txt")).unwrap();
+        fs_err::write(dir.join("data/b.txt"), "other").unwrap();
     });
     assert!(matches!(rewritten, Err(strata::copy::CopyError::SelectionChanged { ref path }) if path == "data/b.txt"), "{rewritten:?}");
-    let (_, removed) = copy_after_change(&files, &["data"], |dir| fs::remove_file(dir.join("data/b.txt")).unwrap());
+    let (_, removed) = copy_after_change(&files, &["data"], |dir| fs_err::remove_file(dir.join("data/b.txt")).unwrap());
     assert!(matches!(removed, Err(strata::copy::CopyError::SelectionChanged { ref path }) if path == "data/b.txt"), "{removed:?}");
 }

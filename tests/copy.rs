@@ -56,7 +56,7 @@ fn main() {
     std::env::set_var("NO_PROXY", "127.0.0.1,localhost");
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/copy");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+    let mut dirs: Vec<PathBuf> = fs_err::read_dir(&root)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", root.display()))
         .map(|entry| entry.expect("readable directory entry").path())
         .filter(|path| path.is_dir())
@@ -121,7 +121,7 @@ fn parse_case(text: &str) -> Result<Case, String> {
 
 fn check(dir: &Path) -> Result<(), Failed> {
     let start = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
-    let text = std::fs::read_to_string(dir.join("case.txt")).map_err(|e| format!("case.txt: {e}"))?;
+    let text = fs_err::read_to_string(dir.join("case.txt")).map_err(|e| format!("case.txt: {e}"))?;
     // Under /tmp by name: listings may show the path of $OUTSIDE.
     let scratch = tempfile::Builder::new().prefix("strata-copy-").tempdir_in("/tmp")?;
     let (src, dest, outside) = (scratch.path().join("src"), scratch.path().join("dest"), scratch.path().join("outside"));
@@ -129,22 +129,22 @@ fn check(dir: &Path) -> Result<(), Failed> {
     let case = parse_case(&text)?;
 
     // The directory nothing may touch: a file, and a symlink to /.
-    std::fs::create_dir_all(outside.join("etc"))?;
-    std::fs::write(outside.join("etc/secret"), "outside\n")?;
+    fs_err::create_dir_all(outside.join("etc"))?;
+    fs_err::write(outside.join("etc/secret"), "outside\n")?;
     let outside_before = listing::tree(&outside)?;
 
     spec::build(&spec::parse(&case.source)?, &src, Order::AsWritten)?;
     for (name, entries) in &case.archives {
         let bytes = archive(name, &spec::parse(entries)?)?;
         let path = src.join(name);
-        std::fs::write(&path, bytes)?;
+        fs_err::write(&path, bytes)?;
         std::os::unix::fs::lchown(&path, Some(0), Some(0))?;
         let time = nix::sys::time::TimeSpec::new(spec::DEFAULT_MTIME, 0);
         nix::sys::stat::utimensat(None, &path, &time, &time, nix::sys::stat::UtimensatFlags::NoFollowSymlink).map_err(|e| format!("utimensat: {e}"))?;
     }
     match &case.dest {
         Some(tree) => spec::build(&spec::parse(tree)?, &dest, Order::AsWritten)?,
-        None => std::fs::create_dir_all(&dest)?,
+        None => fs_err::create_dir_all(&dest)?,
     }
     let server = if case.served.is_empty() { None } else { Some(Server::start(&case.served)?) };
     let base_url = server.as_ref().map(|s| format!("http://{}", s.address)).unwrap_or_default();
@@ -485,10 +485,10 @@ fn serve_one(mut stream: TcpStream, responses: &HashMap<String, Response>) -> st
 /// Compares with the expected file, or writes it when blessing.
 fn compare(path: &Path, actual: &str) -> Result<(), Failed> {
     if std::env::var_os("STRATA_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(path, actual).map_err(|e| format!("{}: {e}", path.display()))?;
+        fs_err::write(path, actual).map_err(|e| format!("{}: {e}", path.display()))?;
         return Ok(());
     }
-    let expected = std::fs::read_to_string(path).map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
+    let expected = fs_err::read_to_string(path).map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
     if expected == actual {
         Ok(())
     } else {

@@ -120,7 +120,7 @@ impl Shared {
 /// The sorted subdirectories of `testdata/<name>`.
 pub fn case_dirs(name: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name);
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+    let mut dirs: Vec<PathBuf> = fs_err::read_dir(&root)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", root.display()))
         .map(|entry| entry.expect("readable directory entry").path())
         .filter(|path| path.is_dir())

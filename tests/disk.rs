@@ -46,7 +46,7 @@ fn prune_frees_space_on_a_full_disk_and_builds_work_again() {
 
     root.build(&dockerfile(9), &[], &["-t", "app:9"]).success();
     assert_clean(&root);
-    std::fs::remove_file(filler).unwrap();
+    fs_err::remove_file(filler).unwrap();
 }
 
 #[test]
@@ -57,11 +57,11 @@ fn a_prune_without_a_reserve_frees_the_stat_cache_first() {
     let root = disk.store();
     root.busybox();
     root.build(&dockerfile(0), &[], &["-t", "app:0"]).success();
-    std::fs::remove_file(root.root.join("reserve")).unwrap();
+    fs_err::remove_file(root.root.join("reserve")).unwrap();
     let filler = disk.fill();
     root.run(&["cache", "prune", "--all", "-f"]).success();
     assert!(disk.free() >= 6_000_000, "the layers went: {} bytes free", disk.free());
     assert_clean(&root);
-    std::fs::remove_file(filler).unwrap();
+    fs_err::remove_file(filler).unwrap();
     root.build(&dockerfile(0), &[], &["-t", "app:0"]).success();
 }

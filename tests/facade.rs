@@ -60,7 +60,7 @@ fn request(dockerfile: &str, outputs: Vec<Box<dyn export::Exporter>>) -> Request
 const SINKS: Sinks<'static> = Sinks { progress: &Quiet, downloads: &NoProgress, uploads: &NoProgress, checks: &strata::build::NoChecks };
 
 fn leftovers(tmp: &Path) -> Vec<String> {
-    std::fs::read_dir(tmp).map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+    fs_err::read_dir(tmp).map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
 }
 
 #[test]
@@ -76,8 +76,8 @@ fn an_archive_context_builds_through_the_library_into_every_output() {
     assert_eq!((outcome.cached_steps, outcome.total_steps), (0, 2), "both COPY steps ran (config edits make no layer)");
     let kinds: Vec<_> = outcome.exported.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["local", "tar", "oci-dir", "docker"], "each output reported, in order");
-    assert_eq!(std::fs::read_to_string(out.join("rootfs/app/hello.txt")).expect("the local output holds the file"), "hello\n");
-    assert_eq!(std::fs::read_to_string(out.join("rootfs/etc/app/app.toml")).expect("the directory's contents copied"), "level = 3\n");
+    assert_eq!(fs_err::read_to_string(out.join("rootfs/app/hello.txt")).expect("the local output holds the file"), "hello\n");
+    assert_eq!(fs_err::read_to_string(out.join("rootfs/etc/app/app.toml")).expect("the directory's contents copied"), "level = 3\n");
     assert!(out.join("layout/index.json").is_file() && out.join("layout/oci-layout").is_file(), "an OCI layout directory");
     let tarred: Vec<String> = tar::Archive::new(std::fs::File::open(out.join("rootfs.tar")).expect("the tar output"))
         .entries()

@@ -22,7 +22,7 @@ fn main() {
 /// Every case directory, sorted by name.
 fn case_dirs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/parser");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+    let mut dirs: Vec<PathBuf> = fs_err::read_dir(&root)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", root.display()))
         .map(|entry| entry.expect("readable directory entry").path())
         .filter(|path| path.is_dir())
@@ -41,9 +41,9 @@ fn check(dir: &Path) -> Result<(), Failed> {
     let actual = RUNS.iter().map(|args| run(dir, args)).collect::<Result<String, Failed>>()?;
     let path = dir.join("expected");
     if std::env::var_os("STRATA_BLESS").is_some_and(|v| v == "1") {
-        return std::fs::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()).into());
+        return fs_err::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()).into());
     }
-    let expected = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
+    let expected = fs_err::read_to_string(&path).map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
     if expected == actual {
         return Ok(());
     }

@@ -52,7 +52,7 @@ fn main() {
     let args = Arguments::from_args();
     // An existing directory, so a write through a planted symlink would land
     // in it rather than fail for lack of a parent.
-    std::fs::create_dir_all(ESCAPE).expect("create the escape canary directory");
+    fs_err::create_dir_all(ESCAPE).expect("create the escape canary directory");
     let mut trials = Vec::new();
     for case in cases() {
         let (a, b) = (case.clone(), case.clone());
@@ -62,7 +62,7 @@ fn main() {
     trials.extend(bomb::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     // Only succeeds when empty; another run may still be using it.
-    let _ = std::fs::remove_dir(ESCAPE);
+    let _ = fs_err::remove_dir(ESCAPE);
     conclusion.exit();
 }
 
@@ -89,7 +89,7 @@ impl Case {
 
     fn expected(&self) -> Result<Outcome, Failed> {
         let (err, tree) = (self.expected_path("err"), self.expected_path("tree"));
-        match (std::fs::read_to_string(&err), std::fs::read_to_string(&tree)) {
+        match (fs_err::read_to_string(&err), fs_err::read_to_string(&tree)) {
             (Ok(message), Err(_)) => Ok(Outcome::Error(message.trim_end().to_owned())),
             (Err(_), Ok(listing)) => Ok(Outcome::Tree(listing)),
             (Ok(_), Ok(_)) => Err(format!("{} has both a .err and a .tree", self.name).into()),
@@ -102,8 +102,8 @@ impl Case {
             Outcome::Error(message) => ("err", "tree", format!("{message}\n")),
             Outcome::Tree(listing) => ("tree", "err", listing.clone()),
         };
-        std::fs::write(self.expected_path(write), text)?;
-        let _ = std::fs::remove_file(self.expected_path(remove));
+        fs_err::write(self.expected_path(write), text)?;
+        let _ = fs_err::remove_file(self.expected_path(remove));
         Ok(())
     }
 }
@@ -115,8 +115,8 @@ fn blessing() -> bool {
 fn unpack_case(case: &Case) -> Result<(), Failed> {
     let sandbox = tempfile::tempdir()?;
     let dest = sandbox.path().join("dest");
-    std::fs::create_dir(&dest)?;
-    std::fs::write(sandbox.path().join("sentinel"), SENTINEL)?;
+    fs_err::create_dir(&dest)?;
+    fs_err::write(sandbox.path().join("sentinel"), SENTINEL)?;
     let passwd = passwd_state();
 
     let input = std::fs::File::open(&case.input)?;
@@ -130,7 +130,7 @@ fn unpack_case(case: &Case) -> Result<(), Failed> {
     if left != expected_names {
         return Err(format!("the sandbox around dest/ changed: it holds {left:?}").into());
     }
-    if std::fs::read(sandbox.path().join("sentinel"))? != SENTINEL {
+    if fs_err::read(sandbox.path().join("sentinel"))? != SENTINEL {
         return Err("the sentinel beside dest/ was changed".into());
     }
     let escaped = support::names(Path::new(ESCAPE));
@@ -195,8 +195,8 @@ fn import_case(case: &Case) -> Result<(), Failed> {
 
 /// Content, link count and inode of /etc/passwd.
 fn passwd_state() -> (Vec<u8>, u64, u64) {
-    let meta = std::fs::metadata("/etc/passwd").expect("stat /etc/passwd");
-    (std::fs::read("/etc/passwd").expect("read /etc/passwd"), meta.nlink(), meta.ino())
+    let meta = fs_err::metadata("/etc/passwd").expect("stat /etc/passwd");
+    (fs_err::read("/etc/passwd").expect("read /etc/passwd"), meta.nlink(), meta.ino())
 }
 
 mod bomb {
@@ -331,7 +331,7 @@ mod bomb {
         let manifest = format!(r#"[{{"Config":"{config_name}","RepoTags":["bomb:1"],"Layers":["layer.tar"]}}]"#);
         let archive = setup.root.scratch("bomb-archive.tar");
         let mut tar = tar::Builder::new(std::fs::File::create(&archive)?);
-        for (name, bytes) in [("manifest.json", manifest.into_bytes()), (config_name.as_str(), config.to_vec()), ("layer.tar", std::fs::read(&setup.bomb)?)] {
+        for (name, bytes) in [("manifest.json", manifest.into_bytes()), (config_name.as_str(), config.to_vec()), ("layer.tar", fs_err::read(&setup.bomb)?)] {
             let mut header = tar::Header::new_gnu();
             header.set_size(bytes.len() as u64);
             header.set_mode(0o644);
@@ -354,7 +354,7 @@ mod bomb {
     fn add() -> Result<(), Failed> {
         let setup = Setup::new("zstd", "big", true);
         let context = setup.root.write_context("FROM busybox:latest\nADD bomb.tar.zst /unpacked/\n", &[]);
-        std::fs::copy(&setup.bomb, context.join("bomb.tar.zst"))?;
+        fs_err::copy(&setup.bomb, context.join("bomb.tar.zst"))?;
         setup.refused(
             || setup.root.build("", &[], &["-t", "bomb:1"]),
             &["cannot extract /bomb.tar.zst", &format!("entry \"big\" would end at byte {END}"), "bytes free"],
@@ -372,21 +372,21 @@ mod bomb {
         let registry = Registry::start();
         let layout = setup.root.scratch("bomb-layout");
         let blobs = layout.join("blobs/sha256");
-        std::fs::create_dir_all(&blobs)?;
+        fs_err::create_dir_all(&blobs)?;
         let put = |bytes: &[u8]| -> std::io::Result<(String, usize)> {
             let hex = crate::support::sha256_bytes(bytes);
-            std::fs::write(blobs.join(&hex), bytes)?;
+            fs_err::write(blobs.join(&hex), bytes)?;
             Ok((format!("sha256:{hex}"), bytes.len()))
         };
-        let (layer, layer_size) = put(&std::fs::read(&setup.bomb)?)?;
+        let (layer, layer_size) = put(&fs_err::read(&setup.bomb)?)?;
         let config = br#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#;
         let (config, config_size) = put(config)?;
         let manifest = format!(
             r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+zstd","digest":"{layer}","size":{layer_size}}}]}}"#
         );
         let (manifest, manifest_size) = put(manifest.as_bytes())?;
-        std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        std::fs::write(
+        fs_err::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        fs_err::write(
             layout.join("index.json"),
             format!(
                 r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{manifest_size},"annotations":{{"org.opencontainers.image.ref.name":"1"}}}}]}}"#

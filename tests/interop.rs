@@ -26,16 +26,16 @@ fn docker_archive(root: &TestRoot, case: &str) -> (PathBuf, Vec<u8>) {
     let dir = root.scratch(&format!("archive-{case}"));
     let rootfs = root.scratch(&format!("rootfs-{case}"));
     busybox_rootfs(&rootfs);
-    std::fs::create_dir_all(dir.join("layer")).unwrap();
+    fs_err::create_dir_all(dir.join("layer")).unwrap();
     let layer = dir.join("layer/layer.tar");
     tar_dir(&rootfs, &layer, false);
     let diff_id = format!("sha256:{}", sha256_file(&layer));
-    let template = std::fs::read_to_string(case_dir(case).join("config.json")).expect("the case's config.json");
+    let template = fs_err::read_to_string(case_dir(case).join("config.json")).expect("the case's config.json");
     let config = template.trim_end().replace("<LAYER>", &diff_id).into_bytes();
     let config_name = format!("{}.json", sha256_bytes(&config));
-    std::fs::write(dir.join(&config_name), &config).unwrap();
+    fs_err::write(dir.join(&config_name), &config).unwrap();
     let manifest = serde_json::json!([{"Config": config_name, "RepoTags": ["base:latest"], "Layers": ["layer/layer.tar"]}]);
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    fs_err::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
     let archive = root.scratch(&format!("{case}.tar"));
     tar_dir(&dir, &archive, false);
     (archive, config)
@@ -44,7 +44,7 @@ fn docker_archive(root: &TestRoot, case: &str) -> (PathBuf, Vec<u8>) {
 /// The stored config of `image`, times and digests redacted, keys sorted.
 fn redacted_config(root: &TestRoot, image: &str) -> String {
     let id = root.inspect(image)["Id"].as_str().expect("an image ID").to_owned();
-    let bytes = std::fs::read(root.blobs_dir().join(&id[7..])).expect("the config blob");
+    let bytes = fs_err::read(root.blobs_dir().join(&id[7..])).expect("the config blob");
     let value: serde_json::Value = serde_json::from_slice(&bytes).expect("the config is JSON");
     let text = serde_json::to_string_pretty(&value).unwrap();
     let digests = regex::Regex::new(r"sha256:[0-9a-f]{64}").unwrap();
@@ -59,11 +59,11 @@ fn build_on(case: &str) {
     root.ok(&["load", "-i", archive.to_str().unwrap()]);
     // Loaded as written: the image ID is the digest of the config's bytes.
     assert_eq!(root.inspect("base")["Id"], format!("sha256:{}", sha256_bytes(&config)), "load rewrote the config");
-    let dockerfile = std::fs::read_to_string(case_dir(case).join("Dockerfile")).unwrap();
+    let dockerfile = fs_err::read_to_string(case_dir(case).join("Dockerfile")).unwrap();
     root.build(&dockerfile, &[], &["-t", "built:1"]).success();
     golden(case, "result.json", &redacted_config(&root, "built:1"));
     let rootfs = root.rootfs("built:1");
-    golden(case, "seen.txt", &std::fs::read_to_string(rootfs.join("seen.txt")).expect("the RUN wrote /seen.txt"));
+    golden(case, "seen.txt", &fs_err::read_to_string(rootfs.join("seen.txt")).expect("the RUN wrote /seen.txt"));
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn history_listing(root: &TestRoot, image: &str) -> String {
 fn history_of_every_instruction_reads_as_buildkit_writes_it() {
     let root = TestRoot::new();
     root.busybox();
-    let dockerfile = std::fs::read_to_string(case_dir("history_every_instruction").join("Dockerfile")).unwrap();
+    let dockerfile = fs_err::read_to_string(case_dir("history_every_instruction").join("Dockerfile")).unwrap();
     root.build(&dockerfile, &[("a.txt", "a\n"), ("b.txt", "b\n")], &["-t", "every:1", "--build-arg", "FLAVOR=slim"]).success();
     golden("history_every_instruction", "history.txt", &history_listing(&root, "every:1"));
     // `strata history` shows the same entries, newest first, whole.
@@ -133,7 +133,7 @@ fn history_of_every_instruction_reads_as_buildkit_writes_it() {
 #[test]
 fn scratch_gets_buildkit_defaults() {
     let root = TestRoot::new();
-    let dockerfile = std::fs::read_to_string(case_dir("scratch_defaults").join("Dockerfile")).unwrap();
+    let dockerfile = fs_err::read_to_string(case_dir("scratch_defaults").join("Dockerfile")).unwrap();
     root.build(&dockerfile, &[("a.txt", "a\n")], &["-t", "scratch:1"]).success();
     golden("scratch_defaults", "result.json", &redacted_config(&root, "scratch:1"));
 }

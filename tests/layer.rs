@@ -41,7 +41,7 @@ fn main() {
 
 fn case_dirs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/layer");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+    let mut dirs: Vec<PathBuf> = fs_err::read_dir(&root)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", root.display()))
         .map(|entry| entry.expect("readable directory entry").path())
         .filter(|path| path.is_dir() && !path.ends_with("hostile"))
@@ -82,7 +82,7 @@ fn check(dir: &Path) -> Result<(), Failed> {
     let mut tree_text: Option<String> = None;
     for w in &written {
         let dest = scratch.path().join(format!("unpacked-{}", w.info.compression));
-        std::fs::create_dir(&dest)?;
+        fs_err::create_dir(&dest)?;
         let unpacked = layer::unpack(w.blob.as_slice(), &dest).map_err(|e| format!("unpack {} layer: {e}", w.info.compression))?;
         let label = w.info.compression;
         ensure(unpacked.compression == label, format!("unpack detected {} for a {label} layer", unpacked.compression))?;
@@ -164,10 +164,10 @@ fn compare(dir: &Path, files: &[(&str, String)]) -> Result<(), Failed> {
     for (file, actual) in files {
         let path = dir.join(file);
         if bless {
-            std::fs::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()))?;
+            fs_err::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()))?;
             continue;
         }
-        let expected = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
+        let expected = fs_err::read_to_string(&path).map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
         if expected != *actual {
             problems.push_str(&format!("{file} differs:\n{}\n", diff(&expected, actual)));
         }
@@ -180,7 +180,7 @@ fn compare(dir: &Path, files: &[(&str, String)]) -> Result<(), Failed> {
 }
 
 fn read(path: &Path) -> Result<String, Failed> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()).into())
+    fs_err::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
 fn ensure(condition: bool, message: String) -> Result<(), Failed> {

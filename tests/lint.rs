@@ -42,13 +42,13 @@ fn trial(dir: PathBuf) -> Trial {
 }
 
 fn check(dir: &Path) -> Result<(), Failed> {
-    let runs = std::fs::read_to_string(dir.join("args")).unwrap_or_else(|_| DEFAULT_RUNS.to_owned());
+    let runs = fs_err::read_to_string(dir.join("args")).unwrap_or_else(|_| DEFAULT_RUNS.to_owned());
     let actual = runs.lines().filter(|l| !l.trim().is_empty()).map(|line| run(dir, line)).collect::<Result<String, Failed>>()?;
     let path = dir.join("expected");
     if std::env::var_os("STRATA_BLESS").is_some_and(|v| v == "1") {
-        return std::fs::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()).into());
+        return fs_err::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()).into());
     }
-    let expected = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
+    let expected = fs_err::read_to_string(&path).map_err(|e| format!("{}: {e} (run with STRATA_BLESS=1 to create it)", path.display()))?;
     if expected == actual {
         return Ok(());
     }
@@ -77,7 +77,7 @@ fn every_rule_has_cases() -> Result<(), Failed> {
     let data_driven = ["WastedLayerBytes", "CacheBustingOrder"];
     for rule in strata::lint::RULES.iter().filter(|r| !data_driven.contains(&r.name)) {
         for (kind, wanted) in [("fires", true), ("quiet", false)] {
-            let expected = std::fs::read_to_string(root().join(rule.name).join(kind).join("expected")).unwrap_or_default();
+            let expected = fs_err::read_to_string(root().join(rule.name).join(kind).join("expected")).unwrap_or_default();
             let mentions = expected.contains(&format!("\"rule\": \"{}\"", rule.name));
             let silent = expected.contains("\"findings\": []");
             if mentions != wanted || silent == wanted {
@@ -95,7 +95,7 @@ fn every_rule_has_cases() -> Result<(), Failed> {
 /// Files named `Dockerfile*` or `*.Dockerfile` below `dir`.
 fn dockerfiles(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    let Ok(entries) = fs_err::read_dir(dir) else { return found };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().to_lowercase();
@@ -116,7 +116,7 @@ fn lint_everything() -> Result<(), Failed> {
     let everything =
         strata::lint::LintOptions { build_args: [(strata::lint::CHECK_BUILD_ARG.to_owned(), "experimental=all".to_owned())].into(), ..Default::default() };
     for path in all {
-        let source = String::from_utf8_lossy(&std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?).into_owned();
+        let source = String::from_utf8_lossy(&fs_err::read(&path).map_err(|e| format!("{}: {e}", path.display()))?).into_owned();
         // The file, and the file cut short at a few places (hostile input:
         // unterminated continuations, heredocs and quotes).
         let cuts = (1..8).map(|i| source.len() * i / 8).filter(|&at| source.is_char_boundary(at));

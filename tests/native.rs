@@ -3,7 +3,6 @@
 //! step's changes must come out in overlayfs form once the mount points
 //! the container needed are taken back out.
 
-use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -11,15 +10,15 @@ use strata::exec::{remove_mount_points, ContainerSpec, NetworkMode, RootfsCopy, 
 
 fn busybox_layer(dir: &Path) -> PathBuf {
     let layer = dir.join("base");
-    fs::create_dir_all(layer.join("bin")).unwrap();
-    fs::copy("/usr/bin/busybox", layer.join("bin/busybox")).expect("/usr/bin/busybox (apt-get install busybox-static)");
+    fs_err::create_dir_all(layer.join("bin")).unwrap();
+    fs_err::copy("/usr/bin/busybox", layer.join("bin/busybox")).expect("/usr/bin/busybox (apt-get install busybox-static)");
     std::os::unix::fs::symlink("busybox", layer.join("bin/sh")).unwrap();
-    fs::write(layer.join("gone"), "gone").unwrap();
+    fs_err::write(layer.join("gone"), "gone").unwrap();
     layer
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = fs_err::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -52,7 +51,7 @@ fn container_runs_on_a_copied_root() {
     let upper = copied.finish().unwrap().unwrap();
     remove_mount_points(&upper, &layers, &spec).unwrap();
     assert_eq!(names(&upper), ["gone", "made"]);
-    let gone = fs::symlink_metadata(upper.join("gone")).unwrap();
+    let gone = fs_err::symlink_metadata(upper.join("gone")).unwrap();
     assert!(gone.file_type().is_char_device() && gone.rdev() == 0);
-    assert_eq!(fs::read_to_string(upper.join("made")).unwrap(), "made\n");
+    assert_eq!(fs_err::read_to_string(upper.join("made")).unwrap(), "made\n");
 }

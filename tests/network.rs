@@ -148,7 +148,7 @@ fn resolv_conf_names_the_nats_forwarder() {
     let output = step_output(&run.stderr);
     let nameservers: Vec<&str> = output.lines().filter(|l| l.starts_with("nameserver")).collect();
     assert_eq!(nameservers, ["nameserver 10.0.2.3"], "{output}");
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host = fs_err::read_to_string("/etc/resolv.conf").unwrap_or_default();
     for line in host.lines().filter(|l| l.starts_with("search") || l.starts_with("options")) {
         assert!(output.contains(line.trim()), "the host's {line:?} is kept:\n{output}");
     }
@@ -193,11 +193,11 @@ fn network_none_has_only_loopback() {
 fn helpers_from(dir: &Path) -> Vec<String> {
     let marker = dir.to_string_lossy().into_owned();
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+    for entry in fs_err::read_dir("/proc").unwrap().flatten() {
         if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = fs_err::read(entry.path().join("cmdline")) else { continue };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if cmdline.contains(&marker) {
             found.push(cmdline);
@@ -209,7 +209,7 @@ fn helpers_from(dir: &Path) -> Vec<String> {
 /// A directory holding only a `slirp4netns` link to the installed one.
 fn nat_dir(root: &TestRoot) -> PathBuf {
     let dir = root.scratch("nat-bin");
-    std::fs::create_dir_all(&dir).unwrap();
+    fs_err::create_dir_all(&dir).unwrap();
     let installed = Command::new("sh").args(["-c", "command -v slirp4netns"]).output().unwrap();
     let installed = String::from_utf8_lossy(&installed.stdout).trim().to_owned();
     std::os::unix::fs::symlink(installed, dir.join("slirp4netns")).unwrap();
@@ -222,7 +222,7 @@ fn no_helper_outlives_a_build_that_succeeds_or_fails() {
     let dir = nat_dir(&root);
     let context = root.write_context("FROM busybox\nRUN true\nRUN true\n", &[]);
     for (dockerfile, ok) in [("FROM busybox\nRUN true\nRUN true\n", true), ("FROM busybox\nRUN true\nRUN exit 3\n", false)] {
-        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+        fs_err::write(context.join("Dockerfile"), dockerfile).unwrap();
         let output = root
             .command(&["build", "--progress", "plain", "--no-cache", context.to_str().unwrap()])
             .env("PATH", format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", dir.display()))
@@ -264,7 +264,7 @@ fn no_helper_outlives_a_killed_build() {
 fn without_a_nat_program_steps_share_the_host_network_with_one_warning() {
     let root = root();
     let empty = root.scratch("no-nat-bin");
-    std::fs::create_dir_all(&empty).unwrap();
+    fs_err::create_dir_all(&empty).unwrap();
     let context = root.write_context("FROM busybox\nRUN ip -o link | grep -c . > /links\nRUN true\n", &[]);
     let output = root.command(&["build", "--progress", "plain", "--no-cache", context.to_str().unwrap()]).env("PATH", &empty).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

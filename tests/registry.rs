@@ -116,7 +116,7 @@ fn basic_auth_login_and_logout() {
 
     let login = config.run_with_input(&root, &["login", "-u", "alice", "--password-stdin", &host], "wonderland\n").success();
     assert!(login.stdout.contains("Login Succeeded"));
-    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(config.config_json()).unwrap()).unwrap();
+    let saved: serde_json::Value = serde_json::from_slice(&fs_err::read(config.config_json()).unwrap()).unwrap();
     assert_eq!(saved["auths"][&host]["auth"], "YWxpY2U6d29uZGVybGFuZA==", "Docker's format: base64 user:password");
     let pushed = push(&root, &config, &[&name]);
 
@@ -155,10 +155,10 @@ fn tampered_blob_is_detected() {
     push(&a, &config, &[&name]);
     let layer = a.inspect(&name)["Layers"][0]["Digest"].as_str().unwrap_or_default().to_owned();
     let data = registry.blob_path(&layer);
-    let mut bytes = std::fs::read(&data).unwrap_or_else(|e| panic!("read {}: {e}", data.display()));
+    let mut bytes = fs_err::read(&data).unwrap_or_else(|e| panic!("read {}: {e}", data.display()));
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
-    std::fs::write(&data, &bytes).unwrap();
+    fs_err::write(&data, &bytes).unwrap();
 
     let b = TestRoot::new();
     config.run(&b, &["pull", &name]).failure().says(&format!("digest mismatch for blob {host}/busybox@{layer}: expected {layer}, got sha256:"));
@@ -189,7 +189,7 @@ fn registry_stopped_mid_push_then_pushed_again() {
     // Wait for an upload to begin, then pull the plug.
     let uploads = registry.storage().join("repositories/big/_uploads");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !uploads.is_dir() || std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0) == 0 {
+    while !uploads.is_dir() || fs_err::read_dir(&uploads).map(|d| d.count()).unwrap_or(0) == 0 {
         assert!(std::time::Instant::now() < deadline, "the push never started an upload");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -266,13 +266,13 @@ fn ci_runners_share_a_cache_through_the_registry() {
     b.assert_no_partial_blobs();
 
     // One changed file: only the steps that depend on it run.
-    std::fs::write(b.context_dir().join("static.txt"), "changed\n").unwrap();
+    fs_err::write(b.context_dir().join("static.txt"), "changed\n").unwrap();
     let third = ci_build(&b, &config, &["--cache-from", &cache, "--cache-to", &format!("{cache},mode=max"), "-t", "app:2"]);
     assert_eq!(steps(&third.stderr), 6);
     assert_eq!(cached_steps(&third.stderr), 4, "build stage and COPY --from cached, COPY static.txt and RUN rerun:\n{}", third.stderr);
     let rootfs = b.rootfs("app:2");
-    assert_eq!(std::fs::read_to_string(rootfs.join("static.txt")).unwrap(), "changed\n");
-    assert_eq!(std::fs::read_to_string(rootfs.join("out.txt")).unwrap(), "a\nb\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("static.txt")).unwrap(), "changed\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("out.txt")).unwrap(), "a\nb\n");
     assert!(third.stderr.contains("(2 sent)"), "only the two new layers go up:\n{}", third.stderr);
 }
 
@@ -326,9 +326,9 @@ fn a_credential_helper_holds_the_login() {
         store.display()
     );
     let helper = helpers.path().join("docker-credential-strata-test");
-    std::fs::write(&helper, script).unwrap();
+    fs_err::write(&helper, script).unwrap();
     support::set_mode(&helper, 0o755);
-    std::fs::write(config.config_json(), r#"{"credsStore":"strata-test"}"#).unwrap();
+    fs_err::write(config.config_json(), r#"{"credsStore":"strata-test"}"#).unwrap();
     let path = format!("{}:{}", helpers.path().display(), std::env::var("PATH").unwrap_or_default());
     let root = TestRoot::new();
     let run = |args: &[&str], input: &str| {
@@ -348,10 +348,10 @@ fn a_credential_helper_holds_the_login() {
     let name = format!("{host}/busybox:1");
     root.busybox_as(&name, &[]);
     run(&["login", "-u", "bob", "--password-stdin", &host], "builder\n").success();
-    let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&fs_err::read(&store).unwrap()).unwrap();
     assert_eq!(stored["Username"], "bob");
     assert_eq!(stored["ServerURL"], host.as_str());
-    let saved = std::fs::read_to_string(config.config_json()).unwrap();
+    let saved = fs_err::read_to_string(config.config_json()).unwrap();
     assert!(!saved.contains("auths"), "the helper holds the secret, not config.json: {saved}");
     run(&["push", &name], "").success();
     run(&["logout", &host], "").success();

@@ -85,7 +85,7 @@ fn no_new_mount_namespace() {
 /// `b MAJOR MINOR` of the host's root filesystem (a real disk here).
 fn host_root_device() -> String {
     use std::os::unix::fs::MetadataExt;
-    let dev = std::fs::metadata("/").expect("stat /").dev();
+    let dev = fs_err::metadata("/").expect("stat /").dev();
     format!("{} {}", nix::sys::stat::major(dev), nix::sys::stat::minor(dev))
 }
 
@@ -152,7 +152,7 @@ fn cgroup_namespace_shows_only_the_step_cgroup() {
 fn open_by_handle_at_cannot_reach_host_files() {
     let root = root();
     let dir = root.context_dir();
-    std::fs::create_dir_all(&dir).unwrap();
+    fs_err::create_dir_all(&dir).unwrap();
     let built = std::process::Command::new("gcc")
         .args(["-static", "-O1", "-o"])
         .arg(dir.join("handle"))
@@ -252,13 +252,13 @@ fn default_capabilities_and_seccomp_match_docker() {
     let steps = format!("RUN {lines} /proc/self/status > /status-root\nUSER app\nRUN {lines} /proc/self/status > /tmp/status-app");
     build(&root, &steps, &["-t", "status:1"]).success();
     let rootfs = root.rootfs("status:1");
-    let read = |path: &str| std::fs::read_to_string(rootfs.join(path)).unwrap();
+    let read = |path: &str| fs_err::read_to_string(rootfs.join(path)).unwrap();
     let actual = format!("# root\n{}# USER app\n{}", read("status-root"), read("tmp/status-app"));
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sandbox/status.txt");
     if std::env::var_os("STRATA_BLESS").is_some() {
-        std::fs::write(&path, &actual).unwrap();
+        fs_err::write(&path, &actual).unwrap();
     }
-    assert_eq!(actual, std::fs::read_to_string(&path).unwrap(), "{} differs (STRATA_BLESS=1 rewrites it)", path.display());
+    assert_eq!(actual, fs_err::read_to_string(&path).unwrap(), "{} differs (STRATA_BLESS=1 rewrites it)", path.display());
 }
 
 // ------------------------------------------------------------ errors and layers

@@ -90,7 +90,7 @@ fn inspect_shows_config_changes_layers_and_diff_ids() {
     assert_eq!(layer["MediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
     // The sizes and digests are those of the stored bytes.
     let blob = root.blobs_dir().join(&layer["Digest"].as_str().expect("Digest")[7..]);
-    assert_eq!(layer["Size"].as_u64(), Some(std::fs::metadata(&blob).expect("layer blob").len()));
+    assert_eq!(layer["Size"].as_u64(), Some(fs_err::metadata(&blob).expect("layer blob").len()));
     let plain = gunzip(&blob);
     assert_eq!(layer["UncompressedSize"].as_u64(), Some(plain.len() as u64));
     assert_eq!(format!("{}", strata::digest::Digest::of(&plain)), diff_id, "the diff_id is the digest of the tar");
@@ -98,9 +98,9 @@ fn inspect_shows_config_changes_layers_and_diff_ids() {
 
     // The unpacked layer is a snapshot named by the diff_id.
     let snapshot = root.snapshots_dir().join(&diff_id[7..]);
-    let busybox = std::fs::read(snapshot.join("bin/busybox")).expect("busybox in the snapshot");
-    assert_eq!(busybox, std::fs::read(support::BUSYBOX).expect("read busybox"));
-    assert_eq!(std::fs::read_link(snapshot.join("bin/sh")).expect("bin/sh link"), Path::new("busybox"));
+    let busybox = fs_err::read(snapshot.join("bin/busybox")).expect("busybox in the snapshot");
+    assert_eq!(busybox, fs_err::read(support::BUSYBOX).expect("read busybox"));
+    assert_eq!(fs_err::read_link(snapshot.join("bin/sh")).expect("bin/sh link"), Path::new("busybox"));
 
     // Looked up by ID and ID prefix, too.
     assert_eq!(root.inspect(&id)["Id"], id.as_str());
@@ -330,7 +330,7 @@ fn wait_for(root: &TestRoot, child: &mut Child, point: KillPoint) -> bool {
         let reached = match point {
             KillPoint::After(delay) => start.elapsed() >= delay,
             KillPoint::UnpackedDirs(count) => import_dirs(root).iter().any(|rootfs| support::names(rootfs).len() >= count),
-            KillPoint::BlobBytes(size) => tmp_blobs(root).iter().any(|blob| std::fs::metadata(blob).is_ok_and(|m| m.len() >= size)),
+            KillPoint::BlobBytes(size) => tmp_blobs(root).iter().any(|blob| fs_err::metadata(blob).is_ok_and(|m| m.len() >= size)),
             KillPoint::SnapshotAppears => root.state().snapshots != snapshots_before,
         };
         if reached {
@@ -362,7 +362,7 @@ fn assert_complete_snapshot(snapshot: &Path, big: &Path) {
         assert_eq!(support::names(&snapshot.join(&dir)), files, "snapshot {}/{dir} is partial", snapshot.display());
         for file in files {
             let (want, got) = (big.join(&dir).join(&file), snapshot.join(&dir).join(&file));
-            let same = std::fs::read(&want).ok() == std::fs::read(&got).ok();
+            let same = fs_err::read(&want).ok() == fs_err::read(&got).ok();
             assert!(same, "{} differs from its source in a snapshot", got.display());
         }
     }

@@ -59,7 +59,7 @@ impl OpenedContext {
 impl Drop for OpenedContext {
     fn drop(&mut self) {
         if self.unpacked {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = fs_err::remove_dir_all(&self.dir);
         }
     }
 }

@@ -293,7 +293,7 @@ fn record_entry(
 /// its id); its modification time stands for its last use.
 fn cache_mounts(store: &Store) -> Result<Vec<CacheEntry>, StoreError> {
     let dir = store.cache_mounts_dir();
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match fs_err::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(StoreError::io("list", &dir, e)),
@@ -314,7 +314,7 @@ fn cache_mounts(store: &Store) -> Result<Vec<CacheEntry>, StoreError> {
 
 fn stat_cache(store: &Store) -> Result<Option<CacheEntry>, StoreError> {
     let path = store.root().join("statcache.redb");
-    let size = match std::fs::metadata(&path) {
+    let size = match fs_err::metadata(&path) {
         Ok(meta) => meta.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("stat", &path, e)),
@@ -347,7 +347,7 @@ fn file_entry(id: String, kind: EntryKind, path: &Path, size: u64, description: 
 /// (created, modified) of a path as RFC 3339; creation falls back to the
 /// modification time where the filesystem does not keep it.
 fn file_times(path: &Path) -> (String, String) {
-    let meta = std::fs::metadata(path).ok();
+    let meta = fs_err::metadata(path).ok();
     let modified = meta.as_ref().and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
     let created = meta.as_ref().and_then(|m| m.created().ok()).unwrap_or(modified);
     let format = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();

@@ -102,7 +102,7 @@ impl GcPolicy {
     /// The policy of the store at `root`: `strata.toml` if present, else the defaults.
     pub fn load(root: &Path) -> Result<GcPolicy, PolicyError> {
         let path = root.join("strata.toml");
-        match std::fs::read_to_string(&path) {
+        match fs_err::read_to_string(&path) {
             Ok(text) => GcPolicy::parse(&text, &path.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(GcPolicy::default()),
             Err(e) => Err(PolicyError::Read { path: path.display().to_string(), source: e }),
@@ -203,7 +203,7 @@ const GC_INTERVAL_IDLE: std::time::Duration = std::time::Duration::from_secs(360
 /// that never collected starts its clock now: it has nothing old yet.
 pub fn gc_due(store: &Store, added_layers: bool) -> bool {
     let interval = if added_layers { GC_INTERVAL_GROWING } else { GC_INTERVAL_IDLE };
-    match std::fs::metadata(last_gc_marker(store)).and_then(|m| m.modified()) {
+    match fs_err::metadata(last_gc_marker(store)).and_then(|m| m.modified()) {
         Ok(last) => last.elapsed().map_or(true, |age| age >= interval),
         Err(_) => {
             mark_gc(store);
@@ -215,7 +215,7 @@ pub fn gc_due(store: &Store, added_layers: bool) -> bool {
 /// Notes that a GC ran now.
 pub fn mark_gc(store: &Store) {
     let marker = last_gc_marker(store);
-    let _ = std::fs::write(&marker, b"");
+    let _ = fs_err::write(&marker, b"");
 }
 
 fn last_gc_marker(store: &Store) -> std::path::PathBuf {

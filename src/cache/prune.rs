@@ -190,7 +190,7 @@ fn remove_cache_mount(store: &Store, id: &str) -> Result<bool, StoreError> {
     // Renamed away first: a crash midway leaves no half-empty cache under its name.
     let doomed = store.temp_dir("doomed-mount")?;
     let target = doomed.join("mount");
-    std::fs::rename(&path, &target).map_err(|e| StoreError::io("remove", &path, e))?;
+    fs_err::rename(&path, &target).map_err(|e| StoreError::io("remove", &path, e))?;
     crate::store::remove_tree(&doomed)?;
     Ok(true)
 }
@@ -200,7 +200,7 @@ fn remove_cache_mount(store: &Store, id: &str) -> Result<bool, StoreError> {
 fn remove_stat_cache(store: &Store) -> Result<bool, StoreError> {
     let _lock = Lock::exclusive(&store.root().join("locks/statcache"))?;
     let path = store.root().join("statcache.redb");
-    match std::fs::remove_file(&path) {
+    match fs_err::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io("remove", &path, e)),
         _ => Ok(true),
     }

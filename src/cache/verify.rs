@@ -311,7 +311,7 @@ fn compare_entry<R: Read>(entry: &tar::Entry<R>, name: &Path, snapshot: &Path) -
         Some(hidden) => (snapshot.join(name.with_file_name(hidden)), true),
         None => (snapshot.join(name), false),
     };
-    let Ok(meta) = std::fs::symlink_metadata(&target) else { return Some("missing".into()) };
+    let Ok(meta) = fs_err::symlink_metadata(&target) else { return Some("missing".into()) };
     let kind = entry.header().entry_type();
     let found = meta.file_type();
     let expected = if whiteout {
@@ -352,7 +352,7 @@ impl<'a> Repair<'a> {
             }
         };
         let path = dir.join(sub);
-        std::fs::create_dir_all(&path).map_err(|e| StoreError::io("create", &path, e))?;
+        fs_err::create_dir_all(&path).map_err(|e| StoreError::io("create", &path, e))?;
         Ok(path)
     }
 
@@ -424,7 +424,7 @@ impl<'a> Repair<'a> {
 
     fn quarantine(&mut self, path: &Path, sub: &str, name: &str) -> Result<(), StoreError> {
         let target = self.dir(sub)?.join(name);
-        std::fs::rename(path, &target).map_err(|e| StoreError::io("quarantine", path, e))
+        fs_err::rename(path, &target).map_err(|e| StoreError::io("quarantine", path, e))
     }
 
     /// Writes the dropped records beside what was quarantined.
@@ -432,7 +432,7 @@ impl<'a> Repair<'a> {
         if !self.dropped.is_empty() {
             let path = self.dir("")?.join("records.jsonl");
             let lines: String = self.dropped.iter().map(|r| serde_json::to_string(r).unwrap_or_default() + "\n").collect();
-            std::fs::write(&path, lines).map_err(|e| StoreError::io("write", &path, e))?;
+            fs_err::write(&path, lines).map_err(|e| StoreError::io("write", &path, e))?;
         }
         Ok(self.dir)
     }

@@ -90,7 +90,7 @@ pub fn failure(name: &str, source: &str, error: LintError) -> ExitCode {
 fn read(path: &Path) -> Result<(String, String), CliError> {
     let mut bytes = Vec::new();
     let stdin = path.as_os_str() == "-";
-    let result = if stdin { std::io::stdin().read_to_end(&mut bytes).map(drop) } else { std::fs::read(path).map(|b| bytes = b) };
+    let result = if stdin { std::io::stdin().read_to_end(&mut bytes).map(drop) } else { fs_err::read(path).map(|b| bytes = b) };
     result.map_err(|source| CliError::Read { path: path.display().to_string(), source })?;
     let name = if stdin { "<stdin>".to_owned() } else { path.strip_prefix(".").unwrap_or(path).display().to_string() };
     Ok((name, String::from_utf8_lossy(&bytes).into_owned()))

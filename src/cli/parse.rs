@@ -63,7 +63,7 @@ pub fn run(args: &ParseArgs) -> Result<ExitCode, CliError> {
 /// Reads the Dockerfile; bytes that are not UTF-8 become U+FFFD.
 fn read_source(file: &str) -> Result<(String, String), CliError> {
     let mut bytes = Vec::new();
-    let read = if file == "-" { std::io::stdin().read_to_end(&mut bytes).map(drop) } else { std::fs::read(file).map(|b| bytes = b) };
+    let read = if file == "-" { std::io::stdin().read_to_end(&mut bytes).map(drop) } else { fs_err::read(file).map(|b| bytes = b) };
     read.map_err(|source| CliError::Read { path: file.into(), source })?;
     let name = if file == "-" { "<stdin>".to_owned() } else { file.to_owned() };
     Ok((name, String::from_utf8_lossy(&bytes).into_owned()))

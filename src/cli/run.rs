@@ -110,7 +110,7 @@ fn run_once(store: &Store, args: &RunArgs, network: NetworkChoice, snapshotter: 
     let scratch = store.temp_dir("run")?;
     let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
     let code = run_mounted(snapshotter, &layers, &scratch, spec, Mounted { keep: false, network });
-    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = fs_err::remove_dir_all(&scratch);
     Ok(exit_code(code?))
 }
 
@@ -142,7 +142,7 @@ fn run_mounted(snapshotter: Snapshotter, layers: &[PathBuf], scratch: &Path, mut
     drop(private);
     let keep = how.keep;
     let upper = mounted.finish().map_err(CliError::Write)?;
-    let _ = std::fs::remove_file(scratch.join("resolv.conf"));
+    let _ = fs_err::remove_file(scratch.join("resolv.conf"));
     if let (true, Some(upper)) = (keep, upper) {
         remove_mount_points(&upper, layers, &spec).map_err(CliError::Write)?;
     }
@@ -215,7 +215,7 @@ fn parse_volume(text: &str) -> Result<Bind, CliError> {
         [host, target, "rw"] => (host, target, false),
         _ => return Err(CliError::Usage(format!("invalid volume {text:?}: expected HOST:CONTAINER[:ro]"))),
     };
-    let source = std::fs::canonicalize(host).map_err(|e| CliError::Read { path: host.to_string(), source: e })?;
+    let source = fs_err::canonicalize(host).map_err(|e| CliError::Read { path: host.to_string(), source: e })?;
     if !target.starts_with('/') {
         return Err(CliError::Usage(format!("invalid volume {text:?}: the container path must be absolute")));
     }

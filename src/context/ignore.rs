@@ -106,7 +106,7 @@ impl IgnoreFile {
         }
         candidates.push(context_dir.join(".dockerignore"));
         for path in candidates {
-            match std::fs::read(&path) {
+            match fs_err::read(&path) {
                 Ok(bytes) => {
                     let parsed = IgnoreFile::parse(&String::from_utf8_lossy(&bytes));
                     let mut file = parsed.map_err(|e| IgnoreError::InFile { path: path.clone(), source: Box::new(e) })?;
@@ -306,11 +306,11 @@ mod tests {
     #[test]
     fn load_prefers_the_dockerfile_specific_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".dockerignore"), "context-wide\n").unwrap();
+        fs_err::write(dir.path().join(".dockerignore"), "context-wide\n").unwrap();
         let dockerfile = dir.path().join("app.Dockerfile");
         let file = IgnoreFile::load(dir.path(), &dockerfile).unwrap();
         assert_eq!(file.source(), Some(dir.path().join(".dockerignore").as_path()));
-        std::fs::write(dir.path().join("app.Dockerfile.dockerignore"), "specific\n").unwrap();
+        fs_err::write(dir.path().join("app.Dockerfile.dockerignore"), "specific\n").unwrap();
         let file = IgnoreFile::load(dir.path(), &dockerfile).unwrap();
         assert!(file.matches("specific").unwrap());
         assert!(!file.matches("context-wide").unwrap());

@@ -43,10 +43,10 @@ impl Cgroup {
     /// `limits`. `Ok(None)` when this machine has no usable cgroup mount.
     pub fn create(name: &str, limits: &Limits) -> io::Result<Option<Cgroup>> {
         let unified = Path::new(ROOT).join("cgroup.controllers");
-        let cgroup = if std::fs::read_to_string(&unified).is_ok_and(|c| c.contains("memory")) {
+        let cgroup = if fs_err::read_to_string(&unified).is_ok_and(|c| c.contains("memory")) {
             let dir = Path::new(ROOT).join("strata").join(name);
             enable_v2_controllers(&Path::new(ROOT).join("strata"))?;
-            std::fs::create_dir_all(&dir)?;
+            fs_err::create_dir_all(&dir)?;
             Cgroup { dirs: vec![dir], unified: true }
         } else if Path::new(ROOT).join("memory/cgroup.procs").exists() {
             let mut dirs = Vec::new();
@@ -56,7 +56,7 @@ impl Cgroup {
                 // directory twice: creating and joining it twice is harmless.
                 if base.join("cgroup.procs").exists() {
                     let dir = base.join("strata").join(name);
-                    std::fs::create_dir_all(&dir)?;
+                    fs_err::create_dir_all(&dir)?;
                     dirs.push(dir);
                 }
             }
@@ -116,12 +116,12 @@ impl Cgroup {
     }
 
     fn read(&self, file: &str) -> Option<String> {
-        std::fs::read_to_string(self.find(file)?).ok()
+        fs_err::read_to_string(self.find(file)?).ok()
     }
 
     fn write(&self, file: &str, value: &str) -> io::Result<()> {
         let path = self.find(file).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no cgroup file {file}")))?;
-        std::fs::write(path, value)
+        fs_err::write(path, value)
     }
 }
 
@@ -130,7 +130,7 @@ impl Drop for Cgroup {
         // Empty once the container's processes are gone (PID 1's exit kills
         // the rest of its namespace).
         for dir in &self.dirs {
-            let _ = std::fs::remove_dir(dir);
+            let _ = fs_err::remove_dir(dir);
         }
     }
 }
@@ -142,8 +142,8 @@ fn stat_value(text: &str, key: &str) -> Option<u64> {
 
 /// v2: controllers must be enabled in the parent for the child to use them.
 fn enable_v2_controllers(parent: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(parent)?;
-    let _ = std::fs::write(Path::new(ROOT).join("cgroup.subtree_control"), "+memory +cpu");
-    let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+memory +cpu");
+    fs_err::create_dir_all(parent)?;
+    let _ = fs_err::write(Path::new(ROOT).join("cgroup.subtree_control"), "+memory +cpu");
+    let _ = fs_err::write(parent.join("cgroup.subtree_control"), "+memory +cpu");
     Ok(())
 }

@@ -188,16 +188,16 @@ pub fn remove_mount_points(upper: &Path, lowers: &[PathBuf], spec: &ContainerSpe
     let targets = SYSTEM_MOUNT_POINTS.iter().copied().chain(binds).filter_map(|t| resolve_in_layers(&stack, t));
     for target in targets {
         let path = upper.join(&target);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        let in_lower = lowers.iter().any(|l| std::fs::symlink_metadata(l.join(&target)).is_ok());
-        let empty = if meta.is_dir() { std::fs::read_dir(&path)?.next().is_none() } else { meta.is_file() && meta.len() == 0 };
+        let Ok(meta) = fs_err::symlink_metadata(&path) else { continue };
+        let in_lower = lowers.iter().any(|l| fs_err::symlink_metadata(l.join(&target)).is_ok());
+        let empty = if meta.is_dir() { fs_err::read_dir(&path)?.next().is_none() } else { meta.is_file() && meta.len() == 0 };
         if in_lower || !empty {
             continue;
         }
         if meta.is_dir() {
-            std::fs::remove_dir(&path)?;
+            fs_err::remove_dir(&path)?;
         } else {
-            std::fs::remove_file(&path)?;
+            fs_err::remove_file(&path)?;
         }
         prune_copied_up_parents(upper, lowers, &target)?;
     }
@@ -248,11 +248,11 @@ fn reversed_names(path: &Path) -> Vec<std::ffi::OsString> {
 
 /// The target of `rel` when the topmost layer that has it holds a symlink.
 fn layer_link(stack: &[PathBuf], rel: &Path) -> Option<PathBuf> {
-    let meta = stack.iter().find_map(|layer| std::fs::symlink_metadata(layer.join(rel)).ok().map(|m| (layer, m)))?;
+    let meta = stack.iter().find_map(|layer| fs_err::symlink_metadata(layer.join(rel)).ok().map(|m| (layer, m)))?;
     if !meta.1.file_type().is_symlink() {
         return None;
     }
-    std::fs::read_link(meta.0.join(rel)).ok()
+    fs_err::read_link(meta.0.join(rel)).ok()
 }
 
 fn prune_copied_up_parents(upper: &Path, lowers: &[PathBuf], target: &Path) -> io::Result<()> {
@@ -260,11 +260,11 @@ fn prune_copied_up_parents(upper: &Path, lowers: &[PathBuf], target: &Path) -> i
     let mut dir = target.parent();
     while let Some(rel) = dir.filter(|d| !d.as_os_str().is_empty()) {
         let path = upper.join(rel);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { return Ok(()) };
-        if !meta.is_dir() || std::fs::read_dir(&path)?.next().is_some() {
+        let Ok(meta) = fs_err::symlink_metadata(&path) else { return Ok(()) };
+        if !meta.is_dir() || fs_err::read_dir(&path)?.next().is_some() {
             return Ok(());
         }
-        let lower = lowers.iter().rev().find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok());
+        let lower = lowers.iter().rev().find_map(|l| fs_err::symlink_metadata(l.join(rel)).ok());
         // A directory no lower layer has was made only to hold the mount
         // point (`/run/secrets`); one a lower layer has must be an
         // unchanged copy-up to go.
@@ -273,7 +273,7 @@ fn prune_copied_up_parents(upper: &Path, lowers: &[PathBuf], target: &Path) -> i
         if !same || opaque {
             return Ok(());
         }
-        std::fs::remove_dir(&path)?;
+        fs_err::remove_dir(&path)?;
         dir = rel.parent();
     }
     Ok(())
@@ -305,19 +305,19 @@ mod tests {
     fn mount_points_under_a_symlinked_etc_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let (lower, upper) = (dir.path().join("lower"), dir.path().join("upper"));
-        std::fs::create_dir_all(lower.join("private/etc")).unwrap();
-        std::fs::write(lower.join("private/etc/passwd"), "root:x:0:0::/:/bin/sh\n").unwrap();
+        fs_err::create_dir_all(lower.join("private/etc")).unwrap();
+        fs_err::write(lower.join("private/etc/passwd"), "root:x:0:0::/:/bin/sh\n").unwrap();
         std::os::unix::fs::symlink("private/etc", lower.join("etc")).unwrap();
         std::os::unix::fs::symlink("/private/../private", lower.join("p")).unwrap();
         // What the init made: the placeholders where the links lead.
-        std::fs::create_dir_all(upper.join("private/etc")).unwrap();
+        fs_err::create_dir_all(upper.join("private/etc")).unwrap();
         for file in ["hosts", "resolv.conf", "hostname", "kept"] {
-            std::fs::write(upper.join("private/etc").join(file), "").unwrap();
+            fs_err::write(upper.join("private/etc").join(file), "").unwrap();
         }
-        std::fs::write(upper.join("private/etc/written"), "data").unwrap();
+        fs_err::write(upper.join("private/etc/written"), "data").unwrap();
         let spec = spec_with_binds(&["/etc/hosts", "/etc/resolv.conf", "/p/etc/hostname", "/etc/written"]);
         remove_mount_points(&upper, &[lower], &spec).unwrap();
-        let left: Vec<String> = std::fs::read_dir(upper.join("private/etc")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let left: Vec<String> = fs_err::read_dir(upper.join("private/etc")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         let mut left = left;
         left.sort();
         assert_eq!(left, ["kept", "written"]);

@@ -62,7 +62,7 @@ impl Drop for SocketForward {
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
-        let _ = std::fs::remove_file(&self.path);
+        let _ = fs_err::remove_file(&self.path);
     }
 }
 

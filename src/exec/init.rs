@@ -64,7 +64,7 @@ fn outer(spec: &ContainerSpec) -> io::Result<i32> {
     // Join the step's cgroup before forking: every process of the
     // container is then accounted and limited.
     for procs in &spec.cgroup_procs {
-        std::fs::write(procs, std::process::id().to_string()).map_err(context("join the cgroup"))?;
+        fs_err::write(procs, std::process::id().to_string()).map_err(context("join the cgroup"))?;
     }
     // After joining: the step's cgroup becomes the root the container sees.
     sys::unshare_cgroup_namespace().map_err(context("enter a cgroup namespace"))?;
@@ -174,7 +174,7 @@ fn wait_for(pid: Pid) -> io::Result<i32> {
 /// name the step that failed (125 for the setup, 127 for the execve).
 fn exec_command(spec: &ContainerSpec, user: &User) -> (String, i32) {
     let workdir = |e: io::Error| format!("cannot enter the working directory {:?}: {e}", spec.workdir);
-    if let Err(e) = std::fs::create_dir_all(&spec.workdir) {
+    if let Err(e) = fs_err::create_dir_all(&spec.workdir) {
         return (workdir(e), SETUP_FAILED);
     }
     if let Err(e) = switch_user(user) {

@@ -58,14 +58,14 @@ impl RootfsCopy<'_> {
         let merged = self.scratch.join("merged");
         // What an interrupted earlier step left would be taken for content.
         remove(&merged)?;
-        fs::create_dir_all(&merged).map_err(context("create", &merged))?;
+        fs_err::create_dir_all(&merged).map_err(context("create", &merged))?;
         let mut copied = Copied { merged, upper: None, before: None, removed: false };
         for layer in self.layers {
             Layer::default().apply(layer, &copied.merged)?;
         }
         if !self.read_only {
             let upper = self.scratch.join("upper");
-            fs::create_dir_all(&upper).map_err(context("create", &upper))?;
+            fs_err::create_dir_all(&upper).map_err(context("create", &upper))?;
             copied.before = Some(Node::record(&copied.merged)?);
             copied.upper = Some(upper);
         }
@@ -117,7 +117,7 @@ struct Layer {
 impl Layer {
     /// The root's own opaque mark is ignored, as overlayfs ignores it.
     fn apply(&mut self, layer: &Path, merged: &Path) -> io::Result<()> {
-        let meta = fs::symlink_metadata(layer).map_err(context("stat", layer))?;
+        let meta = fs_err::symlink_metadata(layer).map_err(context("stat", layer))?;
         self.merge_dir(layer, merged)?;
         finish_dir(layer, merged, &meta)
     }
@@ -125,7 +125,7 @@ impl Layer {
     fn merge_dir(&mut self, from: &Path, to: &Path) -> io::Result<()> {
         for name in list(from)? {
             let (src, dst) = (from.join(&name), to.join(&name));
-            let meta = fs::symlink_metadata(&src).map_err(context("stat", &src))?;
+            let meta = fs_err::symlink_metadata(&src).map_err(context("stat", &src))?;
             let kind = meta.file_type();
             if is_whiteout(&meta) {
                 remove(&dst)?;
@@ -141,7 +141,7 @@ impl Layer {
     }
 
     fn enter_dir(&mut self, src: &Path, dst: &Path, meta: &Metadata) -> io::Result<()> {
-        match fs::symlink_metadata(dst) {
+        match fs_err::symlink_metadata(dst) {
             Ok(below) if below.is_dir() => {
                 if is_opaque(src)? {
                     for name in list(dst)? {
@@ -150,10 +150,10 @@ impl Layer {
                 }
             }
             Ok(_) => {
-                fs::remove_file(dst).map_err(context("replace", dst))?;
-                fs::create_dir(dst).map_err(context("create", dst))?;
+                fs_err::remove_file(dst).map_err(context("replace", dst))?;
+                fs_err::create_dir(dst).map_err(context("create", dst))?;
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(dst).map_err(context("create", dst))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs_err::create_dir(dst).map_err(context("create", dst))?,
             Err(e) => return Err(context("stat", dst)(e)),
         }
         self.merge_dir(src, dst)?;
@@ -166,16 +166,16 @@ impl Layer {
         if meta.nlink() > 1 {
             if let Some(first) = self.links.get(&key) {
                 // A failed link (the first copy replaced since) falls back to a copy.
-                if fs::hard_link(first, dst).is_ok() {
+                if fs_err::hard_link(first, dst).is_ok() {
                     return Ok(());
                 }
             }
         }
         let kind = meta.file_type();
         let made = if kind.is_file() {
-            fs::copy(src, dst).map(drop)
+            fs_err::copy(src, dst).map(drop)
         } else if kind.is_symlink() {
-            fs::read_link(src).and_then(|target| std::os::unix::fs::symlink(target, dst))
+            fs_err::read_link(src).and_then(|target| std::os::unix::fs::symlink(target, dst))
         } else {
             make_node(dst, meta.mode(), meta.rdev())
         };
@@ -267,7 +267,7 @@ struct Node {
 
 impl Node {
     fn record(path: &Path) -> io::Result<Node> {
-        let meta = fs::symlink_metadata(path).map_err(context("stat", path))?;
+        let meta = fs_err::symlink_metadata(path).map_err(context("stat", path))?;
         Node::of(path, &meta)
     }
 
@@ -341,7 +341,7 @@ impl Diff<'_> {
     fn take(&mut self, rel: &Path, meta: &Metadata, opaque: bool) -> io::Result<()> {
         self.parents(rel)?;
         let (from, to) = (self.merged.join(rel), self.upper.join(rel));
-        fs::rename(&from, &to).map_err(context("move", &from))?;
+        fs_err::rename(&from, &to).map_err(context("move", &from))?;
         if meta.is_dir() {
             // Renaming rewrites `..`, which may touch the mtime.
             self.dirs.push((rel.to_path_buf(), Stat::of(meta)));
@@ -373,7 +373,7 @@ impl Diff<'_> {
     fn make_dir(&mut self, rel: &Path, stat: Stat) -> io::Result<()> {
         self.parents(rel)?;
         let path = self.upper.join(rel);
-        fs::create_dir(&path).map_err(context("create", &path))?;
+        fs_err::create_dir(&path).map_err(context("create", &path))?;
         copy_xattrs(&self.merged.join(rel), &path)?;
         self.made.insert(rel.to_path_buf());
         self.dirs.push((rel.to_path_buf(), stat));
@@ -403,7 +403,7 @@ fn is_opaque(dir: &Path) -> io::Result<bool> {
 
 /// The names in `dir`, unsorted.
 fn list(dir: &Path) -> io::Result<Vec<OsString>> {
-    let listing = fs::read_dir(dir).map_err(context("list", dir))?;
+    let listing = fs_err::read_dir(dir).map_err(context("list", dir))?;
     listing.map(|entry| entry.map(|e| e.file_name()).map_err(context("list", dir))).collect()
 }
 
@@ -413,7 +413,7 @@ fn entries(dir: &Path) -> io::Result<BTreeMap<OsString, Metadata>> {
     let mut found = BTreeMap::new();
     for name in list(dir)? {
         let path = dir.join(&name);
-        let meta = fs::symlink_metadata(&path).map_err(context("stat", &path))?;
+        let meta = fs_err::symlink_metadata(&path).map_err(context("stat", &path))?;
         if !meta.file_type().is_socket() {
             found.insert(name, meta);
         }
@@ -425,15 +425,15 @@ fn link_of(path: &Path, meta: &Metadata) -> io::Result<Option<PathBuf>> {
     if !meta.file_type().is_symlink() {
         return Ok(None);
     }
-    fs::read_link(path).map(Some).map_err(context("read link", path))
+    fs_err::read_link(path).map(Some).map_err(context("read link", path))
 }
 
 /// Removes whatever is at `path` (never following a symlink); a missing
 /// path is fine.
 fn remove(path: &Path) -> io::Result<()> {
-    let removed = match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
+    let removed = match fs_err::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs_err::remove_dir_all(path),
+        Ok(_) => fs_err::remove_file(path),
         Err(e) => Err(e),
     };
     match removed {
@@ -446,7 +446,7 @@ fn remove(path: &Path) -> io::Result<()> {
 fn set_meta(path: &Path, stat: &Stat) -> io::Result<()> {
     set_owner(path, stat.uid, stat.gid).map_err(context("chown", path))?;
     if stat.mode & nix::libc::S_IFMT != nix::libc::S_IFLNK {
-        fs::set_permissions(path, fs::Permissions::from_mode(stat.mode & 0o7777)).map_err(context("chmod", path))?;
+        fs_err::set_permissions(path, fs::Permissions::from_mode(stat.mode & 0o7777)).map_err(context("chmod", path))?;
     }
     set_times(path, stat.mtime).map_err(context("set times of", path))
 }
@@ -481,8 +481,8 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn write(path: &Path, text: &str) {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
     }
 
     fn whiteout(path: &Path) {
@@ -500,19 +500,19 @@ mod tests {
             write(&bottom.join(file), file);
         }
         symlink("etc/a", bottom.join("link")).unwrap();
-        fs::hard_link(bottom.join("b"), bottom.join("b2")).unwrap();
+        fs_err::hard_link(bottom.join("b"), bottom.join("b2")).unwrap();
         make_node(&bottom.join("fifo"), nix::libc::S_IFIFO, 0).unwrap();
-        fs::create_dir(bottom.join("dev")).unwrap();
+        fs_err::create_dir(bottom.join("dev")).unwrap();
         make_node(&bottom.join("dev/null"), nix::libc::S_IFCHR, nix::sys::stat::makedev(1, 3)).unwrap();
         xattr::set(bottom.join("etc/a"), "user.origin", b"l1").unwrap();
         write(&bottom.join("locked/f"), "f");
-        fs::set_permissions(bottom.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+        fs_err::set_permissions(bottom.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
         let suid = bottom.join("usr/bin/suid");
         write(&suid, "s");
         set_meta(&suid, &Stat { mode: 0o104755, uid: 1000, gid: 1001, size: 0, mtime: (1_600_000_000, 123_456_789), rdev: 0, id: (0, 0) }).unwrap();
         write(&top.join("opq/new"), "new");
         xattr::set(top.join("opq"), OVERLAY_OPAQUE_XATTR, b"y").unwrap();
-        fs::create_dir_all(top.join("etc")).unwrap();
+        fs_err::create_dir_all(top.join("etc")).unwrap();
         whiteout(&top.join("etc/gone"));
         write(&top.join("top"), "top");
         vec![bottom, top]
@@ -531,7 +531,7 @@ mod tests {
         for name in list(&root.join(rel)).unwrap() {
             let rel = rel.join(name);
             let path = root.join(&rel);
-            let meta = fs::symlink_metadata(&path).unwrap();
+            let meta = fs_err::symlink_metadata(&path).unwrap();
             let kind = match meta.file_type() {
                 t if t.is_dir() && opaque(&path) => 'o',
                 t if t.is_dir() => 'd',
@@ -582,16 +582,16 @@ mod tests {
         let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
         expected.sort();
         assert_eq!(tree(root), expected);
-        assert_eq!(fs::read_link(root.join("link")).unwrap(), Path::new("etc/a"));
-        let (b, b2) = (fs::metadata(root.join("b")).unwrap(), fs::metadata(root.join("b2")).unwrap());
+        assert_eq!(fs_err::read_link(root.join("link")).unwrap(), Path::new("etc/a"));
+        let (b, b2) = (fs_err::metadata(root.join("b")).unwrap(), fs_err::metadata(root.join("b2")).unwrap());
         assert_eq!(b.ino(), b2.ino());
-        let suid = fs::symlink_metadata(root.join("usr/bin/suid")).unwrap();
+        let suid = fs_err::symlink_metadata(root.join("usr/bin/suid")).unwrap();
         assert_eq!((suid.mode(), suid.uid(), suid.gid()), (0o104755, 1000, 1001));
         assert_eq!((suid.mtime(), suid.mtime_nsec()), (1_600_000_000, 123_456_789));
-        let null = fs::symlink_metadata(root.join("dev/null")).unwrap();
+        let null = fs_err::symlink_metadata(root.join("dev/null")).unwrap();
         assert!(null.file_type().is_char_device() && null.rdev() == nix::sys::stat::makedev(1, 3));
         assert_eq!(xattr::get(root.join("etc/a"), "user.origin").unwrap().as_deref(), Some(&b"l1"[..]));
-        assert_eq!(fs::symlink_metadata(root.join("locked")).unwrap().mode() & 0o7777, 0);
+        assert_eq!(fs_err::symlink_metadata(root.join("locked")).unwrap().mode() & 0o7777, 0);
         assert!(!opaque(&root.join("opq")));
         assert!(copied.finish().unwrap().is_none());
         assert!(!scratch.join("merged").exists());
@@ -599,24 +599,24 @@ mod tests {
 
     /// The mutations both snapshotters are checked with.
     fn mutate(root: &Path) {
-        fs::write(root.join("new"), "new").unwrap();
-        fs::write(root.join("etc/a"), "changed").unwrap();
-        fs::remove_file(root.join("b")).unwrap();
-        fs::set_permissions(root.join("keep"), fs::Permissions::from_mode(0o700)).unwrap();
-        fs::remove_dir_all(root.join("d")).unwrap();
-        fs::write(root.join("d"), "was a directory").unwrap();
-        fs::remove_dir_all(root.join("r")).unwrap();
+        fs_err::write(root.join("new"), "new").unwrap();
+        fs_err::write(root.join("etc/a"), "changed").unwrap();
+        fs_err::remove_file(root.join("b")).unwrap();
+        fs_err::set_permissions(root.join("keep"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs_err::remove_dir_all(root.join("d")).unwrap();
+        fs_err::write(root.join("d"), "was a directory").unwrap();
+        fs_err::remove_dir_all(root.join("r")).unwrap();
         write(&root.join("r/y"), "y");
-        fs::write(root.join("usr/bin/tool"), "tool, longer").unwrap();
+        fs_err::write(root.join("usr/bin/tool"), "tool, longer").unwrap();
         write(&root.join("opt/x"), "x");
         symlink("opt/x", root.join("newlink")).unwrap();
         set_owner(&root.join("keep/f"), 7, 7).unwrap();
-        fs::write(root.join("locked/g"), "g").unwrap();
-        fs::remove_file(root.join("top")).unwrap();
+        fs_err::write(root.join("locked/g"), "g").unwrap();
+        fs_err::remove_file(root.join("top")).unwrap();
         write(&root.join("top/z"), "file became a directory");
-        fs::remove_file(root.join("link")).unwrap();
-        fs::write(root.join("link"), "symlink became a file").unwrap();
-        fs::set_permissions(root.join("usr/bin/suid"), fs::Permissions::from_mode(0o4711)).unwrap();
+        fs_err::remove_file(root.join("link")).unwrap();
+        fs_err::write(root.join("link"), "symlink became a file").unwrap();
+        fs_err::set_permissions(root.join("usr/bin/suid"), fs::Permissions::from_mode(0o4711)).unwrap();
     }
 
     #[test]
@@ -625,7 +625,7 @@ mod tests {
         let layers = layers(dir.path());
         let scratch = dir.path().join("step");
         let copied = RootfsCopy { layers: &layers, scratch: &scratch, read_only: false }.prepare().unwrap();
-        let usr_before = fs::symlink_metadata(copied.root().join("usr")).unwrap();
+        let usr_before = fs_err::symlink_metadata(copied.root().join("usr")).unwrap();
         mutate(copied.root());
         let upper = copied.finish().unwrap().unwrap();
         let expected = [
@@ -652,14 +652,14 @@ mod tests {
             "w b",
         ];
         assert_eq!(tree(&upper), expected);
-        assert_eq!(fs::symlink_metadata(upper.join("keep")).unwrap().mode() & 0o7777, 0o700);
-        let usr = fs::symlink_metadata(upper.join("usr")).unwrap();
+        assert_eq!(fs_err::symlink_metadata(upper.join("keep")).unwrap().mode() & 0o7777, 0o700);
+        let usr = fs_err::symlink_metadata(upper.join("usr")).unwrap();
         assert_eq!((usr.mode(), usr.mtime(), usr.mtime_nsec()), (usr_before.mode(), usr_before.mtime(), usr_before.mtime_nsec()));
-        assert_eq!(fs::read_to_string(upper.join("etc/a")).unwrap(), "changed");
+        assert_eq!(fs_err::read_to_string(upper.join("etc/a")).unwrap(), "changed");
         assert_eq!(xattr::get(upper.join("etc/a"), "user.origin").unwrap().as_deref(), Some(&b"l1"[..]));
-        assert_eq!(fs::symlink_metadata(upper.join("locked")).unwrap().mode() & 0o7777, 0);
-        assert_eq!(fs::symlink_metadata(upper.join("usr/bin/suid")).unwrap().mode() & 0o7777, 0o4711);
-        assert_eq!(fs::symlink_metadata(upper.join("b")).unwrap().rdev(), 0);
+        assert_eq!(fs_err::symlink_metadata(upper.join("locked")).unwrap().mode() & 0o7777, 0);
+        assert_eq!(fs_err::symlink_metadata(upper.join("usr/bin/suid")).unwrap().mode() & 0o7777, 0o4711);
+        assert_eq!(fs_err::symlink_metadata(upper.join("b")).unwrap().rdev(), 0);
         assert!(!scratch.join("merged").exists());
     }
 
@@ -694,20 +694,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layer = dir.path().join("l1");
         write(&layer.join("h1"), "h");
-        fs::hard_link(layer.join("h1"), layer.join("h2")).unwrap();
-        fs::create_dir(layer.join("tmp")).unwrap();
-        fs::set_permissions(layer.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        fs_err::hard_link(layer.join("h1"), layer.join("h2")).unwrap();
+        fs_err::create_dir(layer.join("tmp")).unwrap();
+        fs_err::set_permissions(layer.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
         let (layers, scratch) = ([layer], dir.path().join("step"));
         let copied = RootfsCopy { layers: &layers, scratch: &scratch, read_only: false }.prepare().unwrap();
-        assert_eq!(fs::symlink_metadata(copied.root().join("tmp")).unwrap().mode() & 0o7777, 0o1777);
+        assert_eq!(fs_err::symlink_metadata(copied.root().join("tmp")).unwrap().mode() & 0o7777, 0o1777);
         let mut file = fs::OpenOptions::new().append(true).open(copied.root().join("h1")).unwrap();
         io::Write::write_all(&mut file, b" more").unwrap();
         drop(file);
         let upper = copied.finish().unwrap().unwrap();
         assert_eq!(tree(&upper), ["f h1", "f h2"]);
-        let (h1, h2) = (fs::symlink_metadata(upper.join("h1")).unwrap(), fs::symlink_metadata(upper.join("h2")).unwrap());
+        let (h1, h2) = (fs_err::symlink_metadata(upper.join("h1")).unwrap(), fs_err::symlink_metadata(upper.join("h2")).unwrap());
         assert_eq!(h1.ino(), h2.ino());
-        assert_eq!(fs::read_to_string(upper.join("h2")).unwrap(), "h more");
+        assert_eq!(fs_err::read_to_string(upper.join("h2")).unwrap(), "h more");
     }
 
     /// The tar entries of `upper` as a layer: name, type, mode, owner, size

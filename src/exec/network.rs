@@ -127,7 +127,7 @@ pub fn dns_files(network: &NetworkMode, scratch: &Path) -> io::Result<Vec<Bind>>
         return Ok(host);
     }
     let resolv = scratch.join("resolv.conf");
-    std::fs::write(&resolv, nat_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()))?;
+    fs_err::write(&resolv, nat_resolv_conf(&fs_err::read_to_string("/etc/resolv.conf").unwrap_or_default()))?;
     let mut binds = vec![Bind { source: resolv, target: "/etc/resolv.conf".into(), read_only: true }];
     binds.extend(host.into_iter().filter(|b| b.target != "/etc/resolv.conf"));
     Ok(binds)
@@ -139,7 +139,7 @@ fn find_program(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
-        .find(|candidate| std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|candidate| fs_err::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// The container's `/etc/resolv.conf` behind the NAT: the host's search

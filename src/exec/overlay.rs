@@ -28,20 +28,20 @@ pub struct Mounted {
 impl RootfsMount<'_> {
     pub fn mount(&self) -> io::Result<Mounted> {
         let merged = self.scratch.join("merged");
-        std::fs::create_dir_all(&merged)?;
+        fs_err::create_dir_all(&merged)?;
         // overlayfs needs at least one lower layer: scratch gets an empty one.
         let empty = self.scratch.join("empty");
         let mut lowers: Vec<&Path> = self.layers.iter().rev().map(PathBuf::as_path).collect();
         if lowers.is_empty() || (self.read_only && lowers.len() == 1) {
-            std::fs::create_dir_all(&empty)?;
+            fs_err::create_dir_all(&empty)?;
             lowers.push(&empty);
         }
         let (upper, work) = (self.scratch.join("upper"), self.scratch.join("work"));
         let dirs = if self.read_only {
             OverlayDirs { lowers: &lowers, upper: None }
         } else {
-            std::fs::create_dir_all(&upper)?;
-            std::fs::create_dir_all(&work)?;
+            fs_err::create_dir_all(&upper)?;
+            fs_err::create_dir_all(&work)?;
             OverlayDirs { lowers: &lowers, upper: Some((&upper, &work)) }
         };
         mount_overlay(&dirs, &merged)?;
@@ -84,22 +84,22 @@ mod tests {
     fn upper_holds_only_changes() {
         let dir = tempfile::tempdir().unwrap();
         let (bottom, top) = (dir.path().join("l1"), dir.path().join("l2"));
-        std::fs::create_dir_all(bottom.join("etc")).unwrap();
-        std::fs::write(bottom.join("etc/a"), "a").unwrap();
-        std::fs::create_dir_all(&top).unwrap();
-        std::fs::write(top.join("b"), "b").unwrap();
+        fs_err::create_dir_all(bottom.join("etc")).unwrap();
+        fs_err::write(bottom.join("etc/a"), "a").unwrap();
+        fs_err::create_dir_all(&top).unwrap();
+        fs_err::write(top.join("b"), "b").unwrap();
         let scratch = dir.path().join("step");
         let layers = [bottom, top];
         let mounted = RootfsMount { layers: &layers, scratch: &scratch, read_only: false }.mount().unwrap();
-        assert_eq!(std::fs::read_to_string(mounted.root().join("etc/a")).unwrap(), "a");
-        std::fs::write(mounted.root().join("c"), "c").unwrap();
-        std::fs::remove_file(mounted.root().join("b")).unwrap();
+        assert_eq!(fs_err::read_to_string(mounted.root().join("etc/a")).unwrap(), "a");
+        fs_err::write(mounted.root().join("c"), "c").unwrap();
+        fs_err::remove_file(mounted.root().join("b")).unwrap();
         let upper = mounted.finish().unwrap().unwrap();
-        let mut names: Vec<_> = std::fs::read_dir(&upper).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut names: Vec<_> = fs_err::read_dir(&upper).unwrap().map(|e| e.unwrap().file_name()).collect();
         names.sort();
         assert_eq!(names, ["b", "c"]);
         use std::os::unix::fs::FileTypeExt;
-        assert!(std::fs::symlink_metadata(upper.join("b")).unwrap().file_type().is_char_device());
+        assert!(fs_err::symlink_metadata(upper.join("b")).unwrap().file_type().is_char_device());
     }
 
     #[test]
@@ -108,8 +108,8 @@ mod tests {
         let layers: Vec<PathBuf> = (0..200)
             .map(|i| {
                 let layer = dir.path().join(format!("layer-with-a-long-name-to-fill-the-option-page-{i:04}"));
-                std::fs::create_dir_all(&layer).unwrap();
-                std::fs::write(layer.join(format!("f{i}")), "x").unwrap();
+                fs_err::create_dir_all(&layer).unwrap();
+                fs_err::write(layer.join(format!("f{i}")), "x").unwrap();
                 layer
             })
             .collect();

@@ -94,7 +94,7 @@ pub fn capabilities(add: &[String], drop: &[String]) -> Result<CapsHashSet, Unkn
 /// while the container's /dev/null is there to bind.
 pub fn mask_paths() -> io::Result<()> {
     for path in MASKED_PATHS.map(Path::new) {
-        let result = match std::fs::symlink_metadata(path) {
+        let result = match fs_err::symlink_metadata(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => Err(e),
             Ok(meta) if meta.is_dir() => sys::mount_empty_read_only(path),
@@ -103,7 +103,7 @@ pub fn mask_paths() -> io::Result<()> {
         result.map_err(|e| io::Error::new(e.kind(), format!("container setup: mask {}: {e}", path.display())))?;
     }
     for path in READ_ONLY_PATHS.map(Path::new) {
-        if std::fs::symlink_metadata(path).is_err() {
+        if fs_err::symlink_metadata(path).is_err() {
             continue;
         }
         sys::bind_read_only(path).map_err(|e| io::Error::new(e.kind(), format!("container setup: make {} read-only: {e}", path.display())))?;

@@ -30,11 +30,11 @@ impl Snapshotter {
     /// else native.
     pub fn detect(scratch: &Path) -> Snapshotter {
         let lower = scratch.join("lower");
-        let probe = std::fs::create_dir_all(&lower).and_then(|()| {
+        let probe = fs_err::create_dir_all(&lower).and_then(|()| {
             let layers = [lower.clone()];
             RootfsMount { layers: &layers, scratch, read_only: false }.mount()?.finish()
         });
-        let _ = std::fs::remove_dir_all(scratch);
+        let _ = fs_err::remove_dir_all(scratch);
         if probe.is_ok() {
             Snapshotter::Overlay
         } else {

@@ -75,7 +75,7 @@ pub fn resolve_user(spec: Option<&str>, etc: &Path) -> io::Result<User> {
 }
 
 fn read_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path).map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default()
+    fs_err::read_to_string(path).map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default()
 }
 
 fn parse_passwd(line: &str) -> Option<PasswdEntry> {
@@ -95,8 +95,8 @@ mod tests {
     #[test]
     fn names_numbers_and_groups() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n").unwrap();
-        std::fs::write(dir.path().join("group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app,other\n").unwrap();
+        fs_err::write(dir.path().join("passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n").unwrap();
+        fs_err::write(dir.path().join("group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app,other\n").unwrap();
         let app = resolve_user(Some("app"), dir.path()).unwrap();
         assert_eq!((app.uid.as_raw(), app.gid.as_raw(), app.home.as_str()), (1000, 1000, "/home/app"));
         assert_eq!(app.groups, [Gid::from_raw(10)]);

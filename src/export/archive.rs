@@ -61,7 +61,7 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> Resul
         fs_err::rename(&partial, path).map_err(failed)
     })();
     if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
+        let _ = fs_err::remove_file(&partial);
     }
     written
 }

@@ -24,7 +24,7 @@ pub(super) fn with_root(
         mounted.finish().map_err(|source| ExportError::Write { path: scratch.clone(), source })?;
         written
     })();
-    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = fs_err::remove_dir_all(&scratch);
     result
 }
 

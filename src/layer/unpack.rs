@@ -226,7 +226,7 @@ impl Target {
         match kind {
             EntryType::Directory => {
                 if !path.is_dir() {
-                    std::fs::create_dir(&path).map_err(|e| LayerError::io("create", &path, e))?;
+                    fs_err::create_dir(&path).map_err(|e| LayerError::io("create", &path, e))?;
                 }
                 self.verified.insert(rel.clone());
             }
@@ -280,7 +280,7 @@ impl Target {
         if !is_symlink {
             // After chown, which clears set-id bits.
             let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
-            std::fs::set_permissions(path, perms).map_err(|e| LayerError::io("chmod", path, e))?;
+            fs_err::set_permissions(path, perms).map_err(|e| LayerError::io("chmod", path, e))?;
         }
         if let Some(records) = entry.pax_extensions().map_err(LayerError::Read)? {
             for record in records {
@@ -306,12 +306,12 @@ impl Target {
         }
         self.check_dir(target_rel.parent().unwrap_or(Path::new("")), display)?;
         let source = self.root.join(&target_rel);
-        match std::fs::symlink_metadata(&source) {
+        match fs_err::symlink_metadata(&source) {
             Ok(meta) if !meta.is_dir() => {}
             _ => return Err(LayerError::Unsafe { path: display.to_owned(), reason: "hard link to a file not in the layer" }),
         }
         // linkat without AT_SYMLINK_FOLLOW: a link to a symlink links the symlink.
-        std::fs::hard_link(&source, path).map_err(|e| LayerError::io("create hard link", path, e))
+        fs_err::hard_link(&source, path).map_err(|e| LayerError::io("create hard link", path, e))
     }
 
     /// Makes the parents of `rel` real directories and clears its own path
@@ -319,15 +319,15 @@ impl Target {
     fn prepare(&mut self, rel: &Path, display: &str, keep_dir: bool) -> Result<PathBuf, LayerError> {
         self.ensure_dir(rel.parent().unwrap_or(Path::new("")), display)?;
         let path = self.root.join(rel);
-        match std::fs::symlink_metadata(&path) {
+        match fs_err::symlink_metadata(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(LayerError::io("stat", &path, e)),
             Ok(meta) if meta.is_dir() && keep_dir => {}
             Ok(meta) if meta.is_dir() => {
-                std::fs::remove_dir_all(&path).map_err(|e| LayerError::io("replace", &path, e))?;
+                fs_err::remove_dir_all(&path).map_err(|e| LayerError::io("replace", &path, e))?;
                 self.verified.retain(|known| !known.starts_with(rel));
             }
-            Ok(_) => std::fs::remove_file(&path).map_err(|e| LayerError::io("replace", &path, e))?,
+            Ok(_) => fs_err::remove_file(&path).map_err(|e| LayerError::io("replace", &path, e))?,
         }
         Ok(path)
     }
@@ -351,12 +351,12 @@ impl Target {
             }
             let path = self.root.join(&prefix);
             let unsafe_entry = |reason| LayerError::Unsafe { path: display.to_owned(), reason };
-            match std::fs::symlink_metadata(&path) {
+            match fs_err::symlink_metadata(&path) {
                 Ok(meta) if meta.file_type().is_symlink() => return Err(unsafe_entry("its path goes through a symlink")),
                 Ok(meta) if meta.is_dir() => {}
                 Ok(_) => return Err(unsafe_entry("a parent of it is not a directory")),
                 Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                    std::fs::create_dir(&path).map_err(|e| LayerError::io("create", &path, e))?;
+                    fs_err::create_dir(&path).map_err(|e| LayerError::io("create", &path, e))?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(unsafe_entry("a parent of it is missing")),
                 Err(e) => return Err(LayerError::io("stat", &path, e)),

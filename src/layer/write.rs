@@ -65,7 +65,7 @@ struct Walk<W: Write + Send + 'static> {
 impl<W: Write + Send + 'static> Walk<W> {
     /// Writes the children of `path` (archived as `name`), sorted by name.
     fn directory(&mut self, path: &Path, name: &Path) -> Result<(), LayerError> {
-        let listing = std::fs::read_dir(path).map_err(|e| LayerError::io("list", path, e))?;
+        let listing = fs_err::read_dir(path).map_err(|e| LayerError::io("list", path, e))?;
         let mut children = Vec::new();
         for child in listing {
             children.push(child.map_err(|e| LayerError::io("list", path, e))?.file_name());
@@ -78,7 +78,7 @@ impl<W: Write + Send + 'static> Walk<W> {
     }
 
     fn entry(&mut self, path: &Path, name: &Path) -> Result<(), LayerError> {
-        let meta = std::fs::symlink_metadata(path).map_err(|e| LayerError::io("stat", path, e))?;
+        let meta = fs_err::symlink_metadata(path).map_err(|e| LayerError::io("stat", path, e))?;
         let kind = meta.file_type();
         let mut header = self.header(&meta);
         let mut pax = xattrs(path)?;
@@ -110,7 +110,7 @@ impl<W: Write + Send + 'static> Walk<W> {
         }
         if kind.is_symlink() {
             header.set_entry_type(EntryType::Symlink);
-            let target = std::fs::read_link(path).map_err(|e| LayerError::io("read link", path, e))?;
+            let target = fs_err::read_link(path).map_err(|e| LayerError::io("read link", path, e))?;
             return self.append(&mut header, name, Some(&target), &pax, std::io::empty());
         }
         let entry_type = if kind.is_char_device() {

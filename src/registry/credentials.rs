@@ -72,7 +72,7 @@ impl DockerConfig {
 
     /// Reads the config at `path`; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<DockerConfig, CredentialsError> {
-        let doc = match std::fs::read(path) {
+        let doc = match fs_err::read(path) {
             Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Map::new(),
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CredentialsError::Json { path: path.to_path_buf(), reason: e.to_string() })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
@@ -153,13 +153,13 @@ impl DockerConfig {
     fn save(&self) -> Result<(), CredentialsError> {
         let io = |action, source| CredentialsError::Io { action, path: self.path.clone(), source };
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
+            fs_err::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
         }
         let text = serde_json::to_string_pretty(&self.doc).unwrap_or_default();
         let partial = self.path.with_extension(format!("json.partial-{}", std::process::id()));
-        let written = write_private(&partial, text.as_bytes()).and_then(|()| std::fs::rename(&partial, &self.path));
+        let written = write_private(&partial, text.as_bytes()).and_then(|()| fs_err::rename(&partial, &self.path));
         if written.is_err() {
-            let _ = std::fs::remove_file(&partial);
+            let _ = fs_err::remove_file(&partial);
         }
         written.map_err(|e| io("write", e))
     }
@@ -249,7 +249,7 @@ mod tests {
     fn store_get_erase_round_trip_keeps_other_fields() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        std::fs::write(&path, r#"{"psFormat":"table","auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}}}"#).unwrap();
+        fs_err::write(&path, r#"{"psFormat":"table","auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}}}"#).unwrap();
         let mut config = DockerConfig::load(&path).unwrap();
         assert_eq!(config.get("docker.io").unwrap(), Some(Credentials { username: "u".into(), password: "p".into() }));
         let creds = Credentials { username: "alice".into(), password: "s3:cret".into() };

@@ -273,7 +273,7 @@ impl Fetcher<'_> {
         }
         let work = self.store.temp_dir("pull")?;
         let result = self.unpack_into(layer, &work);
-        let _ = std::fs::remove_dir_all(&work);
+        let _ = fs_err::remove_dir_all(&work);
         let record = result?;
         self.store.put_layer(&layer.diff_id, &record)?;
         self.progress.event(Transfer::Done { digest: layer.digest });
@@ -282,7 +282,7 @@ impl Fetcher<'_> {
 
     fn unpack_into(&self, layer: &Wanted, work: &std::path::Path) -> Result<LayerRecord, RegistryError> {
         let rootfs = work.join("rootfs");
-        std::fs::create_dir(&rootfs).map_err(|e| RegistryError::Io { action: "create", path: rootfs.clone(), source: e })?;
+        fs_err::create_dir(&rootfs).map_err(|e| RegistryError::Io { action: "create", path: rootfs.clone(), source: e })?;
         let unpacked = if self.store.blobs.contains(&layer.digest) {
             let blob = BufReader::with_capacity(1 << 20, self.store.blobs.open(&layer.digest)?);
             layer::unpack(blob, &rootfs).map_err(|source| RegistryError::Layer { digest: layer.digest, source })?

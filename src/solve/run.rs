@@ -63,7 +63,7 @@ impl Solver<'_> {
     ) -> Result<(ContainerSpec, RunGuards), SolveError> {
         let env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let hostname = scratch.join("hostname");
-        std::fs::write(&hostname, format!("{HOSTNAME}\n")).map_err(|e| SolveError::io("write", &hostname, e))?;
+        fs_err::write(&hostname, format!("{HOSTNAME}\n")).map_err(|e| SolveError::io("write", &hostname, e))?;
         let mut binds = vec![Bind { source: hostname, target: "/etc/hostname".into(), read_only: true }];
         let network = self.network_for(run.network, scratch, &mut binds)?;
         let mut set = MountSet { scratch, results, env, binds, tmpfs: Vec::new(), guards: RunGuards::default() };
@@ -188,12 +188,12 @@ pub(super) fn private_scratch(fallback: impl FnOnce() -> Result<PathBuf, SolveEr
 /// gone (killed outright, so they could not clean up): they may hold
 /// secrets, and /dev/shm is memory.
 fn remove_dead_scratch(shm: &Path) {
-    let Ok(entries) = std::fs::read_dir(shm) else { return };
+    let Ok(entries) = fs_err::read_dir(shm) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("strata-run-")).and_then(|rest| rest.split('-').next()) else { continue };
         if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
+            let _ = fs_err::remove_dir_all(entry.path());
         }
     }
 }

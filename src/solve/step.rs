@@ -302,7 +302,7 @@ pub(super) fn apply(state: &mut StageState, step: &Step, layer: Option<Layer>) {
 /// Scratch space goes; a failure to remove it is left for the next store
 /// open to clean (it is under `tmp/`).
 fn remove_scratch(path: &Path) {
-    let _ = std::fs::remove_dir_all(path);
+    let _ = fs_err::remove_dir_all(path);
 }
 
 /// The copier's terms for a COPY/ADD step (it knows nothing of the plan).

@@ -58,7 +58,7 @@ impl Blobs {
     /// Reads a small blob whole, verifying its digest.
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let path = self.path(digest);
-        let bytes = std::fs::read(&path).map_err(|e| StoreError::missing_or_io(*digest, &path, e))?;
+        let bytes = fs_err::read(&path).map_err(|e| StoreError::missing_or_io(*digest, &path, e))?;
         let actual = Digest::of(&bytes);
         if actual != *digest {
             return Err(StoreError::Corrupt { digest: *digest, actual });
@@ -75,12 +75,12 @@ impl Blobs {
     /// The blob's size in bytes; [`StoreError::MissingBlob`] when absent.
     pub fn size(&self, digest: &Digest) -> Result<u64, StoreError> {
         let path = self.path(digest);
-        Ok(std::fs::metadata(&path).map_err(|e| StoreError::missing_or_io(*digest, &path, e))?.len())
+        Ok(fs_err::metadata(&path).map_err(|e| StoreError::missing_or_io(*digest, &path, e))?.len())
     }
 
     /// Every blob present (files with a valid digest name).
     pub fn list(&self) -> Result<Vec<Digest>, StoreError> {
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| StoreError::io("list", &self.dir, e))?;
+        let entries = fs_err::read_dir(&self.dir).map_err(|e| StoreError::io("list", &self.dir, e))?;
         let mut digests = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io("list", &self.dir, e))?;
@@ -95,7 +95,7 @@ impl Blobs {
     /// Deletes the blob; an absent blob is not an error.
     pub fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
         let path = self.path(digest);
-        match std::fs::remove_file(&path) {
+        match fs_err::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io("remove", &path, e)),
             _ => Ok(()),
         }
@@ -132,7 +132,7 @@ impl BlobWriter {
             return Err(StoreError::DigestMismatch { expected: *expected, actual: digest });
         }
         let target = self.dir.join(digest.hex());
-        std::fs::rename(&self.tmp, &target).map_err(|e| StoreError::io("rename blob", &target, e))?;
+        fs_err::rename(&self.tmp, &target).map_err(|e| StoreError::io("rename blob", &target, e))?;
         sync_dir(&self.dir)?;
         Ok((digest, size))
     }
@@ -141,7 +141,7 @@ impl BlobWriter {
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         // After a successful commit the temp file has been renamed away.
-        let _ = std::fs::remove_file(&self.tmp);
+        let _ = fs_err::remove_file(&self.tmp);
     }
 }
 

@@ -110,10 +110,10 @@ impl Store {
     fn populate(&self, staging: &Path, upper: Option<&Path>) -> Result<(), StoreError> {
         let (target, work) = (staging.join("upper"), staging.join("work"));
         match upper {
-            Some(upper) => std::fs::rename(upper, &target).map_err(|e| StoreError::io("keep", upper, e))?,
-            None => std::fs::create_dir(&target).map_err(|e| StoreError::io("create", &target, e))?,
+            Some(upper) => fs_err::rename(upper, &target).map_err(|e| StoreError::io("keep", upper, e))?,
+            None => fs_err::create_dir(&target).map_err(|e| StoreError::io("create", &target, e))?,
         }
-        std::fs::create_dir(&work).map_err(|e| StoreError::io("create", &work, e))
+        fs_err::create_dir(&work).map_err(|e| StoreError::io("create", &work, e))
     }
 
     /// Moves the staged directory into place and records the container, in
@@ -121,8 +121,8 @@ impl Store {
     fn place_container(&self, staging: &Path, record: &ContainerRecord) -> Result<(), StoreError> {
         let dir = self.container_dir(&record.id);
         let parent = self.root.join("containers");
-        std::fs::create_dir_all(&parent).map_err(|e| StoreError::io("create", &parent, e))?;
-        std::fs::rename(staging, &dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        fs_err::create_dir_all(&parent).map_err(|e| StoreError::io("create", &parent, e))?;
+        fs_err::rename(staging, &dir).map_err(|e| StoreError::io("create", &dir, e))?;
         let inserted = self.meta.write(|txn| {
             let mut table = txn.open_table(CONTAINERS)?;
             if table.get(record.name.as_str())?.is_some() {
@@ -133,7 +133,7 @@ impl Store {
         });
         if inserted.is_err() {
             // Back into tmp/, which the caller empties.
-            let _ = std::fs::rename(&dir, staging);
+            let _ = fs_err::rename(&dir, staging);
         }
         inserted
     }
@@ -218,9 +218,9 @@ impl Store {
         })?;
         let doomed = self.temp_dir("doomed")?;
         let moved = doomed.join("container");
-        std::fs::rename(&held.dir, &moved).map_err(|e| StoreError::io("remove", &held.dir, e))?;
+        fs_err::rename(&held.dir, &moved).map_err(|e| StoreError::io("remove", &held.dir, e))?;
         snapshots::remove_tree(&doomed)?;
-        let _ = std::fs::remove_file(self.root.join("locks").join(format!("container-{}", held.record.id)));
+        let _ = fs_err::remove_file(self.root.join("locks").join(format!("container-{}", held.record.id)));
         Ok(held.record)
     }
 

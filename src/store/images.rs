@@ -97,7 +97,7 @@ impl Store {
 
     fn import_in(&self, work: &std::path::Path, reader: impl Read, options: &ImportOptions) -> Result<StoredImage, StoreError> {
         let rootfs = work.join("rootfs");
-        std::fs::create_dir(&rootfs).map_err(|e| StoreError::io("create", &rootfs, e))?;
+        fs_err::create_dir(&rootfs).map_err(|e| StoreError::io("create", &rootfs, e))?;
         let blob = self.blobs.writer()?;
         let (info, blob) = layer::unpack_and_recompress(reader, &rootfs, blob, options.compression, options.max_size)
             .map_err(|source| StoreError::Import { name: options.source.clone(), source })?;

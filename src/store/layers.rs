@@ -32,7 +32,7 @@ impl Store {
     /// `SOURCE_DATE_EPOCH` set, or a directory that stays in use, the tar
     /// is written as a blob now.
     pub fn commit_layer(&self, upper: &Path, after: UpperAfterCommit) -> Result<Option<(Digest, LayerRecord)>, StoreError> {
-        let mut entries = std::fs::read_dir(upper).map_err(|e| StoreError::io("read", upper, e))?;
+        let mut entries = fs_err::read_dir(upper).map_err(|e| StoreError::io("read", upper, e))?;
         if entries.next().is_none() {
             return Ok(None);
         }
@@ -96,7 +96,7 @@ impl Store {
     fn unpack_snapshot(&self, blob: &Digest, diff_id: &Digest) -> Result<(), StoreError> {
         let work = self.temp_dir("snapshot")?;
         let rootfs = work.join("rootfs");
-        let unpacked = std::fs::create_dir(&rootfs)
+        let unpacked = fs_err::create_dir(&rootfs)
             .map_err(|e| StoreError::io("create", &rootfs, e))
             .and_then(|()| Ok(unpack(std::io::BufReader::new(self.blobs.open(blob)?), &rootfs)?))
             .and_then(|_| self.snapshots.adopt(&rootfs, diff_id));

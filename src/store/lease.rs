@@ -61,7 +61,7 @@ impl Lease {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(held) = held {
             // Unlinked while still locked, then unlocked by the drop.
-            let _ = std::fs::remove_file(&held.path);
+            let _ = fs_err::remove_file(&held.path);
         }
     }
 }
@@ -76,7 +76,7 @@ impl Drop for Lease {
 
 /// A new lease file, locked; its name is unique to this process and moment.
 fn create(dir: &Path) -> Result<(Flock<File>, PathBuf), StoreError> {
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+    fs_err::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
     let (file, path) = super::blobs::temp_file(dir, "lease")?;
     let locked = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| StoreError::io("lock", &path, e.into()))?;
     Ok((locked, path))
@@ -86,7 +86,7 @@ fn create(dir: &Path) -> Result<(Flock<File>, PathBuf), StoreError> {
 /// treats each open file separately). Leases of dead processes are removed.
 pub fn held_layers(dir: &Path) -> Result<BTreeSet<Digest>, StoreError> {
     let mut layers = BTreeSet::new();
-    let entries = match std::fs::read_dir(dir) {
+    let entries = match fs_err::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(layers),
         Err(e) => return Err(StoreError::io("list", dir, e)),
@@ -109,10 +109,10 @@ fn read_live(path: &Path) -> Result<Option<String>, StoreError> {
     };
     match Flock::lock(file, FlockArg::LockSharedNonblock) {
         Ok(_dead) => {
-            let _ = std::fs::remove_file(path);
+            let _ = fs_err::remove_file(path);
             Ok(None)
         }
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => std::fs::read_to_string(path).map(Some).map_err(|e| StoreError::io("read lease", path, e)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => fs_err::read_to_string(path).map(Some).map_err(|e| StoreError::io("read lease", path, e)),
         Err((_, e)) => Err(StoreError::io("lock", path, e.into())),
     }
 }
@@ -134,11 +134,11 @@ mod tests {
         assert!(held_layers(dir.path()).unwrap().is_empty(), "released");
         lease.hold(dir.path(), &layer).unwrap();
         drop(lease);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "dropped, the lease is gone");
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 0, "dropped, the lease is gone");
 
         // A lease whose process died: its file stays, unlocked, until read.
-        std::fs::write(dir.path().join("lease-dead"), format!("{}\n", layer.hex())).unwrap();
+        fs_err::write(dir.path().join("lease-dead"), format!("{}\n", layer.hex())).unwrap();
         assert!(held_layers(dir.path()).unwrap().is_empty());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the dead lease is gone");
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 0, "the dead lease is gone");
     }
 }

@@ -207,7 +207,7 @@ impl Store {
         let dirs = ["blobs/sha256", "snapshots", "locks", "tmp"];
         for dir in dirs {
             let path = root.join(dir);
-            std::fs::create_dir_all(&path).map_err(|e| StoreError::io("create", &path, e))?;
+            fs_err::create_dir_all(&path).map_err(|e| StoreError::io("create", &path, e))?;
         }
         let gc_lock = root.join("locks/gc");
         let tmp = root.join("tmp");
@@ -275,7 +275,7 @@ impl Store {
     pub fn temp_dir(&self, prefix: &str) -> Result<PathBuf, StoreError> {
         for attempt in 0..100 {
             let path = self.tmp.join(blobs::unique_name(prefix, attempt));
-            match std::fs::create_dir(&path) {
+            match fs_err::create_dir(&path) {
                 Ok(()) => return Ok(path),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(StoreError::io("create", &path, e)),
@@ -289,7 +289,7 @@ impl Store {
 /// deepest first, so cleaning `dir` never writes through a mount.
 fn detach_mounts_under(dir: &Path) -> Result<(), StoreError> {
     let Ok(dir) = dir.canonicalize() else { return Ok(()) };
-    let mountinfo = match std::fs::read_to_string("/proc/self/mountinfo") {
+    let mountinfo = match fs_err::read_to_string("/proc/self/mountinfo") {
         Ok(text) => text,
         Err(_) => return Ok(()),
     };
@@ -329,10 +329,10 @@ fn unescape_mountinfo(field: &str) -> String {
 
 /// Empties a directory (not the directory itself).
 fn clean_dir(dir: &Path) -> Result<(), StoreError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io("list", dir, e))?;
+    let entries = fs_err::read_dir(dir).map_err(|e| StoreError::io("list", dir, e))?;
     for entry in entries.flatten() {
         let path = entry.path();
-        let removed = if path.is_dir() && !path.is_symlink() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        let removed = if path.is_dir() && !path.is_symlink() { fs_err::remove_dir_all(&path) } else { fs_err::remove_file(&path) };
         removed.map_err(|e| StoreError::io("clean", &path, e))?;
     }
     Ok(())

@@ -55,13 +55,13 @@ impl Reserve {
         };
         // Real blocks (not a sparse file): only they can be given back.
         let allocated = match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, size) {
-            Ok(()) => std::fs::rename(&tmp, &self.path).map_err(|e| StoreError::io("rename", &self.path, e)),
+            Ok(()) => fs_err::rename(&tmp, &self.path).map_err(|e| StoreError::io("rename", &self.path, e)),
             // Filled meanwhile, or a filesystem without fallocate: a store
             // without a reserve works as before.
             Err(e) if no_room(&e.into()) => Ok(()),
             Err(e) => Err(StoreError::io("allocate", &tmp, e.into())),
         };
-        let _ = std::fs::remove_file(&tmp);
+        let _ = fs_err::remove_file(&tmp);
         allocated
     }
 
@@ -72,7 +72,7 @@ impl Reserve {
         if free_space(dir)? >= Reserve::size(dir)? {
             return Ok(false);
         }
-        match std::fs::remove_file(&self.path) {
+        match fs_err::remove_file(&self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(StoreError::io("release", &self.path, e)),

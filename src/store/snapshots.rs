@@ -43,7 +43,7 @@ impl Snapshots {
             remove_tree(unpacked)?;
             return Ok(target);
         }
-        match std::fs::rename(unpacked, &target) {
+        match fs_err::rename(unpacked, &target) {
             Ok(()) => {
                 super::blobs::sync_dir(&self.dir)?;
                 Ok(target)
@@ -58,7 +58,7 @@ impl Snapshots {
 
     /// Every snapshot present.
     pub fn list(&self) -> Result<Vec<Digest>, StoreError> {
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| StoreError::io("list", &self.dir, e))?;
+        let entries = fs_err::read_dir(&self.dir).map_err(|e| StoreError::io("list", &self.dir, e))?;
         let mut ids = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io("list", &self.dir, e))?;
@@ -77,14 +77,14 @@ impl Snapshots {
             return Ok(());
         }
         let doomed = tmp.join(super::blobs::unique_name("doomed", 0));
-        std::fs::rename(&path, &doomed).map_err(|e| StoreError::io("remove snapshot", &path, e))?;
+        fs_err::rename(&path, &doomed).map_err(|e| StoreError::io("remove snapshot", &path, e))?;
         remove_tree(&doomed)
     }
 }
 
 /// Removes a directory tree, making read-only directories writable first.
 pub fn remove_tree(path: &Path) -> Result<(), StoreError> {
-    match std::fs::remove_dir_all(path) {
+    match fs_err::remove_dir_all(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io("remove", path, e)),
         _ => Ok(()),
     }
@@ -96,7 +96,7 @@ pub fn tree_bytes(path: &Path) -> Result<u64, StoreError> {
     let mut total = 0;
     let mut pending = vec![path.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let entries = match std::fs::read_dir(&dir) {
+        let entries = match fs_err::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(StoreError::io("list", &dir, e)),

@@ -74,9 +74,9 @@ mod tests {
         // Two typed errors: the first wins.
         same_as_two_layers("RUN x\nFROM a AS 1\n");
         let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/parser");
-        for entry in std::fs::read_dir(cases).expect("testdata/parser") {
+        for entry in fs_err::read_dir(cases).expect("testdata/parser") {
             let path = entry.expect("entry").path().join("Dockerfile");
-            same_as_two_layers(&String::from_utf8_lossy(&std::fs::read(&path).expect("Dockerfile")));
+            same_as_two_layers(&String::from_utf8_lossy(&fs_err::read(&path).expect("Dockerfile")));
         }
     }
 }

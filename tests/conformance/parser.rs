@@ -13,7 +13,7 @@ fn shared(rel: &str) -> PathBuf {
 }
 
 fn case_dirs(rel: &str) -> Vec<(String, PathBuf)> {
-    let mut dirs: Vec<_> = std::fs::read_dir(shared(rel))
+    let mut dirs: Vec<_> = fs_err::read_dir(shared(rel))
         .unwrap_or_else(|e| panic!("conformance data missing at {rel}: {e}"))
         .map(|entry| entry.expect("readable dir entry").path())
         .filter(|p| p.is_dir())
@@ -29,7 +29,7 @@ pub fn diff(expected: &str, got: &str) -> String {
 }
 
 fn read_text(path: &Path) -> Result<String, Failed> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()).into())
+    fs_err::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
 pub fn trials() -> Vec<Trial> {
@@ -52,7 +52,7 @@ pub fn trials() -> Vec<Trial> {
 }
 
 fn positive(dir: &Path) -> Result<(), Failed> {
-    let source = String::from_utf8_lossy(&std::fs::read(dir.join("Dockerfile")).map_err(|e| e.to_string())?).into_owned();
+    let source = String::from_utf8_lossy(&fs_err::read(dir.join("Dockerfile")).map_err(|e| e.to_string())?).into_owned();
     let expected = read_text(&dir.join("result"))?;
     let ast = parse_ast(&source).map_err(|e| format!("parse failed: {e}"))?;
     let got = dump(&ast);
@@ -67,7 +67,7 @@ fn cli_dump(dir: &Path) -> Result<(), Failed> {
     if !output.status.success() {
         return Err(format!("exit {}: {}", output.status, String::from_utf8_lossy(&output.stderr)).into());
     }
-    let expected = std::fs::read(dir.join("result")).map_err(|e| e.to_string())?;
+    let expected = fs_err::read(dir.join("result")).map_err(|e| e.to_string())?;
     if output.stdout != expected {
         let (e, g) = (String::from_utf8_lossy(&expected), String::from_utf8_lossy(&output.stdout));
         return Err(diff(&e, &g).into());
@@ -76,7 +76,7 @@ fn cli_dump(dir: &Path) -> Result<(), Failed> {
 }
 
 fn negative(dir: &Path) -> Result<(), Failed> {
-    let source = String::from_utf8_lossy(&std::fs::read(dir.join("Dockerfile")).map_err(|e| e.to_string())?).into_owned();
+    let source = String::from_utf8_lossy(&fs_err::read(dir.join("Dockerfile")).map_err(|e| e.to_string())?).into_owned();
     match parse_ast(&source) {
         Ok(ast) => Err(format!("parsed, but must fail:\n{}", dump(&ast)).into()),
         Err(_) => Ok(()),
@@ -96,7 +96,7 @@ fn line_spans() -> Result<(), Failed> {
 
 /// The objects of the ```jsonl block of a markdown case file.
 pub fn jsonl_block(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = fs_err::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let block = text.split("```jsonl").nth(1).and_then(|rest| rest.split("```").next()).unwrap_or_default();
     block.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad case line {l}: {e}"))).collect()
 }

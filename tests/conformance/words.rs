@@ -42,7 +42,7 @@ fn broken(name: String, problem: String) -> Trial {
 
 fn read(rel: &str, label: &str) -> Result<String, Trial> {
     let path = crate::data(rel);
-    std::fs::read_to_string(&path).map_err(|e| broken(format!("{label}:read"), format!("cannot read {}: {e}", path.display())))
+    fs_err::read_to_string(&path).map_err(|e| broken(format!("{label}:read"), format!("cannot read {}: {e}", path.display())))
 }
 
 fn describe<T: std::fmt::Debug>(result: &Result<T, ExpandError>) -> String {

@@ -46,9 +46,9 @@ fn run_case(services: &Services, dir: &Path, name: &str) -> Result<(), Failed> {
     let actual = describe_outside_bin(&image.rootfs, &image.config);
     let path = dir.join("expected");
     if blessing() {
-        return std::fs::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()).into());
+        return fs_err::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()).into());
     }
-    let expected = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (STRATA_BLESS=1 writes it)", path.display()))?;
+    let expected = fs_err::read_to_string(&path).map_err(|e| format!("{}: {e} (STRATA_BLESS=1 writes it)", path.display()))?;
     if expected == actual {
         return Ok(());
     }

@@ -50,14 +50,14 @@ fn run_case(services: &Services, dir: &Path, name: &str) -> Result<(), Failed> {
         }
     };
     let path = dir.join("differences");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = fs_err::read_to_string(&path).unwrap_or_default();
     let groups = compare::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     if blessing() {
         let blessed = compare::bless(&groups, &actual);
         if blessed.is_empty() {
-            let _ = std::fs::remove_file(&path);
+            let _ = fs_err::remove_file(&path);
         } else {
-            std::fs::write(&path, blessed).map_err(|e| format!("{}: {e}", path.display()))?;
+            fs_err::write(&path, blessed).map_err(|e| format!("{}: {e}", path.display()))?;
         }
         return Ok(());
     }
@@ -68,25 +68,25 @@ fn run_case(services: &Services, dir: &Path, name: &str) -> Result<(), Failed> {
 /// A copy of the case directory without the harness's files, after `setup.sh`.
 fn prepare_context(services: &Services, dir: &Path, name: &str) -> std::path::PathBuf {
     let context = services.scratch(&format!("context-{name}"));
-    let _ = std::fs::remove_dir_all(&context);
+    let _ = fs_err::remove_dir_all(&context);
     let output = Command::new("cp").arg("-a").arg(dir).arg(&context).output().expect("run cp");
     checked("copy the case directory", output);
     for file in NOT_CONTEXT {
         if *file != "setup.sh" {
-            let _ = std::fs::remove_file(context.join(file));
+            let _ = fs_err::remove_file(context.join(file));
         }
     }
     if context.join("setup.sh").exists() {
         let output = Command::new("sh").arg("-eu").arg("setup.sh").current_dir(&context).output().expect("run sh");
         checked(&format!("{name}/setup.sh"), output);
-        std::fs::remove_file(context.join("setup.sh")).expect("remove setup.sh from the context");
+        fs_err::remove_file(context.join("setup.sh")).expect("remove setup.sh from the context");
     }
     context
 }
 
 /// The lines of the case's `flags` file, `{context}` replaced by the copied context's path.
 fn read_flags(dir: &Path, context: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("flags")).unwrap_or_default();
+    let text = fs_err::read_to_string(dir.join("flags")).unwrap_or_default();
     let context = context.to_str().expect("UTF-8 path");
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| l.replace("{context}", context)).collect()
 }

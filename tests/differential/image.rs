@@ -25,14 +25,14 @@ pub fn busybox_tarball(dir: &Path, out: &Path) {
     let list = Command::new("busybox").arg("--list").output().expect("busybox --list");
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         let link = dir.join("bin").join(applet);
-        if applet != "busybox" && std::fs::symlink_metadata(&link).is_err() {
+        if applet != "busybox" && fs_err::symlink_metadata(&link).is_err() {
             std::os::unix::fs::symlink("busybox", link).expect("link applet");
         }
     }
     let passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
-    std::fs::write(dir.join("etc/passwd"), passwd).expect("write passwd");
-    std::fs::write(dir.join("etc/group"), "root:x:0:\nstaff:x:50:app\napp:x:1000:\nnogroup:x:65534:\n").expect("write group");
-    std::fs::create_dir_all(dir.join("home/app")).expect("create /home/app");
+    fs_err::write(dir.join("etc/passwd"), passwd).expect("write passwd");
+    fs_err::write(dir.join("etc/group"), "root:x:0:\nstaff:x:50:app\napp:x:1000:\nnogroup:x:65534:\n").expect("write group");
+    fs_err::create_dir_all(dir.join("home/app")).expect("create /home/app");
     std::os::unix::fs::chown(dir.join("home/app"), Some(1000), Some(1000)).expect("chown /home/app");
     set_mode(&dir.join("home/app"), 0o750);
     tar_dir(dir, out, false);
@@ -50,13 +50,13 @@ fn blob(layout: &Path, digest: &str) -> PathBuf {
 }
 
 pub fn read_json(path: &Path) -> Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let bytes = fs_err::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 /// `umoci unpack` of `layout:tag` into `bundle`; returns the rootfs.
 pub fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
-    let _ = std::fs::remove_dir_all(bundle);
+    let _ = fs_err::remove_dir_all(bundle);
     let output = Command::new("umoci")
         .arg("unpack")
         .arg("--image")
@@ -112,9 +112,9 @@ fn tar_member(archive: &Path, member: &str) -> Vec<u8> {
 
 /// `dir` removed if present; its parent exists.
 fn fresh(dir: &Path) -> PathBuf {
-    let _ = std::fs::remove_dir_all(dir);
+    let _ = fs_err::remove_dir_all(dir);
     if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent).expect("create a parent directory");
+        fs_err::create_dir_all(parent).expect("create a parent directory");
     }
     dir.to_path_buf()
 }

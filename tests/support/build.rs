@@ -34,15 +34,15 @@ impl TestRoot {
         let list = Command::new("busybox").arg("--list").output().expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let link = rootfs.join("bin").join(applet);
-            if applet != "busybox" && std::fs::symlink_metadata(&link).is_err() {
+            if applet != "busybox" && fs_err::symlink_metadata(&link).is_err() {
                 std::os::unix::fs::symlink("busybox", link).expect("link applet");
             }
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n").unwrap();
-        std::fs::write(rootfs.join("etc/group"), "root:x:0:\napp:x:1000:\n").unwrap();
+        fs_err::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n").unwrap();
+        fs_err::write(rootfs.join("etc/group"), "root:x:0:\napp:x:1000:\n").unwrap();
         let tarball = self.scratch(&format!("busybox-{n}.tar.gz"));
         tar_dir(&rootfs, &tarball, true);
-        std::fs::remove_dir_all(&rootfs).expect("remove the rootfs");
+        fs_err::remove_dir_all(&rootfs).expect("remove the rootfs");
         let mut extra = vec!["-c", BASE_PATH];
         for change in changes {
             extra.extend_from_slice(&["-c", change]);
@@ -60,14 +60,14 @@ impl TestRoot {
     /// as they are) and the Dockerfile when `dockerfile` is not empty.
     pub fn write_context(&self, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
         let dir = self.context_dir();
-        std::fs::create_dir_all(&dir).expect("create the context");
+        fs_err::create_dir_all(&dir).expect("create the context");
         if !dockerfile.is_empty() {
-            std::fs::write(dir.join("Dockerfile"), dockerfile).expect("write the Dockerfile");
+            fs_err::write(dir.join("Dockerfile"), dockerfile).expect("write the Dockerfile");
         }
         for (path, content) in files {
             let path = dir.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).expect("create a context dir");
-            std::fs::write(&path, content).expect("write a context file");
+            fs_err::create_dir_all(path.parent().unwrap()).expect("create a context dir");
+            fs_err::write(&path, content).expect("write a context file");
         }
         dir
     }
@@ -108,15 +108,15 @@ impl TestRoot {
         let archive = self.scratch(&format!("archive-{n}.tar"));
         self.ok(&["save", "--format", "oci-archive", "-o", archive.to_str().unwrap(), image]);
         let dir = self.scratch(&format!("archive-{n}"));
-        std::fs::create_dir_all(&dir).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
         let status = Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(&dir).status().expect("run tar");
         assert!(status.success(), "untar the oci-archive");
-        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&fs_err::read(dir.join("manifest.json")).unwrap()).unwrap();
         let layers = manifest[0]["Layers"].as_array().expect("manifest.json lists layers");
         layers
             .iter()
             .map(|layer| {
-                let bytes = std::fs::read(dir.join(layer.as_str().unwrap())).unwrap();
+                let bytes = fs_err::read(dir.join(layer.as_str().unwrap())).unwrap();
                 let plain = decompress(&bytes);
                 without_times(&listing::layer(&plain).unwrap())
             })
@@ -157,11 +157,11 @@ pub fn tree(dir: &Path) -> String {
 pub fn golden(case: &str, file: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/build").join(case).join(file);
     if std::env::var_os("STRATA_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing: run with STRATA_BLESS=1", path.display()));
+    let expected = fs_err::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing: run with STRATA_BLESS=1", path.display()));
     if expected != actual {
         let diff = similar::TextDiff::from_lines(expected.as_str(), actual);
         panic!("{} differs (STRATA_BLESS=1 rewrites it):\n{}", path.display(), diff.unified_diff().header("expected", "actual"));

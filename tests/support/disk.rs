@@ -25,7 +25,7 @@ impl SmallDisk {
         std::fs::File::create(&image).and_then(|f| f.set_len(megabytes << 20)).expect("create the disk image");
         run(Command::new("mkfs.ext4").args(["-q", "-F", "-m", "0"]).arg(&image), "mkfs.ext4 (e2fsprogs: bash tests/deps.sh)");
         let mount = dir.path().join("mnt");
-        std::fs::create_dir(&mount).expect("create the mount point");
+        fs_err::create_dir(&mount).expect("create the mount point");
         run(Command::new("mount").args(["-o", "loop"]).arg(&image).arg(&mount), "mount -o loop (needs root and loop devices)");
         SmallDisk { dir, mount }
     }

@@ -89,7 +89,7 @@ impl Dockerd {
 
     /// What dockerd logged.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+        fs_err::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
     }
 
     /// `docker ARGS…` against this daemon (BuildKit on), not started.
@@ -127,7 +127,7 @@ impl Dockerd {
     /// it normally exits with dockerd.
     fn kill_containerd(&self) {
         let pidfile = self.dir.path().join("exec/containerd/containerd.pid");
-        let Ok(text) = std::fs::read_to_string(&pidfile) else { return };
+        let Ok(text) = fs_err::read_to_string(&pidfile) else { return };
         let Ok(pid) = text.trim().parse::<i32>() else { return };
         let pid = nix::unistd::Pid::from_raw(pid);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -146,7 +146,7 @@ impl Drop for Dockerd {
 
 /// Mount points at or below `dir`, in mount order.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let text = fs_err::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     text.lines()
         .filter_map(|line| line.split(' ').nth(4))
         .map(|point| PathBuf::from(point.replace("\\040", " ")))

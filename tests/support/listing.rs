@@ -65,12 +65,12 @@ pub fn tree(root: &Path) -> std::io::Result<String> {
 }
 
 fn tree_into(dir: &Path, prefix: &[u8], inodes: &mut HashMap<(u64, u64), Vec<u8>>, out: &mut String) -> std::io::Result<()> {
-    let mut children: Vec<Vec<u8>> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.file_name().as_bytes().to_vec())).collect::<Result<_, _>>()?;
+    let mut children: Vec<Vec<u8>> = fs_err::read_dir(dir)?.map(|e| e.map(|e| e.file_name().as_bytes().to_vec())).collect::<Result<_, _>>()?;
     children.sort();
     for child in children {
         let path = dir.join(std::ffi::OsStr::from_bytes(&child));
         let rel = if prefix.is_empty() { child.clone() } else { [prefix, b"/", &child].concat() };
-        let meta = std::fs::symlink_metadata(&path)?;
+        let meta = fs_err::symlink_metadata(&path)?;
         let kind = meta.file_type();
         let shown = name(&rel);
         if !kind.is_dir() && meta.nlink() > 1 {
@@ -86,9 +86,9 @@ fn tree_into(dir: &Path, prefix: &[u8], inodes: &mut HashMap<(u64, u64), Vec<u8>
         let line = if kind.is_dir() {
             format!("dir {shown} {mode} {owner}")
         } else if kind.is_file() {
-            format!("file {shown} {mode} {owner} {}", content(&std::fs::read(&path)?))
+            format!("file {shown} {mode} {owner} {}", content(&fs_err::read(&path)?))
         } else if kind.is_symlink() {
-            format!("symlink {shown} -> {} {owner}", name(std::fs::read_link(&path)?.as_os_str().as_bytes()))
+            format!("symlink {shown} -> {} {owner}", name(fs_err::read_link(&path)?.as_os_str().as_bytes()))
         } else if kind.is_fifo() {
             format!("fifo {shown} {mode} {owner}")
         } else if kind.is_char_device() {

@@ -180,7 +180,7 @@ pub fn strata_binary() -> PathBuf {
 
 /// Sorted entry names of `dir` (empty when it does not exist).
 pub fn names(dir: &Path) -> BTreeSet<String> {
-    match std::fs::read_dir(dir) {
+    match fs_err::read_dir(dir) {
         Ok(entries) => entries.map(|e| e.expect("readable entry").file_name().to_string_lossy().into_owned()).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
         Err(e) => panic!("cannot list {}: {e}", dir.display()),
@@ -222,13 +222,13 @@ pub fn busybox_rootfs(dir: &Path) {
     let binary = Path::new(BUSYBOX);
     assert!(binary.is_file(), "{BUSYBOX} is missing: run `bash tests/deps.sh` (installs busybox-static)");
     for sub in ["bin", "etc", "tmp", "root"] {
-        std::fs::create_dir_all(dir.join(sub)).expect("create rootfs dir");
+        fs_err::create_dir_all(dir.join(sub)).expect("create rootfs dir");
     }
-    std::fs::copy(binary, dir.join("bin/busybox")).expect("copy busybox");
+    fs_err::copy(binary, dir.join("bin/busybox")).expect("copy busybox");
     for applet in ["sh", "ls", "cat", "echo", "true"] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).expect("link applet");
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("write passwd");
+    fs_err::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("write passwd");
     set_mode(&dir.join("tmp"), 0o1777);
     set_mode(&dir.join("root"), 0o700);
 }
@@ -243,14 +243,14 @@ pub fn busybox_tarball(scratch: &Path, out: &Path) {
 /// A tiny rootfs tarball (one directory, one file) at `out`.
 pub fn tiny_tarball(scratch: &Path, out: &Path, content: &str) {
     let rootfs = scratch.join(format!("tiny-{}", out.file_name().unwrap_or_default().to_string_lossy()));
-    std::fs::create_dir_all(rootfs.join("etc")).expect("create tiny rootfs");
-    std::fs::write(rootfs.join("etc/hostname"), content).expect("write tiny rootfs");
+    fs_err::create_dir_all(rootfs.join("etc")).expect("create tiny rootfs");
+    fs_err::write(rootfs.join("etc/hostname"), content).expect("write tiny rootfs");
     tar_dir(&rootfs, out, true);
 }
 
 pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 /// A large rootfs at `dir`: `files` files of random data in 50 directories,
@@ -261,7 +261,7 @@ pub fn random_rootfs(dir: &Path, files: usize, total: u64) {
     let average = total / files as u64;
     for index in 0..files {
         let sub = dir.join(format!("d{:02}", index % 50));
-        std::fs::create_dir_all(&sub).expect("create dir");
+        fs_err::create_dir_all(&sub).expect("create dir");
         // Sizes from 1/2 to 3/2 of the average, deterministic per index.
         let size = average / 2 + (index as u64 * 7919 % average);
         let mut file = std::fs::File::create(sub.join(format!("f{index:05}"))).expect("create file");

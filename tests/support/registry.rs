@@ -39,10 +39,10 @@ impl Registry {
             let output = Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("run htpasswd (apache2-utils)");
             assert!(output.status.success(), "htpasswd: {}", String::from_utf8_lossy(&output.stderr));
             let file = dir.path().join("htpasswd");
-            std::fs::write(&file, &output.stdout).expect("write htpasswd");
+            fs_err::write(&file, &output.stdout).expect("write htpasswd");
             config.push_str(&format!("auth:\n  htpasswd:\n    realm: strata-test\n    path: {}\n", file.display()));
         }
-        std::fs::write(dir.path().join("config.yml"), config).expect("write the registry config");
+        fs_err::write(dir.path().join("config.yml"), config).expect("write the registry config");
         let mut registry = Registry { dir, port, child: None };
         registry.restart();
         registry

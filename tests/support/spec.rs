@@ -257,7 +257,7 @@ fn tokenize(line: &str) -> Result<Vec<Token>, String> {
 
 /// Builds `spec` under `root` (created if missing), creating lines in `order`.
 pub fn build(spec: &Spec, root: &Path, order: Order) -> Result<(), String> {
-    std::fs::create_dir_all(root).map_err(|e| format!("create {}: {e}", root.display()))?;
+    fs_err::create_dir_all(root).map_err(|e| format!("create {}: {e}", root.display()))?;
     let mut lines: Vec<&Entry> = spec.entries.iter().collect();
     if order == Order::Reversed {
         lines.reverse();
@@ -275,9 +275,9 @@ pub fn build(spec: &Spec, root: &Path, order: Order) -> Result<(), String> {
         match &entry.kind {
             Kind::HardLink(target) => {
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
+                    fs_err::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
                 }
-                std::fs::hard_link(at(target), &path).map_err(|e| format!("hard link {}: {e}", path.display()))?;
+                fs_err::hard_link(at(target), &path).map_err(|e| format!("hard link {}: {e}", path.display()))?;
                 links.push(path);
             }
             Kind::Opaque => attributes.entry(path).or_default().push((b"trusted.overlay.opaque".to_vec(), b"y".to_vec())),
@@ -299,7 +299,7 @@ pub fn build(spec: &Spec, root: &Path, order: Order) -> Result<(), String> {
         std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1)).map_err(|e| fail("chown", e))?;
         if !is_link {
             // After chown, which clears set-id bits.
-            std::fs::set_permissions(path, PermissionsExt::from_mode(mode)).map_err(|e| fail("chmod", e))?;
+            fs_err::set_permissions(path, PermissionsExt::from_mode(mode)).map_err(|e| fail("chmod", e))?;
         }
         // After chown, which drops security.capability.
         for (name, value) in attributes.get(path).into_iter().flatten() {
@@ -313,15 +313,15 @@ pub fn build(spec: &Spec, root: &Path, order: Order) -> Result<(), String> {
 
 fn create(entry: &Entry, path: &Path) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        fs_err::create_dir_all(parent)?;
     }
     let node = |kind: SFlag, dev| mknod(path, kind, Mode::empty(), dev).map_err(std::io::Error::from);
     match &entry.kind {
         Kind::Dir if path.is_dir() => Ok(()),
-        Kind::Dir => std::fs::create_dir(path),
+        Kind::Dir => fs_err::create_dir(path),
         Kind::File(content) => {
             std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
-            std::fs::write(path, content)
+            fs_err::write(path, content)
         }
         Kind::Symlink(target) => std::os::unix::fs::symlink(OsStr::from_bytes(target), path),
         Kind::Whiteout => node(SFlag::S_IFCHR, makedev(0, 0)),
@@ -334,11 +334,11 @@ fn create(entry: &Entry, path: &Path) -> std::io::Result<()> {
 
 /// Every path under `dir` (not `dir` itself), parents before children.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut children: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut children: Vec<PathBuf> = fs_err::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     children.sort();
     for child in children {
         out.push(child.clone());
-        if std::fs::symlink_metadata(&child)?.is_dir() {
+        if fs_err::symlink_metadata(&child)?.is_dir() {
             walk(&child, out)?;
         }
     }

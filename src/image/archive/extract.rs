@@ -140,7 +140,7 @@ impl Extracted {
     /// Reads a small document whole, checking its digest when one is expected.
     pub(super) fn read(&self, name: &str, expected: Option<&Digest>) -> Result<Vec<u8>, ArchiveError> {
         let path = self.path(name)?;
-        let bytes = std::fs::read(&path).map_err(|e| ArchiveError::io("read", &path, e))?;
+        let bytes = fs_err::read(&path).map_err(|e| ArchiveError::io("read", &path, e))?;
         let actual = Digest::of(&bytes);
         match expected {
             Some(expected) if *expected != actual => Err(ArchiveError::DigestMismatch { name: name.into(), expected: *expected, actual }),

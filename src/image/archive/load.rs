@@ -84,7 +84,7 @@ pub(super) struct ArchivedLayer {
 pub fn load<T: LoadTarget>(reader: impl Read, target: &T, progress: &mut dyn FnMut(LoadProgress)) -> Result<Vec<LoadedImage>, ArchiveError> {
     let scratch = target.scratch_dir("load").map_err(|e| store_error("a scratch directory", e))?;
     let result = load_in(reader, target, &scratch, progress);
-    let removed = std::fs::remove_dir_all(&scratch).map_err(|e| ArchiveError::io("remove", &scratch, e));
+    let removed = fs_err::remove_dir_all(&scratch).map_err(|e| ArchiveError::io("remove", &scratch, e));
     let images = result?;
     removed?;
     Ok(images)
@@ -92,7 +92,7 @@ pub fn load<T: LoadTarget>(reader: impl Read, target: &T, progress: &mut dyn FnM
 
 fn load_in<T: LoadTarget>(reader: impl Read, target: &T, scratch: &Path, progress: &mut dyn FnMut(LoadProgress)) -> Result<Vec<LoadedImage>, ArchiveError> {
     let files = scratch.join("archive");
-    std::fs::create_dir(&files).map_err(|e| ArchiveError::io("create", &files, e))?;
+    fs_err::create_dir(&files).map_err(|e| ArchiveError::io("create", &files, e))?;
     let archive = extract(reader, &files)?;
     let images = if archive.contains("index.json") {
         oci::read(&archive)?
@@ -142,7 +142,7 @@ impl<T: LoadTarget> Ingest<'_, T> {
         let mut file = BufReader::with_capacity(1 << 20, self.archive.open(&layer.name)?);
         let (digest, size) = self.target.add_blob(&mut file, layer.digest.as_ref()).map_err(|e| store_error(&layer.name, e))?;
         let dir = self.scratch.join(format!("layer-{}", diff_id.hex()));
-        std::fs::create_dir(&dir).map_err(|e| ArchiveError::io("create", &dir, e))?;
+        fs_err::create_dir(&dir).map_err(|e| ArchiveError::io("create", &dir, e))?;
         let unpacked = layer::unpack(self.archive.open(&layer.name)?, &dir).map_err(|source| ArchiveError::Layer { name: layer.name.clone(), source })?;
         if unpacked.diff_id != *diff_id {
             return Err(ArchiveError::DiffIdMismatch { name: layer.name.clone(), expected: *diff_id, actual: unpacked.diff_id });

@@ -71,7 +71,7 @@ pub(super) struct DirOut {
 impl DirOut {
     /// Opens `root` for writing: it must be an empty directory or not exist.
     pub(super) fn create(root: &Path) -> Result<DirOut, ArchiveError> {
-        match std::fs::read_dir(root) {
+        match fs_err::read_dir(root) {
             Ok(mut entries) => {
                 if entries.next().is_some() {
                     return Err(ArchiveError::NotEmpty(root.to_path_buf()));
@@ -79,7 +79,7 @@ impl DirOut {
                 Ok(DirOut { root: root.to_path_buf(), created: false })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(root).map_err(|e| ArchiveError::io("create", root, e))?;
+                fs_err::create_dir_all(root).map_err(|e| ArchiveError::io("create", root, e))?;
                 Ok(DirOut { root: root.to_path_buf(), created: true })
             }
             Err(e) => Err(ArchiveError::io("open", root, e)),
@@ -90,11 +90,11 @@ impl DirOut {
     pub(super) fn discard(self) {
         // Best effort: the error that made us discard is the one to report.
         if self.created {
-            let _ = std::fs::remove_dir_all(&self.root);
-        } else if let Ok(entries) = std::fs::read_dir(&self.root) {
+            let _ = fs_err::remove_dir_all(&self.root);
+        } else if let Ok(entries) = fs_err::read_dir(&self.root) {
             for entry in entries.flatten() {
                 let path = entry.path();
-                let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                let _ = if path.is_dir() { fs_err::remove_dir_all(&path) } else { fs_err::remove_file(&path) };
             }
         }
     }
@@ -103,7 +103,7 @@ impl DirOut {
 impl Out for DirOut {
     fn dir(&mut self, name: &str) -> Result<(), ArchiveError> {
         let path = self.root.join(name);
-        std::fs::create_dir_all(&path).map_err(|e| ArchiveError::io("create", &path, e))
+        fs_err::create_dir_all(&path).map_err(|e| ArchiveError::io("create", &path, e))
     }
 
     fn file(&mut self, name: &str, _size: u64, content: &mut dyn Read) -> Result<(), ArchiveError> {
@@ -114,11 +114,11 @@ impl Out for DirOut {
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let copied = io::copy(content, &mut out).and_then(|_| out.flush());
         if let Err(e) = copied {
-            let _ = std::fs::remove_file(&partial);
+            let _ = fs_err::remove_file(&partial);
             return Err(ArchiveError::io("write", &partial, e));
         }
         drop(out);
-        std::fs::rename(&partial, &path).map_err(|e| ArchiveError::io("rename", &path, e))
+        fs_err::rename(&partial, &path).map_err(|e| ArchiveError::io("rename", &path, e))
     }
 }
 

@@ -26,7 +26,7 @@ fn directory(solver: &Solver<'_>, mount: &CacheMount, set: &mut MountSet<'_>) ->
     let dir = base.join(&name);
     // Held while the step runs, before the directory is looked at, so
     // `strata cache prune` never removes a cache in use.
-    std::fs::create_dir_all(&base).map_err(|e| SolveError::io("create", &base, e))?;
+    fs_err::create_dir_all(&base).map_err(|e| SolveError::io("create", &base, e))?;
     set.guards.locks.push(Lock::shared(&base.join(format!("{name}.use")))?);
     if !dir.exists() {
         create(solver, mount, &base, &dir)?;
@@ -58,9 +58,9 @@ fn directory(solver: &Solver<'_>, mount: &CacheMount, set: &mut MountSet<'_>) ->
 fn create(solver: &Solver<'_>, mount: &CacheMount, base: &Path, dir: &Path) -> Result<(), SolveError> {
     let fresh = solver.store.temp_dir("cache")?;
     make_dir(&fresh, mount)?;
-    std::fs::create_dir_all(base).map_err(|e| SolveError::io("create", base, e))?;
-    if let Err(e) = std::fs::rename(&fresh, dir) {
-        let _ = std::fs::remove_dir_all(&fresh);
+    fs_err::create_dir_all(base).map_err(|e| SolveError::io("create", base, e))?;
+    if let Err(e) = fs_err::rename(&fresh, dir) {
+        let _ = fs_err::remove_dir_all(&fresh);
         if !dir.exists() {
             return Err(SolveError::io("create", dir, e));
         }
@@ -70,6 +70,6 @@ fn create(solver: &Solver<'_>, mount: &CacheMount, base: &Path, dir: &Path) -> R
 
 /// A new cache directory with the mount's `mode` (octal), `uid` and `gid`.
 fn make_dir(dir: &Path, mount: &CacheMount) -> Result<(), SolveError> {
-    std::fs::create_dir_all(dir).map_err(|e| SolveError::io("create", dir, e))?;
+    fs_err::create_dir_all(dir).map_err(|e| SolveError::io("create", dir, e))?;
     set_owner_and_mode(dir, &mount.owner, 0o755)
 }

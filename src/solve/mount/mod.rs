@@ -61,7 +61,7 @@ impl Drop for RunGuards {
     fn drop(&mut self) {
         self.mounts.clear();
         for dir in &self.temp_dirs {
-            let _ = std::fs::remove_dir_all(dir);
+            let _ = fs_err::remove_dir_all(dir);
         }
     }
 }
@@ -73,5 +73,5 @@ fn set_owner_and_mode(path: &Path, owner: &MountOwner, default_mode: u32) -> Res
     let (uid, gid) = (number(owner.uid.as_ref(), 10).unwrap_or(0), number(owner.gid.as_ref(), 10).unwrap_or(0));
     std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| SolveError::io("chown", path, e))?;
     let mode = number(owner.mode.as_ref(), 8).unwrap_or(default_mode);
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| SolveError::io("chmod", path, e))
+    fs_err::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| SolveError::io("chmod", path, e))
 }

@@ -84,7 +84,7 @@ impl Secrets {
     fn value(&self, id: &str) -> Result<Option<Vec<u8>>, SolveError> {
         match self.sources.get(id) {
             None => Ok(None),
-            Some(SecretSource::File(path)) => std::fs::read(path).map(Some).map_err(|e| SolveError::io("read the secret", path, e)),
+            Some(SecretSource::File(path)) => fs_err::read(path).map(Some).map_err(|e| SolveError::io("read the secret", path, e)),
             Some(SecretSource::Env(var)) => Ok(std::env::var_os(var).map(|v| std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec())),
         }
     }

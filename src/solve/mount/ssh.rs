@@ -45,7 +45,7 @@ impl SshAgents {
             if id.is_empty() || path.as_os_str().is_empty() || path.to_string_lossy().contains(',') {
                 return Err(SshSpecError::Malformed(spec.clone()));
             }
-            let is_socket = std::fs::metadata(&path).map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
+            let is_socket = fs_err::metadata(&path).map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
             match is_socket {
                 Ok(true) => {}
                 Ok(false) => return Err(SshSpecError::NotASocket { spec: spec.clone(), path }),
