@@ -39,7 +39,13 @@ impl CheckSink for NoChecks {
 
 /// Runs every rule on the Dockerfile at `path`, planned as `plan`, with the
 /// store's history of its recent builds.
-pub(super) fn run(store: &Store, path: &Path, plan: &BuildPlan, build_args: &std::collections::BTreeMap<String, String>) -> Result<Checked, BuildError> {
+pub(super) fn run(
+    store: &Store,
+    context: &Path,
+    path: &Path,
+    plan: &BuildPlan,
+    build_args: &std::collections::BTreeMap<String, String>,
+) -> Result<Checked, BuildError> {
     let bytes = fs_err::read(path).map_err(|source| BuildError::ReadDockerfile { path: path.to_path_buf(), source })?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let base_env = plan
@@ -49,7 +55,9 @@ pub(super) fn run(store: &Store, path: &Path, plan: &BuildPlan, build_args: &std
             _ => None,
         })
         .collect();
-    let options = LintOptions { build_args: build_args.clone(), base_env, history: history(store, path)? };
+    // A broken ignore file fails the build later, where the context is read.
+    let ignore = crate::context::IgnoreFile::load(context, path).ok();
+    let options = LintOptions { build_args: build_args.clone(), base_env, history: history(store, path)?, ignore };
     let report = lint::lint(&text, &options)?;
     Ok(Checked { name: path.display().to_string(), text, report })
 }

@@ -122,7 +122,7 @@ pub fn check(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<C
     let dockerfile = context.dockerfile(request.dockerfile.as_deref());
     let fetcher = RegistryImages::new(store, request.registry.clone(), request.pull, true).with_progress(sinks.downloads);
     let plan = load_plan(&StoreBaseImages::new(store, Some(&fetcher)), &dockerfile, &request.plan)?;
-    checks::run(store, &dockerfile, &plan, &request.plan.build_args)
+    checks::run(store, &context.dir, &dockerfile, &plan, &request.plan.build_args)
 }
 
 /// Runs the whole pipeline for `request`.
@@ -132,7 +132,7 @@ pub fn build(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<O
     let dockerfile = opened.dockerfile(request.dockerfile.as_deref());
     let fetcher = RegistryImages::new(store, request.registry.clone(), request.pull, request.quiet).with_progress(sinks.downloads);
     let mut plan = load_plan(&StoreBaseImages::new(store, Some(&fetcher)), &dockerfile, &request.plan)?;
-    let checked = checks::run(store, &dockerfile, &plan, &request.plan.build_args)?;
+    let checked = checks::run(store, &opened.dir, &dockerfile, &plan, &request.plan.build_args)?;
     sinks.checks.checked(&checked);
     if checked.report.failed() {
         return Err(BuildError::ChecksFailed(Box::new(checked)));

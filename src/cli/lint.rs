@@ -52,7 +52,8 @@ pub fn run(root: &Path, args: &LintArgs) -> Result<ExitCode, CliError> {
     let (name, source) = read(&path)?;
     // Only an existing store is read: linting never creates one.
     let history = if root.is_dir() && path.as_os_str() != "-" { crate::build::check_history(&Store::open(root)?, &path)? } else { History::default() };
-    let options = LintOptions { build_args: super::build::build_args(&args.build_args), history, ..LintOptions::default() };
+    let ignore = crate::context::IgnoreFile::load(&args.context, &path).ok();
+    let options = LintOptions { build_args: super::build::build_args(&args.build_args), history, ignore, ..LintOptions::default() };
     let report = match lint::lint(&source, &options) {
         Ok(report) => report,
         Err(error) => return Ok(failure(&name, &source, error)),

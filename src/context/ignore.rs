@@ -53,7 +53,7 @@ pub enum IgnoreError {
 const MAX_LINE: usize = 64 * 1024;
 
 /// The parsed patterns of an ignore file, in file order.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct IgnoreFile {
     patterns: PatternSet,
     /// The 1-based line of each pattern.

@@ -18,6 +18,7 @@ mod expose;
 mod forms;
 mod history;
 mod hygiene;
+mod ignored;
 mod input;
 mod lines;
 mod render;
@@ -83,6 +84,7 @@ pub const RULES: &[&Rule] = &[
     &description::INVALID_DEFINITION_DESCRIPTION,
     &expose::EXPOSE_PROTO_CASING,
     &expose::EXPOSE_INVALID_FORMAT,
+    &ignored::COPY_IGNORED_FILE,
     &hygiene::ADD_URL_WITHOUT_CHECKSUM,
     &hygiene::APT_WITHOUT_CLEANUP,
     &hygiene::NO_INSTALL_RECOMMENDS,
@@ -147,6 +149,8 @@ pub struct LintOptions {
     /// The store's record of recent builds of this Dockerfile, for the
     /// checks that need it (none without a store).
     pub history: History,
+    /// The context's ignore file, for CopyIgnoredFile (none: not checked).
+    pub ignore: Option<crate::context::IgnoreFile>,
 }
 
 /// Recent builds of the Dockerfile and what their layers hold.
