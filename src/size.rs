@@ -10,10 +10,13 @@
 /// A size that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SizeError {
+    /// The text (held here) is not a binary size such as `--shm-size` or `--memory` take (`64m`, `1g`).
     #[error("invalid size {0:?}: expected a number, optionally with k, m or g")]
     Binary(String),
+    /// The text (held here) is not a decimal size or percentage such as `--keep-storage` takes (`10GB`, `512MiB`, `50%`).
     #[error("invalid size {0:?}: expected bytes with an optional unit (kB, MB, GB, TB, KiB, MiB, GiB, TiB) or a percentage")]
     Decimal(String),
+    /// The text (held here) parsed to 0 bytes where a limit must be positive.
     #[error("invalid size {0:?}: must be more than 0 bytes")]
     Zero(String),
 }

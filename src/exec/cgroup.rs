@@ -24,7 +24,9 @@ pub struct Limits {
 /// What a container used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
+    /// Peak memory use in bytes (`memory.peak`, or `memory.max_usage_in_bytes` on cgroup v1); `None` when the kernel does not report it.
     pub peak_memory: Option<u64>,
+    /// CPU time used, user and system together (`cpu.stat` or `cpuacct.usage`); `None` when it could not be read.
     pub cpu_time: Option<Duration>,
     /// The memory limit was hit and a process was killed for it.
     pub out_of_memory: bool,

@@ -37,7 +37,9 @@ use crate::layer::format::{OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX};
 /// What to copy: layers (bottom first, as an image lists them) and a
 /// scratch directory that will hold `merged/` and `upper/`.
 pub struct RootfsCopy<'a> {
+    /// Layer directories, bottom first.
     pub layers: &'a [PathBuf],
+    /// Directory for `merged/` and `upper/`; emptied of what an interrupted step left.
     pub scratch: &'a Path,
     /// No changes are collected; the copy is thrown away.
     pub read_only: bool,
@@ -54,6 +56,7 @@ pub struct Copied {
 }
 
 impl RootfsCopy<'_> {
+    /// Copies the layers into `scratch/merged` (upper layers over lower, whiteouts applied) and records the tree to diff later.
     pub fn prepare(&self) -> io::Result<Copied> {
         let merged = self.scratch.join("merged");
         // What an interrupted earlier step left would be taken for content.

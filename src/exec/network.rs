@@ -44,8 +44,17 @@ const TAP: &str = "tap0";
 /// Why the private network could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
+    /// The namespace holder (`strata __netns`, which starts slirp4netns)
+    /// could not be started.
     #[error("cannot start the network helper {program}: {cause}")]
-    Spawn { program: PathBuf, cause: io::Error },
+    Spawn {
+        /// The strata binary run as the holder.
+        program: PathBuf,
+        /// Why it could not be started.
+        cause: io::Error,
+    },
+    /// The holder or slirp4netns started but did not report the namespace
+    /// ready; holds why.
     #[error("the private network did not come up: {0}")]
     NotReady(String),
 }

@@ -11,7 +11,9 @@ use super::sys::{mount_overlay, unmount_or_detach, OverlayDirs};
 /// What to mount: lower layers (bottom first, as an image lists them) and
 /// a scratch directory that will hold `upper/`, `work/` and `merged/`.
 pub struct RootfsMount<'a> {
+    /// Lower layer directories, bottom first.
     pub layers: &'a [PathBuf],
+    /// Directory for `upper/`, `work/` and `merged/`, on the same filesystem as the store.
     pub scratch: &'a Path,
     /// Mount read-only, without an upper directory.
     pub read_only: bool,
@@ -26,6 +28,7 @@ pub struct Mounted {
 }
 
 impl RootfsMount<'_> {
+    /// Mounts the overlay at `scratch/merged`; writable unless `read_only`.
     pub fn mount(&self) -> io::Result<Mounted> {
         let merged = self.scratch.join("merged");
         fs_err::create_dir_all(&merged)?;

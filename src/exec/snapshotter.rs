@@ -12,15 +12,19 @@ use super::overlay::{Mounted, RootfsMount};
 /// How root filesystems are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Snapshotter {
+    /// An overlayfs mount over the layer snapshots; the upper directory holds the changes.
     #[default]
     Overlay,
+    /// A copy of the snapshots, diffed against the original after the step (no overlayfs needed).
     Native,
 }
 
 /// A root filesystem made by either snapshotter.
 #[derive(Debug)]
 pub enum Rootfs {
+    /// Made by [`Snapshotter::Overlay`].
     Overlay(Mounted),
+    /// Made by [`Snapshotter::Native`].
     Copy(Copied),
 }
 
@@ -51,6 +55,7 @@ impl Snapshotter {
         }
     }
 
+    /// `overlay` or `native`, as shown to users and accepted by `--snapshotter`.
     pub fn name(self) -> &'static str {
         match self {
             Snapshotter::Overlay => "overlay",

@@ -9,13 +9,17 @@ use serde::{Deserialize, Serialize};
 pub struct ContainerSpec {
     /// The root filesystem (already mounted).
     pub root: PathBuf,
+    /// The command and its arguments; `argv[0]` is looked up in the container's `PATH` when it has no `/`.
     pub argv: Vec<String>,
     /// `KEY=value` entries.
     pub env: Vec<String>,
     /// `user[:group]`, names or numbers (resolved in the container's /etc).
     pub user: Option<String>,
+    /// Absolute working directory inside the container; created if missing.
     pub workdir: String,
+    /// Set in the container's own UTS namespace; chosen by the caller (the build step or `strata run`).
     pub hostname: String,
+    /// Which network namespace the container gets.
     pub network: NetworkMode,
     /// Host paths bind-mounted into the container (never committed).
     pub binds: Vec<Bind>,
@@ -39,10 +43,13 @@ pub struct ContainerSpec {
 /// What runs in a container: the command line and who runs it where.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Process {
+    /// The command and its arguments (`RUN`'s shell form already wrapped in the shell).
     pub argv: Vec<String>,
     /// `KEY=value` entries; BuildKit's default PATH is added when missing.
     pub env: Vec<String>,
+    /// `user[:group]`, names or numbers (the image's `USER`); `None`: root.
     pub user: Option<String>,
+    /// Absolute working directory inside the container (the image's `WORKDIR`).
     pub workdir: String,
 }
 
@@ -101,6 +108,7 @@ impl ContainerSpec {
     }
 }
 
+/// The network a container gets (`RUN --network`, `strata run --network`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetworkMode {
     /// The host's network (`--network=host`, an entitlement for builds).
@@ -112,16 +120,21 @@ pub enum NetworkMode {
     Join(PathBuf),
 }
 
+/// A host path bind-mounted into the container; its content is never committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
+    /// The host path (file or directory).
     pub source: PathBuf,
     /// Absolute path inside the container.
     pub target: String,
+    /// Mounted read-only inside the container.
     pub read_only: bool,
 }
 
+/// A tmpfs mounted in the container (`RUN --mount=type=tmpfs`); its content is never committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tmpfs {
+    /// Absolute path inside the container.
     pub target: String,
     /// Bytes; `None`: the kernel's default.
     pub size: Option<u64>,

@@ -12,9 +12,13 @@ use nix::unistd::{Gid, Uid};
 /// The identity a container process runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// The numeric user id (from `/etc/passwd` when a name was given).
     pub uid: Uid,
+    /// The primary group: the one given after `:`, else the user's from `/etc/passwd`.
     pub gid: Gid,
+    /// Supplementary groups from `/etc/group` (empty when a group was given), as runc sets them.
     pub groups: Vec<Gid>,
+    /// The home directory from `/etc/passwd`; `/` for unknown users (the default `HOME`).
     pub home: String,
 }
 

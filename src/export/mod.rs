@@ -112,27 +112,43 @@ impl Dest {
 pub enum ExportError {
     /// A kind that writes somewhere was not told where.
     #[error("--output type={kind} needs dest=...")]
-    NeedsDest { kind: String },
+    NeedsDest {
+        /// The `type=` value as given.
+        kind: String,
+    },
     /// No kind in [`KINDS`] has this name.
     #[error("unsupported --output type {kind:?} (expected {})", known_kinds())]
-    UnknownKind { kind: String },
+    UnknownKind {
+        /// The `type=` value as given.
+        kind: String,
+    },
     /// A filesystem or push output was given several images.
     #[error("type={kind} writes one image, not {count}")]
-    OneImage { kind: &'static str, count: usize },
+    OneImage {
+        /// The output kind's name (`local`, `tar`, `registry`...).
+        kind: &'static str,
+        /// How many images the build produced for it.
+        count: usize,
+    },
     /// Writing the output failed.
     #[error("cannot write {}", path.display())]
     Write {
+        /// The file or directory being written.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
     /// Reading the image's filesystem or unpacking it at `dest` failed.
     #[error("cannot export the image's filesystem")]
     Layer(#[source] crate::layer::LayerError),
+    /// Reading the image's manifest, config or blobs from the store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Writing a `docker` or `oci` archive failed.
     #[error(transparent)]
     Archive(#[from] crate::image::archive::ArchiveError),
+    /// Pushing to a registry (`type=registry` or `push=true`) failed.
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
 }

@@ -11,22 +11,35 @@ use super::config::{ContainerConfig, Empty, HealthConfig};
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "change", content = "value", rename_all = "snake_case")]
 pub enum ConfigChange {
+    /// `CMD` as an argv (shell form already wrapped).
     Cmd(Vec<String>),
     /// `reset_cmd`: the command goes too, as ENTRYPOINT does unless a CMD
     /// came earlier in the same Dockerfile stage (or `--change` list).
     Entrypoint {
+        /// The argv (shell form already wrapped).
         args: Vec<String>,
+        /// Also drop the inherited CMD.
         reset_cmd: bool,
     },
+    /// `ENV` pairs, in order; a key already set keeps its place and takes the new value.
     Env(Vec<(String, String)>),
+    /// `LABEL` pairs, in order; later values win.
     Label(Vec<(String, String)>),
+    /// `EXPOSE` words as written (`80`, `53/udp`, `8000-8002`).
     Expose(Vec<String>),
+    /// `VOLUME` container paths.
     Volume(Vec<String>),
+    /// `USER`: `user[:group]`.
     User(String),
+    /// `WORKDIR`, already resolved to an absolute path.
     Workdir(String),
+    /// `STOPSIGNAL` as written.
     StopSignal(String),
+    /// `HEALTHCHECK` (`NONE` included).
     Healthcheck(HealthConfig),
+    /// One `ONBUILD` trigger, the instruction as written; appended.
     OnBuild(String),
+    /// `SHELL` argv.
     Shell(Vec<String>),
 }
 

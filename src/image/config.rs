@@ -32,19 +32,28 @@ pub struct Empty {}
 /// The whole config document (its digest is the image ID).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {
+    /// When the image was made, an RFC 3339 timestamp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// The `MAINTAINER` given, if any (the instruction is deprecated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// The GOARCH name of the platform: `amd64`, `arm64`...
     pub architecture: String,
+    /// The GOOS name of the platform: `linux`.
     pub os: String,
+    /// The CPU variant (`v7` for `arm/v7`, `v8` for `arm64/v8`); absent when none applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// The `config` object: how containers from the image run.
     #[serde(default, deserialize_with = "null_as_default")]
     pub config: ContainerConfig,
+    /// The layers' uncompressed digests.
     pub rootfs: RootFs,
+    /// One entry per instruction that made the image, oldest first.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<History>,
+    /// Fields strata does not model, kept as read so a config round-trips unchanged.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
@@ -53,30 +62,43 @@ pub struct ImageConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContainerConfig {
+    /// `USER`: `user[:group]`, names or numbers; absent means root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// `EXPOSE`: keys `port/proto` (see [`port_keys`](super::change::port_keys)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposed_ports: Option<BTreeMap<String, Empty>>,
+    /// `ENV`: `KEY=value` entries, in the order first set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<String>>,
+    /// `ENTRYPOINT` as an argv (shell form already wrapped in the shell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
+    /// `CMD` as an argv (shell form already wrapped in the shell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
+    /// `VOLUME`: keys are the container paths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<BTreeMap<String, Empty>>,
+    /// `WORKDIR`, absolute; absent or empty means `/` (see [`ContainerConfig::workdir`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
+    /// `LABEL`s; later values replace earlier ones for the same key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
+    /// `STOPSIGNAL` as written (`SIGTERM`, `9`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// `HEALTHCHECK`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthConfig>,
+    /// `ONBUILD` triggers, each an instruction as written, run by builds that use this image as a base.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_build: Option<Vec<String>>,
+    /// `SHELL`: the argv prefix shell-form instructions run with; absent means `["/bin/sh", "-c"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shell: Option<Vec<String>>,
+    /// Fields strata does not model (`ArgsEscaped`, `Domainname`...), kept as read.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
@@ -97,14 +119,19 @@ pub struct HealthConfig {
     /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", script]`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub test: Vec<String>,
+    /// `--interval` in nanoseconds; absent or 0: Docker's default (30s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<u64>,
+    /// `--timeout` in nanoseconds; absent or 0: Docker's default (30s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+    /// `--start-period` in nanoseconds; absent or 0: Docker's default (0s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_period: Option<u64>,
+    /// `--start-interval` in nanoseconds; absent or 0: Docker's default (5s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_interval: Option<u64>,
+    /// `--retries`; absent or 0: Docker's default (3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
 }
@@ -112,8 +139,10 @@ pub struct HealthConfig {
 /// `rootfs`: the uncompressed digests of the layers, bottom first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RootFs {
+    /// The JSON `type`; always `layers`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The uncompressed (tar) digest of each layer, bottom first.
     #[serde(default, deserialize_with = "null_as_default")]
     pub diff_ids: Vec<Digest>,
 }
@@ -127,14 +156,19 @@ impl Default for RootFs {
 /// One history entry; `empty_layer` entries have no layer in `rootfs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
+    /// When the step ran, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// The instruction as Docker shows it (`RUN /bin/sh -c ...`, `COPY file:... in /`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+    /// The `MAINTAINER` at the time, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// A free note: `buildkit.dockerfile.v0` for build steps, the `--message` of an import or commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The step made no layer (metadata-only instructions such as ENV).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub empty_layer: bool,
 }

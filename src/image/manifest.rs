@@ -13,18 +13,24 @@ use crate::digest::{Digest, InvalidDigest};
 /// A manifest together with its canonical bytes and digest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// The parsed manifest.
     pub manifest: ImageManifest,
+    /// Its bytes exactly as stored or sent: what `digest` is the hash of.
     pub bytes: Vec<u8>,
+    /// The manifest's digest (`sha256:` of `bytes`).
     pub digest: Digest,
 }
 
 /// What can be wrong with a manifest.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// The bytes are not a JSON manifest of the expected shape.
     #[error("manifest is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A digest in the manifest is not `algorithm:hex` of a known algorithm.
     #[error("manifest has an invalid digest: {0}")]
     Digest(#[from] InvalidDigest),
+    /// The OCI types refused the values given to build a manifest or index (holds their message).
     #[error("cannot build manifest: {0}")]
     Build(String),
 }

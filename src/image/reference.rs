@@ -23,18 +23,28 @@ pub struct Reference {
     pub repository: String,
     /// The tag; `latest` when neither a tag nor a digest was given.
     pub tag: Option<String>,
+    /// The manifest digest after `@`, which pins the content; may come with a tag.
     pub digest: Option<Digest>,
 }
 
 /// Why a string is not an image reference.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
+    /// The input (held here) is the empty string.
     #[error("invalid reference {0:?}: empty name")]
     Empty(String),
+    /// A part breaks the reference grammar: a bad digest, tag, repository or registry host.
     #[error("invalid reference {input:?}: {reason}")]
-    Invalid { input: String, reason: &'static str },
+    Invalid {
+        /// The text as given.
+        input: String,
+        /// What is wrong with it, for the message.
+        reason: &'static str,
+    },
+    /// The repository has upper-case letters, which registries refuse; holds the input.
     #[error("invalid reference {0:?}: repository name must be lowercase")]
     Uppercase(String),
+    /// The name before the tag exceeds the 255 characters Docker's reference grammar allows; holds the input.
     #[error("invalid reference {0:?}: name longer than 255 characters")]
     TooLong(String),
 }

@@ -10,15 +10,20 @@ use super::LayerError;
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum Compression {
+    /// gzip (`application/vnd.oci.image.layer.v1.tar+gzip`), the default as in `docker build`.
     #[default]
     Gzip,
+    /// zstd (`...tar+zstd`); BuildKit's `compression=zstd`.
     Zstd,
+    /// A plain tar (`...layer.v1.tar`).
     None,
 }
 
 impl Compression {
+    /// Every compression strata can write and read.
     pub const ALL: [Compression; 3] = [Compression::Gzip, Compression::Zstd, Compression::None];
 
+    /// `gzip`, `zstd` or `uncompressed`, as in BuildKit's `compression=` (and messages).
     pub fn name(self) -> &'static str {
         match self {
             Compression::Gzip => "gzip",
@@ -91,8 +96,11 @@ impl FromStr for Compression {
 
 /// A compressing writer.
 pub enum Encoder<W: Write> {
+    /// Writes gzip.
     Gzip(flate2::write::GzEncoder<W>),
+    /// Writes zstd.
     Zstd(zstd::Encoder<'static, W>),
+    /// Writes the bytes unchanged.
     None(W),
 }
 

@@ -23,6 +23,7 @@ use super::LayerError;
 /// The most an archive may expand to, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SizeLimit {
+    /// The limit in bytes of the plain tar stream.
     pub bytes: u64,
     /// The free space measured (when it is what limits).
     pub free: Option<u64>,

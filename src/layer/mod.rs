@@ -32,29 +32,78 @@ const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 /// Why a layer could not be written or unpacked.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
+    /// A filesystem operation on the destination or a source file failed.
     #[error("cannot {action} {}: {cause}", path.display())]
-    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
+    Io {
+        /// What was being done, as a verb phrase ("create", "read").
+        action: &'static str,
+        /// The host path it was done to.
+        path: PathBuf,
+        /// The underlying I/O error.
+        cause: std::io::Error,
+    },
+    /// Reading the input stream failed (not a damaged compression stream:
+    /// that is [`LayerError::Compressed`]).
     #[error("cannot read the layer: {0}")]
     Read(#[source] std::io::Error),
+    /// Writing the layer blob or copying into it failed.
     #[error("cannot write the layer: {0}")]
     Write(#[source] std::io::Error),
+    /// An entry cannot be unpacked safely: a hard link outside the layer or
+    /// to a file not in it, a whiteout of `.` or `..`, an unknown type.
     #[error("refusing layer entry {path:?}: {reason}")]
-    Unsafe { path: String, reason: &'static str },
+    Unsafe {
+        /// The entry's path as written in the archive.
+        path: String,
+        /// Why it was refused, for the message.
+        reason: &'static str,
+    },
+    /// The input has no bytes at all.
     #[error("the input is empty: expected a tar archive (plain, gzip or zstd)")]
     Empty,
+    /// The stream ended inside a file's data.
     #[error("layer entry {path:?} is truncated: {declared} bytes declared, {actual} present")]
-    Truncated { path: String, declared: u64, actual: u64 },
+    Truncated {
+        /// The entry's path as written in the archive.
+        path: String,
+        /// The size its header declared, in bytes.
+        declared: u64,
+        /// How many bytes of it were present.
+        actual: u64,
+    },
+    /// The magic bytes say xz or bzip2, which OCI layers do not use.
     #[error("{0} compression is not supported: use a plain, gzip or zstd tar archive")]
     UnsupportedCompression(&'static str),
+    /// The gzip or zstd decoder failed on the input.
     #[error("the {compression} stream is damaged: {reason}")]
-    Compressed { compression: &'static str, reason: String },
+    Compressed {
+        /// `gzip` or `zstd`.
+        compression: &'static str,
+        /// The decoder's error message.
+        reason: String,
+    },
+    /// The first entry's header could not be read: the input is not tar.
     #[error("the input is not a tar archive (plain, gzip or zstd)")]
     NotTar,
+    /// A header after the first could not be read.
     #[error("the tar stream is cut short or damaged after entry {after:?}")]
-    Damaged { after: String },
+    Damaged {
+        /// The path of the last entry read whole.
+        after: String,
+    },
     /// A decompression bomb, or an archive larger than the disk or a cap.
     #[error("{}", limit::describe(entry.as_deref(), *end, *limit, *free))]
-    TooLarge { entry: Option<String>, end: u64, limit: u64, free: Option<u64> },
+    TooLarge {
+        /// The entry that would cross the limit; `None` when the plain
+        /// stream itself ran past it.
+        entry: Option<String>,
+        /// Where the entry's data would end in the plain tar stream, in bytes.
+        end: u64,
+        /// The limit, in bytes (see [`SizeLimit`]).
+        limit: u64,
+        /// The free space measured, when it is what limits.
+        free: Option<u64>,
+    },
 }
 
 impl LayerError {

@@ -21,6 +21,7 @@ pub struct EncoderThread<W: Write + Send + 'static> {
 }
 
 impl<W: Write + Send + 'static> EncoderThread<W> {
+    /// Starts the compressor thread writing to `out`; bytes written to the returned writer are compressed there, a chunk at a time.
     pub fn spawn(compression: Compression, out: W) -> io::Result<EncoderThread<W>> {
         let (chunks, received) = sync_channel(CHUNKS_IN_FLIGHT);
         let worker = std::thread::Builder::new().name("layer-encoder".into()).spawn(move || encode(compression, out, received))?;

@@ -31,11 +31,15 @@ use crate::digest::{Digest, HashingReader};
 pub struct Unpacked {
     /// Digest and size of the plain tar stream.
     pub diff_id: Digest,
+    /// Size of the plain tar stream, in bytes.
     pub uncompressed_size: u64,
     /// Digest and size of the input as read (compressed or not).
     pub digest: Digest,
+    /// Size of the input as read, in bytes.
     pub size: u64,
+    /// The compression detected from the input's magic bytes.
     pub compression: Compression,
+    /// How many tar entries were unpacked (whiteouts included).
     pub entries: u64,
 }
 

@@ -22,6 +22,7 @@ use crate::digest::{Digest, HashingWriter};
 /// How to write a layer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriteOptions {
+    /// How the blob is compressed (`--compression`).
     pub compression: Compression,
     /// Clamp every mtime to at most this time (seconds since the epoch).
     pub source_date_epoch: Option<i64>,
@@ -34,8 +35,11 @@ pub struct LayerInfo {
     pub diff_id: Digest,
     /// Digest and size of the blob as written (the manifest's descriptor).
     pub digest: Digest,
+    /// Size of the blob as written, in bytes.
     pub size: u64,
+    /// Size of the plain tar, in bytes.
     pub uncompressed_size: u64,
+    /// How the blob is compressed (decides its media type).
     pub compression: Compression,
 }
 

@@ -7,8 +7,17 @@
 /// What a registry asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
+    /// `Basic`: send the credentials with every request.
     Basic,
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+    /// `Bearer`: get a token from the token service first.
+    Bearer {
+        /// The token service's URL.
+        realm: String,
+        /// The `service` parameter to pass it, when given.
+        service: Option<String>,
+        /// The `scope` parameter the registry suggested, when given.
+        scope: Option<String>,
+    },
 }
 
 /// Parses a `WWW-Authenticate` value: `Bearer realm="…",service="…",scope="…"`

@@ -30,12 +30,17 @@ pub const MAX_DOCUMENT: u64 = 16 << 20;
 /// A request body that can be sent more than once.
 #[derive(Debug, Clone)]
 pub enum Body {
+    /// No body (GET, HEAD, the POST that starts an upload).
     Empty,
+    /// A body held in memory: a manifest, a small blob.
     Bytes(Vec<u8>),
     /// `len` bytes of a file from `offset`: a blob or a chunk of one.
     File {
+        /// The file on the host.
         path: PathBuf,
+        /// Where the body starts in the file, in bytes.
         offset: u64,
+        /// How many bytes to send.
         len: u64,
     },
 }
@@ -45,13 +50,16 @@ pub enum Body {
 pub struct ClientOptions {
     /// Registries spoken to over plain HTTP besides loopback ones.
     pub insecure: Vec<String>,
+    /// Sent when the registry asks for them; `None`: anonymous.
     pub credentials: Option<Credentials>,
 }
 
 /// A client for one repository of one registry.
 pub struct Client {
     agent: ureq::Agent,
+    /// The registry and the base URL its API is reached at.
     pub endpoint: Endpoint,
+    /// The repository path in the registry (`library/busybox`).
     pub repository: String,
     credentials: Option<Credentials>,
     /// Token scopes asked for: this repository, and mount sources.
@@ -218,6 +226,8 @@ impl Client {
         }
     }
 
+    /// [`RegistryError::Unauthorized`] for this repository, with `detail`
+    /// as the registry's reason.
     pub fn unauthorized(&self, detail: &str) -> RegistryError {
         RegistryError::Unauthorized {
             registry: self.endpoint.registry.clone(),
@@ -227,6 +237,7 @@ impl Client {
         }
     }
 
+    /// [`RegistryError::Protocol`] for this registry.
     pub fn protocol(&self, reason: String) -> RegistryError {
         RegistryError::Protocol { registry: self.endpoint.registry.clone(), reason }
     }

@@ -24,7 +24,9 @@ const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 /// A user name and password (or token) for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The user name as given to `login` (or stored by a helper).
     pub username: String,
+    /// The password or access token; never shown (see the `Debug` impl).
     pub password: String,
 }
 
@@ -38,19 +40,43 @@ impl std::fmt::Debug for Credentials {
 /// Why credentials could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
+    /// The Docker config file could not be read or written.
     #[error("cannot {action} {}", path.display())]
     Io {
+        /// What was being done, as a verb ("read", "write").
         action: &'static str,
+        /// The config file.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The Docker config file is not JSON.
     #[error("{} is not valid JSON: {reason}", path.display())]
-    Json { path: PathBuf, reason: String },
+    Json {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message.
+        reason: String,
+    },
+    /// An `auths` entry's `auth` does not decode to `user:password`.
     #[error("the credentials for {registry} in {} are not base64 `user:password`", path.display())]
-    BadAuth { registry: String, path: PathBuf },
+    BadAuth {
+        /// The registry the entry is for.
+        registry: String,
+        /// The config file.
+        path: PathBuf,
+    },
+    /// A `credsStore` or `credHelpers` program failed or answered nonsense.
     #[error("credential helper docker-credential-{helper} failed for {registry}: {reason}")]
-    Helper { helper: String, registry: String, reason: String },
+    Helper {
+        /// The helper's name (after `docker-credential-`).
+        helper: String,
+        /// The registry asked about.
+        registry: String,
+        /// What went wrong (its exit status and output, or why it could not run).
+        reason: String,
+    },
 }
 
 /// Docker's client config file, as read (missing: empty).
@@ -81,6 +107,7 @@ impl DockerConfig {
         Ok(DockerConfig { path: path.to_path_buf(), doc })
     }
 
+    /// The file this config was read from (and is written back to).
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -20,8 +20,11 @@ use crate::store::{BlobWriter, LayerRecord, Store, StoreError, StoredImage};
 /// The platform an index is resolved to: `linux/amd64`, `linux/arm64/v8`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformChoice {
+    /// GOOS name: `linux`.
     pub os: String,
+    /// GOARCH name: `amd64`, `arm64`.
     pub architecture: String,
+    /// CPU variant (`v7`, `v8`); `None` matches any.
     pub variant: Option<String>,
 }
 
@@ -72,7 +75,9 @@ impl std::fmt::Display for PlatformChoice {
 /// How to pull.
 #[derive(Debug, Clone)]
 pub struct PullOptions {
+    /// Insecure registries and credentials.
     pub client: ClientOptions,
+    /// The platform to pick from an index (the host's unless `--platform`).
     pub platform: PlatformChoice,
     /// The platform when given explicitly: a single-platform image must
     /// then be of it (otherwise whatever the registry has is taken).
@@ -90,9 +95,11 @@ impl Default for PullOptions {
 /// What a pull stored.
 #[derive(Debug, Clone)]
 pub struct Pulled {
+    /// The image as recorded in the store.
     pub image: StoredImage,
     /// Layers downloaded, and layers the store had already.
     pub downloaded: usize,
+    /// Layers the store already had, so not downloaded.
     pub present: usize,
 }
 

@@ -29,9 +29,12 @@ const RESUMES: u32 = 3;
 /// How to push.
 #[derive(Debug, Clone)]
 pub struct PushOptions {
+    /// Insecure registries and credentials.
     pub client: ClientOptions,
     /// Blobs uploaded at once.
     pub jobs: usize,
+    /// Blobs larger than this go in PATCH chunks of this many bytes;
+    /// smaller ones in one PUT.
     pub chunk_size: u64,
 }
 
@@ -46,8 +49,11 @@ impl Default for PushOptions {
 pub struct Pushed {
     /// The digest of the manifest as the registry holds it.
     pub digest: Digest,
+    /// Blobs uploaded.
     pub uploaded: usize,
+    /// Blobs the registry had already (in this repository).
     pub existing: usize,
+    /// Blobs mounted from another repository of the registry.
     pub mounted: usize,
 }
 

@@ -50,9 +50,13 @@ pub struct StoreStatCache {
 /// store keeps of one.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStat {
+    /// `st_size` in bytes.
     pub size: u64,
+    /// `st_mtime` in nanoseconds since the epoch.
     pub mtime_ns: i64,
+    /// `st_ctime` in nanoseconds since the epoch: catches a `touch -m` back to the old mtime.
     pub ctime_ns: i64,
+    /// `st_ino`: a file replaced by a rename gets a new one.
     pub ino: u64,
     /// `st_mode`, file type bits included.
     pub mode: u32,
@@ -158,6 +162,7 @@ impl StoreStatCache {
         self.records.len()
     }
 
+    /// No records are known for this context (a first build, or a cleared cache).
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }

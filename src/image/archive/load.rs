@@ -20,6 +20,7 @@ use crate::layer;
 
 /// What `load` writes into: a store, through the few operations it needs.
 pub trait LoadTarget {
+    /// The store's own error, carried inside [`ArchiveError::Store`](super::ArchiveError::Store).
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// A fresh, empty scratch directory on the store's filesystem (so
@@ -39,9 +40,13 @@ pub trait LoadTarget {
 /// A layer blob as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadedLayer {
+    /// The digest of the blob as stored (compressed as it came).
     pub digest: Digest,
+    /// The OCI layer media type, from the compression detected.
     pub media_type: String,
+    /// Size of the blob, in bytes.
     pub size: u64,
+    /// Size of the plain tar, in bytes.
     pub uncompressed_size: u64,
 }
 
@@ -50,6 +55,7 @@ pub struct LoadedLayer {
 pub struct LoadedImage {
     /// The image ID (config digest).
     pub id: Digest,
+    /// The names the archive gave it (`RepoTags`, `org.opencontainers.image.ref.name`), now tags in the store.
     pub tags: Vec<Reference>,
 }
 
@@ -57,9 +63,17 @@ pub struct LoadedImage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadProgress {
     /// A layer was stored and unpacked.
-    Loaded { diff_id: Digest, size: u64 },
+    Loaded {
+        /// The layer's uncompressed digest.
+        diff_id: Digest,
+        /// Size of the blob as stored, in bytes.
+        size: u64,
+    },
     /// A layer was present already.
-    Exists { diff_id: Digest },
+    Exists {
+        /// The layer's uncompressed digest.
+        diff_id: Digest,
+    },
 }
 
 /// An image as an archive describes it: names of files inside the archive.

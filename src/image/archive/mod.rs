@@ -44,6 +44,7 @@ pub trait BlobSource {
 pub struct SaveImage {
     /// The manifest, written byte for byte (its digest names it in the index).
     pub manifest: Manifest,
+    /// The config's digest: the image ID and the config blob's name.
     pub config_digest: Digest,
     /// The parsed config (platform, diff_ids).
     pub config: ImageConfig,
@@ -58,6 +59,7 @@ pub struct SaveImage {
 pub struct SaveLayer {
     /// The blob as stored (compressed or not).
     pub digest: Digest,
+    /// Size of the blob as stored, in bytes.
     pub size: u64,
     /// The digest and size of the plain tar (docker-archive writes that).
     pub diff_id: Digest,
@@ -77,89 +79,201 @@ pub enum ArchiveFormat {
 /// Why an archive could not be written or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
+    /// A filesystem operation on the output or the extraction directory failed.
     #[error("cannot {action} {}", path.display())]
     Io {
+        /// What was being done, as a verb ("create", "rename").
         action: &'static str,
+        /// The host path it was done to.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: io::Error,
     },
+    /// Writing the tar stream of a `save` failed.
     #[error("cannot write the archive")]
     Write(#[source] io::Error),
+    /// Reading the input of a `load` failed.
     #[error("cannot read the archive")]
     Read(#[source] io::Error),
+    /// The first header of the (decompressed) input is not tar.
     // The tar reader's own message quotes the bad header bytes: left out.
     #[error("the input is not an image archive (a tar: plain, gzip or zstd)")]
     NotTar,
+    /// A header after the first could not be read.
     #[error("the archive is cut short or damaged after entry {after:?}")]
-    Damaged { after: String },
+    Damaged {
+        /// The name of the last entry read whole.
+        after: String,
+    },
+    /// A blob to save could not be opened or read from the store.
     #[error("cannot read blob {digest}")]
     Blob {
+        /// The blob's digest.
         digest: Digest,
+        /// The underlying I/O error.
         #[source]
         source: io::Error,
     },
+    /// A stored blob no longer matches its digest or size while being saved.
     #[error("blob {digest} is {actual_size} bytes with digest {actual}, expected {expected_size} bytes")]
-    BlobMismatch { digest: Digest, expected_size: u64, actual: Digest, actual_size: u64 },
+    BlobMismatch {
+        /// The digest the blob is stored under.
+        digest: Digest,
+        /// The size the manifest gives, in bytes.
+        expected_size: u64,
+        /// The digest of what was read.
+        actual: Digest,
+        /// The bytes read.
+        actual_size: u64,
+    },
+    /// A layer decompressed for a docker-archive does not hash to its diff_id.
     #[error("layer {diff_id} decompresses to {actual_size} bytes with digest {actual}, expected {expected_size} bytes")]
-    LayerMismatch { diff_id: Digest, expected_size: u64, actual: Digest, actual_size: u64 },
+    LayerMismatch {
+        /// The diff_id the config gives.
+        diff_id: Digest,
+        /// The plain tar size expected, in bytes.
+        expected_size: u64,
+        /// The digest of the plain tar read.
+        actual: Digest,
+        /// The plain tar bytes read.
+        actual_size: u64,
+    },
+    /// `save_dir` was pointed at a directory with something in it.
     #[error("{} is not empty: an OCI layout is written into a new or empty directory", .0.display())]
     NotEmpty(PathBuf),
+    /// An entry name or link would escape the extraction directory
+    /// (absolute, `..`, a link loop).
     #[error("refusing archive entry {name:?}: {reason}")]
-    UnsafeEntry { name: String, reason: &'static str },
+    UnsafeEntry {
+        /// The entry's name as written in the archive.
+        name: String,
+        /// Why it was refused, for the message.
+        reason: &'static str,
+    },
+    /// An entry is a device, FIFO or other type an image archive has no use for.
     #[error("archive entry {name:?} is a {kind}: only files, directories and links are read")]
-    UnsupportedEntry { name: String, kind: String },
+    UnsupportedEntry {
+        /// The entry's name as written in the archive.
+        name: String,
+        /// The tar entry type, lower-cased (`char`, `fifo`...).
+        kind: String,
+    },
+    /// The input is a tar but neither an OCI layout nor a `docker save`.
     #[error("the archive has neither index.json (OCI) nor manifest.json (docker save)")]
     UnknownFormat,
+    /// A file a manifest or index names is not in the archive; holds its name.
     #[error("the archive has no file {0:?}")]
     Missing(String),
+    /// A JSON file of the archive (index, manifest, config) does not parse.
     #[error("{name} in the archive is not valid JSON")]
     Json {
+        /// The file's name in the archive.
         name: String,
+        /// The parser's error.
         #[source]
         source: serde_json::Error,
     },
+    /// A blob's content does not hash to the digest it is named by.
     #[error("{name} in the archive hashes to {actual}, not {expected}")]
-    DigestMismatch { name: String, expected: Digest, actual: Digest },
+    DigestMismatch {
+        /// The file's name in the archive.
+        name: String,
+        /// The digest its name or descriptor gives.
+        expected: Digest,
+        /// The digest of its content.
+        actual: Digest,
+    },
+    /// A descriptor's digest is not `algorithm:hex`.
     #[error("{name} in the archive names an invalid digest {value:?}")]
-    BadDigest { name: String, value: String },
+    BadDigest {
+        /// The file holding the descriptor.
+        name: String,
+        /// The digest as written.
+        value: String,
+    },
+    /// A descriptor points at something other than an image manifest or index.
     #[error("{name} in the archive has media type {media_type}, which is not an image")]
-    UnsupportedMediaType { name: String, media_type: String },
+    UnsupportedMediaType {
+        /// The file holding the descriptor.
+        name: String,
+        /// The media type as written.
+        media_type: String,
+    },
+    /// A manifest or index in the archive is malformed.
     #[error(transparent)]
     Document(#[from] crate::image::ManifestError),
+    /// An image index in the archive lists no manifest for the host's architecture.
     #[error("image index {name} has no manifest for linux/{arch}")]
-    NoPlatform { name: String, arch: String },
+    NoPlatform {
+        /// The index's name in the archive.
+        name: String,
+        /// The host's architecture (GOARCH name).
+        arch: String,
+    },
+    /// A manifest's layer list and its config's `rootfs.diff_ids` differ in length.
     #[error("image {config}: the manifest lists {layers} layers but the config {diff_ids} diff_ids")]
-    LayerCount { config: Digest, layers: usize, diff_ids: usize },
+    LayerCount {
+        /// The config digest (the image ID).
+        config: Digest,
+        /// How many layers the manifest lists.
+        layers: usize,
+        /// How many diff_ids the config lists.
+        diff_ids: usize,
+    },
+    /// A loaded layer unpacks to another diff_id than its config says.
     #[error("layer {name} unpacks to diff_id {actual}, but the config says {expected}")]
-    DiffIdMismatch { name: String, expected: Digest, actual: Digest },
+    DiffIdMismatch {
+        /// The layer's name in the archive.
+        name: String,
+        /// The diff_id in the config.
+        expected: Digest,
+        /// The digest of the plain tar unpacked.
+        actual: Digest,
+    },
+    /// An image name in `manifest.json` or the index is not a valid reference.
     #[error("invalid image name {name:?} in the archive")]
     BadName {
+        /// The name as written.
         name: String,
+        /// Why it is not a reference.
         #[source]
         source: ReferenceError,
     },
+    /// The archive, or a layer being saved, is not plain, gzip or zstd, or its stream is damaged.
     #[error("cannot decompress {name}")]
     Decompress {
+        /// What was being decompressed (`the archive`, `layer sha256:...`).
         name: String,
+        /// The decompression error.
         #[source]
         source: LayerError,
     },
+    /// Extracting the archive would overrun the free space (a decompression
+    /// bomb), or the free space could not be measured.
     #[error("cannot unpack {name}")]
     Unpack {
+        /// What was being unpacked (`the archive`).
         name: String,
+        /// The size limit error.
         #[source]
         source: LayerError,
     },
+    /// A layer in the archive could not be unpacked into a snapshot.
     #[error("cannot unpack layer {name}")]
     Layer {
+        /// The layer's name in the archive.
         name: String,
+        /// Why unpacking failed.
         #[source]
         source: LayerError,
     },
+    /// The load target (the store) refused a blob, snapshot or image.
     #[error("cannot store {name} from the archive")]
     Store {
+        /// The archive file being stored.
         name: String,
+        /// The store's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
