@@ -143,12 +143,12 @@ pub enum CacheSpecError {
     /// `mode=` other than `min` or `max`.
     #[error("invalid cache mode {0:?}: expected min or max")]
     Mode(String),
-    /// No `type=`.
-    #[error("{0:?}: give type=registry or type=local")]
-    NoType(String),
-    /// A `type=` no kind registers.
-    #[error("unsupported cache type {0:?} (expected registry or local)")]
-    Unsupported(String),
+    /// No `type=`; `choices` lists the registered kinds.
+    #[error("{text:?}: give {choices}")]
+    NoType { text: String, choices: String },
+    /// A `type=` no kind registers; `known` lists those that are.
+    #[error("unsupported cache type {kind:?} (expected {known})")]
+    Unsupported { kind: String, known: String },
     /// A field the kind needs is missing.
     #[error("{text:?}: type={kind} needs {usage}")]
     Missing { text: String, kind: &'static str, usage: &'static str },
@@ -188,8 +188,13 @@ impl CacheSpec {
             Some("max") => ExportMode::Max,
             Some(other) => return Err(CacheSpecError::Mode(other.to_owned())),
         };
-        let Some(name) = values.get("type").copied() else { return Err(CacheSpecError::NoType(text.to_owned())) };
-        let kind = KINDS.iter().find(|k| k.name == name).ok_or_else(|| CacheSpecError::Unsupported(name.to_owned()))?;
+        let names = || KINDS.iter().map(|k| k.name);
+        let Some(name) = values.get("type").copied() else {
+            let choices = names().map(|n| format!("type={n}")).collect::<Vec<_>>().join(" or ");
+            return Err(CacheSpecError::NoType { text: text.to_owned(), choices });
+        };
+        let kind = KINDS.iter().find(|k| k.name == name);
+        let kind = kind.ok_or_else(|| CacheSpecError::Unsupported { kind: name.to_owned(), known: names().collect::<Vec<_>>().join(" or ") })?;
         let location = (kind.parse)(&Fields { text, values }, direction)?;
         Ok(CacheSpec { location, mode })
     }
@@ -208,6 +213,9 @@ mod tests {
         assert_eq!(CacheSpec::parse_from("type=local,src=/c").unwrap().location, CacheLocation::local("/c".into()));
         assert!(CacheSpec::parse_from("type=local,dest=/c").is_err(), "import reads src=");
         assert!(CacheSpec::parse_to("type=s3,bucket=x").is_err());
+        let unknown = CacheSpec::parse_to("type=s3,bucket=x").unwrap_err().to_string();
+        assert_eq!(unknown, r#"unsupported cache type "s3" (expected registry or local)"#);
+        assert_eq!(CacheSpec::parse_from("ref=x").unwrap_err().to_string(), r#""ref=x": give type=registry or type=local"#);
         assert!(CacheSpec::parse_to("type=registry,ref=x,mode=all").is_err());
     }
 }
