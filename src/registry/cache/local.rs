@@ -67,7 +67,7 @@ impl LocalCache {
 impl CachePlace for LocalCache {
     fn manifest(&self) -> Result<Option<Vec<u8>>, RegistryError> {
         let dir = &self.0;
-        let index = match std::fs::read(dir.join("index.json")) {
+        let index = match fs_err::read(dir.join("index.json")) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(RegistryError::Io { action: "read", path: dir.join("index.json"), source: e }),
@@ -80,7 +80,7 @@ impl CachePlace for LocalCache {
 
     fn blob(&self, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
         let path = self.blob_path(digest);
-        std::fs::read(&path).map_err(|e| RegistryError::Io { action: "read", path, source: e })
+        fs_err::read(&path).map_err(|e| RegistryError::Io { action: "read", path, source: e })
     }
 
     fn has_blob(&self, digest: &Digest) -> Result<bool, RegistryError> {
@@ -122,13 +122,13 @@ fn copy_blob(store: &Store, dir: &Path, digest: &Digest) -> Result<bool, Registr
     if target.is_file() {
         return Ok(false);
     }
-    std::fs::create_dir_all(&blobs).map_err(|e| RegistryError::Io { action: "create", path: blobs.clone(), source: e })?;
+    fs_err::create_dir_all(&blobs).map_err(|e| RegistryError::Io { action: "create", path: blobs.clone(), source: e })?;
     let partial = blobs.join(format!(".{}.partial-{}", digest.hex(), std::process::id()));
-    let copied = std::fs::copy(store.blobs.path(digest), &partial)
+    let copied = fs_err::copy(store.blobs.path(digest), &partial)
         .and_then(|_| std::fs::File::open(&partial)?.sync_all())
-        .and_then(|()| std::fs::rename(&partial, &target));
+        .and_then(|()| fs_err::rename(&partial, &target));
     if let Err(e) = copied {
-        let _ = std::fs::remove_file(&partial);
+        let _ = fs_err::remove_file(&partial);
         return Err(RegistryError::Io { action: "write", path: target, source: e });
     }
     Ok(true)
@@ -160,9 +160,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
     let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let written = std::fs::File::create(&partial)
         .and_then(|mut file| std::io::Write::write_all(&mut file, bytes).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&partial, path));
+        .and_then(|()| fs_err::rename(&partial, path));
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&partial);
+        let _ = fs_err::remove_file(&partial);
         return Err(RegistryError::Io { action: "write", path: path.to_path_buf(), source: e });
     }
     Ok(())
