@@ -208,9 +208,9 @@ fn export_caches(
 ) -> Result<Vec<CacheExport>, BuildError> {
     let mut exports = Vec::with_capacity(request.cache_to.len());
     for spec in &request.cache_to {
-        let options = match &spec.location {
-            registry::CacheLocation::Registry(reference) => request.registry.client_options(&reference.registry)?,
-            registry::CacheLocation::Layout(_) => registry::ClientOptions::default(),
+        let options = match spec.location.registry_host() {
+            Some(host) => request.registry.client_options(host)?,
+            None => registry::ClientOptions::default(),
         };
         let summary = registry::export_cache(store, spec, &output.steps, &output.last_key, imported, &options, sinks.uploads)?;
         exports.push(CacheExport { location: spec.location.to_string(), summary });

@@ -145,11 +145,11 @@ pub struct BuildArgs {
     pub gc: super::cache::GcFlags,
 }
 
-fn registry_cache_to(text: &str) -> Result<crate::registry::CacheSpec, String> {
+fn registry_cache_to(text: &str) -> Result<crate::registry::CacheSpec, crate::registry::CacheSpecError> {
     crate::registry::CacheSpec::parse_to(text)
 }
 
-fn registry_cache_from(text: &str) -> Result<crate::registry::CacheSpec, String> {
+fn registry_cache_from(text: &str) -> Result<crate::registry::CacheSpec, crate::registry::CacheSpecError> {
     crate::registry::CacheSpec::parse_from(text)
 }
 

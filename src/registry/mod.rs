@@ -24,7 +24,7 @@ mod push;
 
 use std::path::PathBuf;
 
-pub use cache::{export as export_cache, CacheLocation, CacheSpec, ExportSummary, ImportSummary, ImportedCache};
+pub use cache::{export as export_cache, CacheLocation, CacheSpec, CacheSpecError, ExportSummary, ImportSummary, ImportedCache};
 pub use client::{Client, ClientOptions};
 pub use credentials::{Credentials, CredentialsError, DockerConfig};
 pub use endpoint::Endpoint;

@@ -242,7 +242,16 @@ pub(super) struct Wanted {
 #[derive(Clone, Copy)]
 pub(super) enum LayerSource<'a> {
     Registry(&'a Client),
-    Layout(&'a std::path::Path),
+    /// Any other place layer blobs stream from (a shared cache's).
+    Reader(&'a dyn BlobReader),
+}
+
+/// A place layer blobs are read from as plain streams.
+pub(super) trait BlobReader: Sync {
+    /// The blob's content, checked by the reader against its digest.
+    fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + '_>, RegistryError>;
+    /// How the blob is named in errors.
+    fn describe(&self, digest: &Digest) -> String;
 }
 
 impl LayerSource<'_> {
@@ -250,7 +259,7 @@ impl LayerSource<'_> {
     pub(super) fn describe(&self, digest: &Digest) -> String {
         match self {
             LayerSource::Registry(client) => format!("{}/{}@{digest}", client.endpoint.registry, client.repository),
-            LayerSource::Layout(dir) => dir.join("blobs/sha256").join(digest.hex()).display().to_string(),
+            LayerSource::Reader(reader) => reader.describe(digest),
         }
     }
 }
@@ -320,11 +329,7 @@ impl Fetcher<'_> {
                 let unpacked = unpack_teed(&mut body, &mut writer, rootfs);
                 (unpacked, body.failure.take())
             }
-            LayerSource::Layout(dir) => {
-                let path = dir.join("blobs/sha256").join(layer.digest.hex());
-                let file = std::fs::File::open(&path).map_err(|e| RegistryError::Io { action: "read", path: path.clone(), source: e })?;
-                (unpack_teed(BufReader::with_capacity(1 << 20, file), &mut writer, rootfs), None)
-            }
+            LayerSource::Reader(reader) => (unpack_teed(reader.open_blob(&layer.digest)?, &mut writer, rootfs), None),
         };
         if let Some(failure) = failure {
             return Err(failure);
