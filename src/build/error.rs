@@ -9,16 +9,32 @@ pub enum BuildError {
     /// The Dockerfile cannot be read.
     #[error("cannot read {}", path.display())]
     ReadDockerfile {
+        /// The path as given (`-f`), or `<context>/Dockerfile`.
         path: PathBuf,
         #[source]
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// The Dockerfile does not parse; `text` is what was parsed.
     #[error("{name}: {error}")]
-    Parse { name: String, text: String, error: Box<crate::syntax::ParseError> },
+    Parse {
+        /// The Dockerfile's path, for the message.
+        name: String,
+        /// The Dockerfile's text, to show the error in place.
+        text: String,
+        /// What the parser refused.
+        error: Box<crate::syntax::ParseError>,
+    },
     /// The Dockerfile parses but cannot be planned.
     #[error("{name}: {error}")]
-    Plan { name: String, text: String, error: Box<crate::plan::PlanError> },
+    Plan {
+        /// The Dockerfile's path, for the message.
+        name: String,
+        /// The Dockerfile's text, to show the error in place.
+        text: String,
+        /// What planning refused.
+        error: Box<crate::plan::PlanError>,
+    },
     /// The context cannot be opened (its `.dockerignore`, a walk error).
     #[error("{0}")]
     Context(#[from] crate::context::ContextError),
@@ -43,12 +59,16 @@ pub enum BuildError {
     /// SIGINT or SIGTERM stopped the build; nothing was committed.
     #[error("build interrupted")]
     Interrupted,
+    /// A step of the build failed.
     #[error(transparent)]
     Solve(#[from] crate::solve::SolveError),
+    /// The local store failed outside any step (e.g. unpacking a context archive).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A registry or cache location failed (`--cache-from`, `--cache-to`, credentials).
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// Exporting the built image (tag, `--output`, push) failed.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
 }

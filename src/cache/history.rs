@@ -24,6 +24,7 @@ pub const KEPT_BUILDS: usize = 10;
 /// One build of a Dockerfile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildRecord {
+    /// When the build ended, RFC 3339 in UTC, to the second.
     pub time: String,
     /// Every filesystem step the build reached, in the order each stage ran them.
     pub steps: Vec<StepRecord>,
@@ -38,6 +39,7 @@ pub struct StepRecord {
     pub line: usize,
     /// The instruction as written.
     pub text: String,
+    /// Taken from a cache (local or `--cache-from`).
     pub cached: bool,
     /// Why it missed (see [`super::explain_miss`]); empty for a hit.
     pub reasons: Vec<String>,

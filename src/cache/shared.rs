@@ -33,6 +33,7 @@ pub enum ExportMode {
 /// One step result in a shared cache.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedRecord {
+    /// The step's cache key, as the store computes it.
     pub key: CacheKey,
     /// The previous step's key (or the stage base's): lets a reader follow
     /// a chain without the Dockerfile.
@@ -48,19 +49,26 @@ pub struct SharedRecord {
 /// A layer in a shared cache: its diff_id and the compressed blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedLayer {
+    /// The uncompressed layer's digest (the image config's `rootfs.diff_ids`).
     pub diff_id: Digest,
+    /// The compressed blob's digest, as a manifest names it.
     pub digest: Digest,
     #[serde(rename = "mediaType")]
+    /// The blob's media type (`application/vnd.oci.image.layer.v1.tar+gzip` …).
     pub media_type: String,
+    /// The blob's size in bytes.
     pub size: u64,
+    /// The uncompressed tar's size in bytes.
     pub uncompressed_size: u64,
 }
 
 impl SharedLayer {
+    /// The shared form of the store's record of layer `diff_id`.
     pub fn from_record(diff_id: Digest, record: &LayerRecord) -> SharedLayer {
         SharedLayer { diff_id, digest: record.blob, media_type: record.media_type.clone(), size: record.size, uncompressed_size: record.uncompressed_size }
     }
 
+    /// The store's form of this layer, for importing it.
     pub fn record(&self) -> LayerRecord {
         LayerRecord { blob: self.digest, media_type: self.media_type.clone(), size: self.size, uncompressed_size: self.uncompressed_size }
     }
@@ -71,13 +79,16 @@ impl SharedLayer {
 pub struct SharedIndex {
     /// `1`; a reader refuses other versions.
     pub version: u32,
+    /// Every step of the exported builds.
     pub records: Vec<SharedRecord>,
 }
 
 /// A step a build used, with its layer: what an export writes.
 #[derive(Debug, Clone)]
 pub struct UsedStep {
+    /// The step's local cache record.
     pub record: CacheRecord,
+    /// The layer it added (diff_id and stored blob); `None`: a config-only step.
     pub layer: Option<(Digest, LayerRecord)>,
 }
 
@@ -134,11 +145,19 @@ pub trait SharedCache: Sync {
 pub enum SharedCacheError {
     /// A record names a layer that no imported location holds.
     #[error("layer {diff_id} is in no imported cache")]
-    LayerNotImported { diff_id: Digest },
+    LayerNotImported {
+        /// The layer's diff_id.
+        diff_id: Digest,
+    },
     /// The backend failed to fetch the layer; the cause is typed by the
     /// backend's module (registry, local directory).
     #[error("layer {diff_id}: {cause}")]
-    Fetch { diff_id: Digest, cause: Box<dyn std::error::Error + Send + Sync> },
+    Fetch {
+        /// The layer's diff_id.
+        diff_id: Digest,
+        /// The backend's error.
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 #[cfg(test)]

@@ -40,9 +40,11 @@ pub struct Cli {
     pub root: Option<PathBuf>,
 
     #[command(subcommand)]
+    /// The subcommand to run.
     pub command: Command,
 }
 
+/// strata's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse a Dockerfile and print its instructions, BuildKit's dump, or JSON.
@@ -78,7 +80,10 @@ pub enum Command {
     Init,
     /// (internal) Hold a build's private network namespace and its NAT.
     #[command(name = "__netns", hide = true)]
-    Netns { nat: PathBuf },
+    Netns {
+        /// Path of the NAT program (slirp4netns) that gives the namespace outbound access.
+        nat: PathBuf,
+    },
     /// Write images to a docker-archive, an oci-archive or an OCI layout directory.
     Save(archive::SaveArgs),
     /// Load images from a docker-archive or oci-archive.
@@ -184,26 +189,37 @@ pub fn store_root(flag: Option<PathBuf>) -> PathBuf {
 /// Errors the CLI reports itself (the library's errors render through miette).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CliError {
+    /// A file the command was given cannot be opened.
     #[error("cannot read {path}")]
     Read {
+        /// The path as given.
         path: String,
         #[source]
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// Standard output could not be written.
     #[error("cannot write output")]
     Write(#[source] std::io::Error),
+    /// Flags that cannot be used together or as given; holds the message.
     #[error("{0}")]
     Usage(String),
+    /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The build failed.
     #[error(transparent)]
     Build(#[from] crate::solve::SolveError),
+    /// Writing or reading an image archive failed.
     #[error(transparent)]
     Archive(#[from] crate::image::archive::ArchiveError),
+    /// A registry operation failed.
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// Exporting the built image failed.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// The build request was refused before solving (options, plan, checks).
     #[error(transparent)]
     BuildRequest(#[from] crate::build::BuildError),
 }

@@ -65,15 +65,20 @@ use crate::digest::Digest;
 pub struct StatKey {
     /// Relative to the context root.
     pub path: String,
+    /// `st_size`, in bytes.
     pub size: u64,
+    /// `st_mtime`, in nanoseconds since the epoch.
     pub mtime_ns: i64,
+    /// `st_ctime`, in nanoseconds since the epoch (moves on any change, chmod included).
     pub ctime_ns: i64,
+    /// `st_ino`.
     pub ino: u64,
     /// `st_mode`, file type bits included.
     pub mode: u32,
 }
 
 impl StatKey {
+    /// The key for a walked entry's current metadata.
     pub fn of(entry: &Entry) -> StatKey {
         StatKey { path: entry.path.clone(), size: entry.size, mtime_ns: entry.mtime_ns, ctime_ns: entry.ctime_ns, ino: entry.ino, mode: entry.mode }
     }
@@ -138,13 +143,16 @@ pub struct HashStats {
     pub cache_hits: usize,
     /// Files opened and read.
     pub files_read: usize,
+    /// Bytes read from files.
     pub bytes_read: u64,
 }
 
 /// Digests of files, in the order they were asked for.
 #[derive(Debug, Clone)]
 pub struct FileDigests {
+    /// One digest per file asked for, same order.
     pub digests: Vec<Digest>,
+    /// What computing them took.
     pub stats: HashStats,
 }
 

@@ -27,26 +27,54 @@ use crate::pattern::{parent_dirs, Pattern, PatternError, PatternSet};
 /// An ignore file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum IgnoreError {
+    /// The ignore file could not be read.
     #[error("cannot read {}", path.display())]
     Read {
+        /// The ignore file's host path.
         path: PathBuf,
         #[source]
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// An error inside the ignore file, with the file's path attached.
     #[error("{}", path.display())]
     InFile {
+        /// The ignore file's host path.
         path: PathBuf,
         #[source]
+        /// The line-level error.
         source: Box<IgnoreError>,
     },
+    /// A line is longer than Go's `bufio.Scanner` accepts (64 KiB), as docker refuses it.
     #[error("line {line}: line too long")]
-    LineTooLong { line: usize },
+    LineTooLong {
+        /// The line number, from 1.
+        line: usize,
+    },
+    /// A line is `!` alone: an exclusion of nothing.
     #[error("line {line}: illegal exclusion pattern: \"!\"")]
-    LoneExclamation { line: usize },
+    LoneExclamation {
+        /// The line number, from 1.
+        line: usize,
+    },
+    /// A pattern does not parse (e.g. an unclosed `[`).
     #[error("line {line}: syntax error in pattern {pattern:?}")]
-    BadPattern { line: usize, pattern: String },
+    BadPattern {
+        /// The line number, from 1.
+        line: usize,
+        /// The pattern as written.
+        pattern: String,
+    },
+    /// A pattern parses but can match no path.
     #[error("line {line}: pattern {pattern:?} cannot be matched: {reason}")]
-    Unmatchable { line: usize, pattern: String, reason: String },
+    Unmatchable {
+        /// The line number, from 1.
+        line: usize,
+        /// The pattern as written.
+        pattern: String,
+        /// Why nothing can match it.
+        reason: String,
+    },
 }
 
 /// Go's `bufio.MaxScanTokenSize`: `bufio.Scanner` refuses longer lines.

@@ -40,28 +40,49 @@ use crate::digest::Digest;
 /// Context failures; each keeps the path or name it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
+    /// A filesystem call on the context failed.
     #[error("cannot {action} {}", path.display())]
     Io {
+        /// What was being done.
         action: &'static str,
+        /// The host path concerned.
         path: PathBuf,
         #[source]
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The `.dockerignore` (or `<Dockerfile>.dockerignore`) cannot be read or parsed.
     #[error("invalid ignore file {}", file.display())]
     Ignore {
+        /// The ignore file's host path.
         file: PathBuf,
         #[source]
+        /// What is wrong with it.
         source: IgnoreError,
     },
+    /// A context path's name is not valid UTF-8 (BuildKit sends names as strings).
     #[error("{}: file name is not UTF-8", path.display())]
-    NotUtf8 { path: PathBuf },
+    NotUtf8 {
+        /// The host path.
+        path: PathBuf,
+    },
+    /// A COPY source names nothing in the context.
     #[error("{name:?}: not found in the build context")]
-    NotFound { name: String },
+    NotFound {
+        /// The source as written, context-relative.
+        name: String,
+    },
+    /// Resolving a source followed more than 255 symlinks (a loop).
     #[error("{name:?}: too many levels of symbolic links")]
-    TooManyLinks { name: String },
+    TooManyLinks {
+        /// The source being resolved.
+        name: String,
+    },
+    /// A COPY source or `--exclude` pattern does not parse.
     #[error("invalid pattern")]
     BadPattern {
         #[source]
+        /// Why the pattern was refused.
         source: crate::pattern::PatternError,
     },
 }
@@ -86,7 +107,9 @@ pub type FileContents<'a> = Vec<(&'a Entry, Digest)>;
 /// A selection's digest and what computing it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SelectionDigest {
+    /// Over the selected files' paths, metadata and content, in walk order.
     pub digest: Digest,
+    /// Files read and stat cache hits while computing it.
     pub stats: HashStats,
 }
 
@@ -108,10 +131,12 @@ impl Context {
         Ok(Context { root: dir.to_path_buf(), ignore, entries })
     }
 
+    /// The context directory on the host.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The ignore patterns the walk applied.
     pub fn ignore(&self) -> &IgnoreFile {
         &self.ignore
     }

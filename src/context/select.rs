@@ -35,6 +35,7 @@ const MAX_LINKS: usize = 255;
 /// The context paths some COPY sources name.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
+    /// One per path source or wildcard match, in the order written.
     pub roots: Vec<Selected>,
     /// `--exclude`: what is left out below every root.
     pub exclude: PatternSet,
@@ -57,8 +58,11 @@ pub struct Selected {
 /// A COPY's path sources and the flags that change what they select.
 #[derive(Debug, Clone, Copy)]
 pub struct CopySources<'a> {
+    /// The COPY's path sources as written (expanded).
     pub sources: &'a [String],
+    /// `--parents`: sources keep their path below the context root.
     pub parents: bool,
+    /// `--exclude` patterns as written.
     pub exclude: &'a [String],
 }
 

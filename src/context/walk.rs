@@ -37,12 +37,19 @@ use super::ContextError;
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
+    /// A symbolic link (never followed by the walk).
     Symlink,
+    /// A named pipe.
     Fifo,
+    /// A Unix socket.
     Socket,
+    /// A character device.
     CharDevice,
+    /// A block device.
     BlockDevice,
 }
 
@@ -51,18 +58,27 @@ pub enum EntryKind {
 pub struct Entry {
     /// Relative to the context root, `/`-separated; `""` is the root.
     pub path: String,
+    /// The file type, from `st_mode`.
     pub kind: EntryKind,
     /// `st_mode`, file type bits included.
     pub mode: u32,
+    /// Owner's user id (`st_uid`).
     pub uid: u32,
+    /// Owner's group id (`st_gid`).
     pub gid: u32,
+    /// `st_size`, in bytes.
     pub size: u64,
+    /// `st_mtime`, in nanoseconds since the epoch.
     pub mtime_ns: i64,
+    /// `st_ctime`, in nanoseconds since the epoch.
     pub ctime_ns: i64,
+    /// `st_ino`.
     pub ino: u64,
+    /// `st_dev`: with `ino`, tells hard links apart.
     pub dev: u64,
     /// Device number, for character and block devices.
     pub rdev: u64,
+    /// `st_nlink`: hard links to the inode.
     pub nlink: u64,
     /// The symlink's target, as stored (never resolved here).
     pub link_target: Option<PathBuf>,

@@ -84,9 +84,11 @@ impl Hasher {
 /// What a download was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
+    /// The URL as requested (before redirects).
     pub url: String,
     /// `sha256:…` of the body (or the `--checksum` algorithm's digest).
     pub digest: String,
+    /// Body length in bytes.
     pub size: u64,
     /// `Last-Modified`, in seconds since the epoch.
     pub modified: Option<i64>,

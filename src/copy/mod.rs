@@ -100,6 +100,7 @@ pub trait SourceFilter: Sync {
 
 /// One COPY or ADD to carry out.
 pub struct CopyRequest<'a> {
+    /// The copy as planned, values final.
     pub op: &'a CopySpec,
     /// Where the sources are read: the context directory, or the root
     /// filesystem of the stage or image named by `op.from`.
@@ -159,6 +160,9 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, CopyError> {
     dir.resolve(Path::new(path), true, Escape::Clamp).map_err(|e| CopyError::io("resolve", Path::new(path), e))
 }
 
+/// Carries out one COPY or ADD into `req.dest_root`: resolves sources, applies
+/// `--chown`/`--chmod`/`--exclude`, extracts or downloads for ADD, and reports
+/// what was written.
 pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
     let op = req.op;
     let instruction = if op.add.is_some() { "ADD" } else { "COPY" };

@@ -16,7 +16,9 @@ use super::root::Root;
 /// A resolved `--chown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
+    /// Numeric user id written to the copied files.
     pub uid: u32,
+    /// Numeric group id written to the copied files.
     pub gid: u32,
 }
 

@@ -21,8 +21,11 @@ use super::root::{Kind, Meta};
 pub struct Stamp {
     /// `st_mode & S_IFMT`.
     pub file_type: u32,
+    /// `st_ino`.
     pub ino: u64,
+    /// `st_size`, in bytes.
     pub size: u64,
+    /// `st_mtime`, in nanoseconds since the epoch.
     pub mtime_ns: i64,
     /// Any change of content, mode or owner moves it.
     pub ctime_ns: i64,

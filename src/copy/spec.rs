@@ -5,12 +5,17 @@
 /// One COPY or ADD, values final (expanded, dest absolute).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopySpec {
+    /// The sources, in the order written.
     pub sources: Vec<CopySource>,
     /// Absolute; a trailing `/` kept (it means "into this directory").
     pub dest: String,
+    /// `--chown` as written (`user`, `uid:gid`, `user:group`); `None`: owners kept (0:0 for the context).
     pub chown: Option<String>,
+    /// `--chmod` as written (octal or symbolic); `None`: modes kept.
     pub chmod: Option<String>,
+    /// `--parents`: keep each source's path below its root, not only its last component.
     pub parents: bool,
+    /// `--exclude` patterns, matched against source paths.
     pub exclude: Vec<String>,
     /// The sources are the build context: filtered by `.dockerignore`, and
     /// owned by 0:0 in the copy (BuildKit's client resets owners).
@@ -23,11 +28,22 @@ pub struct CopySpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopySource {
     /// A path or wildcard pattern in the source root.
-    Path { path: String },
+    Path {
+        /// As written; may hold `*`, `?`, `[…]` and `**`.
+        path: String,
+    },
     /// A heredoc: a file named `name` holding `content`.
-    Inline { name: String, content: String },
+    Inline {
+        /// The file name after `<<`.
+        name: String,
+        /// The heredoc's body.
+        content: String,
+    },
     /// ADD of an http(s) URL.
-    Url { url: String },
+    Url {
+        /// The URL as written.
+        url: String,
+    },
 }
 
 /// What ADD does beyond COPY.

@@ -27,6 +27,7 @@ pub struct CheckConfig {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {CHECK_BUILD_ARG} value {value:?}: expected skip=<rules|all>;error=<true|false>;experimental=<rules|all>")]
 pub struct CheckConfigError {
+    /// The build arg's value as given.
     pub value: String,
 }
 

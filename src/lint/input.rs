@@ -8,9 +8,13 @@ use super::LintOptions;
 
 /// A Dockerfile ready to be checked.
 pub struct Input<'a> {
+    /// The whole Dockerfile text.
     pub source: &'a str,
+    /// The raw parse, before instructions are typed.
     pub ast: &'a Ast,
+    /// What the caller gave beyond the Dockerfile.
     pub options: &'a LintOptions,
+    /// Splits words with the Dockerfile's escape character.
     pub lexer: Lexer,
     /// The stages, in order.
     pub stages: Vec<StageView<'a>>,
@@ -20,7 +24,9 @@ pub struct Input<'a> {
 
 /// One stage: its FROM node and the nodes after it.
 pub struct StageView<'a> {
+    /// The FROM instruction.
     pub from: &'a Node,
+    /// The instructions after FROM, up to the next FROM.
     pub nodes: Vec<&'a Node>,
     /// `AS name` as written, when present.
     pub name: Option<Located<'a>>,
@@ -29,11 +35,14 @@ pub struct StageView<'a> {
 /// A word of the source with where it is.
 #[derive(Debug, Clone, Copy)]
 pub struct Located<'a> {
+    /// The word as written.
     pub text: &'a str,
+    /// Its byte range in the source.
     pub span: Span,
 }
 
 impl<'a> Input<'a> {
+    /// Groups `ast`'s nodes by stage and finds each stage's name.
     pub fn new(source: &'a str, ast: &'a Ast, options: &'a LintOptions) -> Input<'a> {
         let mut stages: Vec<StageView<'a>> = Vec::new();
         let mut global_args = Vec::new();

@@ -12,6 +12,7 @@ pub struct LineIndex<'a> {
 }
 
 impl<'a> LineIndex<'a> {
+    /// An index of where each line of `source` starts.
     pub fn new(source: &'a str) -> LineIndex<'a> {
         let starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
         LineIndex { source, starts }

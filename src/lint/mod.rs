@@ -51,14 +51,19 @@ pub enum Level {
 /// function that finds its violations.
 #[derive(Debug)]
 pub struct Rule {
+    /// BuildKit's rule name (`StageNameCasing`), as `# check=skip=` names it.
     pub name: &'static str,
+    /// One sentence on what the rule is about.
     pub description: &'static str,
+    /// Where the rule is documented.
     pub url: &'static str,
+    /// What a finding of the rule is (note or warning).
     pub level: Level,
     /// Off unless `# check=experimental=<name>` (or `all`) turns it on, as in BuildKit.
     pub experimental: bool,
     /// `true` for BuildKit's rules, `false` for strata's own.
     pub buildkit: bool,
+    /// Looks at the input and pushes a finding per violation.
     pub check: fn(&Input<'_>, &mut Findings<'_>),
 }
 
@@ -101,14 +106,21 @@ pub fn rule(name: &str) -> Option<&'static Rule> {
 /// One violation: which rule, where, what, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
+    /// The rule's name.
     pub rule: &'static str,
+    /// The rule's level.
     pub level: Level,
+    /// What is wrong, naming the word or instruction concerned.
     pub message: String,
     /// A one-line fix.
     pub help: String,
+    /// Byte range in the source.
     pub span: Span,
+    /// Line of `span`'s start, from 1.
     pub line: usize,
+    /// Column of `span`'s start, from 1, in characters.
     pub column: usize,
+    /// The rule's documentation.
     pub url: &'static str,
 }
 
@@ -165,6 +177,7 @@ pub struct History {
 /// The outcome of the checks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// Every finding of the enabled rules, sorted by position.
     pub findings: Vec<Finding>,
     /// `error=true` was asked for: warnings fail the build.
     pub error: bool,
@@ -186,8 +199,10 @@ impl Report {
 /// Why a Dockerfile could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum LintError {
+    /// The Dockerfile does not parse.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// The `BUILDKIT_DOCKERFILE_CHECK` build arg is malformed.
     #[error(transparent)]
     Config(#[from] CheckConfigError),
 }

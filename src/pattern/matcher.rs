@@ -34,12 +34,24 @@ pub struct Pattern {
 /// A pattern refused when it is read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
+    /// The pattern is `!` alone: an exclusion of nothing.
     #[error("illegal exclusion pattern: \"!\"")]
     LoneExclamation,
+    /// The pattern is not valid glob syntax (e.g. an unclosed `[`).
     #[error("syntax error in pattern {pattern:?}")]
-    Syntax { pattern: String },
+    Syntax {
+        /// The pattern, cleaned, without its leading `!`.
+        pattern: String,
+    },
+    /// The glob is valid but its regular expression does not compile, as in
+    /// BuildKit's fileutils (e.g. `[Local-Only]`), so it can never match.
     #[error("pattern {pattern:?} cannot be matched: {reason}")]
-    Unmatchable { pattern: String, reason: String },
+    Unmatchable {
+        /// The pattern, cleaned, without its leading `!`.
+        pattern: String,
+        /// The regular expression compiler's error.
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]

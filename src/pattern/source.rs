@@ -55,6 +55,7 @@ pub trait SourceTree {
     type Path: Clone;
     /// A directory wildcards are matched in.
     type Base;
+    /// What a walk or resolution failure is (a context or copy error).
     type Error: From<PatternError>;
 
     /// The path of clean components taken from the root.
@@ -77,6 +78,7 @@ pub trait SourceTree {
 /// component names the copy when it goes into a directory.
 #[derive(Debug, Clone)]
 pub struct Named<P> {
+    /// The path in the tree, before symlinks in it are followed.
     pub path: P,
     /// `--parents`: only what this matches below the path is copied.
     pub include: Option<PatternSet>,

@@ -16,15 +16,22 @@ const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 /// Why an instruction could not become a config edit.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigEditError {
+    /// The instruction is not one that edits the config (an internal misuse).
     #[error("{keyword} does not edit the image config")]
-    NotAConfigEdit { keyword: &'static str },
+    NotAConfigEdit {
+        /// The instruction's keyword.
+        keyword: &'static str,
+    },
+    /// Expanding a value failed.
     #[error(transparent)]
     Expand(#[from] ExpandError),
 }
 
 /// What expansion sees: the escape character and the variables in scope.
 pub struct EditContext<'a> {
+    /// Expands with the Dockerfile's escape character.
     pub lexer: Lexer,
+    /// The ARG and ENV values in scope.
     pub vars: &'a dyn VarLookup,
     /// The config as it is before this instruction (shell, working dir).
     pub config: &'a ContainerConfig,

@@ -12,7 +12,9 @@ use super::{BuildPlan, Network, Op};
 /// One privilege a build can be granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Entitlement {
+    /// `network.host`: `RUN --network=host`.
     NetworkHost,
+    /// `security.insecure`: `RUN --security=insecure`.
     SecurityInsecure,
 }
 
@@ -29,8 +31,10 @@ impl Entitlement {
 /// Why a build may not run as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntitlementError {
+    /// An `--allow` name that is neither `network.host` nor `security.insecure`.
     #[error("unknown entitlement {0}")]
     Unknown(String),
+    /// A step needs an entitlement that was not granted.
     #[error("{} is not allowed (grant it with --allow {})", .0.name(), .0.name())]
     NotAllowed(Entitlement),
 }
@@ -54,6 +58,7 @@ impl Entitlements {
         Ok(Entitlements(set))
     }
 
+    /// Whether `entitlement` was granted.
     pub fn allows(&self, entitlement: Entitlement) -> bool {
         self.0.contains(&entitlement)
     }

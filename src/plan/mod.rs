@@ -33,31 +33,85 @@ use crate::words::{ExpandError, Lexer};
 /// What `strata build` asks for.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
+    /// The stage to build (`--target`), as written; `None`: the last stage.
     pub target: Option<String>,
+    /// `--build-arg` values by name.
     pub build_args: BTreeMap<String, String>,
+    /// The platform to build for (`--platform`), the default the host's.
     pub platform: Platform,
 }
 
 /// Why a Dockerfile cannot be planned; each error points at an instruction.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// `--target` names no stage.
     #[error("target stage {name:?} could not be found{}", known_list(known))]
-    UnknownTarget { name: String, known: Vec<String> },
+    UnknownTarget {
+        /// The `--target` value.
+        name: String,
+        /// The stage names the Dockerfile has, for the message.
+        known: Vec<String>,
+    },
+    /// Stages depend on each other in a loop (FROM, `COPY --from`, `--mount from=`).
     #[error("circular dependency detected on stage {stage:?}")]
-    Cycle { stage: String, span: Span },
+    Cycle {
+        /// The stage where the loop was found.
+        stage: String,
+        /// Its FROM line.
+        span: Span,
+    },
+    /// A numeric `--from` is not an earlier stage's index.
     #[error("--from={value} refers to the current or a later stage by index")]
-    StageIndex { value: String, span: Span },
+    StageIndex {
+        /// The `--from` value as written.
+        value: String,
+        /// The instruction holding it.
+        span: Span,
+    },
+    /// Variable expansion failed (`${X:?message}`, bad syntax).
     #[error("{error}")]
-    Expand { error: ExpandError, span: Span },
+    Expand {
+        /// What the expander reported.
+        error: ExpandError,
+        /// The instruction being expanded.
+        span: Span,
+    },
+    /// The base image could not be resolved or its config read.
     #[error("base image {image}: {cause}")]
-    BaseImage { image: String, cause: BaseImageError, span: Span },
+    BaseImage {
+        /// The image reference, expanded.
+        image: String,
+        /// Why the image store or registry failed.
+        cause: BaseImageError,
+        /// The FROM line.
+        span: Span,
+    },
+    /// An ONBUILD trigger of the base image does not parse or is not allowed.
     #[error("ONBUILD trigger {trigger:?} of the base image: {reason}")]
-    Trigger { trigger: String, reason: String, span: Span },
+    Trigger {
+        /// The trigger as stored in the image config.
+        trigger: String,
+        /// Why it was refused.
+        reason: String,
+        /// The FROM line.
+        span: Span,
+    },
+    /// An instruction or option strata does not support, or an internal ordering fault.
     #[error("{reason}")]
-    Unsupported { reason: String, span: Span },
+    Unsupported {
+        /// What is unsupported, for the message.
+        reason: String,
+        /// The instruction concerned.
+        span: Span,
+    },
     /// BuildKit's refusal of a mount over the whole root filesystem.
     #[error("invalid mount target {target:?}")]
-    MountTarget { target: String, span: Span },
+    MountTarget {
+        /// The target, resolved against WORKDIR.
+        target: String,
+        /// The RUN instruction.
+        span: Span,
+    },
 }
 
 impl PlanError {
@@ -111,6 +165,7 @@ pub fn plan_stages(file: &Dockerfile, options: &PlanOptions, build_args: &BuildA
 /// A whole build, planned: the stages the target needs, in order.
 #[derive(Debug, Clone)]
 pub struct BuildPlan {
+    /// The stages of the Dockerfile, their dependencies and build order.
     pub graph: StageGraph,
     /// Indexed like the Dockerfile's stages; `None` for stages not needed.
     pub stages: Vec<Option<StagePlan>>,

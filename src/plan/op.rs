@@ -10,10 +10,12 @@ use crate::syntax::{LineRange, Span};
 /// One step of a stage.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// What the step does, values final.
     pub op: Op,
     /// Where the step comes from (ONBUILD triggers: the FROM line).
     pub lines: LineRange,
     #[serde(skip)]
+    /// The instruction's place in the Dockerfile, for error messages.
     pub span: Span,
     /// The instruction as written, for progress output.
     pub text: String,
@@ -28,10 +30,12 @@ pub struct Step {
 pub enum Op {
     /// An edit of the config only (history entry with `empty_layer`).
     Config {
+        /// The config field set, values expanded.
         change: ConfigChange,
     },
     /// MAINTAINER: the image's `author`.
     Author {
+        /// The MAINTAINER text as written.
         name: String,
     },
     /// ARG: changes nothing in the image but its history (BuildKit writes
@@ -40,10 +44,14 @@ pub enum Op {
     /// WORKDIR: the config's working dir, created as a layer when missing,
     /// owned by the current USER (as BuildKit does).
     Workdir {
+        /// Absolute, resolved against the previous WORKDIR.
         path: String,
+        /// The USER in effect, who owns a directory it creates; `None`: root.
         user: Option<String>,
     },
+    /// COPY or ADD.
     Copy(CopyOp),
+    /// RUN.
     Run(RunOp),
 }
 
@@ -51,8 +59,11 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum SourceRoot {
+    /// The build context.
     Context,
+    /// An earlier stage, by index.
     Stage(usize),
+    /// An image, by reference as written (expanded).
     Image(String),
 }
 
@@ -61,24 +72,42 @@ pub enum SourceRoot {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CopySource {
     /// A path or wildcard pattern in the source root.
-    Path { path: String },
+    Path {
+        /// As written (expanded); may hold wildcards.
+        path: String,
+    },
     /// A heredoc: a file named `name` holding `content`.
-    Inline { name: String, content: String },
+    Inline {
+        /// The file name after `<<`.
+        name: String,
+        /// The heredoc's body.
+        content: String,
+    },
     /// ADD of an http(s) URL.
-    Url { url: String },
+    Url {
+        /// The URL as written (expanded).
+        url: String,
+    },
 }
 
 /// COPY and ADD.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CopyOp {
+    /// `--from`; the context unless given.
     pub from: SourceRoot,
+    /// The sources, in the order written.
     pub sources: Vec<CopySource>,
     /// Absolute; a trailing `/` kept (it means "into this directory").
     pub dest: String,
+    /// `--chown` as written (expanded); `None`: owners kept.
     pub chown: Option<String>,
+    /// `--chmod` as written (octal or symbolic); `None`: modes kept.
     pub chmod: Option<String>,
+    /// `--link`: the copy is a layer of its own, independent of what is below.
     pub link: bool,
+    /// `--parents`: keep each source's path below its root.
     pub parents: bool,
+    /// `--exclude` patterns, expanded.
     pub exclude: Vec<String>,
     /// `Some` for ADD.
     pub add: Option<AddOptions>,
@@ -87,7 +116,9 @@ pub struct CopyOp {
 /// What ADD does beyond COPY.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AddOptions {
+    /// `--checksum` (`sha256:…`), checked against a URL download.
     pub checksum: Option<String>,
+    /// `--keep-git-dir` (accepted; git sources are not supported).
     pub keep_git_dir: bool,
     /// Extract local archives (true unless `--unpack=false`).
     pub unpack: bool,
@@ -96,22 +127,32 @@ pub struct AddOptions {
 /// RUN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunOp {
+    /// The command: exec form as written, shell form prefixed by the SHELL.
     pub argv: Vec<String>,
     /// Build args and ENV the process sees (ENV wins).
     pub env: Vec<(String, String)>,
+    /// The USER in effect; `None`: the image's (root when unset).
     pub user: Option<String>,
+    /// Absolute working directory of the process.
     pub workdir: String,
+    /// `--network`.
     pub network: Network,
+    /// `--security=insecure` (needs the `security.insecure` entitlement).
     pub insecure: bool,
+    /// `--mount` options, in the order written.
     pub mounts: Vec<MountOp>,
 }
 
+/// `RUN --network`: which network the process gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Network {
     #[default]
+    /// No flag: a private network namespace with outbound access.
     Default,
+    /// `none`: loopback only.
     None,
+    /// `host`: the host's network (needs the `network.host` entitlement).
     Host,
 }
 
@@ -123,10 +164,15 @@ pub enum Network {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(into = "MountRecord")]
 pub enum MountOp {
+    /// `type=bind`.
     Bind(BindMount),
+    /// `type=cache`.
     Cache(CacheMount),
+    /// `type=tmpfs`.
     Tmpfs(TmpfsMount),
+    /// `type=secret`.
     Secret(SecretMount),
+    /// `type=ssh`.
     Ssh(SshMount),
 }
 
@@ -137,26 +183,35 @@ pub struct BindMount {
     pub target: String,
     /// Inside the source root; `None`: its root.
     pub source: Option<String>,
+    /// `from=`; the context unless given.
     pub from: SourceRoot,
+    /// Mounted read-only (`ro`; bind mounts are read-only unless `rw`).
     pub readonly: bool,
 }
 
 /// `type=cache`: a directory kept across builds, keyed by `id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheMount {
+    /// Absolute (joined to the working directory).
     pub target: String,
     /// Defaults to the target as written, cleaned (as BuildKit keys it).
     pub id: String,
+    /// Inside `from`, what a new cache starts with; `None`: empty.
     pub source: Option<String>,
+    /// `from=`, seeding a new cache; the context unless given.
     pub from: SourceRoot,
+    /// `ro`/`readonly`.
     pub readonly: bool,
+    /// `sharing=`: how concurrent builds share the directory.
     pub sharing: Sharing,
+    /// `mode`/`uid`/`gid` of a newly made cache directory.
     pub owner: MountOwner,
 }
 
 /// `type=tmpfs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TmpfsMount {
+    /// Absolute (joined to the working directory).
     pub target: String,
     /// As written (`64m`): binary units, as `docker run --tmpfs` reads them.
     pub size: Option<String>,
@@ -169,9 +224,13 @@ pub struct SecretMount {
     pub target: Option<String>,
     /// `None`: the target's file name.
     pub id: Option<String>,
+    /// `required=true`: fail when the secret was not given; else the mount is skipped.
     pub required: bool,
+    /// `env=`: the variable that receives the secret's value; `None`: none.
     pub env: Option<String>,
+    /// `ro`/`readonly` as parsed.
     pub readonly: bool,
+    /// `mode`/`uid`/`gid` of the secret file.
     pub owner: MountOwner,
 }
 
@@ -182,16 +241,22 @@ pub struct SshMount {
     pub target: Option<String>,
     /// `None`: `default`.
     pub id: Option<String>,
+    /// `required=true`: fail when the agent was not given; else the mount is skipped.
     pub required: bool,
+    /// `ro`/`readonly` as parsed.
     pub readonly: bool,
+    /// `mode`/`uid`/`gid` of the socket.
     pub owner: MountOwner,
 }
 
 /// `mode`/`uid`/`gid` of what a mount makes (expanded, not yet checked).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MountOwner {
+    /// Octal, as written; `None`: the kind's default.
     pub mode: Option<String>,
+    /// User id as written (expanded); `None`: 0.
     pub uid: Option<String>,
+    /// Group id as written (expanded); `None`: 0.
     pub gid: Option<String>,
 }
 
@@ -298,17 +363,26 @@ impl From<MountOp> for MountRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MountKind {
+    /// `type=bind`.
     Bind,
+    /// `type=cache`.
     Cache,
+    /// `type=tmpfs`.
     Tmpfs,
+    /// `type=secret`.
     Secret,
+    /// `type=ssh`.
     Ssh,
 }
 
+/// `RUN --mount=type=cache,sharing=`: what concurrent users of one cache id get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sharing {
+    /// The default: all users see one directory at once.
     Shared,
+    /// Each concurrent user gets a fresh directory if the shared one is busy.
     Private,
+    /// Users wait for each other.
     Locked,
 }

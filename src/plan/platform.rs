@@ -7,8 +7,11 @@ use crate::image::host_architecture;
 /// An OCI platform: `linux/amd64`, `linux/arm64/v8`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
+    /// `linux`, as `GOOS` spells it.
     pub os: String,
+    /// `amd64`, `arm64`, as `GOARCH` spells it.
     pub architecture: String,
+    /// `v7`, `v8`; `None`: none given.
     pub variant: Option<String>,
 }
 

@@ -13,6 +13,7 @@ use crate::words::VarLookup;
 /// The global scope: what FROM lines and stage ARG redeclarations see.
 #[derive(Debug, Clone, Default)]
 pub struct GlobalArgs {
+    /// `NAME=value` pairs in declaration order: platform args, then global ARGs.
     pub values: Vec<(String, String)>,
 }
 
@@ -24,6 +25,7 @@ pub struct BuildArgs {
 }
 
 impl BuildArgs {
+    /// Wraps `--build-arg` values, none used yet.
     pub fn new(values: BTreeMap<String, String>) -> BuildArgs {
         BuildArgs { values, used: Default::default() }
     }
@@ -63,6 +65,7 @@ impl Scope {
         Scope { args: Vec::new(), env }
     }
 
+    /// Declares ARG `name`; `None` (no default, no build arg): declared but unset.
     pub fn declare_arg(&mut self, name: &str, value: Option<String>) {
         self.args.retain(|(k, _)| k != name);
         if let Some(value) = value {
@@ -70,6 +73,7 @@ impl Scope {
         }
     }
 
+    /// Sets ENV `key`, replacing its earlier value in place.
     pub fn set_env(&mut self, key: &str, value: &str) {
         match self.env.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => entry.1 = value.to_owned(),

@@ -15,9 +15,11 @@ use crate::words::Lexer;
 /// What a stage starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Base {
+    /// `FROM scratch`: an empty root filesystem.
     Scratch,
     /// An image reference (expanded), resolved later.
     Image(String),
+    /// An earlier stage, by index.
     Stage(usize),
 }
 
@@ -25,28 +27,37 @@ pub enum Base {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyKind {
+    /// The stage is the other's FROM base.
     From,
+    /// The stage copies from the other (`COPY --from`).
     CopyFrom,
+    /// The stage mounts the other (`RUN --mount=from=`).
     MountFrom,
 }
 
 /// A stage with its base and dependencies resolved.
 #[derive(Debug, Clone)]
 pub struct StageNode {
+    /// Position in the Dockerfile, from 0.
     pub index: usize,
+    /// `AS name`, lower-cased; `None`: unnamed.
     pub name: Option<String>,
+    /// What FROM names, resolved to a stage when it names one.
     pub base: Base,
     /// Images named by `COPY --from` or `RUN --mount=from=` (not stages).
     pub image_sources: Vec<String>,
+    /// The FROM line.
     pub span: Span,
 }
 
 /// The stages, their dependency DAG and the stages to build, in order.
 #[derive(Debug, Clone)]
 pub struct StageGraph {
+    /// Every stage of the Dockerfile, indexed by position.
     pub stages: Vec<StageNode>,
     /// An edge `a → b` means stage `b` needs stage `a`.
     pub dag: DiGraph<usize, DependencyKind>,
+    /// Index of the stage to build.
     pub target: usize,
     /// The stages the target needs (itself included), dependencies first.
     pub order: Vec<usize>,
@@ -55,11 +66,15 @@ pub struct StageGraph {
 /// Where a `--from` value points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromRef {
+    /// An earlier stage, by index.
     Stage(usize),
+    /// An image reference (expanded).
     Image(String),
 }
 
 impl StageGraph {
+    /// Resolves every stage's base and dependencies (expanding FROM with the
+    /// global scope) and orders those `target` needs; `None`: the last stage.
     pub fn new(file: &Dockerfile, globals: &GlobalArgs, build_args: &BuildArgs, target: Option<&str>) -> Result<StageGraph, PlanError> {
         let lexer = Lexer::new(file.directives.escape);
         let names: Vec<Option<String>> = file.stages.iter().map(|s| s.from.value.name.clone()).collect();

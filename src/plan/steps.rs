@@ -72,13 +72,19 @@ pub enum BaseImageError {
 /// One stage, planned: its base, its steps and the config it ends with.
 #[derive(Debug, Clone)]
 pub struct StagePlan {
+    /// Position in the Dockerfile, from 0.
     pub index: usize,
+    /// `AS name`, lower-cased; `None`: unnamed.
     pub name: Option<String>,
+    /// What the stage starts from.
     pub base: Base,
+    /// The base's image config (a stage base: that stage's final config).
     pub base_config: ImageConfig,
+    /// The steps, ONBUILD triggers of the base first.
     pub steps: Vec<Step>,
     /// The config after every step (history not included).
     pub config: ContainerConfig,
+    /// The image's `author`: MAINTAINER if any, else the base's.
     pub author: Option<String>,
 }
 

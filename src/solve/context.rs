@@ -21,6 +21,7 @@ pub struct BuildContext {
 }
 
 impl BuildContext {
+    /// A context whose file hashes are remembered in `stat_cache` across builds.
     pub fn new(context: Context, stat_cache: StoreStatCache) -> BuildContext {
         BuildContext { context, stat_cache, stats: Default::default() }
     }

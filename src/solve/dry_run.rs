@@ -16,14 +16,21 @@ use crate::progress::Event;
 /// One step's outcome in a dry run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
+    /// The stage's name, or `stage-N` when unnamed.
     pub stage: String,
     #[serde(skip)]
+    /// The stage's index in the Dockerfile.
     pub stage_index: usize,
     #[serde(skip)]
+    /// The step's index in its stage.
     pub step_index: usize,
+    /// The instruction as written.
     pub instruction: String,
+    /// The instruction's first Dockerfile line, from 1.
     pub line: usize,
+    /// The step's cache key.
     pub key: CacheKey,
+    /// Whether the store or the imported cache holds the step.
     pub hit: bool,
     /// Why it missed (empty on a hit).
     pub reasons: Vec<String>,

@@ -43,7 +43,9 @@ pub trait ContextSource: Sync {
 /// What a step's context sources resolved to.
 #[derive(Debug, Clone)]
 pub struct KeyedSelection {
+    /// The digest of the selected sources' content, hashed into the step's key.
     pub digest: Digest,
+    /// Named inputs (`file:<path>` …) behind the digest, for `--explain`.
     pub inputs: Vec<Input>,
     /// What the key covers; the copy writes exactly this or fails.
     pub selection: Selection,

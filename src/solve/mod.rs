@@ -35,6 +35,7 @@ pub use step::copy_spec;
 /// How the build runs.
 #[derive(Debug, Clone, Default)]
 pub struct SolveOptions {
+    /// `--no-cache`: no step is taken from the cache.
     pub no_cache: bool,
     /// Stages (by name) never taken from the cache.
     pub no_cache_filter: Vec<String>,
@@ -68,10 +69,24 @@ pub struct SolveOptions {
 /// Why a RUN step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The process exited non-zero.
     #[error("process exited with code {code}{}", tail(last_lines))]
-    Exit { code: i32, last_lines: Vec<String> },
+    Exit {
+        /// The process's exit code.
+        code: i32,
+        /// The last lines of the step's output, for the message.
+        last_lines: Vec<String>,
+    },
+    /// The process was killed by the cgroup's OOM killer.
     #[error("killed: out of memory (the --memory limit{limit} was reached; exit code {code}){}", tail(last_lines))]
-    OutOfMemory { code: i32, limit: String, last_lines: Vec<String> },
+    OutOfMemory {
+        /// The exit code it ended with.
+        code: i32,
+        /// ` of N bytes` when `--memory` was given, else empty.
+        limit: String,
+        /// The last lines of the step's output, for the message.
+        last_lines: Vec<String>,
+    },
     /// The container could not be set up or started (no exit code); the
     /// executor's message names the cause (user, working dir, program).
     #[error("{0}")]
@@ -89,38 +104,85 @@ fn tail(lines: &[String]) -> String {
 /// Why a build failed; step errors carry the Dockerfile line.
 #[derive(Debug, thiserror::Error)]
 pub enum SolveError {
+    /// A step failed; wraps the cause with the step and its line.
     #[error("{step} (Dockerfile line {line}): {cause}")]
-    Step { step: String, line: usize, cause: Box<SolveError> },
+    Step {
+        /// The step as progress shows it (`[stage 2/5] RUN …`).
+        step: String,
+        /// The instruction's first Dockerfile line, from 1.
+        line: usize,
+        /// What went wrong in the step.
+        cause: Box<SolveError>,
+    },
+    /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Making or applying a layer failed.
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    /// A COPY or ADD failed.
     #[error(transparent)]
     Copy(#[from] crate::copy::CopyError),
+    /// A RUN failed.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// A filesystem call of the solver itself failed.
     #[error("cannot {action} {}: {cause}", path.display())]
-    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The host path concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        cause: std::io::Error,
+    },
+    /// Reading or hashing the build context failed.
     #[error("build context: {0}")]
     Context(#[from] crate::context::ContextError),
+    /// The schedule ended without the target stage's state (an internal fault).
     #[error("the target stage was not built")]
     TargetNotBuilt,
+    /// `RUN --mount=type=secret,required=true` names a secret not given.
     #[error("secret {id:?} is required but was not given (--secret id={id},src=FILE)")]
-    SecretRequired { id: String },
+    SecretRequired {
+        /// The secret's id.
+        id: String,
+    },
+    /// `RUN --mount=type=ssh,required=true` names an agent not given.
     #[error("ssh agent {id:?} is required but was not given (--ssh {id}=SOCKET)")]
-    SshAgentRequired { id: String },
+    SshAgentRequired {
+        /// The agent's id.
+        id: String,
+    },
+    /// A RUN failed and `--keep-failed` kept its state as a working container.
     #[error("{cause}\nthe failed step's state is kept as container {container}: enter it with `strata run {container} -- sh`, remove it with `strata rm {container}`")]
-    KeptFailed { container: String, cause: Box<SolveError> },
+    KeptFailed {
+        /// The working container's name.
+        container: String,
+        /// Why the step failed.
+        cause: Box<SolveError>,
+    },
+    /// The step was not started because another stage failed first.
     #[error("cancelled: another stage failed")]
     Cancelled,
+    /// A stage's result was asked for before it was built (an internal ordering fault); holds its index.
     #[error("stage {0} was needed before it was built")]
     StageNotBuilt(usize),
+    /// A base or `--from` image could not be read from the store.
     #[error("base image {name}: {cause}")]
-    BaseImage { name: String, cause: StoreError },
+    BaseImage {
+        /// The image reference.
+        name: String,
+        /// Why the store failed.
+        cause: StoreError,
+    },
+    /// The `--cache-from` cache could not be read.
     #[error("imported cache: {0}")]
     SharedCache(#[from] crate::cache::SharedCacheError),
+    /// A step needs an entitlement the build was not granted.
     #[error(transparent)]
     Entitlement(#[from] crate::plan::EntitlementError),
+    /// The build's private network could not be set up.
     #[error(transparent)]
     Network(#[from] crate::exec::NetworkError),
 }
@@ -133,10 +195,15 @@ impl SolveError {
 
 /// Everything a build needs.
 pub struct Solver<'a> {
+    /// Where images, layers and the cache live.
     pub store: &'a Store,
+    /// The build context COPY and bind mounts read.
     pub context: &'a dyn ContextSource,
+    /// Runs each RUN step's container.
     pub executor: &'a dyn Executor,
+    /// Receives the build's progress events.
     pub progress: &'a dyn Progress,
+    /// How the build runs.
     pub options: SolveOptions,
     next_id: AtomicUsize,
     cancelled: AtomicBool,
@@ -161,8 +228,11 @@ pub struct Solver<'a> {
 
 /// The result of a build: the target stage's state, committed as an image.
 pub struct BuildOutput {
+    /// The target stage, stored as an image.
     pub image: StoredImage,
+    /// Steps taken from the cache (local or `--cache-from`).
     pub cached_steps: usize,
+    /// All steps of the stages built.
     pub total_steps: usize,
     /// Every step the build ran or took from a cache, in finishing order.
     pub steps: Vec<UsedStep>,
@@ -171,6 +241,7 @@ pub struct BuildOutput {
 }
 
 impl<'a> Solver<'a> {
+    /// A solver over `store`, reading `context`, running RUN steps with `executor`.
     pub fn new(store: &'a Store, context: &'a dyn ContextSource, executor: &'a dyn Executor, progress: &'a dyn Progress, options: SolveOptions) -> Solver<'a> {
         Solver {
             store,
@@ -282,6 +353,7 @@ pub enum FetchError {
     #[error("{0}")]
     Registry(Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
+    /// The store failed while reading or saving a fetched image.
     Store(#[from] StoreError),
 }
 
@@ -295,6 +367,7 @@ pub struct StoreBaseImages<'a> {
 }
 
 impl<'a> StoreBaseImages<'a> {
+    /// Base images from `store`, fetching missing ones with `fetcher` when given.
     pub fn new(store: &'a Store, fetcher: Option<&'a dyn ImageFetcher>) -> StoreBaseImages<'a> {
         StoreBaseImages { store, fetcher, resolved: Default::default() }
     }

@@ -13,8 +13,11 @@ use crate::store::LayerRecord;
 /// Layers (bottom first, by diff_id), config and key of a stage so far.
 #[derive(Debug, Clone)]
 pub struct StageState {
+    /// The stage's layers so far, bottom first: diff_id and stored record.
     pub layers: Vec<(Digest, LayerRecord)>,
+    /// The image config so far (base config, then each step's edits).
     pub config: ImageConfig,
+    /// The cache key of the last step (the base's for a fresh stage).
     pub key: CacheKey,
     /// When the stage's content last changed: the base image's creation,
     /// then each layer step's (a cache hit keeps the recorded time), so an

@@ -45,8 +45,10 @@ fn secret_file(scratch: &Path, n: usize, value: &[u8], mount: &SecretMount) -> R
 /// A `--secret` value that names no secret or no source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretSpecError {
+    /// The `--secret` value has no `id=`; holds the value.
     #[error("--secret {0:?}: id= is required")]
     NoId(String),
+    /// The `--secret` value has neither `src=` nor `env=`; holds the value.
     #[error("--secret {0:?}: give src=FILE or env=VARIABLE")]
     NoSource(String),
 }

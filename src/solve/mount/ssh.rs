@@ -14,14 +14,30 @@ use crate::solve::{SolveError, Solver};
 /// An `--ssh` value that names no usable agent socket.
 #[derive(Debug, thiserror::Error)]
 pub enum SshSpecError {
+    /// `--ssh ID` without a socket, and `SSH_AUTH_SOCK` is unset; holds the value.
     #[error("--ssh {0}: SSH_AUTH_SOCK is not set; give {0}=SOCKET")]
     NoAgent(String),
+    /// An `--ssh` value not of the form `ID` or `ID=SOCKET`; holds the value.
     #[error("--ssh {0:?}: expected ID or ID=SOCKET (one agent socket)")]
     Malformed(String),
+    /// The named path exists but is not a Unix socket (e.g. a key file).
     #[error("--ssh {spec}: {} is not an agent socket (key files are not supported: load them into ssh-agent)", path.display())]
-    NotASocket { spec: String, path: PathBuf },
+    NotASocket {
+        /// The `--ssh` value as given.
+        spec: String,
+        /// The socket path it names.
+        path: PathBuf,
+    },
+    /// The socket path could not be inspected.
     #[error("--ssh {spec}: {}: {cause}", path.display())]
-    Unreadable { spec: String, path: PathBuf, cause: std::io::Error },
+    Unreadable {
+        /// The `--ssh` value as given.
+        spec: String,
+        /// The socket path it names.
+        path: PathBuf,
+        /// The operating system's error.
+        cause: std::io::Error,
+    },
 }
 
 /// `--ssh default`, `--ssh default=SOCKET`, `--ssh ID=SOCKET`.
