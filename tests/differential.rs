@@ -47,8 +47,11 @@ pub const BASE: &str = "busybox:latest";
 /// What every trial shares. Field order is drop order: the registry and
 /// dockerd stop before the scratch directories go.
 pub struct Services {
+    /// The registry both builders pull the base from.
     pub registry: Registry,
+    /// The private dockerd (BuildKit) the suite compares against.
     pub dockerd: Dockerd,
+    /// strata's store, with the same base imported.
     pub strata: TestRoot,
 }
 

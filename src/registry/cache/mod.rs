@@ -139,22 +139,49 @@ impl fmt::Display for CacheLocation {
 pub enum CacheSpecError {
     /// A field without `=`.
     #[error("invalid cache option {field:?} in {text:?}: expected KEY=VALUE")]
-    Field { field: String, text: String },
+    Field {
+        /// The field as written.
+        field: String,
+        /// The whole value.
+        text: String,
+    },
     /// `mode=` other than `min` or `max`.
     #[error("invalid cache mode {0:?}: expected min or max")]
     Mode(String),
     /// No `type=`; `choices` lists the registered kinds.
     #[error("{text:?}: give {choices}")]
-    NoType { text: String, choices: String },
+    NoType {
+        /// The whole value.
+        text: String,
+        /// The registered kinds, as `type=registry or type=local`.
+        choices: String,
+    },
     /// A `type=` no kind registers; `known` lists those that are.
     #[error("unsupported cache type {kind:?} (expected {known})")]
-    Unsupported { kind: String, known: String },
+    Unsupported {
+        /// The `type=` value as written.
+        kind: String,
+        /// The registered kinds.
+        known: String,
+    },
     /// A field the kind needs is missing.
     #[error("{text:?}: type={kind} needs {usage}")]
-    Missing { text: String, kind: &'static str, usage: &'static str },
+    Missing {
+        /// The whole value.
+        text: String,
+        /// The kind that needs the field.
+        kind: &'static str,
+        /// The field's form, as `ref=REFERENCE`.
+        usage: &'static str,
+    },
     /// A field's value is malformed.
     #[error("{text:?}: {reason}")]
-    Invalid { text: String, reason: String },
+    Invalid {
+        /// The whole value.
+        text: String,
+        /// What is wrong with the field.
+        reason: String,
+    },
 }
 
 /// A `--cache-to` or `--cache-from` value.

@@ -43,6 +43,7 @@ pub struct ImportedCache<'a> {
 /// What an import found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportSummary {
+    /// The cache location as given (`type=registry,ref=…`).
     pub location: String,
     /// `None` when there was no cache there yet.
     pub records: Option<usize>,
@@ -129,7 +130,9 @@ impl SharedCache for ImportedCache<'_> {
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportSummary {
+    /// Cache records written (one per step kept).
     pub records: usize,
+    /// Layers the records refer to.
     pub layers: usize,
     /// Layer blobs the target lacked and received.
     pub uploaded: usize,
