@@ -25,7 +25,9 @@ fn arm64_busybox(scratch: &Path) -> PathBuf {
     let cache = test_cache();
     let deb = std::fs::read_dir(&cache)
         .ok()
-        .and_then(|entries| entries.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("_arm64.deb") && p.to_string_lossy().contains("busybox-static")))
+        .and_then(|entries| {
+            entries.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("_arm64.deb") && p.to_string_lossy().contains("busybox-static"))
+        })
         .unwrap_or_else(|| panic!("no busybox-static arm64 package in {}: run `bash tests/deps.sh`", cache.display()));
     let status = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(scratch).status().expect("run dpkg-deb");
     assert!(status.success(), "dpkg-deb -x {}", deb.display());
@@ -95,7 +97,8 @@ fn a_host_build_of_the_same_file_does_not_share_the_emulated_steps() {
     let root = TestRoot::new();
     root.busybox();
     import_arm64(&root, "busybox:arm64");
-    let dockerfile = "FROM --platform=$BUILDPLATFORM busybox:latest AS build\nRUN uname -m > /arch\nFROM build\nARG TARGETARCH\nRUN echo $TARGETARCH > /target\n";
+    let dockerfile =
+        "FROM --platform=$BUILDPLATFORM busybox:latest AS build\nRUN uname -m > /arch\nFROM build\nARG TARGETARCH\nRUN echo $TARGETARCH > /target\n";
     root.build(dockerfile, &[], &["--platform", "linux/arm64", "-t", "a:1"]).success();
     let host = root.build(dockerfile, &[], &["-t", "b:1"]).success();
     assert_eq!(cached_steps(&host.stderr), 1, "the build stage is shared, the TARGETARCH step is not:\n{}", host.stderr);
@@ -136,7 +139,53 @@ fn a_foreign_run_without_a_handler_names_the_command_to_register_one() {
     let root = TestRoot::new();
     // Only this test builds for s390x: its handler is off for a moment.
     let _off = HandlerOff::new("qemu-s390x");
-    root.build("FROM --platform=linux/s390x scratch\nRUN true\n", &[], &[])
-        .failure()
-        .says("update-binfmts --enable qemu-s390x");
+    root.build("FROM --platform=linux/s390x scratch\nRUN true\n", &[], &[]).failure().says("update-binfmts --enable qemu-s390x");
+}
+
+/// `skopeo ARGS…`, panicking with its stderr on failure; returns stdout.
+fn skopeo(args: &[&str]) -> Vec<u8> {
+    let output = Command::new("skopeo").args(args).output().expect("run skopeo (tests/deps.sh installs it)");
+    assert!(output.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output.stdout
+}
+
+#[test]
+fn two_platform_builds_join_into_an_index_pushed_with_every_manifest() {
+    require_qemu();
+    let root = TestRoot::new();
+    root.busybox();
+    import_arm64(&root, "busybox:arm64");
+    let dockerfile = "\
+FROM --platform=$BUILDPLATFORM busybox:latest AS build
+ARG TARGETARCH
+RUN echo built for $TARGETARCH > /note
+FROM busybox:$TARGETARCH
+COPY --from=build /note /note
+RUN uname -m > /arch
+";
+    let host_arch = root.inspect("busybox:latest")["Architecture"].as_str().unwrap().to_owned();
+    root.ok(&["tag", "busybox:latest", &format!("busybox:{host_arch}")]);
+    root.build(dockerfile, &[], &["-t", "app:amd64"]).success();
+    root.build(dockerfile, &[], &["--platform", "linux/arm64", "-t", "app:arm64"]).success();
+    let registry = support::registry::Registry::start();
+    let name = format!("{}/app:multi", registry.host());
+    root.ok(&["manifest", "create", &name, "app:amd64", "app:arm64"]);
+    let index: serde_json::Value = serde_json::from_str(&root.ok(&["manifest", "inspect", &name])).unwrap();
+    let archs: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    assert_eq!(archs, [host_arch.as_str(), "arm64"]);
+    root.ok(&["manifest", "push", &name]);
+    let raw: serde_json::Value = serde_json::from_slice(&skopeo(&["inspect", "--tls-verify=false", "--raw", &format!("docker://{name}")])).unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2, "{raw}");
+    let layout = root.scratch("arm64-layout");
+    skopeo(&["copy", "--src-tls-verify=false", "--override-arch", "arm64", &format!("docker://{name}"), &format!("oci:{}:arm64", layout.display())]);
+    let bundle = root.scratch("arm64-bundle");
+    let output =
+        Command::new("umoci").args(["unpack", "--image", &format!("{}:arm64", layout.display()), bundle.to_str().unwrap()]).output().expect("run umoci");
+    assert!(output.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&output.stderr));
+    let rootfs = bundle.join("rootfs");
+    let elf = std::fs::read(rootfs.join("bin/busybox")).unwrap();
+    assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 183, "e_machine of the arm64 image's busybox is EM_AARCH64");
+    assert_eq!(std::fs::read_to_string(rootfs.join("arch")).unwrap(), "aarch64\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("note")).unwrap(), "built for arm64\n");
 }

@@ -7,13 +7,14 @@ use std::str::FromStr;
 use super::host_architecture;
 
 /// An OCI platform: `linux/amd64`, `linux/arm64/v8`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Platform {
     /// The operating system: `linux`.
     pub os: String,
     /// The CPU architecture in Go's spelling: `amd64`, `arm64`.
     pub architecture: String,
     /// The CPU variant (`v7` for `arm`), when one matters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
 
