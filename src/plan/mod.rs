@@ -26,7 +26,7 @@ pub use op::{
 pub use platform::PROXY_ARGS;
 pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};
 pub use stages::{resolve, Base, DependencyKind, FromRef, StageGraph, StageNode};
-pub use steps::{plan_stage, BaseImageError, BaseImages, StagePlan};
+pub use steps::{plan_stage, BaseImageError, BaseImages, PlatformMismatch, StagePlan};
 
 use crate::syntax::{Dockerfile, Span};
 use crate::words::{ExpandError, Lexer};

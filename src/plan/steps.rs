@@ -69,17 +69,20 @@ pub enum BaseImageError {
     #[error("not found")]
     NotFound,
     /// The stored image is for another platform than the stage builds for.
-    #[error(
-        "the stored image is {stored}, the stage builds for {wanted} (run `strata pull --platform {wanted} {image}`, or `strata import --platform {wanted}`)"
-    )]
-    WrongPlatform {
-        /// The image as named.
-        image: String,
-        /// The platform its config names.
-        stored: String,
-        /// The stage's platform.
-        wanted: Platform,
-    },
+    #[error(transparent)]
+    WrongPlatform(Box<PlatformMismatch>),
+}
+
+/// A base image stored for another platform than its stage builds for.
+#[derive(Debug, thiserror::Error)]
+#[error("the stored image is {stored}, the stage builds for {wanted} (run `strata pull --platform {wanted} {image}`, or `strata import --platform {wanted}`)")]
+pub struct PlatformMismatch {
+    /// The image as named.
+    pub image: String,
+    /// The platform its config names.
+    pub stored: String,
+    /// The stage's platform.
+    pub wanted: Platform,
 }
 
 /// One stage, planned: its base, its steps and the config it ends with.
@@ -185,7 +188,11 @@ fn check_base_platform(image: &str, config: &ImageConfig, platform: &Platform) -
     if platform.is_host() || (config.os == platform.os && config.architecture == platform.architecture) {
         return Ok(());
     }
-    Err(BaseImageError::WrongPlatform { image: image.to_owned(), stored: format!("{}/{}", config.os, config.architecture), wanted: platform.clone() })
+    Err(BaseImageError::WrongPlatform(Box::new(PlatformMismatch {
+        image: image.to_owned(),
+        stored: format!("{}/{}", config.os, config.architecture),
+        wanted: platform.clone(),
+    })))
 }
 
 fn parse_trigger(trigger: &str) -> Result<Instruction, String> {
