@@ -23,7 +23,7 @@ fn test_cache() -> PathBuf {
 /// The arm64 `busybox` binary, unpacked from the cached package into `scratch`.
 fn arm64_busybox(scratch: &Path) -> PathBuf {
     let cache = test_cache();
-    let deb = std::fs::read_dir(&cache)
+    let deb = fs_err::read_dir(&cache)
         .ok()
         .and_then(|entries| {
             entries.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("_arm64.deb") && p.to_string_lossy().contains("busybox-static"))
@@ -36,7 +36,7 @@ fn arm64_busybox(scratch: &Path) -> PathBuf {
 
 /// Fails unless binfmt_misc runs arm64 binaries through qemu with the F flag.
 fn require_qemu() {
-    let handler = std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").unwrap_or_default();
+    let handler = fs_err::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").unwrap_or_default();
     assert!(
         handler.starts_with("enabled") && handler.lines().any(|l| l.starts_with("flags:") && l.contains('F')),
         "no qemu-aarch64 binfmt_misc handler with the F flag: run `bash tests/deps.sh` (installs qemu-user-static and binfmt-support)"
@@ -49,9 +49,9 @@ fn import_arm64(root: &TestRoot, name: &str) {
     let binary = arm64_busybox(&unpacked);
     let rootfs = root.scratch("arm64-rootfs");
     for dir in ["bin", "tmp", "etc"] {
-        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+        fs_err::create_dir_all(rootfs.join(dir)).unwrap();
     }
-    std::fs::copy(&binary, rootfs.join("bin/busybox")).unwrap();
+    fs_err::copy(&binary, rootfs.join("bin/busybox")).unwrap();
     for applet in ["sh", "uname", "cat", "echo", "mkdir", "ls"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
@@ -86,7 +86,7 @@ fn an_arm64_build_runs_emulated_beside_a_native_build_stage() {
     assert_eq!(image["Architecture"], "arm64");
     assert_eq!(image["Os"], "linux");
     let rootfs = root.rootfs("cross:arm64");
-    assert_eq!(std::fs::read_to_string(rootfs.join("out/arch")).unwrap(), "aarch64\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("out/arch")).unwrap(), "aarch64\n");
     let again = root.build(CROSS, &[], &["--platform", "linux/arm64", "-t", "cross:arm64"]).success();
     assert_eq!(cached_steps(&again.stderr), 3, "a rebuild is fully cached:\n{}", again.stderr);
 }
@@ -123,14 +123,14 @@ struct HandlerOff(PathBuf);
 impl HandlerOff {
     fn new(name: &str) -> HandlerOff {
         let path = Path::new("/proc/sys/fs/binfmt_misc").join(name);
-        std::fs::write(&path, "0").unwrap_or_else(|e| panic!("switch off {}: {e} (run `bash tests/deps.sh` as root)", path.display()));
+        fs_err::write(&path, "0").unwrap_or_else(|e| panic!("switch off {}: {e} (run `bash tests/deps.sh` as root)", path.display()));
         HandlerOff(path)
     }
 }
 
 impl Drop for HandlerOff {
     fn drop(&mut self) {
-        let _ = std::fs::write(&self.0, "1");
+        let _ = fs_err::write(&self.0, "1");
     }
 }
 
@@ -184,8 +184,8 @@ RUN uname -m > /arch
         Command::new("umoci").args(["unpack", "--image", &format!("{}:arm64", layout.display()), bundle.to_str().unwrap()]).output().expect("run umoci");
     assert!(output.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&output.stderr));
     let rootfs = bundle.join("rootfs");
-    let elf = std::fs::read(rootfs.join("bin/busybox")).unwrap();
+    let elf = fs_err::read(rootfs.join("bin/busybox")).unwrap();
     assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 183, "e_machine of the arm64 image's busybox is EM_AARCH64");
-    assert_eq!(std::fs::read_to_string(rootfs.join("arch")).unwrap(), "aarch64\n");
-    assert_eq!(std::fs::read_to_string(rootfs.join("note")).unwrap(), "built for arm64\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("arch")).unwrap(), "aarch64\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("note")).unwrap(), "built for arm64\n");
 }

@@ -98,7 +98,7 @@ pub fn emulator(architecture: &str) -> Result<Emulator, EmulationError> {
 pub fn emulator_in(dir: &Path, architecture: &str) -> Result<Emulator, EmulationError> {
     let qemu = qemu_architecture(architecture).ok_or_else(|| EmulationError::UnknownArchitecture { architecture: architecture.to_owned() })?;
     let install = format!("apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-{qemu}");
-    let status = std::fs::read_to_string(dir.join("status")).map_err(|_| EmulationError::NotMounted {
+    let status = fs_err::read_to_string(dir.join("status")).map_err(|_| EmulationError::NotMounted {
         architecture: architecture.to_owned(),
         dir: dir.to_owned(),
         install: install.clone(),
@@ -107,7 +107,7 @@ pub fn emulator_in(dir: &Path, architecture: &str) -> Result<Emulator, Emulation
         return Err(EmulationError::Disabled { architecture: architecture.to_owned(), dir: dir.to_owned() });
     }
     let name = format!("qemu-{qemu}");
-    let handler = std::fs::read_to_string(dir.join(&name)).ok().and_then(|text| Handler::parse(&text)).filter(|h| h.enabled);
+    let handler = fs_err::read_to_string(dir.join(&name)).ok().and_then(|text| Handler::parse(&text)).filter(|h| h.enabled);
     let Some(handler) = handler else {
         return Err(EmulationError::NoHandler { architecture: architecture.to_owned(), qemu: qemu.to_owned(), install });
     };
@@ -149,7 +149,7 @@ mod tests {
     fn dir(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).unwrap();
+            fs_err::write(dir.path().join(name), text).unwrap();
         }
         dir
     }

@@ -89,18 +89,18 @@ impl Store {
         let list = ManifestList { name: name.to_string(), entries };
         let path = self.manifest_list_path(name);
         let dir = path.parent().unwrap_or(self.root()).to_owned();
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        fs_err::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
         let bytes = serde_json::to_vec_pretty(&list).unwrap_or_default();
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes).map_err(|e| StoreError::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename", &path, e))?;
+        fs_err::write(&tmp, bytes).map_err(|e| StoreError::io("write", &tmp, e))?;
+        fs_err::rename(&tmp, &path).map_err(|e| StoreError::io("rename", &path, e))?;
         Ok(list)
     }
 
     /// The list `name`, made by [`Store::create_manifest_list`].
     pub fn manifest_list(&self, name: &Reference) -> Result<ManifestList, StoreError> {
         let path = self.manifest_list_path(name);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match fs_err::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NoSuchManifestList(name.to_string())),
             Err(e) => return Err(StoreError::io("read", &path, e)),
