@@ -5,7 +5,7 @@ set -euo pipefail
 # Without arguments: everything the integration tests call.
 packages=("$@")
 if [ ${#packages[@]} -eq 0 ]; then
-  packages=(busybox-static skopeo umoci oci-image-tool gcc libc6-dev docker-registry apache2-utils e2fsprogs zstd slirp4netns iproute2 docker.io buildah attr)
+  packages=(busybox-static skopeo umoci oci-image-tool gcc libc6-dev docker-registry apache2-utils e2fsprogs zstd slirp4netns iproute2 docker.io buildah attr qemu-user-static binfmt-support)
 fi
 needed=()
 for pkg in "${packages[@]}"; do
@@ -14,4 +14,18 @@ done
 if [ ${#needed[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${needed[@]}"
+fi
+
+# Multi-platform tests (tests/platform.rs): an arm64 busybox-static package
+# in a cache outside the repository (it is 800 kB of binary; GPL-2, from
+# Debian), and qemu's binfmt_misc handlers registered with the F flag.
+if [ $# -eq 0 ]; then
+  cache=${STRATA_TEST_CACHE:-/var/cache/strata-test}
+  mkdir -p "$cache"
+  if ! ls "$cache"/busybox-static_*_arm64.deb >/dev/null 2>&1; then
+    dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }
+    (cd "$cache" && apt-get download -qq busybox-static:arm64)
+  fi
+  [ -e /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64
 fi

@@ -169,6 +169,21 @@ pub struct StepFlags {
     /// Do not use the cache for these stages.
     #[arg(long, value_name = "STAGE")]
     pub no_cache_filter: Vec<String>,
+    /// The platform to build for (`linux/arm64`, default: this machine's);
+    /// RUN steps for another architecture run under a registered qemu.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    pub platform: Option<Platform>,
+}
+
+/// `--platform`: one platform for now; a list is refused with the reason.
+fn parse_platform(text: &str) -> Result<Platform, String> {
+    let mut platforms = Platform::parse_list(text).map_err(|e| e.to_string())?;
+    if platforms.len() > 1 {
+        return Err(
+            "building several platforms into one index is not supported yet: build each platform on its own and join them with `strata manifest create`".into(),
+        );
+    }
+    platforms.pop().ok_or_else(|| "no platform given".to_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -316,7 +331,7 @@ fn solve_options(args: &BuildArgs, snapshotter: Snapshotter) -> Result<SolveOpti
 }
 
 pub(super) fn plan_options(steps: &StepFlags) -> PlanOptions {
-    PlanOptions { target: steps.target.clone(), build_args: build_args(&steps.build_args), platform: Platform::host() }
+    PlanOptions { target: steps.target.clone(), build_args: build_args(&steps.build_args), platform: steps.target_platform() }
 }
 
 /// A Dockerfile's parse or plan error is printed located in its text and
@@ -390,6 +405,13 @@ fn metadata(outcome: &build::Outcome) -> serde_json::Value {
 
 /// `KEY=VALUE`, or `KEY` taking the value from the environment (skipped
 /// when unset), as docker build does.
+impl StepFlags {
+    /// The platform to build for: `--platform`, else this machine's.
+    pub fn target_platform(&self) -> Platform {
+        self.platform.clone().unwrap_or_else(Platform::host)
+    }
+}
+
 pub(super) fn build_args(raw: &[String]) -> BTreeMap<String, String> {
     raw.iter()
         .filter_map(|arg| match arg.split_once('=') {

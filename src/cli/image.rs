@@ -42,6 +42,9 @@ pub struct ImportArgs {
     /// (e.g. 10GB). Without it, the free space of the store's filesystem is the limit.
     #[arg(long, value_name = "SIZE", value_parser = crate::size::decimal_bytes)]
     pub max_size: Option<u64>,
+    /// The platform the rootfs is for (`linux/arm64`; default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<crate::image::Platform>,
 }
 
 fn parse_compression(text: &str) -> Result<Compression, String> {
@@ -133,7 +136,7 @@ pub fn import(store: &Store, args: &ImportArgs) -> Result<ExitCode, CliError> {
     };
     let message = args.message.clone().or_else(|| Some(format!("Imported from {}", args.file)));
     let source = if args.file == "-" { "standard input".to_owned() } else { args.file.clone() };
-    let options = ImportOptions { compression: args.compression, changes, message, tag, source, max_size: args.max_size };
+    let options = ImportOptions { compression: args.compression, changes, message, tag, source, max_size: args.max_size, platform: args.platform.clone() };
     let image = if args.file == "-" {
         store.import(std::io::stdin().lock(), &options)?
     } else {

@@ -7,6 +7,7 @@ mod cache;
 mod container;
 mod image;
 mod lint;
+mod manifest;
 mod parse;
 mod registry;
 mod render;
@@ -92,6 +93,8 @@ pub enum Command {
     Pull(registry::PullArgs),
     /// Upload an image to a registry.
     Push(registry::PushArgs),
+    /// Make, inspect and push multi-platform images (OCI image indexes).
+    Manifest(manifest::ManifestArgs),
     /// Store credentials for a registry (in Docker's config file).
     Login(registry::LoginArgs),
     /// Remove stored credentials for a registry.
@@ -128,6 +131,7 @@ pub fn run() -> ExitCode {
         Command::Load(args) => open(&root).and_then(|store| archive::load(&store, &args)),
         Command::Pull(args) => open(&root).and_then(|store| registry::pull(&store, &args)),
         Command::Push(args) => open(&root).and_then(|store| registry::push(&store, &args)),
+        Command::Manifest(args) => open(&root).and_then(|store| manifest::manifest(&store, &args)),
         Command::Login(args) => registry::login(&args),
         Command::Logout(args) => registry::logout(&args),
         Command::Cache(args) => open(&root).and_then(|store| cache::run(&store, &args)),

@@ -7,6 +7,7 @@
 //! Knows nothing of Dockerfiles, the cache or the store's layout. All
 //! syscalls are in `sys.rs`.
 
+mod binfmt;
 mod cgroup;
 mod container;
 mod forward;
@@ -23,6 +24,7 @@ mod spec;
 mod sys;
 mod user;
 
+pub use binfmt::{emulator, emulator_in, qemu_architecture, EmulationError, Emulator, BINFMT_DIR};
 pub use cgroup::{Cgroup, Limits, Usage};
 pub use container::{ensure_path, host_network_files, remove_mount_points, Runtime, DEFAULT_PATH};
 pub use forward::SocketForward;

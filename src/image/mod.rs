@@ -5,13 +5,16 @@ pub mod archive;
 mod change;
 mod config;
 mod manifest;
+mod platform;
 mod reference;
 
 pub use change::{port_keys, ConfigChange};
 pub use config::{host_architecture, now_rfc3339, ContainerConfig, Empty, HealthConfig, History, ImageConfig, RootFs, DEFAULT_PATH_ENV};
 pub use manifest::{
-    descriptor_digest, image_index, index_entry, layer_media_type, Descriptor, ImageIndex, ImageManifest, Manifest, ManifestError, MediaType, Platform,
+    descriptor_digest, image_index, index_entry, layer_media_type, Descriptor, ImageIndex, ImageManifest, Manifest, ManifestError, MediaType,
+    Platform as OciPlatform,
 };
+pub use platform::{Platform, PlatformError};
 pub use reference::{Reference, ReferenceError, DEFAULT_REGISTRY};
 
 /// Serialises with sorted keys and no insignificant whitespace, so equal

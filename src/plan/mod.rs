@@ -15,6 +15,7 @@ mod steps;
 
 use std::collections::BTreeMap;
 
+pub use crate::image::{Platform, PlatformError};
 pub use config_edit::{config_edit, ConfigEditError, EditContext};
 pub use entitlements::{Entitlement, EntitlementError, Entitlements};
 pub use history::HISTORY_COMMENT;
@@ -22,10 +23,10 @@ pub use op::{
     AddOptions, BindMount, CacheMount, CopyOp, CopySource, MountKind, MountOp, MountOwner, Network, Op, RunOp, SecretMount, Sharing, SourceRoot, SshMount,
     Step, TmpfsMount,
 };
-pub use platform::{Platform, PROXY_ARGS};
+pub use platform::PROXY_ARGS;
 pub use scope::{split_env, BuildArgs, GlobalArgs, Scope};
 pub use stages::{resolve, Base, DependencyKind, FromRef, StageGraph, StageNode};
-pub use steps::{plan_stage, BaseImageError, BaseImages, StagePlan};
+pub use steps::{plan_stage, BaseImageError, BaseImages, PlatformMismatch, StagePlan};
 
 use crate::syntax::{Dockerfile, Span};
 use crate::words::{ExpandError, Lexer};
@@ -37,7 +38,8 @@ pub struct PlanOptions {
     pub target: Option<String>,
     /// `--build-arg` values by name.
     pub build_args: BTreeMap<String, String>,
-    /// The platform to build for (`--platform`), the default the host's.
+    /// The platform to build for (`--platform`); stages without their own
+    /// `FROM --platform=` build for it.
     pub platform: Platform,
 }
 
@@ -96,6 +98,14 @@ pub enum PlanError {
         /// The FROM line.
         span: Span,
     },
+    /// A `FROM --platform=` value that names no platform.
+    #[error("{error}")]
+    Platform {
+        /// Why the value is no platform.
+        error: PlatformError,
+        /// The FROM line.
+        span: Span,
+    },
     /// An instruction or option strata does not support, or an internal ordering fault.
     #[error("{reason}")]
     Unsupported {
@@ -129,6 +139,7 @@ impl PlanError {
             | PlanError::BaseImage { span, .. }
             | PlanError::Trigger { span, .. }
             | PlanError::Unsupported { span, .. }
+            | PlanError::Platform { span, .. }
             | PlanError::MountTarget { span, .. } => Some(*span),
         }
     }
@@ -158,7 +169,7 @@ pub fn plan_stages(file: &Dockerfile, options: &PlanOptions, build_args: &BuildA
     for (arg, span) in &declared {
         globals = steps::global_args(&lexer, std::slice::from_ref(arg), globals.values, build_args).map_err(|e| PlanError::expand(*span, e))?;
     }
-    let graph = StageGraph::new(file, &globals, build_args, options.target.as_deref())?;
+    let graph = StageGraph::new(file, &globals, build_args, options.target.as_deref(), &options.platform)?;
     Ok((globals, graph))
 }
 

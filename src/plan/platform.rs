@@ -1,26 +1,9 @@
-//! Platforms and the ARGs BuildKit predefines from them.
+//! The ARGs BuildKit predefines from the build's platforms.
 
-use std::fmt;
+use crate::image::Platform;
 
-use crate::image::host_architecture;
-
-/// An OCI platform: `linux/amd64`, `linux/arm64/v8`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    /// `linux`, as `GOOS` spells it.
-    pub os: String,
-    /// `amd64`, `arm64`, as `GOARCH` spells it.
-    pub architecture: String,
-    /// `v7`, `v8`; `None`: none given.
-    pub variant: Option<String>,
-}
-
+/// The predefined platform ARGs.
 impl Platform {
-    /// The machine strata runs on.
-    pub fn host() -> Platform {
-        Platform { os: "linux".into(), architecture: host_architecture().into(), variant: None }
-    }
-
     /// `TARGETPLATFORM`/`BUILDPLATFORM` and their parts, as BuildKit defines
     /// them in the global scope (a stage must redeclare them to see them).
     pub fn predefined_args(target: &Platform, build: &Platform) -> Vec<(String, String)> {
@@ -32,16 +15,6 @@ impl Platform {
             args.push((format!("{prefix}VARIANT"), platform.variant.clone().unwrap_or_default()));
         }
         args
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(variant) = &self.variant {
-            write!(f, "/{variant}")?;
-        }
-        Ok(())
     }
 }
 

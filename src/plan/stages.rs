@@ -8,6 +8,7 @@ use petgraph::visit::{Dfs, Reversed};
 
 use super::scope::{BuildArgs, GlobalArgs, Scope};
 use super::PlanError;
+use crate::image::Platform;
 use crate::syntax::instruction::Instruction;
 use crate::syntax::{Dockerfile, Span};
 use crate::words::Lexer;
@@ -44,6 +45,9 @@ pub struct StageNode {
     pub name: Option<String>,
     /// What FROM names, resolved to a stage when it names one.
     pub base: Base,
+    /// The platform the stage builds for: its `FROM --platform=`, else the
+    /// platform of the stage it builds on, else the build's target.
+    pub platform: Platform,
     /// Images named by `COPY --from` or `RUN --mount=from=` (not stages).
     pub image_sources: Vec<String>,
     /// The FROM line.
@@ -75,7 +79,7 @@ pub enum FromRef {
 impl StageGraph {
     /// Resolves every stage's base and dependencies (expanding FROM with the
     /// global scope) and orders those `target` needs; `None`: the last stage.
-    pub fn new(file: &Dockerfile, globals: &GlobalArgs, build_args: &BuildArgs, target: Option<&str>) -> Result<StageGraph, PlanError> {
+    pub fn new(file: &Dockerfile, globals: &GlobalArgs, build_args: &BuildArgs, target: Option<&str>, platform: &Platform) -> Result<StageGraph, PlanError> {
         let lexer = Lexer::new(file.directives.escape);
         let names: Vec<Option<String>> = file.stages.iter().map(|s| s.from.value.name.clone()).collect();
         let mut dag = DiGraph::new();
@@ -94,6 +98,11 @@ impl StageGraph {
             if let Base::Stage(dep) = base {
                 dag.add_edge(nodes[dep], nodes[index], DependencyKind::From);
             }
+            let inherited = match base {
+                Base::Stage(dep) => stages.get(dep).map_or(platform, |s: &StageNode| &s.platform),
+                _ => platform,
+            };
+            let stage_platform = stage_platform(&lexer, from.value.platform.as_deref(), globals, inherited).map_err(|e| e.at(from.span))?;
             let mut image_sources = Vec::new();
             let mut scope = Scope::default();
             for located in &stage.instructions {
@@ -117,7 +126,7 @@ impl StageGraph {
                     }
                 }
             }
-            stages.push(StageNode { index, name: names[index].clone(), base, image_sources, span: from.span });
+            stages.push(StageNode { index, name: names[index].clone(), base, platform: stage_platform, image_sources, span: from.span });
         }
         let target = match target {
             None => stages.len() - 1,
@@ -129,6 +138,32 @@ impl StageGraph {
         let order = needed_in_order(&dag, nodes[target], &stages)?;
         Ok(StageGraph { stages, dag, target, order })
     }
+}
+
+/// Why a `FROM --platform=` value is unusable, before it has a location.
+enum PlatformFlagError {
+    Expand(crate::words::ExpandError),
+    Parse(crate::image::PlatformError),
+}
+
+impl PlatformFlagError {
+    fn at(self, span: Span) -> PlanError {
+        match self {
+            PlatformFlagError::Expand(error) => PlanError::expand(span, error),
+            PlatformFlagError::Parse(error) => PlanError::Platform { error, span },
+        }
+    }
+}
+
+/// `FROM --platform=` expanded in the global scope (`$BUILDPLATFORM`);
+/// absent or empty, the stage keeps `default`.
+fn stage_platform(lexer: &Lexer, flag: Option<&str>, globals: &GlobalArgs, default: &Platform) -> Result<Platform, PlatformFlagError> {
+    let Some(flag) = flag else { return Ok(default.clone()) };
+    let value = lexer.expand_word(flag, &globals.values).map_err(PlatformFlagError::Expand)?;
+    if value.is_empty() {
+        return Ok(default.clone());
+    }
+    value.parse().map_err(PlatformFlagError::Parse)
 }
 
 /// A stage by name (case-insensitive) or by index (only an earlier one);

@@ -10,6 +10,7 @@ use super::op::{
 use super::scope::{BuildArgs, GlobalArgs, Scope};
 use super::stages::{resolve, Base, FromRef, StageNode};
 use super::PlanError;
+use crate::image::Platform;
 use crate::image::{ConfigChange, ContainerConfig, ImageConfig};
 use crate::syntax::instruction::{Add, ArgDecl, Command, Copy, Mount, MountType, NetworkMode, Run, Security, Sharing as SyntaxSharing, Source};
 use crate::syntax::{Dockerfile, Heredoc, Instruction, Located, Span};
@@ -67,6 +68,21 @@ pub enum BaseImageError {
     /// No such image (sources that know no more than that).
     #[error("not found")]
     NotFound,
+    /// The stored image is for another platform than the stage builds for.
+    #[error(transparent)]
+    WrongPlatform(Box<PlatformMismatch>),
+}
+
+/// A base image stored for another platform than its stage builds for.
+#[derive(Debug, thiserror::Error)]
+#[error("the stored image is {stored}, the stage builds for {wanted} (run `strata pull --platform {wanted} {image}`, or `strata import --platform {wanted}`)")]
+pub struct PlatformMismatch {
+    /// The image as named.
+    pub image: String,
+    /// The platform its config names.
+    pub stored: String,
+    /// The stage's platform.
+    pub wanted: Platform,
 }
 
 /// One stage, planned: its base, its steps and the config it ends with.
@@ -78,6 +94,8 @@ pub struct StagePlan {
     pub name: Option<String>,
     /// What the stage starts from.
     pub base: Base,
+    /// The platform the stage builds for (its RUNs run as this platform).
+    pub platform: Platform,
     /// The base's image config (a stage base: that stage's final config).
     pub base_config: ImageConfig,
     /// The steps, ONBUILD triggers of the base first.
@@ -100,7 +118,7 @@ pub fn plan_stage(
 ) -> Result<StagePlan, PlanError> {
     let stage = &file.stages[node.index];
     let base_config = match &node.base {
-        Base::Scratch => ImageConfig::scratch(""),
+        Base::Scratch => scratch_for(&node.platform),
         Base::Stage(dep) => {
             // Planned in dependency order: a missing one is a bug, reported.
             let dep = planned
@@ -110,7 +128,13 @@ pub fn plan_stage(
             ImageConfig { config: dep.config.clone(), author: dep.author.clone(), ..dep.base_config.clone() }
         }
         Base::Image(image) => {
-            images.config(image).map(ImageConfig::as_stage_base).map_err(|cause| PlanError::BaseImage { image: image.clone(), cause, span: stage.from.span })?
+            let config = images.config(image).map(ImageConfig::as_stage_base).map_err(|cause| PlanError::BaseImage {
+                image: image.clone(),
+                cause,
+                span: stage.from.span,
+            })?;
+            check_base_platform(image, &config, &node.platform).map_err(|cause| PlanError::BaseImage { image: image.clone(), cause, span: stage.from.span })?;
+            config
         }
     };
     let mut planner = Planner {
@@ -139,11 +163,36 @@ pub fn plan_stage(
         index: node.index,
         name: node.name.clone(),
         base: node.base.clone(),
+        platform: node.platform.clone(),
         base_config,
         steps: planner.steps,
         config: planner.config,
         author: planner.author,
     })
+}
+
+/// A `FROM scratch` config for the stage's platform.
+fn scratch_for(platform: &Platform) -> ImageConfig {
+    let mut config = ImageConfig::scratch("");
+    config.os.clone_from(&platform.os);
+    config.architecture.clone_from(&platform.architecture);
+    config.variant.clone_from(&platform.variant);
+    config
+}
+
+/// A stage for another platform than the host's must not start from an
+/// image of the wrong one: the store holds one platform per name, and
+/// running amd64 binaries as "arm64" would build a lying image. Host
+/// stages keep accepting any base, as before.
+fn check_base_platform(image: &str, config: &ImageConfig, platform: &Platform) -> Result<(), BaseImageError> {
+    if platform.is_host() || (config.os == platform.os && config.architecture == platform.architecture) {
+        return Ok(());
+    }
+    Err(BaseImageError::WrongPlatform(Box::new(PlatformMismatch {
+        image: image.to_owned(),
+        stored: format!("{}/{}", config.os, config.architecture),
+        wanted: platform.clone(),
+    })))
 }
 
 fn parse_trigger(trigger: &str) -> Result<Instruction, String> {

@@ -240,3 +240,52 @@ fn a_missing_base_image_is_a_typed_error_naming_the_image() {
     assert!(matches!(&err, PlanError::BaseImage { image, cause: BaseImageError::NotFound, .. } if image == "nope"), "{err:?}");
     assert_eq!(err.to_string(), "base image nope: not found");
 }
+
+fn for_platform(dockerfile: &str, platform: &str) -> Result<BuildPlan, PlanError> {
+    let file = crate::syntax::parse(dockerfile).unwrap();
+    let options = PlanOptions { target: None, build_args: Default::default(), platform: platform.parse().unwrap() };
+    plan(&file, &options, &Images)
+}
+
+const CROSS: &str = "\
+FROM --platform=$BUILDPLATFORM scratch AS build
+ARG TARGETPLATFORM BUILDARCH
+RUN echo $TARGETPLATFORM $BUILDARCH
+FROM build AS more
+FROM --platform=linux/arm/v7 scratch AS pinned
+FROM scratch
+COPY --from=build /out /out
+RUN echo [$TARGETARCH]
+ARG TARGETARCH
+RUN echo $TARGETARCH
+";
+
+#[test]
+fn stages_build_for_their_from_platform_else_the_target() {
+    let plan = for_platform(CROSS, "linux/riscv64").unwrap();
+    let platforms: Vec<String> = plan.stages.iter().flatten().map(|s| s.platform.to_string()).collect();
+    let host = Platform::host().to_string();
+    assert_eq!(plan.graph.stages.iter().map(|s| s.platform.to_string()).collect::<Vec<_>>(), [host.as_str(), &host, "linux/arm/v7", "linux/riscv64"]);
+    assert_eq!(platforms, [host.as_str(), "linux/riscv64"], "only needed stages are planned");
+    let last = plan.ordered().last().unwrap();
+    assert_eq!(last.base_config.architecture, "riscv64", "scratch takes the stage's platform");
+    let runs: Vec<String> = last
+        .steps
+        .iter()
+        .filter_map(|s| if let Op::Run(run) = &s.op { Some(run.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")) } else { None })
+        .collect();
+    assert!(!runs[0].contains("TARGETARCH"), "not visible before ARG: {runs:?}");
+    assert!(runs[1].contains("TARGETARCH=riscv64"), "{runs:?}");
+    let build = plan.ordered().next().unwrap();
+    let Op::Run(run) = &build.steps.iter().find(|s| matches!(s.op, Op::Run(_))).unwrap().op else { unreachable!() };
+    assert!(run.env.iter().any(|(k, v)| k == "TARGETPLATFORM" && v == "linux/riscv64"), "TARGETPLATFORM is the target in a BUILDPLATFORM stage");
+}
+
+#[test]
+fn bad_from_platforms_and_foreign_bases_are_located_errors() {
+    let bad = for_platform("FROM --platform=linux scratch\n", "linux/arm64").unwrap_err();
+    assert!(matches!(bad, PlanError::Platform { .. }) && bad.span().is_some(), "{bad}");
+    let foreign = for_platform("FROM busybox\n", "linux/riscv64").unwrap_err().to_string();
+    assert!(foreign.contains("strata pull --platform linux/riscv64 busybox"), "{foreign}");
+    assert!(for_platform("FROM --platform=$BUILDPLATFORM busybox\n", "linux/riscv64").is_ok(), "a host stage takes its base as stored");
+}

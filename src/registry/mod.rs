@@ -19,6 +19,7 @@ pub mod endpoint;
 #[cfg(test)]
 mod fake;
 mod images;
+mod index;
 mod pull;
 mod push;
 
@@ -29,6 +30,7 @@ pub use client::{Client, ClientOptions};
 pub use credentials::{Credentials, CredentialsError, DockerConfig};
 pub use endpoint::Endpoint;
 pub use images::{RegistryAccess, RegistryImages};
+pub use index::push_index;
 pub use pull::{pull, PlatformChoice, PullOptions, Pulled};
 pub use push::{push, PushOptions, Pushed};
 

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::client::{read_document, Body, Client, ClientOptions};
 use super::{media, RegistryError, Transfer, TransferProgress};
 use crate::digest::Digest;
-use crate::image::{descriptor_digest as parse_digest, host_architecture, Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, Reference};
+use crate::image::{
+    descriptor_digest as parse_digest, host_architecture, Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, OciPlatform as Platform, Reference,
+};
 use crate::layer::{self, Compression};
 use crate::store::{BlobWriter, LayerRecord, Store, StoreError, StoredImage};
 

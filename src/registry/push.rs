@@ -78,6 +78,19 @@ pub(super) enum Sent {
 /// Pushes the stored image `image` as `target` (which names a tag).
 pub fn push(store: &Store, image: &StoredImage, target: &Reference, options: &PushOptions, progress: &dyn TransferProgress) -> Result<Pushed, RegistryError> {
     let tag = target.tag.clone().ok_or_else(|| RegistryError::NoTag(target.to_string()))?;
+    push_as(store, image, target, Some(&tag), options, progress).map(|(pushed, _)| pushed)
+}
+
+/// Pushes the image's blobs and its manifest, under `tag` or else under
+/// its own digest (a manifest an index will name); returns the manifest.
+pub(super) fn push_as(
+    store: &Store,
+    image: &StoredImage,
+    target: &Reference,
+    tag: Option<&str>,
+    options: &PushOptions,
+    progress: &dyn TransferProgress,
+) -> Result<(Pushed, Manifest), RegistryError> {
     let manifest = distributable_manifest(store, image)?;
     let mut outgoing = Vec::new();
     for (digest, size, _) in manifest.layers().map_err(StoreError::from)? {
@@ -94,11 +107,12 @@ pub fn push(store: &Store, image: &StoredImage, target: &Reference, options: &Pu
     outgoing.push(Outgoing { digest: image.config_digest, size: config_size, path: store.blobs.path(&image.config_digest), mount_from: None });
     let uploader = Uploader { client: &client, progress, chunk_size: options.chunk_size.max(1) };
     let sent = crate::parallel::for_each(&outgoing, options.jobs, |blob| uploader.blob(blob))?;
-    let digest = put_manifest(&client, &tag, &manifest)?;
+    let reference = tag.map_or_else(|| Digest::of(&manifest.bytes).to_string(), str::to_owned);
+    let digest = put_manifest(&client, &reference, &manifest)?;
     let blobs: Vec<Digest> = outgoing.iter().map(|b| b.digest).collect();
     store.add_blob_source(&blobs, &target.name())?;
     let count = |kind| sent.iter().filter(|s| **s == kind).count();
-    Ok(Pushed { digest, uploaded: count(Sent::Uploaded), existing: count(Sent::Existing), mounted: count(Sent::Mounted) })
+    Ok((Pushed { digest, uploaded: count(Sent::Uploaded), existing: count(Sent::Existing), mounted: count(Sent::Mounted) }, manifest))
 }
 
 /// The stored manifest when every layer blob is compressed; else a new

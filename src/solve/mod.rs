@@ -185,6 +185,16 @@ pub enum SolveError {
     /// The build's private network could not be set up.
     #[error(transparent)]
     Network(#[from] crate::exec::NetworkError),
+    /// A stage for a foreign platform has RUN steps and no emulator.
+    #[error("stage {stage} builds for {platform}: {cause}")]
+    Emulation {
+        /// The stage's name (or `stage-N`).
+        stage: String,
+        /// The stage's platform.
+        platform: String,
+        /// What is missing, and the command to add it.
+        cause: Box<crate::exec::EmulationError>,
+    },
 }
 
 impl SolveError {

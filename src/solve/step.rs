@@ -17,11 +17,26 @@ use crate::store::{LayerRecord, UpperAfterCommit};
 
 type Layer = (Digest, LayerRecord);
 
+/// A stage for another architecture runs its RUN steps under a registered
+/// qemu handler; without one it fails before its first step, saying how to
+/// register one.
+fn check_emulation(stage: &StagePlan, label: &str) -> Result<(), SolveError> {
+    if stage.platform.is_host() || !stage.steps.iter().any(|s| matches!(s.op, Op::Run(_))) {
+        return Ok(());
+    }
+    crate::exec::emulator(&stage.platform.architecture).map(drop).map_err(|cause| SolveError::Emulation {
+        stage: label.to_owned(),
+        platform: stage.platform.to_string(),
+        cause: Box::new(cause),
+    })
+}
+
 impl Solver<'_> {
     /// Builds one stage; returns its end state, cache hits and steps run.
     pub(super) fn stage(&self, stage: &StagePlan, results: &[Option<StageState>]) -> Result<(StageState, usize, usize), SolveError> {
         let mut state = self.base_state(stage, results)?;
         let label = stage.name.clone().unwrap_or_else(|| format!("stage-{}", stage.index));
+        check_emulation(stage, &label)?;
         let no_cache = self.options.no_cache || stage.name.as_ref().is_some_and(|n| self.options.no_cache_filter.contains(n));
         let filesystem_steps = stage.steps.iter().filter(|s| touches_filesystem(&s.op)).count();
         let (mut position, mut hits) = (0, 0);

@@ -28,6 +28,8 @@ pub struct ImportOptions {
     /// At most this many bytes of tar stream (the free space of the store's
     /// filesystem bounds it anyway).
     pub max_size: Option<u64>,
+    /// `--platform`: the platform the rootfs is for (default: this machine's).
+    pub platform: Option<crate::image::Platform>,
 }
 
 /// An image with its documents, as stored.
@@ -106,6 +108,11 @@ impl Store {
         self.snapshots.adopt(&rootfs, &info.diff_id)?;
         let created = now_rfc3339();
         let mut config = ImageConfig::empty(&created);
+        if let Some(platform) = &options.platform {
+            config.os.clone_from(&platform.os);
+            config.architecture.clone_from(&platform.architecture);
+            config.variant.clone_from(&platform.variant);
+        }
         for change in &options.changes {
             change.apply(&mut config.config);
         }

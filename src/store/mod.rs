@@ -26,6 +26,7 @@ mod images;
 mod layers;
 mod lease;
 mod lock;
+mod manifest_lists;
 mod meta;
 mod reserve;
 mod snapshots;
@@ -41,6 +42,7 @@ pub use images::{layer_in, source_date_epoch, GcReport, ImageEntry, ImportOption
 pub use layers::UpperAfterCommit;
 pub use lease::Lease;
 pub use lock::Lock;
+pub use manifest_lists::{ListEntry, ManifestList, OCI_INDEX_MEDIA_TYPE};
 pub use meta::{ImageRecord, LayerRecord, Meta};
 pub use reserve::{free_space, Reserve};
 pub use snapshots::{remove_tree, tree_bytes, Snapshots};
@@ -158,6 +160,19 @@ pub enum StoreError {
     /// characters); holds the name as given.
     #[error("invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
     BadContainerName(String),
+    /// `manifest create` was given two images for one platform.
+    #[error("images {first} and {second} are both for {platform}: a manifest list holds one image per platform")]
+    DuplicatePlatform {
+        /// The platform both are for.
+        platform: String,
+        /// The first image's short ID.
+        first: String,
+        /// The second image's short ID.
+        second: String,
+    },
+    /// No manifest list has this name; holds the name.
+    #[error("no such manifest list: {0} (make one with `strata manifest create`)")]
+    NoSuchManifestList(String),
 }
 
 impl From<redb::Error> for StoreError {

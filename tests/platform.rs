@@ -1,0 +1,191 @@
+//! Builds for another platform: an arm64 busybox base (Debian's
+//! busybox-static for arm64, imported with `import --platform`), a native
+//! `FROM --platform=$BUILDPLATFORM` stage beside an emulated one, RUN under
+//! qemu through binfmt_misc, and the cache on a rebuild.
+//!
+//! Needs root, overlayfs, the arm64 package in the test cache and the
+//! qemu-aarch64 handler: `bash tests/deps.sh` sets all of it up. A missing
+//! piece fails the test, saying so.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::build::cached_steps;
+use support::{tar_dir, TestRoot};
+
+/// Where tests/deps.sh keeps the arm64 busybox-static package.
+fn test_cache() -> PathBuf {
+    std::env::var_os("STRATA_TEST_CACHE").map_or_else(|| PathBuf::from("/var/cache/strata-test"), PathBuf::from)
+}
+
+/// The arm64 `busybox` binary, unpacked from the cached package into `scratch`.
+fn arm64_busybox(scratch: &Path) -> PathBuf {
+    let cache = test_cache();
+    let deb = fs_err::read_dir(&cache)
+        .ok()
+        .and_then(|entries| {
+            entries.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("_arm64.deb") && p.to_string_lossy().contains("busybox-static"))
+        })
+        .unwrap_or_else(|| panic!("no busybox-static arm64 package in {}: run `bash tests/deps.sh`", cache.display()));
+    let status = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(scratch).status().expect("run dpkg-deb");
+    assert!(status.success(), "dpkg-deb -x {}", deb.display());
+    scratch.join("bin/busybox")
+}
+
+/// Fails unless binfmt_misc runs arm64 binaries through qemu with the F flag.
+fn require_qemu() {
+    let handler = fs_err::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").unwrap_or_default();
+    assert!(
+        handler.starts_with("enabled") && handler.lines().any(|l| l.starts_with("flags:") && l.contains('F')),
+        "no qemu-aarch64 binfmt_misc handler with the F flag: run `bash tests/deps.sh` (installs qemu-user-static and binfmt-support)"
+    );
+}
+
+/// Imports an arm64 busybox as `name` (`import --platform linux/arm64`).
+fn import_arm64(root: &TestRoot, name: &str) {
+    let unpacked = root.scratch("arm64-deb");
+    let binary = arm64_busybox(&unpacked);
+    let rootfs = root.scratch("arm64-rootfs");
+    for dir in ["bin", "tmp", "etc"] {
+        fs_err::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    fs_err::copy(&binary, rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "uname", "cat", "echo", "mkdir", "ls"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    let tarball = root.scratch("arm64.tar.gz");
+    tar_dir(&rootfs, &tarball, true);
+    root.import(&tarball, name, &["--platform", "linux/arm64", "-c", "ENV PATH=/bin"]);
+}
+
+const CROSS: &str = "\
+FROM --platform=$BUILDPLATFORM busybox:latest AS build
+ARG TARGETPLATFORM TARGETARCH BUILDPLATFORM
+RUN mkdir /out && uname -m > /out/build-arch && echo \"$BUILDPLATFORM $TARGETPLATFORM $TARGETARCH\" > /out/platforms
+
+FROM busybox:arm64
+COPY --from=build /out /out
+RUN uname -m > /out/arch && cat /out/build-arch /out/platforms /out/arch
+";
+
+#[test]
+fn an_arm64_build_runs_emulated_beside_a_native_build_stage() {
+    require_qemu();
+    let root = TestRoot::new();
+    root.busybox();
+    import_arm64(&root, "busybox:arm64");
+    assert_eq!(root.inspect("busybox:arm64")["Architecture"], "arm64");
+    let run = root.build(CROSS, &[], &["--platform", "linux/arm64", "-t", "cross:arm64"]).success();
+    let log = run.stderr;
+    assert!(log.contains("x86_64\n") || log.contains(" x86_64"), "the build stage runs natively:\n{log}");
+    assert!(log.contains("linux/amd64 linux/arm64 arm64"), "the build stage sees the target platform:\n{log}");
+    assert!(log.contains("aarch64"), "the arm64 RUN runs under qemu:\n{log}");
+    let image = root.inspect("cross:arm64");
+    assert_eq!(image["Architecture"], "arm64");
+    assert_eq!(image["Os"], "linux");
+    let rootfs = root.rootfs("cross:arm64");
+    assert_eq!(fs_err::read_to_string(rootfs.join("out/arch")).unwrap(), "aarch64\n");
+    let again = root.build(CROSS, &[], &["--platform", "linux/arm64", "-t", "cross:arm64"]).success();
+    assert_eq!(cached_steps(&again.stderr), 3, "a rebuild is fully cached:\n{}", again.stderr);
+}
+
+#[test]
+fn a_host_build_of_the_same_file_does_not_share_the_emulated_steps() {
+    require_qemu();
+    let root = TestRoot::new();
+    root.busybox();
+    import_arm64(&root, "busybox:arm64");
+    let dockerfile =
+        "FROM --platform=$BUILDPLATFORM busybox:latest AS build\nRUN uname -m > /arch\nFROM build\nARG TARGETARCH\nRUN echo $TARGETARCH > /target\n";
+    root.build(dockerfile, &[], &["--platform", "linux/arm64", "-t", "a:1"]).success();
+    let host = root.build(dockerfile, &[], &["-t", "b:1"]).success();
+    assert_eq!(cached_steps(&host.stderr), 1, "the build stage is shared, the TARGETARCH step is not:\n{}", host.stderr);
+}
+
+#[test]
+fn a_foreign_stage_on_a_host_image_and_bad_platforms_are_refused() {
+    let root = TestRoot::new();
+    root.busybox();
+    root.build("FROM busybox:latest\nRUN true\n", &[], &["--platform", "linux/s390x"]).failure().says("strata pull --platform linux/s390x busybox:latest");
+    root.build("FROM --platform=nope busybox:latest\n", &[], &[]).failure().says("invalid platform \"nope\"");
+    for (flag, says) in [("linux", "expected OS/ARCH[/VARIANT]"), ("linux/arm64,linux/amd64", "strata manifest create")] {
+        let usage = root.build("FROM scratch\n", &[], &["--platform", flag]);
+        assert_eq!(usage.code, Some(2), "a usage error: {usage:?}");
+        usage.says(says);
+    }
+}
+
+/// Switches a binfmt_misc handler off until dropped.
+struct HandlerOff(PathBuf);
+
+impl HandlerOff {
+    fn new(name: &str) -> HandlerOff {
+        let path = Path::new("/proc/sys/fs/binfmt_misc").join(name);
+        fs_err::write(&path, "0").unwrap_or_else(|e| panic!("switch off {}: {e} (run `bash tests/deps.sh` as root)", path.display()));
+        HandlerOff(path)
+    }
+}
+
+impl Drop for HandlerOff {
+    fn drop(&mut self) {
+        let _ = fs_err::write(&self.0, "1");
+    }
+}
+
+#[test]
+fn a_foreign_run_without_a_handler_names_the_command_to_register_one() {
+    let root = TestRoot::new();
+    // Only this test builds for s390x: its handler is off for a moment.
+    let _off = HandlerOff::new("qemu-s390x");
+    root.build("FROM --platform=linux/s390x scratch\nRUN true\n", &[], &[]).failure().says("update-binfmts --enable qemu-s390x");
+}
+
+/// `skopeo ARGS…`, panicking with its stderr on failure; returns stdout.
+fn skopeo(args: &[&str]) -> Vec<u8> {
+    let output = Command::new("skopeo").args(args).output().expect("run skopeo (tests/deps.sh installs it)");
+    assert!(output.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output.stdout
+}
+
+#[test]
+fn two_platform_builds_join_into_an_index_pushed_with_every_manifest() {
+    require_qemu();
+    let root = TestRoot::new();
+    root.busybox();
+    import_arm64(&root, "busybox:arm64");
+    let dockerfile = "\
+FROM --platform=$BUILDPLATFORM busybox:latest AS build
+ARG TARGETARCH
+RUN echo built for $TARGETARCH > /note
+FROM busybox:$TARGETARCH
+COPY --from=build /note /note
+RUN uname -m > /arch
+";
+    let host_arch = root.inspect("busybox:latest")["Architecture"].as_str().unwrap().to_owned();
+    root.ok(&["tag", "busybox:latest", &format!("busybox:{host_arch}")]);
+    root.build(dockerfile, &[], &["-t", "app:amd64"]).success();
+    root.build(dockerfile, &[], &["--platform", "linux/arm64", "-t", "app:arm64"]).success();
+    let registry = support::registry::Registry::start();
+    let name = format!("{}/app:multi", registry.host());
+    root.ok(&["manifest", "create", &name, "app:amd64", "app:arm64"]);
+    let index: serde_json::Value = serde_json::from_str(&root.ok(&["manifest", "inspect", &name])).unwrap();
+    let archs: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    assert_eq!(archs, [host_arch.as_str(), "arm64"]);
+    root.ok(&["manifest", "push", &name]);
+    let raw: serde_json::Value = serde_json::from_slice(&skopeo(&["inspect", "--tls-verify=false", "--raw", &format!("docker://{name}")])).unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2, "{raw}");
+    let layout = root.scratch("arm64-layout");
+    skopeo(&["copy", "--src-tls-verify=false", "--override-arch", "arm64", &format!("docker://{name}"), &format!("oci:{}:arm64", layout.display())]);
+    let bundle = root.scratch("arm64-bundle");
+    let output =
+        Command::new("umoci").args(["unpack", "--image", &format!("{}:arm64", layout.display()), bundle.to_str().unwrap()]).output().expect("run umoci");
+    assert!(output.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&output.stderr));
+    let rootfs = bundle.join("rootfs");
+    let elf = fs_err::read(rootfs.join("bin/busybox")).unwrap();
+    assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 183, "e_machine of the arm64 image's busybox is EM_AARCH64");
+    assert_eq!(fs_err::read_to_string(rootfs.join("arch")).unwrap(), "aarch64\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("note")).unwrap(), "built for arm64\n");
+}
