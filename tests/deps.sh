@@ -29,3 +29,8 @@ done
 # Rootless NAT (slirp4netns, pasta) opens /dev/net/tun as the user: udev
 # makes it 0666 on a stock system; some machines leave it 0600.
 [ -c /dev/net/tun ] && chmod 0666 /dev/net/tun
+# A second user without subordinate ids: strata maps only its own uid.
+id -u strata-nosubid >/dev/null 2>&1 || useradd --create-home --shell /bin/sh strata-nosubid
+for file in /etc/subuid /etc/subgid; do
+  sed -i '/^strata-nosubid:/d' "$file"
+done
