@@ -62,7 +62,9 @@ fn builds_and_pushes_in_an_unprivileged_container() {
 
     let context = host.scratch("inner");
     std::fs::create_dir_all(&context).unwrap();
-    let dockerfile = format!("FROM {reg}/busybox:1\nCOPY a /a\nRUN --mount=type=cache,target=/cache echo run >> /cache/log && cat /a /cache/log > /out && chown 1000 /out\n");
+    let dockerfile = format!(
+        "FROM {reg}/busybox:1\nCOPY a /a\nRUN --mount=type=cache,target=/cache echo run >> /cache/log && cat /a /cache/log > /out && chown 1000 /out\n"
+    );
     std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
     std::fs::write(context.join("a"), "from the context\n").unwrap();
     let (cache, app) = (format!("type=registry,ref={reg}/cache:1"), format!("{reg}/app:1"));
