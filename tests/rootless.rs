@@ -60,7 +60,9 @@ fn build_with_run_copy_and_a_cache_mount() {
     let root = rootless();
     let dockerfile =
         "FROM busybox:latest\nCOPY src /src\nRUN --mount=type=cache,target=/cache cat /src/a >> /cache/log && wc -l < /cache/log > /count && id -u > /uid\n";
-    root.build(dockerfile, &[("src/a", "one\n")], &["-t", "app"]).success();
+    let first = root.build(dockerfile, &[("src/a", "one\n")], &["-t", "app"]).success();
+    let says = format!("rootless: a user namespace mapping uid 0 → host {}, 1…65535 → host", root.user_uid());
+    assert!(first.stderr.lines().next().is_some_and(|l| l.contains(&says) && l.contains("snapshotter overlay (userxattr)")), "{}", first.stderr);
     root.write_context("", &[("src/a", "two\n")]);
     root.build(dockerfile, &[], &["-t", "app"]).success();
     let rootfs = root.rootfs("app");

@@ -183,6 +183,28 @@ fn write_map(path: &Path, map: &str) -> Result<(), UsernsError> {
     std::fs::write(path, map).map_err(|e| UsernsError::Map { tool: path.display().to_string(), reason: e.to_string() })
 }
 
+/// A line saying that this process runs rootless and how its ids are
+/// mapped (from `/proc/self/uid_map`); `None` in the host's namespace.
+pub fn describe() -> Option<String> {
+    if !crate::layer::in_user_namespace() {
+        return None;
+    }
+    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    let ranges: Vec<String> = map
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<u64> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            let [inside, outside, count] = f[..] else { return None };
+            Some(if count == 1 {
+                format!("{inside} → host {outside}")
+            } else {
+                format!("{inside}…{} → host {outside}…{}", inside + count - 1, outside + count - 1)
+            })
+        })
+        .collect();
+    Some(format!("rootless: a user namespace mapping uid {}", ranges.join(", ")))
+}
+
 /// What is likely behind a refused user namespace (or a refused mount
 /// inside one), with the fix.
 pub fn diagnose(cause: &std::io::Error) -> String {
