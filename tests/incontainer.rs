@@ -23,9 +23,9 @@ const SECURITY: &[&str] = &["--security-opt", "seccomp=unconfined", "--security-
 fn strata_image(host: &TestRoot) -> std::path::PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let context = host.scratch("self");
-    std::fs::create_dir_all(context.join("image")).unwrap();
+    fs_err::create_dir_all(context.join("image")).unwrap();
     for file in ["Dockerfile", ".dockerignore", "image/gather.sh"] {
-        std::fs::copy(repo.join(file), context.join(file)).unwrap();
+        fs_err::copy(repo.join(file), context.join(file)).unwrap();
     }
     let output = Command::new("sh").arg(context.join("image/gather.sh")).arg(support::strata_binary()).output().expect("run image/gather.sh");
     assert!(output.status.success(), "image/gather.sh: {}", String::from_utf8_lossy(&output.stderr));
@@ -61,12 +61,12 @@ fn builds_and_pushes_in_an_unprivileged_container() {
     docker.ok(&["load", "-i", archive.to_str().unwrap()]);
 
     let context = host.scratch("inner");
-    std::fs::create_dir_all(&context).unwrap();
+    fs_err::create_dir_all(&context).unwrap();
     let dockerfile = format!(
         "FROM {reg}/busybox:1\nCOPY a /a\nRUN --mount=type=cache,target=/cache echo run >> /cache/log && cat /a /cache/log > /out && chown 1000 /out\n"
     );
-    std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
-    std::fs::write(context.join("a"), "from the context\n").unwrap();
+    fs_err::write(context.join("Dockerfile"), dockerfile).unwrap();
+    fs_err::write(context.join("a"), "from the context\n").unwrap();
     let (cache, app) = (format!("type=registry,ref={reg}/cache:1"), format!("{reg}/app:1"));
     let first = run_build(&docker, &host.scratch("volume-1"), &context, &["--cache-to", &cache, "--push", "-t", &app]);
     assert!(first.contains(&format!("pushed {app}")), "{first}");
@@ -78,5 +78,5 @@ fn builds_and_pushes_in_an_unprivileged_container() {
     let check = TestRoot::new();
     check.ok(&["pull", &app]);
     let rootfs = check.rootfs(&app);
-    assert_eq!(std::fs::read_to_string(rootfs.join("out")).unwrap(), "from the context\nrun\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("out")).unwrap(), "from the context\nrun\n");
 }

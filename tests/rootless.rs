@@ -67,13 +67,13 @@ fn build_with_run_copy_and_a_cache_mount() {
     root.build(dockerfile, &[], &["-t", "app"]).success();
     let rootfs = root.rootfs("app");
     // The cache mount kept the first build's line; the container ran as its root.
-    assert_eq!(std::fs::read_to_string(rootfs.join("count")).unwrap().trim(), "2");
-    assert_eq!(std::fs::read_to_string(rootfs.join("uid")).unwrap().trim(), "0");
+    assert_eq!(fs_err::read_to_string(rootfs.join("count")).unwrap().trim(), "2");
+    assert_eq!(fs_err::read_to_string(rootfs.join("uid")).unwrap().trim(), "0");
     let again = root.build(dockerfile, &[], &["-t", "app"]).success();
     assert_eq!(cached_steps(&again.stderr), 2, "{}", again.stderr);
     // The store stays the user's on the host.
     for path in [root.root.clone(), root.root.join("blobs"), root.root.join("snapshots")] {
-        assert_eq!(std::fs::metadata(&path).unwrap().uid(), root.user_uid(), "{} belongs to the user", path.display());
+        assert_eq!(fs_err::metadata(&path).unwrap().uid(), root.user_uid(), "{} belongs to the user", path.display());
     }
 }
 
@@ -98,7 +98,7 @@ fn push_and_pull_against_a_local_registry() {
     let other = TestRoot::rootless();
     other.ok(&["pull", &reference]);
     let rootfs = other.rootfs(&reference);
-    assert_eq!(std::fs::read_to_string(rootfs.join("p")).unwrap(), "pushed\n");
+    assert_eq!(fs_err::read_to_string(rootfs.join("p")).unwrap(), "pushed\n");
 }
 
 #[test]

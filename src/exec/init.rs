@@ -212,7 +212,7 @@ fn switch_user(user: &User) -> io::Result<()> {
 }
 
 fn setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+    fs_err::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// The command and environment as C strings; a NUL byte (which the parent

@@ -16,7 +16,7 @@ pub struct IdRange {
 /// The first range of `user` (by name or numeric id) in `file`, if any;
 /// a missing or unreadable file has none.
 pub fn subordinate_range(file: &Path, user: &str, id: u32) -> Option<IdRange> {
-    let text = std::fs::read_to_string(file).ok()?;
+    let text = fs_err::read_to_string(file).ok()?;
     let id = id.to_string();
     text.lines().filter_map(parse_line).find(|(owner, _)| *owner == user || *owner == id).map(|(_, range)| range)
 }
@@ -40,7 +40,7 @@ mod tests {
     fn finds_the_users_range_by_name_or_uid() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("subuid");
-        std::fs::write(&file, "# comment\nalice:100000:65536\n1002:300000:1000\nbroken\nbob:x:1\n").unwrap();
+        fs_err::write(&file, "# comment\nalice:100000:65536\n1002:300000:1000\nbroken\nbob:x:1\n").unwrap();
         assert_eq!(subordinate_range(&file, "alice", 1001), Some(IdRange { start: 100000, count: 65536 }));
         assert_eq!(subordinate_range(&file, "carol", 1002), Some(IdRange { start: 300000, count: 1000 }));
         assert_eq!(subordinate_range(&file, "bob", 1003), None);

@@ -53,7 +53,7 @@ pub enum UsernsError {
 /// Whether this process lacks what building needs (mounting), so it must
 /// re-execute itself in a user namespace. False inside that namespace.
 pub fn needs_user_namespace() -> bool {
-    !std::fs::read_to_string("/proc/self/status").is_ok_and(|status| has_capability(&status, CAP_SYS_ADMIN))
+    !fs_err::read_to_string("/proc/self/status").is_ok_and(|status| has_capability(&status, CAP_SYS_ADMIN))
 }
 
 fn has_capability(status: &str, bit: u32) -> bool {
@@ -180,7 +180,7 @@ fn run_map_tool(tool: &Path, pid: i32, own: u32, range: &IdRange) -> Result<(), 
 }
 
 fn write_map(path: &Path, map: &str) -> Result<(), UsernsError> {
-    std::fs::write(path, map).map_err(|e| UsernsError::Map { tool: path.display().to_string(), reason: e.to_string() })
+    fs_err::write(path, map).map_err(|e| UsernsError::Map { tool: path.display().to_string(), reason: e.to_string() })
 }
 
 /// A line saying that this process runs rootless and how its ids are
@@ -189,7 +189,7 @@ pub fn describe() -> Option<String> {
     if !crate::layer::in_user_namespace() {
         return None;
     }
-    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    let map = fs_err::read_to_string("/proc/self/uid_map").ok()?;
     let ranges: Vec<String> = map
         .lines()
         .filter_map(|l| {
@@ -208,7 +208,7 @@ pub fn describe() -> Option<String> {
 /// What is likely behind a refused user namespace (or a refused mount
 /// inside one), with the fix.
 pub fn diagnose(cause: &std::io::Error) -> String {
-    diagnose_with(cause, &|path| std::fs::read_to_string(path).ok())
+    diagnose_with(cause, &|path| fs_err::read_to_string(path).ok())
 }
 
 fn diagnose_with(cause: &std::io::Error, read: &dyn Fn(&str) -> Option<String>) -> String {

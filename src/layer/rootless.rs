@@ -14,7 +14,7 @@ const INITIAL_UID_MAP: [&str; 3] = ["0", "0", "4294967295"];
 /// with [`OVERLAY_USER_OPAQUE_XATTR`]).
 pub fn in_user_namespace() -> bool {
     static NESTED: OnceLock<bool> = OnceLock::new();
-    *NESTED.get_or_init(|| match std::fs::read_to_string("/proc/self/uid_map") {
+    *NESTED.get_or_init(|| match fs_err::read_to_string("/proc/self/uid_map") {
         Ok(map) => !is_initial_map(&map),
         // No procfs: nothing tells otherwise, keep the root behaviour.
         Err(_) => false,

@@ -62,10 +62,10 @@ fn check_setup(user: &str) {
     }
     if user == ROOTLESS_USER {
         for file in ["/etc/subuid", "/etc/subgid"] {
-            let text = std::fs::read_to_string(file).unwrap_or_default();
+            let text = fs_err::read_to_string(file).unwrap_or_default();
             assert!(text.lines().any(|l| l.starts_with(&format!("{user}:"))), "{user} has no range in {file}: run `bash tests/deps.sh`");
         }
     }
-    let tun = std::fs::metadata("/dev/net/tun").map(|m| m.permissions().mode() & 0o666);
+    let tun = fs_err::metadata("/dev/net/tun").map(|m| m.permissions().mode() & 0o666);
     assert_eq!(tun.ok(), Some(0o666), "/dev/net/tun must be usable by every user (mode 0666) for slirp4netns: run `bash tests/deps.sh`");
 }
