@@ -29,3 +29,22 @@ if [ $# -eq 0 ]; then
   [ -e /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64
 fi
+# An unprivileged user with subordinate ids for the rootless suite (uidmap
+# provides newuidmap/newgidmap). Idempotent like the packages above.
+rootless_user=strata-test
+dpkg-query -W -f='${Status}' uidmap 2>/dev/null | grep -q 'install ok installed' || {
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends uidmap
+}
+id -u "$rootless_user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$rootless_user"
+for file in /etc/subuid /etc/subgid; do
+  grep -q "^$rootless_user:" "$file" 2>/dev/null || echo "$rootless_user:200000:65536" >>"$file"
+done
+# Rootless NAT (slirp4netns, pasta) opens /dev/net/tun as the user: udev
+# makes it 0666 on a stock system; some machines leave it 0600.
+[ -c /dev/net/tun ] && chmod 0666 /dev/net/tun
+# A second user without subordinate ids: strata maps only its own uid.
+id -u strata-nosubid >/dev/null 2>&1 || useradd --create-home --shell /bin/sh strata-nosubid
+for file in /etc/subuid /etc/subgid; do
+  sed -i '/^strata-nosubid:/d' "$file"
+done

@@ -443,6 +443,15 @@ pub enum SnapshotterChoice {
 
 impl SnapshotterChoice {
     pub(super) fn resolve(self, store: &Store) -> Result<Snapshotter, CliError> {
+        let chosen = self.pick(store)?;
+        if let Some(rootless) = crate::exec::userns::describe() {
+            let how = if chosen == Snapshotter::Overlay { "overlay (userxattr)" } else { chosen.name() };
+            eprintln!("strata: {rootless}; snapshotter {how}");
+        }
+        Ok(chosen)
+    }
+
+    fn pick(self, store: &Store) -> Result<Snapshotter, CliError> {
         Ok(match self {
             SnapshotterChoice::Overlay => Snapshotter::Overlay,
             SnapshotterChoice::Native => Snapshotter::Native,

@@ -109,6 +109,9 @@ pub enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let root = store_root(cli.root);
+    if let Some(code) = rootless(&cli.command, &root) {
+        return code;
+    }
     let outcome = match cli.command {
         Command::Parse(args) => parse::run(&args),
         Command::Lint(args) => lint::run(&root, &args),
@@ -150,6 +153,24 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Re-runs the command in a user namespace when this process cannot mount
+/// (an ordinary user, or root in an unprivileged container): before the
+/// store is opened, so it and every mount live inside the namespace.
+/// `None` when the command runs here.
+fn rootless(command: &Command, root: &std::path::Path) -> Option<ExitCode> {
+    let local = matches!(command, Command::Parse(_) | Command::Login(_) | Command::Logout(_) | Command::Init | Command::Netns { .. });
+    if local || !crate::exec::userns::needs_user_namespace() {
+        return None;
+    }
+    match crate::exec::userns::reexec(root) {
+        Ok(code) => Some(ExitCode::from(u8::try_from(code).unwrap_or(1))),
+        Err(error) => {
+            eprintln!("strata: {error}");
+            Some(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// Whether ENOSPC is behind `error` (some layers carry it only as text).
 fn disk_full(error: &CliError) -> bool {
     let mut next: Option<&dyn std::error::Error> = Some(error);
@@ -167,7 +188,10 @@ fn disk_full(error: &CliError) -> bool {
 /// vanish with the process, even when it is killed. Done first, while the
 /// process has no other threads (unshare requires that).
 fn private_mounts() -> Result<(), CliError> {
-    crate::exec::private_mount_namespace().map_err(|e| CliError::Usage(format!("cannot enter a private mount namespace (strata build needs root): {e}")))
+    crate::exec::private_mount_namespace().map_err(|e| {
+        let why = if crate::layer::in_user_namespace() { crate::exec::userns::diagnose(&e) } else { "strata build needs root or a user namespace".to_owned() };
+        CliError::Usage(format!("cannot enter a private mount namespace: {e}\n{why}"))
+    })
 }
 
 fn open(root: &std::path::Path) -> Result<Store, CliError> {

@@ -25,9 +25,6 @@ use super::selected::Expected;
 use super::SourceFilter;
 use crate::pattern::PatternSet;
 
-/// Extended attributes never copied: overlayfs's own bookkeeping.
-const SKIPPED_XATTR_PREFIX: &[u8] = crate::layer::format::OVERLAY_XATTR_PREFIX.as_bytes();
-
 /// What applies to every entry of a copy.
 pub(super) struct Policy<'a> {
     /// `Some` to give every entry this owner (`--chown`, or 0:0 for the
@@ -328,7 +325,7 @@ impl<'a> Copier<'a> {
                 let written = io::copy(&mut input, &mut output).map_err(io_err("write"))?;
                 root::set_fd_meta(&output, owner.uid, owner.gid, mode, meta.atime, meta.mtime).map_err(io_err("set the metadata of"))?;
                 if let Ok(attributes) = root::read_xattrs(&input) {
-                    for (key, value) in attributes.iter().filter(|(k, _)| !k.as_encoded_bytes().starts_with(SKIPPED_XATTR_PREFIX)) {
+                    for (key, value) in attributes.iter().filter(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes())) {
                         // As BuildKit: an attribute the destination refuses is skipped.
                         let _ = root::write_xattr(&output, key, value);
                     }
@@ -369,7 +366,7 @@ fn dup_dir(dir: &Dir, rel: &Path) -> Result<Dir, CopyError> {
 /// the destination refuses are skipped.
 fn copy_xattrs_dir(src: &Dir, dst: &Dir) {
     let Ok(attributes) = src.xattrs() else { return };
-    for (key, value) in attributes.iter().filter(|(k, _)| !k.as_encoded_bytes().starts_with(SKIPPED_XATTR_PREFIX)) {
+    for (key, value) in attributes.iter().filter(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes())) {
         let _ = dst.set_xattr(key, value);
     }
 }

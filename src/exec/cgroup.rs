@@ -2,7 +2,9 @@
 //! used (peak memory, CPU time). cgroup v2 when the unified hierarchy has
 //! the controllers, else v1 (`memory`, `cpu`, `cpuacct`). The container's
 //! first process joins the group itself before it starts anything, so no
-//! process escapes it.
+//! process escapes it. Rootless, the group is made under the user's own
+//! (delegated) cgroup v2 subtree; without one, limits are refused and
+//! usage falls back to `getrusage` ([`ChildUsage`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 const ROOT: &str = "/sys/fs/cgroup";
+
+/// Why `--memory`/`--cpus` cannot be honoured without a delegated cgroup.
+const NO_DELEGATION: &str = "--memory and --cpus need a cgroup v2 subtree delegated to this user, and there is none: \
+run strata under `systemd-run --user --scope -p Delegate=yes`, or drop the limits \
+(each RUN's peak memory and CPU time are still measured, with getrusage)";
 
 /// Limits for a container.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -41,31 +48,12 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
-    /// Creates `strata/<name>` in each hierarchy strata uses and applies
-    /// `limits`. `Ok(None)` when this machine has no usable cgroup mount.
+    /// Creates `strata/<name>` in each hierarchy strata uses (rootless: in
+    /// the delegated subtree) and applies `limits`. `Ok(None)` when there is
+    /// no usable cgroup and no limits; limits without one are an error.
     pub fn create(name: &str, limits: &Limits) -> io::Result<Option<Cgroup>> {
-        let unified = Path::new(ROOT).join("cgroup.controllers");
-        let cgroup = if fs_err::read_to_string(&unified).is_ok_and(|c| c.contains("memory")) {
-            let dir = Path::new(ROOT).join("strata").join(name);
-            enable_v2_controllers(&Path::new(ROOT).join("strata"))?;
-            fs_err::create_dir_all(&dir)?;
-            Cgroup { dirs: vec![dir], unified: true }
-        } else if Path::new(ROOT).join("memory/cgroup.procs").exists() {
-            let mut dirs = Vec::new();
-            for controller in ["memory", "cpu", "cpuacct"] {
-                let base = Path::new(ROOT).join(controller);
-                // Co-mounted controllers (`cpu,cpuacct`) give the same
-                // directory twice: creating and joining it twice is harmless.
-                if base.join("cgroup.procs").exists() {
-                    let dir = base.join("strata").join(name);
-                    fs_err::create_dir_all(&dir)?;
-                    dirs.push(dir);
-                }
-            }
-            Cgroup { dirs, unified: false }
-        } else {
-            return Ok(None);
-        };
+        let made = if crate::layer::in_user_namespace() { rootless(name, limits)? } else { hierarchy(name)? };
+        let Some(cgroup) = made else { return Ok(None) };
         cgroup.apply(limits)?;
         Ok(Some(cgroup))
     }
@@ -148,4 +136,89 @@ fn enable_v2_controllers(parent: &Path) -> io::Result<()> {
     let _ = fs_err::write(Path::new(ROOT).join("cgroup.subtree_control"), "+memory +cpu");
     let _ = fs_err::write(parent.join("cgroup.subtree_control"), "+memory +cpu");
     Ok(())
+}
+
+/// `strata/<name>` in the host's hierarchies (as root).
+fn hierarchy(name: &str) -> io::Result<Option<Cgroup>> {
+    let unified = Path::new(ROOT).join("cgroup.controllers");
+    let cgroup = if fs_err::read_to_string(&unified).is_ok_and(|c| c.contains("memory")) {
+        let dir = Path::new(ROOT).join("strata").join(name);
+        enable_v2_controllers(&Path::new(ROOT).join("strata"))?;
+        fs_err::create_dir_all(&dir)?;
+        Cgroup { dirs: vec![dir], unified: true }
+    } else if Path::new(ROOT).join("memory/cgroup.procs").exists() {
+        let mut dirs = Vec::new();
+        for controller in ["memory", "cpu", "cpuacct"] {
+            let base = Path::new(ROOT).join(controller);
+            // Co-mounted controllers (`cpu,cpuacct`) give the same
+            // directory twice: creating and joining it twice is harmless.
+            if base.join("cgroup.procs").exists() {
+                let dir = base.join("strata").join(name);
+                fs_err::create_dir_all(&dir)?;
+                dirs.push(dir);
+            }
+        }
+        Cgroup { dirs, unified: false }
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(cgroup))
+}
+
+/// Rootless: the delegated group, or none; limits need one.
+fn rootless(name: &str, limits: &Limits) -> io::Result<Option<Cgroup>> {
+    let limited = limits.memory.is_some() || limits.cpus.is_some();
+    match delegated(name) {
+        Ok(Some(cgroup)) => Ok(Some(cgroup)),
+        Ok(None) | Err(_) if !limited => Ok(None),
+        Ok(None) | Err(_) => Err(io::Error::new(io::ErrorKind::PermissionDenied, NO_DELEGATION)),
+    }
+}
+
+/// Rootless: a sibling of this process's own cgroup v2 group, when that
+/// subtree is delegated (writable, with the memory controller on).
+fn delegated(name: &str) -> io::Result<Option<Cgroup>> {
+    let own = fs_err::read_to_string("/proc/self/cgroup")?;
+    let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::")) else { return Ok(None) };
+    let Some(parent) = Path::new(path.trim()).parent() else { return Ok(None) };
+    let base = Path::new(ROOT).join(parent.strip_prefix("/").unwrap_or(parent));
+    if !fs_err::read_to_string(base.join("cgroup.subtree_control")).is_ok_and(|c| c.contains("memory")) {
+        return Ok(None);
+    }
+    let dir = base.join(format!("strata-{name}"));
+    fs_err::create_dir(&dir)?;
+    Ok(Some(Cgroup { dirs: vec![dir], unified: true }))
+}
+
+/// What this process's finished children used, for steps without a
+/// cgroup: taken before a step, [`ChildUsage::since`] after it.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildUsage {
+    cpu: Duration,
+}
+
+impl ChildUsage {
+    /// The CPU time of every child waited for so far.
+    pub fn now() -> ChildUsage {
+        ChildUsage { cpu: children().map(|u| cpu_of(&u)).unwrap_or_default() }
+    }
+
+    /// What children finished since `self` used: CPU time, and the peak
+    /// RSS of the largest child so far (getrusage keeps only a maximum).
+    /// Concurrent steps share these counters, so the figures are
+    /// approximate.
+    pub fn since(self) -> Usage {
+        let Some(now) = children() else { return Usage::default() };
+        let peak = u64::try_from(now.max_rss()).ok().map(|kib| kib * 1024);
+        Usage { peak_memory: peak, cpu_time: Some(cpu_of(&now).saturating_sub(self.cpu)), out_of_memory: false }
+    }
+}
+
+fn children() -> Option<nix::sys::resource::Usage> {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).ok()
+}
+
+fn cpu_of(usage: &nix::sys::resource::Usage) -> Duration {
+    let time = |t: nix::sys::time::TimeVal| Duration::new(u64::try_from(t.tv_sec()).unwrap_or(0), u32::try_from(t.tv_usec()).unwrap_or(0) * 1000);
+    time(usage.user_time()) + time(usage.system_time())
 }

@@ -269,7 +269,7 @@ fn prune_copied_up_parents(upper: &Path, lowers: &[PathBuf], target: &Path) -> i
         // point (`/run/secrets`); one a lower layer has must be an
         // unchanged copy-up to go.
         let same = lower.is_none_or(|l| l.is_dir() && l.mode() == meta.mode() && l.uid() == meta.uid() && l.gid() == meta.gid());
-        let opaque = xattr::get(&path, crate::layer::format::OVERLAY_OPAQUE_XATTR).ok().flatten().is_some();
+        let opaque = xattr::get(&path, crate::layer::opaque_xattr()).ok().flatten().is_some();
         if !same || opaque {
             return Ok(());
         }

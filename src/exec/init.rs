@@ -200,10 +200,19 @@ fn exec_command(spec: &ContainerSpec, user: &User) -> (String, i32) {
 }
 
 fn switch_user(user: &User) -> io::Result<()> {
-    nix::unistd::setgroups(&user.groups)?;
+    match nix::unistd::setgroups(&user.groups) {
+        // A user namespace mapped without subordinate ids forbids
+        // setgroups (as runc's rootless mode, the groups stay as they are).
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => {}
+        other => other?,
+    }
     nix::unistd::setgid(user.gid)?;
     nix::unistd::setuid(user.uid)?;
     Ok(())
+}
+
+fn setgroups_denied() -> bool {
+    fs_err::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// The command and environment as C strings; a NUL byte (which the parent

@@ -4,7 +4,8 @@
 //! changes are diffed into the same form; and containers — a process in
 //! its own mount, PID, UTS, IPC, cgroup (and optionally network)
 //! namespaces, pivoted into such a root and confined (`sandbox.rs`).
-//! Knows nothing of Dockerfiles, the cache or the store's layout. All
+//! For rootless strata, the user namespace it re-executes itself in
+//! (`userns.rs`). Knows nothing of Dockerfiles, the cache or the store's layout. All
 //! syscalls are in `sys.rs`.
 
 mod binfmt;
@@ -19,13 +20,15 @@ pub mod sandbox;
 mod seccomp;
 mod snapshotter;
 mod spec;
+mod subid;
 // The one module allowed raw syscalls and `unsafe`; it wraps each call safely.
 #[allow(unsafe_code)]
 mod sys;
 mod user;
+pub mod userns;
 
 pub use binfmt::{emulator, emulator_in, qemu_architecture, EmulationError, Emulator, BINFMT_DIR};
-pub use cgroup::{Cgroup, Limits, Usage};
+pub use cgroup::{Cgroup, ChildUsage, Limits, Usage};
 pub use container::{ensure_path, host_network_files, remove_mount_points, Runtime, DEFAULT_PATH};
 pub use forward::SocketForward;
 pub use native::{Copied, RootfsCopy};

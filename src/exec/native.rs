@@ -32,7 +32,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::sys::{birth_time, inode_generation, make_node, set_owner, set_times};
-use crate::layer::format::{OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX};
+use crate::layer::{is_overlay_xattr, opaque_xattr};
 
 /// What to copy: layers (bottom first, as an image lists them) and a
 /// scratch directory that will hold `merged/` and `upper/`.
@@ -350,7 +350,7 @@ impl Diff<'_> {
             self.dirs.push((rel.to_path_buf(), Stat::of(meta)));
         }
         if opaque {
-            xattr::set(&to, OVERLAY_OPAQUE_XATTR, b"y").map_err(context("mark opaque", &to))?;
+            xattr::set(&to, opaque_xattr(), b"y").map_err(context("mark opaque", &to))?;
         }
         Ok(())
     }
@@ -397,7 +397,7 @@ fn is_whiteout(meta: &Metadata) -> bool {
 }
 
 fn is_opaque(dir: &Path) -> io::Result<bool> {
-    match xattr::get(dir, OVERLAY_OPAQUE_XATTR) {
+    match xattr::get(dir, opaque_xattr()) {
         Ok(value) => Ok(value.as_deref() == Some(b"y")),
         Err(e) if e.raw_os_error() == Some(nix::libc::ENOTSUP) => Ok(false),
         Err(e) => Err(context("read xattrs of", dir)(e)),
@@ -461,7 +461,7 @@ fn xattr_names(path: &Path) -> io::Result<Vec<OsString>> {
         Err(e) if e.raw_os_error() == Some(nix::libc::ENOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(context("list xattrs of", path)(e)),
     };
-    Ok(names.filter(|name| !name.as_encoded_bytes().starts_with(OVERLAY_XATTR_PREFIX.as_bytes())).collect())
+    Ok(names.filter(|name| !is_overlay_xattr(name.as_encoded_bytes())).collect())
 }
 
 fn copy_xattrs(from: &Path, to: &Path) -> io::Result<()> {
@@ -493,7 +493,7 @@ mod tests {
     }
 
     fn opaque(path: &Path) -> bool {
-        xattr::get(path, OVERLAY_OPAQUE_XATTR).unwrap().is_some()
+        xattr::get(path, opaque_xattr()).unwrap().is_some()
     }
 
     /// Two layers: the top one deletes `etc/gone` and makes `opq` opaque.
@@ -514,7 +514,7 @@ mod tests {
         write(&suid, "s");
         set_meta(&suid, &Stat { mode: 0o104755, uid: 1000, gid: 1001, size: 0, mtime: (1_600_000_000, 123_456_789), rdev: 0, id: (0, 0) }).unwrap();
         write(&top.join("opq/new"), "new");
-        xattr::set(top.join("opq"), OVERLAY_OPAQUE_XATTR, b"y").unwrap();
+        xattr::set(top.join("opq"), opaque_xattr(), b"y").unwrap();
         fs_err::create_dir_all(top.join("etc")).unwrap();
         whiteout(&top.join("etc/gone"));
         write(&top.join("top"), "top");

@@ -40,12 +40,13 @@ impl RootfsMount<'_> {
             lowers.push(&empty);
         }
         let (upper, work) = (self.scratch.join("upper"), self.scratch.join("work"));
+        let user_xattr = crate::layer::in_user_namespace();
         let dirs = if self.read_only {
-            OverlayDirs { lowers: &lowers, upper: None }
+            OverlayDirs { lowers: &lowers, upper: None, user_xattr }
         } else {
             fs_err::create_dir_all(&upper)?;
             fs_err::create_dir_all(&work)?;
-            OverlayDirs { lowers: &lowers, upper: Some((&upper, &work)) }
+            OverlayDirs { lowers: &lowers, upper: Some((&upper, &work)), user_xattr }
         };
         mount_overlay(&dirs, &merged)?;
         Ok(Mounted { merged, upper: (!self.read_only).then_some(upper), mounted: true })

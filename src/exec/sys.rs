@@ -11,7 +11,8 @@ use std::io;
 use std::path::Path;
 
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount, unmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, UnmountFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, unmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags,
+    UnmountFlags,
 };
 
 /// The directories of an overlay mount.
@@ -20,11 +21,17 @@ pub struct OverlayDirs<'a> {
     pub lowers: &'a [&'a Path],
     /// Upper and work dir (same filesystem); `None` mounts read-only.
     pub upper: Option<(&'a Path, &'a Path)>,
+    /// Opaque marks as `user.overlay.*` xattrs: the only ones a mount in a
+    /// user namespace may read (kernel ≥ 5.11).
+    pub user_xattr: bool,
 }
 
 /// Mounts an overlay filesystem of `dirs` at `target`.
 pub fn mount_overlay(dirs: &OverlayDirs<'_>, target: &Path) -> io::Result<()> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    if dirs.user_xattr {
+        fsconfig_set_flag(&fs, "userxattr")?;
+    }
     for lower in dirs.lowers {
         fsconfig_set_string(&fs, "lowerdir+", *lower)?;
     }
@@ -61,8 +68,8 @@ pub fn unshare_namespaces(new_network: bool) -> io::Result<()> {
 
 /// Forks; `Some(pid)` in the parent, `None` in the child.
 ///
-/// Only called from `strata __init`, a freshly exec'd process that has
-/// started no threads, so the child may do anything (not just
+/// Only called from `strata __init` and from the rootless re-exec at the
+/// start of `main`: processes that have started no threads, so the child may do anything (not just
 /// async-signal-safe calls).
 pub fn fork_process() -> io::Result<Option<nix::unistd::Pid>> {
     // SAFETY: the caller is single-threaded (see above), which is what
@@ -71,6 +78,12 @@ pub fn fork_process() -> io::Result<Option<nix::unistd::Pid>> {
         nix::unistd::ForkResult::Parent { child } => Ok(Some(child)),
         nix::unistd::ForkResult::Child => Ok(None),
     }
+}
+
+/// Moves this process into a new user namespace, unmapped until its parent
+/// writes the maps (`newuidmap`). Must be called while single-threaded.
+pub fn unshare_user_namespace() -> io::Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).map_err(io::Error::from)
 }
 
 /// Mounts a filesystem of type `fstype` at `target`.

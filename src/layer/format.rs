@@ -15,3 +15,8 @@ pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// overlayfs's private xattrs (opaque, redirect, origin …): bookkeeping of
 /// the filesystem, never content of an image.
 pub const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
+/// The opaque xattr of an overlay mounted with `userxattr` (in a user
+/// namespace, where `trusted.*` cannot be set: rootless strata).
+pub const OVERLAY_USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
+/// overlayfs's private xattrs on a `userxattr` mount.
+pub const OVERLAY_USER_XATTR_PREFIX: &str = "user.overlay.";

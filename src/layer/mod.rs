@@ -6,7 +6,10 @@
 //! hides what lies below it carries `trusted.overlay.opaque=y`. In a tarball
 //! those become OCI whiteouts: an empty `.wh.<name>` file and a
 //! `.wh..wh..opq` file inside the directory. [`write_layer`] and [`unpack`]
-//! translate between the two.
+//! translate between the two. In a user namespace (rootless strata)
+//! overlayfs reads `user.overlay.opaque` instead ([`opaque_xattr`]); both
+//! names become the same tar entry, so a layer does not depend on how it
+//! was built.
 //!
 //! See: OCI image spec, "Image Layer Filesystem Changeset".
 
@@ -14,6 +17,7 @@ mod compression;
 pub mod format;
 mod limit;
 mod pipeline;
+mod rootless;
 mod unpack;
 mod write;
 
@@ -22,10 +26,11 @@ use std::path::PathBuf;
 pub use compression::{decompress, Compression, Encoder};
 pub use limit::{too_large, Limited, SizeLimit};
 pub use pipeline::EncoderThread;
+pub use rootless::{in_user_namespace, is_overlay_xattr, opaque_xattr};
 pub use unpack::{unpack, unpack_and_recompress, unpack_limited, Unpacked};
 pub use write::{write_layer, LayerInfo, WriteOptions};
 
-pub use format::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX};
+pub use format::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, OVERLAY_USER_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX};
 /// PAX record prefix for extended attributes (as GNU tar and Go write them).
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 

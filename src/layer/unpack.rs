@@ -23,7 +23,7 @@ use super::compression::{decompress, Compression};
 use super::limit::{too_large, SizeLimit};
 use super::pipeline::EncoderThread;
 use super::write::LayerInfo;
-use super::{LayerError, OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
+use super::{LayerError, OPAQUE_MARKER, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
 use crate::digest::{Digest, HashingReader};
 
 /// What an unpacked layer was.
@@ -189,7 +189,7 @@ impl Target {
             let dir = rel.parent().unwrap_or(Path::new(""));
             self.ensure_dir(dir, &display)?;
             let path = self.root.join(dir);
-            return xattr::set(&path, OVERLAY_OPAQUE_XATTR, b"y").map_err(|e| LayerError::io("mark opaque", &path, e));
+            return xattr::set(&path, super::opaque_xattr(), b"y").map_err(|e| LayerError::io("mark opaque", &path, e));
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
             // Other `.wh..wh.` names are AUFS bookkeeping, not content.

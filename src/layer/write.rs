@@ -16,7 +16,7 @@ use tar::{EntryType, Header};
 
 use super::compression::Compression;
 use super::pipeline::EncoderThread;
-use super::{LayerError, OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
+use super::{LayerError, OPAQUE_MARKER, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
 use crate::digest::{Digest, HashingWriter};
 
 /// How to write a layer.
@@ -210,7 +210,7 @@ fn xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>, LayerError> {
     let mut records = Vec::new();
     for name in names {
         let Some(text) = name.to_str() else { continue };
-        if text.starts_with(super::OVERLAY_XATTR_PREFIX) && text != OVERLAY_OPAQUE_XATTR {
+        if super::is_overlay_xattr(text.as_bytes()) && text != super::opaque_xattr() {
             continue;
         }
         if let Some(value) = xattr::get(path, &name).map_err(|e| LayerError::io("read xattr of", path, e))? {
@@ -223,7 +223,7 @@ fn xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>, LayerError> {
 
 /// Removes the overlay opaque mark from `records`, saying whether it was set.
 fn take_opaque(records: &mut Vec<(String, Vec<u8>)>) -> bool {
-    let key = format!("{PAX_XATTR_PREFIX}{OVERLAY_OPAQUE_XATTR}");
+    let key = format!("{PAX_XATTR_PREFIX}{}", super::opaque_xattr());
     let before = records.len();
     let mut opaque = false;
     records.retain(|(k, v)| {

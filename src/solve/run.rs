@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::mount::{MountSet, RunGuards};
 use super::{ExecError, SolveError, Solver, StageState};
-use crate::exec::{dns_files, remove_mount_points, Bind, Cgroup, ContainerSpec, NetworkError, NetworkMode, PrivateNetwork, Process};
+use crate::exec::{dns_files, remove_mount_points, Bind, Cgroup, ChildUsage, ContainerSpec, NetworkError, NetworkMode, PrivateNetwork, Process};
 use crate::plan::{Network, RunOp, Step};
 use crate::progress::Event;
 use crate::store::{NewContainer, RunDefaults};
@@ -120,8 +120,9 @@ impl Solver<'_> {
         if let Some(cgroup) = &cgroup {
             spec.cgroup_procs = cgroup.procs_files();
         }
+        let before = ChildUsage::now();
         let outcome = self.run_in_cgroup(&spec, scratch, log);
-        let usage = cgroup.as_ref().map(Cgroup::usage).unwrap_or_default();
+        let usage = cgroup.as_ref().map_or_else(|| before.since(), Cgroup::usage);
         self.progress.event(Event::Resources { id, peak_memory: usage.peak_memory, cpu_time: usage.cpu_time });
         match outcome {
             Err(SolveError::Exec(ExecError::Exit { code, last_lines })) if usage.out_of_memory => {

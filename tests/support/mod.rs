@@ -12,6 +12,7 @@ pub mod disk;
 pub mod docker;
 pub mod listing;
 pub mod registry;
+pub mod rootless;
 pub mod spec;
 
 use std::collections::BTreeSet;
@@ -24,6 +25,8 @@ use tempfile::TempDir;
 pub struct TestRoot {
     dir: TempDir,
     pub root: PathBuf,
+    /// Run strata as this unprivileged user ([`TestRoot::rootless`]).
+    pub user: Option<&'static str>,
 }
 
 /// The outcome of one `strata` run.
@@ -90,14 +93,14 @@ impl TestRoot {
     pub fn new() -> TestRoot {
         let dir = tempfile::Builder::new().prefix("strata-test-").tempdir().expect("create a temporary directory");
         let root = dir.path().join("root");
-        TestRoot { dir, root }
+        TestRoot { dir, root, user: None }
     }
 
     /// A store at `root` (e.g. on a small filesystem), with scratch space
     /// in a fresh temporary directory.
     pub fn with_root(root: PathBuf) -> TestRoot {
         let dir = tempfile::Builder::new().prefix("strata-test-").tempdir().expect("create a temporary directory");
-        TestRoot { dir, root }
+        TestRoot { dir, root, user: None }
     }
 
     /// A path in the scratch space beside the store.
@@ -107,7 +110,10 @@ impl TestRoot {
 
     /// `strata --root <root> ARGS…`, not started.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(strata_binary());
+        let mut command = match self.user {
+            Some(user) => rootless::command_as(user, self.dir.path()),
+            None => Command::new(strata_binary()),
+        };
         command.arg("--root").arg(&self.root).args(args).env("NO_COLOR", "1").env_remove("SOURCE_DATE_EPOCH");
         command
     }
