@@ -109,20 +109,24 @@ pub struct Sinks<'a> {
 /// Plans the build without running it (`--print-graph`); base images the
 /// plan needs may be pulled.
 pub fn plan_only(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<BuildPlan, BuildError> {
-    let context = OpenedContext::open(store, &mut request.context)?;
-    let dockerfile = context.dockerfile(request.dockerfile.as_deref());
-    let fetcher = RegistryImages::new(store, request.registry.clone(), request.pull, true).with_progress(sinks.downloads);
-    load_plan(&StoreBaseImages::new(store, Some(&fetcher)), &dockerfile, &request.plan)
+    planned(store, &mut request, sinks).map(|(_, _, plan)| plan)
 }
 
 /// Plans the build and runs its build checks, building nothing
 /// (`build --check`).
 pub fn check(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<Checked, BuildError> {
+    let (context, dockerfile, plan) = planned(store, &mut request, sinks)?;
+    checks::run(store, &context.dir, &dockerfile, &plan, &request.plan.build_args)
+}
+
+/// The opened context (kept while the caller needs it: an unpacked archive
+/// goes with it), the Dockerfile's path and its plan, pulls kept quiet.
+fn planned(store: &Store, request: &mut Request, sinks: &Sinks<'_>) -> Result<(OpenedContext, PathBuf, BuildPlan), BuildError> {
     let context = OpenedContext::open(store, &mut request.context)?;
     let dockerfile = context.dockerfile(request.dockerfile.as_deref());
     let fetcher = RegistryImages::new(store, request.registry.clone(), request.pull, true).with_progress(sinks.downloads);
     let plan = load_plan(&StoreBaseImages::new(store, Some(&fetcher)), &dockerfile, &request.plan)?;
-    checks::run(store, &context.dir, &dockerfile, &plan, &request.plan.build_args)
+    Ok((context, dockerfile, plan))
 }
 
 /// Runs the whole pipeline for `request`.
