@@ -112,7 +112,7 @@ pub struct BuildArgs {
     /// (e.g. 10GB). Without it, the free space of the store's filesystem is the limit.
     #[arg(long, value_name = "SIZE", value_parser = crate::size::decimal_bytes)]
     pub max_add_size: Option<u64>,
-    /// Stages built at the same time (default: every stage whose inputs are ready, as BuildKit).
+    /// Stages built at the same time (default: 16; ready stages beyond it wait for a worker).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
     /// Print the build graph (stages, steps, edges) instead of building.

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use super::state::{built, StageState};
+use super::state::{built, StageInputs, StageState};
 use super::{SolveError, Solver};
 use crate::cache::{CacheKey, Input, KeyBuilder};
 use crate::context::{ContextError, CopySources, Selection};
@@ -61,7 +61,7 @@ pub(super) struct StepKey {
 
 impl Solver<'_> {
     /// A step's key and the named inputs that went into it.
-    pub(super) fn step_key(&self, state: &StageState, step: &Step, results: &[Option<StageState>]) -> Result<StepKey, SolveError> {
+    pub(super) fn step_key(&self, state: &StageState, step: &Step, results: &StageInputs) -> Result<StepKey, SolveError> {
         let op_json = canonical_json(&step.op);
         let mut builder = KeyBuilder::new();
         builder.digest("parent", &state.key.0).bytes("op", &op_json);

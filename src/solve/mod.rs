@@ -295,8 +295,8 @@ impl<'a> Solver<'a> {
             tags: tags.iter().map(Reference::to_string).collect(),
         };
         self.cache().touch_all(&hits, &build)?;
-        let schedule::Finished { mut results, cached, total } = finished?;
-        let Some(mut target) = results[plan.graph.target].take() else {
+        let schedule::Finished { target, cached, total } = finished?;
+        let Some(mut target) = target else {
             return Err(SolveError::TargetNotBuilt);
         };
         target.config.fill_history_times(&target.created);

@@ -59,7 +59,7 @@ impl Solver<'_> {
         run: &RunOp,
         root: &Path,
         scratch: &Path,
-        results: &[Option<super::StageState>],
+        results: &super::state::StageInputs,
     ) -> Result<(ContainerSpec, RunGuards), SolveError> {
         let env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let hostname = scratch.join("hostname");

@@ -2,6 +2,7 @@
 //! of the last step; and where each stage starts.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{SolveError, Solver};
 use crate::cache::{CacheKey, KeyBuilder};
@@ -32,13 +33,13 @@ impl Solver<'_> {
     /// runs them as the stage's first steps, and BuildKit clears them
     /// (`d.image.Config.OnBuild = nil`) so they fire once, not again in
     /// images built from this one.
-    pub(super) fn base_state(&self, stage: &StagePlan, results: &[Option<StageState>]) -> Result<StageState, SolveError> {
+    pub(super) fn base_state(&self, stage: &StagePlan, results: &StageInputs) -> Result<StageState, SolveError> {
         let mut state = self.base_state_with_triggers(stage, results)?;
         state.config.config.on_build = None;
         Ok(state)
     }
 
-    fn base_state_with_triggers(&self, stage: &StagePlan, results: &[Option<StageState>]) -> Result<StageState, SolveError> {
+    fn base_state_with_triggers(&self, stage: &StagePlan, results: &StageInputs) -> Result<StageState, SolveError> {
         match &stage.base {
             Base::Scratch => {
                 let created = now_rfc3339();
@@ -73,7 +74,7 @@ impl Solver<'_> {
 
     /// What a COPY or bind mount reads from: `None` for the context, else
     /// the end state of a stage or an image's state.
-    pub(super) fn source_state(&self, from: &SourceRoot, results: &[Option<StageState>]) -> Result<Option<StageState>, SolveError> {
+    pub(super) fn source_state(&self, from: &SourceRoot, results: &StageInputs) -> Result<Option<StageState>, SolveError> {
         match from {
             SourceRoot::Context => Ok(None),
             SourceRoot::Stage(index) => built(results, *index).cloned().map(Some),
@@ -107,8 +108,25 @@ impl Solver<'_> {
     }
 }
 
+/// The end states of the stages one stage reads (its base, `COPY --from`,
+/// `RUN --mount=from=`), by stage index. Each stage gets only these, shared,
+/// never a copy of every result so far: a long chain stays linear.
+#[derive(Debug, Default)]
+pub(super) struct StageInputs(Vec<(usize, Arc<StageState>)>);
+
+impl StageInputs {
+    /// The inputs `states` (stage index, end state), in any order.
+    pub fn new(states: Vec<(usize, Arc<StageState>)>) -> StageInputs {
+        StageInputs(states)
+    }
+
+    fn get(&self, index: usize) -> Option<&StageState> {
+        self.0.iter().find(|(i, _)| *i == index).map(|(_, state)| state.as_ref())
+    }
+}
+
 /// The end state of stage `index`. The scheduler starts a stage only after
 /// its dependencies, so a missing one is a bug reported as an error.
-pub(super) fn built(results: &[Option<StageState>], index: usize) -> Result<&StageState, SolveError> {
-    results.get(index).and_then(Option::as_ref).ok_or(SolveError::StageNotBuilt(index))
+pub(super) fn built(results: &StageInputs, index: usize) -> Result<&StageState, SolveError> {
+    results.get(index).ok_or(SolveError::StageNotBuilt(index))
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::state::StageState;
+use super::state::{StageInputs, StageState};
 use super::{SolveError, Solver};
 use crate::cache::{explain_miss, CacheKey, CacheRecord, Input, StepRecord};
 use crate::context::Selection;
@@ -33,7 +33,7 @@ fn check_emulation(stage: &StagePlan, label: &str) -> Result<(), SolveError> {
 
 impl Solver<'_> {
     /// Builds one stage; returns its end state, cache hits and steps run.
-    pub(super) fn stage(&self, stage: &StagePlan, results: &[Option<StageState>]) -> Result<(StageState, usize, usize), SolveError> {
+    pub(super) fn stage(&self, stage: &StagePlan, results: &StageInputs) -> Result<(StageState, usize, usize), SolveError> {
         let mut state = self.base_state(stage, results)?;
         let label = stage.name.clone().unwrap_or_else(|| format!("stage-{}", stage.index));
         check_emulation(stage, &label)?;
@@ -156,14 +156,7 @@ impl Solver<'_> {
     /// Runs a step that changes the filesystem; returns its layer, if it
     /// changed anything.
     /// `selection`: for a COPY from the context, what its key covered.
-    fn execute(
-        &self,
-        state: &StageState,
-        step: &Step,
-        results: &[Option<StageState>],
-        id: usize,
-        selection: Option<&Selection>,
-    ) -> Result<Option<Layer>, SolveError> {
+    fn execute(&self, state: &StageState, step: &Step, results: &StageInputs, id: usize, selection: Option<&Selection>) -> Result<Option<Layer>, SolveError> {
         match &step.op {
             Op::Workdir { path, user } => self.in_rootfs(
                 state,

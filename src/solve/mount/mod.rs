@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 pub use secret::{SecretSpecError, Secrets};
 pub use ssh::{SshAgents, SshSpecError};
 
-use super::{SolveError, Solver, StageState};
+use super::state::StageInputs;
+use super::{SolveError, Solver};
 use crate::exec::{Bind, Rootfs, SocketForward, Tmpfs};
 use crate::plan::{MountOp, MountOwner};
 use crate::store::Lock;
@@ -25,7 +26,7 @@ pub(super) struct MountSet<'a> {
     /// The step's private directory (files made for the container).
     pub scratch: &'a Path,
     /// Built stages, for `from=STAGE` sources.
-    pub results: &'a [Option<StageState>],
+    pub results: &'a StageInputs,
     /// The container's environment (`KEY=VALUE`), which mounts may extend.
     pub env: Vec<String>,
     pub binds: Vec<Bind>,
