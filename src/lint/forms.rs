@@ -125,6 +125,6 @@ fn is_windows_absolute(path: &str) -> bool {
 
 /// The earlier stage `stage` builds on, when its FROM names one.
 pub fn base_stage(input: &Input<'_>, stage: &StageView<'_>, index: usize) -> Option<usize> {
-    let image = located_words(input, stage.from).first()?.text.to_lowercase();
-    input.stages[..index].iter().position(|s| s.name.is_some_and(|n| n.text.to_lowercase() == image))
+    let image = located_words(input, stage.from).first()?.text;
+    input.stage_named(image).filter(|&named| named < index)
 }

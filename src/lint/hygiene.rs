@@ -109,7 +109,7 @@ fn unpinned_base_image(input: &Input<'_>, out: &mut Findings<'_>) {
     for stage in &input.stages {
         let Some(image) = located_words(input, stage.from).first().copied() else { continue };
         let lower = image.text.to_lowercase();
-        let is_stage = input.stages.iter().any(|s| s.name.is_some_and(|n| n.text.to_lowercase() == lower));
+        let is_stage = input.stage_named(&lower).is_some();
         if is_stage || lower == "scratch" || image.text.contains('$') || image.text.contains('@') {
             continue;
         }

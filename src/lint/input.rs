@@ -1,6 +1,8 @@
 //! What every rule reads: the source, the raw nodes grouped by stage, and
 //! the caller's options, with the few lookups several rules share.
 
+use std::collections::HashMap;
+
 use crate::syntax::{Args, Ast, Node, Span};
 use crate::words::Lexer;
 
@@ -20,6 +22,9 @@ pub struct Input<'a> {
     pub stages: Vec<StageView<'a>>,
     /// The ARG nodes before the first FROM.
     pub global_args: Vec<&'a Node>,
+    /// Each stage name (lower-cased) with the first stage so named, so
+    /// rules resolve `FROM name` in constant time on long Dockerfiles.
+    stage_names: HashMap<String, usize>,
 }
 
 /// One stage: its FROM node and the nodes after it.
@@ -53,7 +58,18 @@ impl<'a> Input<'a> {
                 None => global_args.push(node),
             }
         }
-        Input { source, ast, options, lexer: Lexer::new(ast.directives.escape), stages, global_args }
+        let mut stage_names = HashMap::new();
+        for (index, stage) in stages.iter().enumerate() {
+            if let Some(name) = stage.name {
+                stage_names.entry(name.text.to_lowercase()).or_insert(index);
+            }
+        }
+        Input { source, ast, options, lexer: Lexer::new(ast.directives.escape), stages, global_args, stage_names }
+    }
+
+    /// The first stage named `name` (any case).
+    pub fn stage_named(&self, name: &str) -> Option<usize> {
+        self.stage_names.get(&name.to_lowercase()).copied()
     }
 
     /// The source text at `span` (empty when the span is not in the source).

@@ -2,6 +2,8 @@
 //! `RUN --mount=from=`), the target, and the order the needed stages run in.
 //! Stages the target does not reach are left out before anything resolves.
 
+use std::collections::HashMap;
+
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
@@ -82,6 +84,14 @@ impl StageGraph {
     pub fn new(file: &Dockerfile, globals: &GlobalArgs, build_args: &BuildArgs, target: Option<&str>, platform: &Platform) -> Result<StageGraph, PlanError> {
         let lexer = Lexer::new(file.directives.escape);
         let names: Vec<Option<String>> = file.stages.iter().map(|s| s.from.value.name.clone()).collect();
+        // The first stage of each name, so a long chain of `FROM previous`
+        // resolves each base in constant time.
+        let mut first_named: HashMap<&str, usize> = HashMap::new();
+        for (index, name) in names.iter().enumerate() {
+            if let Some(name) = name {
+                first_named.entry(name.as_str()).or_insert(index);
+            }
+        }
         let mut dag = DiGraph::new();
         let nodes: Vec<NodeIndex> = (0..file.stages.len()).map(|i| dag.add_node(i)).collect();
         let mut stages = Vec::new();
@@ -89,7 +99,7 @@ impl StageGraph {
             let from = &stage.from;
             let image = lexer.expand_word(&from.value.image, &globals.values).map_err(|e| PlanError::expand(from.span, e))?;
             // FROM names a stage only by name (a number is an image tag-less name).
-            let by_name = names.iter().position(|n| n.as_deref() == Some(image.to_ascii_lowercase().as_str()));
+            let by_name = first_named.get(image.to_ascii_lowercase().as_str()).copied();
             let base = match by_name {
                 _ if image.eq_ignore_ascii_case("scratch") => Base::Scratch,
                 Some(dep) => Base::Stage(dep),
