@@ -206,8 +206,7 @@ impl Solver<'_> {
                     }
                 }
             };
-            let outcome = self.stage(stage, &inputs);
-            drop(inputs);
+            let outcome = self.stage(stage, inputs);
             let mut shared = lock(board);
             match outcome {
                 Ok((state, hits, steps)) => {

@@ -8,7 +8,7 @@ use super::{SolveError, Solver};
 use crate::cache::{CacheKey, KeyBuilder};
 use crate::digest::Digest;
 use crate::image::{now_rfc3339, ImageConfig};
-use crate::plan::{Base, SourceRoot, StagePlan};
+use crate::plan::{Base, MountOp, Op, SourceRoot, StagePlan};
 use crate::store::LayerRecord;
 
 /// Layers (bottom first, by diff_id), config and key of a stage so far.
@@ -33,13 +33,13 @@ impl Solver<'_> {
     /// runs them as the stage's first steps, and BuildKit clears them
     /// (`d.image.Config.OnBuild = nil`) so they fire once, not again in
     /// images built from this one.
-    pub(super) fn base_state(&self, stage: &StagePlan, results: &StageInputs) -> Result<StageState, SolveError> {
+    pub(super) fn base_state(&self, stage: &StagePlan, results: &mut StageInputs) -> Result<StageState, SolveError> {
         let mut state = self.base_state_with_triggers(stage, results)?;
         state.config.config.on_build = None;
         Ok(state)
     }
 
-    fn base_state_with_triggers(&self, stage: &StagePlan, results: &StageInputs) -> Result<StageState, SolveError> {
+    fn base_state_with_triggers(&self, stage: &StagePlan, results: &mut StageInputs) -> Result<StageState, SolveError> {
         match &stage.base {
             Base::Scratch => {
                 let created = now_rfc3339();
@@ -47,7 +47,7 @@ impl Solver<'_> {
                 let key = KeyBuilder::new().str("base", "scratch").str("platform", &config.architecture).finish();
                 Ok(StageState { layers: Vec::new(), config, key, created })
             }
-            Base::Stage(index) => built(results, *index).cloned(),
+            Base::Stage(index) => results.start_from(*index, reads_stage(stage, *index)),
             Base::Image(name) => self.image_state(name),
         }
     }
@@ -123,6 +123,29 @@ impl StageInputs {
     fn get(&self, index: usize) -> Option<&StageState> {
         self.0.iter().find(|(i, _)| *i == index).map(|(_, state)| state.as_ref())
     }
+
+    /// Stage `index`'s end state as the start of the stage built on it.
+    /// Unless the stage reads it again (`keep`), it leaves the inputs and
+    /// is moved, not copied, when nothing else holds it: along a chain the
+    /// config's history grows, and copying it at every stage is quadratic.
+    fn start_from(&mut self, index: usize, keep: bool) -> Result<StageState, SolveError> {
+        let position = self.0.iter().position(|(i, _)| *i == index).ok_or(SolveError::StageNotBuilt(index))?;
+        if keep {
+            return Ok(self.0[position].1.as_ref().clone());
+        }
+        let (_, state) = self.0.swap_remove(position);
+        Ok(Arc::unwrap_or_clone(state))
+    }
+}
+
+/// Whether a step of `stage` reads stage `index` (`COPY --from`, a mount's `from`).
+fn reads_stage(stage: &StagePlan, index: usize) -> bool {
+    let wanted = SourceRoot::Stage(index);
+    stage.steps.iter().any(|step| match &step.op {
+        Op::Copy(copy) => copy.from == wanted,
+        Op::Run(run) => run.mounts.iter().filter_map(MountOp::from).any(|from| *from == wanted),
+        _ => false,
+    })
 }
 
 /// The end state of stage `index`. The scheduler starts a stage only after

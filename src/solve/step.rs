@@ -33,8 +33,9 @@ fn check_emulation(stage: &StagePlan, label: &str) -> Result<(), SolveError> {
 
 impl Solver<'_> {
     /// Builds one stage; returns its end state, cache hits and steps run.
-    pub(super) fn stage(&self, stage: &StagePlan, results: &StageInputs) -> Result<(StageState, usize, usize), SolveError> {
-        let mut state = self.base_state(stage, results)?;
+    pub(super) fn stage(&self, stage: &StagePlan, mut results: StageInputs) -> Result<(StageState, usize, usize), SolveError> {
+        let mut state = self.base_state(stage, &mut results)?;
+        let results = &results;
         let label = stage.name.clone().unwrap_or_else(|| format!("stage-{}", stage.index));
         check_emulation(stage, &label)?;
         let no_cache = self.options.no_cache || stage.name.as_ref().is_some_and(|n| self.options.no_cache_filter.contains(n));
