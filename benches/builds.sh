@@ -6,8 +6,14 @@
 # the reference figures measured on this machine kind.
 #
 # Usage (as root): benches/builds.sh [WORKDIR]
+#        benches/builds.sh --vs-docker [WORKDIR]: beside a private dockerd's
+#        BuildKit in the same run, ratios per cell (see benches/vs-docker.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = --vs-docker ]; then
+  shift
+  exec bash "$here/benches/vs-docker.sh" "$@"
+fi
 work=${1:-/tmp/strata-bench-builds}
 shared=${STRATA_SHARED:-$here/../shared}
 # The benchmark inputs live outside the repository, in the team's shared
