@@ -286,8 +286,11 @@ impl<'a> Solver<'a> {
             self.progress.event(Event::Warning { message: format!("build-arg {unused} was not consumed by any ARG") });
         }
         let finished = self.run_stages(plan);
-        // No helper outlives the steps, whether they failed or not.
-        *self.network.lock().unwrap_or_else(|p| p.into_inner()) = run::BuildNetwork::NotStarted;
+        // No helper outlives the build, whether it failed or not; the NAT
+        // takes a few tens of milliseconds to exit, so it stops while the
+        // image is committed and is waited for on the way out.
+        let network = std::mem::take(&mut *self.network.lock().unwrap_or_else(|p| p.into_inner()));
+        let _stopping = run::Stopping::start(network);
         let hits = std::mem::take(&mut *self.hits.lock().unwrap_or_else(|p| p.into_inner()));
         let build = crate::cache::BuildUse {
             time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),

@@ -49,6 +49,30 @@ pub(super) enum BuildNetwork {
     Unavailable,
 }
 
+/// The build network being stopped on another thread; dropping this
+/// waits until it has stopped.
+pub(super) struct Stopping(Option<std::thread::JoinHandle<()>>);
+
+impl Stopping {
+    /// Stops `network` in the background (nothing to do when never started).
+    pub fn start(network: BuildNetwork) -> Stopping {
+        match network {
+            // Without a thread, the closure (and the network) is dropped
+            // right here: the stop is then only not overlapped.
+            BuildNetwork::Private(_) => Stopping(std::thread::Builder::new().name("network-stop".into()).spawn(move || drop(network)).ok()),
+            BuildNetwork::NotStarted | BuildNetwork::Unavailable => Stopping(None),
+        }
+    }
+}
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        if let Some(stopping) = self.0.take() {
+            let _ = stopping.join();
+        }
+    }
+}
+
 impl Solver<'_> {
     /// The container for `run` on the mounted `root`; `scratch` holds
     /// files made for it (hostname, secrets). Bind mounts of stages and
