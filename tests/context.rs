@@ -332,6 +332,7 @@ fn copy_after_change(
         max_archive_size: None,
         expected: Some(&expected),
         reuse: None,
+        layers: None,
     };
     let result = strata::copy::copy(&request);
     (dest, result)

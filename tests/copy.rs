@@ -160,6 +160,7 @@ fn check(dir: &Path) -> Result<(), Failed> {
         max_archive_size: None,
         expected: None,
         reuse: None,
+        layers: None,
     };
     let result = copy::copy(&request);
     drop(server);

@@ -143,3 +143,32 @@ fn a_copy_into_a_directory_a_lower_layer_deleted_hides_the_old_contents() {
     assert_eq!(read(&rootfs.join("listing")), "new.txt\n");
     assert!(!rootfs.join("data/old.txt").exists());
 }
+
+const FROM_STAGE: &str = "FROM busybox AS build
+RUN mkdir -p /out/sub && echo one > /out/one && echo two > /out/two && ln /out/one /out/sub/hard && ln -s two /out/sym
+FROM busybox
+COPY --from=build /out /dist
+RUN echo more >> /dist/two
+";
+
+#[test]
+fn copy_from_a_stage_links_its_files_and_makes_the_same_layer_as_a_copy() {
+    let root = TestRoot::new();
+    root.busybox();
+    root.build(FROM_STAGE, &[], &["-t", "dist:1"]).success();
+    let (built, copied) = (copies(&root, "out/one"), copies(&root, "dist/one"));
+    assert_eq!((built.len(), copied.len()), (1, 1), "{built:?} {copied:?}");
+    assert_eq!(built[0].1, copied[0].1, "COPY --from links the stage's file");
+    assert_eq!(copies(&root, "dist/sub/hard")[0].1, copied[0].1, "a hard link in the source stays one");
+    // The RUN after it copied /dist/two up; the stage's file is as it was.
+    assert_eq!(read(&copies(&root, "out/two")[0].0), "two\n");
+    assert_eq!(read(&root.rootfs("dist:1").join("dist/two")), "two\nmore\n");
+    // The native snapshotter copies; the layer is the same.
+    let native = TestRoot::new();
+    native.busybox();
+    native.build(FROM_STAGE, &[], &["-t", "dist:1", "--snapshotter", "native"]).success();
+    assert_ne!(copies(&native, "out/one")[0].1, copies(&native, "dist/one")[0].1);
+    let (linked, plain) = (root.layers("dist:1"), native.layers("dist:1"));
+    assert_eq!(linked[linked.len() - 2], plain[plain.len() - 2]);
+    assert_eq!(root.run(&["cache", "verify"]).code, Some(0));
+}

@@ -77,7 +77,7 @@ pub use direct::prepare_new_dir;
 pub use error::CopyError;
 pub use fetch::Fetched;
 pub use owner::{resolve as resolve_owner, Owner};
-pub use reuse::Reuse;
+pub use reuse::{Reuse, SourceLayers};
 pub use selected::{Expected, Stamp};
 pub use spec::{AddSpec, CopySource, CopySpec};
 
@@ -125,6 +125,9 @@ pub struct CopyRequest<'a> {
     /// For a copy from the context: an earlier snapshot of the same step,
     /// whose files that would be written unchanged are linked instead.
     pub reuse: Option<&'a Reuse>,
+    /// For a copy from a stage or image: its layers, when the source root
+    /// is an overlay of them and the destination is on their filesystem.
+    pub layers: Option<&'a SourceLayers>,
 }
 
 /// What a copy did.
@@ -224,6 +227,7 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
                     max_archive_size: req.max_archive_size,
                     expected: if context { req.expected } else { None },
                     reuse: if context { req.reuse } else { None },
+                    layers: if context { None } else { req.layers },
                 };
                 // Tree items come from path sources, which opened the source root.
                 let Some(src) = src.as_ref() else { continue };

@@ -97,3 +97,49 @@ fn same_xattrs(file: &File, found: &Meta, wanted: &Wanted) -> bool {
     want.sort();
     have == want
 }
+
+/// The layers (snapshots) under a `COPY --from` source, when it is an
+/// overlay of them: a file the source shows is one of their inodes, which
+/// a copy into the upper directory links instead of copying.
+#[derive(Debug)]
+pub struct SourceLayers {
+    /// Topmost first, as overlayfs looks them up.
+    layers: Vec<Root>,
+}
+
+impl SourceLayers {
+    /// `paths`: the source's snapshot directories, bottom first.
+    pub fn open(paths: &[PathBuf]) -> std::io::Result<SourceLayers> {
+        Ok(SourceLayers { layers: paths.iter().rev().map(|p| Root::open(p)).collect::<Result<_, _>>()? })
+    }
+
+    /// Links `dst_name` in `dst` to the layer file the source shows at
+    /// `src_rel` as `meta` — the topmost layer holding the name, and only
+    /// when it is that very inode (so whiteouts and opaque directories need
+    /// no interpretation here) with no overlay attribute of its own.
+    pub(super) fn link(&self, src_rel: &Path, meta: &Meta, dst: &Dir, dst_name: &OsStr, linked: &mut HashSet<(u64, u64)>) -> bool {
+        let (parent, name) = (src_rel.parent().unwrap_or(Path::new("")), src_rel.file_name().unwrap_or_default());
+        for layer in &self.layers {
+            let Ok(dir) = layer.dir(parent) else { continue };
+            let Ok(Some(found)) = dir.lstat(name) else { continue };
+            let same = found.kind == Kind::File && found.ino == meta.ino && found.size == meta.size && found.mtime == meta.mtime;
+            if !same || linked.contains(&(found.dev, found.ino)) || has_overlay_xattr(&dir, name) {
+                return false;
+            }
+            if dst.hard_link(&dir, name, dst_name).is_err() {
+                return false;
+            }
+            linked.insert((found.dev, found.ino));
+            return true;
+        }
+        false
+    }
+}
+
+fn has_overlay_xattr(dir: &Dir, name: &OsStr) -> bool {
+    let Ok(file) = dir.open_file(name) else { return true };
+    match root::read_xattrs(&file) {
+        Ok(all) => all.iter().any(|(k, _)| crate::layer::is_overlay_xattr(k.as_encoded_bytes())),
+        Err(_) => true,
+    }
+}

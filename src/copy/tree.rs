@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use super::error::CopyError;
 use super::mode::ModeSpec;
 use super::owner::Owner;
-use super::reuse::{Reuse, Wanted};
+use super::reuse::{Reuse, SourceLayers, Wanted};
 use super::root::{self, Dir, Kind, Meta, Root};
 use super::selected::Expected;
 use super::SourceFilter;
@@ -44,6 +44,9 @@ pub(super) struct Policy<'a> {
     pub expected: Option<&'a Expected>,
     /// An earlier snapshot of the step whose unchanged files are linked.
     pub reuse: Option<&'a Reuse>,
+    /// The layers of a `--from` source, whose files are linked when kept
+    /// as they are (no `--chown` or `--chmod` change).
+    pub layers: Option<&'a SourceLayers>,
 }
 
 impl Policy<'_> {
@@ -342,6 +345,8 @@ impl<'a> Copier<'a> {
                     }
                     _ => false,
                 };
+                let unchanged = owner == Owner { uid: meta.uid, gid: meta.gid } && mode == meta.mode;
+                let reused = reused || (unchanged && self.policy.layers.is_some_and(|l| l.link(src_rel, meta, dst, dst_name, &mut self.tally.linked)));
                 if reused {
                     self.tally.bytes += meta.size;
                 } else {

@@ -5,10 +5,10 @@
 //! previous snapshot (`copy/reuse.rs`) rather than copies.
 
 use std::cell::RefCell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{SolveError, Solver};
-use crate::copy::{copy, prepare_new_dir, CopyRequest, CopySpec, Expected, Reuse, SourceFilter};
+use crate::copy::{copy, prepare_new_dir, CopyRequest, CopySpec, Expected, Reuse, SourceFilter, SourceLayers};
 use crate::digest::Digest;
 use crate::exec::Snapshotter;
 use crate::store::LayerRecord;
@@ -23,6 +23,8 @@ pub(super) struct CopyFrom<'a> {
     pub expected: Option<&'a Expected>,
     /// The step's previous snapshot, with its files' contents.
     pub reuse: Option<&'a Reuse>,
+    /// For a stage or image source: its snapshot directories, bottom first.
+    pub layers: Option<&'a [PathBuf]>,
 }
 
 impl Solver<'_> {
@@ -31,7 +33,11 @@ impl Solver<'_> {
     pub(super) fn copy_step(&self, state: &super::state::StageState, spec: &CopySpec, from: &CopyFrom) -> Result<Option<(Digest, LayerRecord)>, SolveError> {
         let aimed = RefCell::new(None);
         let contents = RefCell::new(Vec::new());
-        let run = |op: &CopySpec, root: &Path, reuse: Option<&Reuse>| -> Result<(), SolveError> {
+        let layers = match from.layers.filter(|_| self.options.snapshotter == Snapshotter::Overlay) {
+            Some(paths) => Some(SourceLayers::open(paths).map_err(|e| SolveError::io("open the layers of", from.source, e))?),
+            None => None,
+        };
+        let run = |op: &CopySpec, root: &Path, direct: bool| -> Result<(), SolveError> {
             let request = CopyRequest {
                 op,
                 source: from.source,
@@ -40,7 +46,9 @@ impl Solver<'_> {
                 user_db_root: root,
                 max_archive_size: self.options.max_add_size,
                 expected: from.expected,
-                reuse,
+                // Links need the destination on the store's filesystem.
+                reuse: from.reuse.filter(|_| direct),
+                layers: layers.as_ref().filter(|_| direct),
             };
             *contents.borrow_mut() = copy(&request)?.contents;
             Ok(())
@@ -54,12 +62,12 @@ impl Solver<'_> {
                         return Ok(());
                     }
                 }
-                run(spec, root, None)
+                run(spec, root, false)
             },
             // The overlay is unmounted here: the upper directory is the
             // step's to write.
             |upper, failed| match aimed.take() {
-                Some(direct) if !failed => run(&direct, upper, from.reuse),
+                Some(direct) if !failed => run(&direct, upper, true),
                 _ => Ok(()),
             },
         )?;

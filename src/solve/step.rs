@@ -180,10 +180,11 @@ impl Solver<'_> {
                 let expected = selection.map(|(s, _)| self.context.expected(s));
                 let reuse = selection.and_then(|(_, previous)| previous).and_then(|layer| self.previous_snapshot(&layer));
                 let source_state = self.source_state(&op.from, results)?;
+                let layers = source_state.as_ref().map(|s| self.layer_paths(s)).transpose()?;
                 let scratch = self.store.temp_dir("source")?;
                 let result = self.with_source(source_state.as_ref(), &scratch, |source, filter| {
                     let spec = copy_spec(op);
-                    let from = super::copy_step::CopyFrom { source, filter, expected: expected.as_ref(), reuse: reuse.as_ref() };
+                    let from = super::copy_step::CopyFrom { source, filter, expected: expected.as_ref(), reuse: reuse.as_ref(), layers: layers.as_deref() };
                     self.copy_step(state, &spec, &from)
                 });
                 remove_scratch(&scratch);
