@@ -15,7 +15,7 @@ work=${1:-/tmp/strata-bench-files}
 shared=${STRATA_SHARED:-$here/../shared}
 [ -d "$shared/bench" ] || { echo "error: benchmark data not found at $shared/bench (set STRATA_SHARED to the directory holding bench/)" >&2; exit 1; }
 bash "$here/tests/deps.sh" hyperfine busybox-static python3
-(cd "$here" && flock /tmp/cargo.lock cargo build --release --locked -q)
+[ -n "${STRATA:-}" ] || (cd "$here" && flock /tmp/cargo.lock cargo build --release --locked -q)
 strata=${STRATA:-$here/target/release/strata}
 mkdir -p "$work"
 [ -f "$work/busybox.tar" ] || bash "$shared/bench/make-busybox-rootfs.sh" "$work/busybox.tar" >/dev/null
@@ -31,7 +31,7 @@ fi
 import="import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD [\"/bin/sh\"]' '$work/busybox.tar' localhost:5000/busybox:1 >/dev/null"
 # Old stores are moved aside, not deleted, until the end (ext4 slows inode
 # allocation after mass deletes, which would tax whichever runs next).
-fresh() { echo "mv '$work/$1' '$work/old.'\$(date +%s%N) 2>/dev/null; STRATA_ROOT='$work/$1' '$2' $import; sync"; }
+fresh() { echo "mv '$work/$1' '$work/old.'\$(date +%s%N) 2>/dev/null || true; STRATA_ROOT='$work/$1' '$2' $import; sync"; }
 build() { echo "env STRATA_ROOT='$work/$1' '$2' build -q -t bench '$3'"; }
 
 for store in new old; do
