@@ -331,6 +331,8 @@ fn copy_after_change(
         user_db_root: dest.path(),
         max_archive_size: None,
         expected: Some(&expected),
+        reuse: None,
+        layers: None,
     };
     let result = strata::copy::copy(&request);
     (dest, result)

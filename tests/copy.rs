@@ -159,6 +159,8 @@ fn check(dir: &Path) -> Result<(), Failed> {
         user_db_root: &dest,
         max_archive_size: None,
         expected: None,
+        reuse: None,
+        layers: None,
     };
     let result = copy::copy(&request);
     drop(server);

@@ -1,38 +1,51 @@
 //! Why a step missed the cache: its inputs compared with those of the last
 //! build of the same Dockerfile step.
 
+use std::collections::HashMap;
+
 use super::records::{CacheRecord, Input};
 
 /// Reasons for a miss, most telling first; empty when nothing differs
 /// (e.g. the cached layer was removed).
 pub fn explain_miss(current: &[Input], last: Option<&CacheRecord>) -> Vec<String> {
     let Some(last) = last else { return vec!["no previous build of this step".into()] };
-    let find = |inputs: &[Input], name: &str| inputs.iter().find(|i| i.name == name).map(|i| i.value.clone());
-    if find(current, "parent") != find(&last.inputs, "parent") {
+    // By name, first occurrence winning: a COPY of a large context has tens
+    // of thousands of inputs, so pairwise search would be quadratic.
+    let (now, before) = (index(current), index(&last.inputs));
+    if now.get("parent") != before.get("parent") {
         return vec!["parent step changed".into()];
     }
     let mut reasons = Vec::new();
     for input in current.iter().filter(|i| i.name != "op") {
-        match find(&last.inputs, &input.name) {
-            Some(old) if old == input.value => {}
-            Some(old) => reasons.push(describe_change(&input.name, &old, &input.value)),
+        match before.get(input.name.as_str()) {
+            Some(old) if *old == input.value => {}
+            Some(old) => reasons.push(describe_change(&input.name, old, &input.value)),
             None => reasons.push(describe_added(&input.name, &input.value)),
         }
     }
     for old in &last.inputs {
-        if find(current, &old.name).is_none() {
+        if !now.contains_key(old.name.as_str()) {
             reasons.push(describe_removed(&old.name));
         }
     }
     // The expanded operation differs only through something named above,
     // unless nothing else changed (e.g. a variable the instruction uses).
-    if reasons.is_empty() && find(current, "op") != find(&last.inputs, "op") {
+    if reasons.is_empty() && now.get("op") != before.get("op") {
         reasons.push("instruction changed after variable expansion".into());
     }
     if reasons.is_empty() {
         reasons.push("the cached result is no longer in the store".into());
     }
     reasons
+}
+
+/// Inputs by name, the first of a name winning.
+fn index(inputs: &[Input]) -> HashMap<&str, &str> {
+    let mut map = HashMap::with_capacity(inputs.len());
+    for input in inputs {
+        map.entry(input.name.as_str()).or_insert(input.value.as_str());
+    }
+    map
 }
 
 fn describe_change(name: &str, old: &str, new: &str) -> String {

@@ -58,10 +58,12 @@
 //!   lossily.
 
 mod archive;
+mod direct;
 mod error;
 mod fetch;
 mod mode;
 mod owner;
+mod reuse;
 mod root;
 mod selected;
 mod source;
@@ -71,9 +73,11 @@ mod tree;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use direct::prepare_new_dir;
 pub use error::CopyError;
 pub use fetch::Fetched;
 pub use owner::{resolve as resolve_owner, Owner};
+pub use reuse::{Reuse, SourceLayers};
 pub use selected::{Expected, Stamp};
 pub use spec::{AddSpec, CopySource, CopySpec};
 
@@ -118,6 +122,12 @@ pub struct CopyRequest<'a> {
     /// For a copy from the context: what the step's cache key selected;
     /// the copy writes exactly that or fails (see `selected.rs`).
     pub expected: Option<&'a Expected>,
+    /// For a copy from the context: an earlier snapshot of the same step,
+    /// whose files that would be written unchanged are linked instead.
+    pub reuse: Option<&'a Reuse>,
+    /// For a copy from a stage or image: its layers, when the source root
+    /// is an overlay of them and the destination is on their filesystem.
+    pub layers: Option<&'a SourceLayers>,
 }
 
 /// What a copy did.
@@ -133,6 +143,9 @@ pub struct CopyReport {
     pub sources: Vec<String>,
     /// The URLs ADD fetched, with the digest of what was received.
     pub fetched: Vec<Fetched>,
+    /// Regular files written from the context whose content the key
+    /// hashed: path relative to the destination root, content digest.
+    pub contents: Vec<(PathBuf, crate::digest::Digest)>,
 }
 
 /// One thing to copy, after wildcards are expanded.
@@ -213,6 +226,8 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
                     filter,
                     max_archive_size: req.max_archive_size,
                     expected: if context { req.expected } else { None },
+                    reuse: if context { req.reuse } else { None },
+                    layers: if context { None } else { req.layers },
                 };
                 // Tree items come from path sources, which opened the source root.
                 let Some(src) = src.as_ref() else { continue };
@@ -226,7 +241,7 @@ pub fn copy(req: &CopyRequest) -> Result<CopyReport, CopyError> {
     if let Some(path) = req.expected.filter(|_| context).and_then(|e| e.missing(&tally.sources)) {
         return Err(CopyError::SelectionChanged { path });
     }
-    Ok(CopyReport { files: tally.files, bytes: tally.bytes, sources: tally.sources.into_iter().collect(), fetched })
+    Ok(CopyReport { files: tally.files, bytes: tally.bytes, sources: tally.sources.into_iter().collect(), fetched, contents: tally.contents })
 }
 
 /// What the heredoc and URL sources of one copy share.

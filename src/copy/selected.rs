@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::error::CopyError;
 use super::root::{Kind, Meta};
+use crate::digest::Digest;
 
 /// What an entry was when it was selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +37,26 @@ pub struct Stamp {
 #[derive(Debug, Clone, Default)]
 pub struct Expected {
     entries: HashMap<String, Stamp>,
+    /// The content digest the key hashed, where known: what lets a copy
+    /// link a file written before instead of writing it again.
+    contents: HashMap<String, Digest>,
 }
 
 impl Expected {
     /// The list, from `(path, stamp)` pairs.
     pub fn new(entries: impl IntoIterator<Item = (String, Stamp)>) -> Expected {
-        Expected { entries: entries.into_iter().collect() }
+        Expected { entries: entries.into_iter().collect(), contents: HashMap::new() }
+    }
+
+    /// Adds the content digests the key was computed from, by path.
+    pub fn with_contents(mut self, contents: impl IntoIterator<Item = (String, Digest)>) -> Expected {
+        self.contents.extend(contents);
+        self
+    }
+
+    /// The content digest of `rel`, when the key hashed it.
+    pub(super) fn content(&self, rel: &str) -> Option<Digest> {
+        self.contents.get(rel).copied()
     }
 
     /// Whether `rel` may be written, as `meta` shows it now.

@@ -12,7 +12,7 @@
 //! below it may be, and created only when that something is: the stack of
 //! [`Frame`]s holds such directories until then.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,9 +20,11 @@ use std::path::{Path, PathBuf};
 use super::error::CopyError;
 use super::mode::ModeSpec;
 use super::owner::Owner;
+use super::reuse::{Reuse, SourceLayers, Wanted};
 use super::root::{self, Dir, Kind, Meta, Root};
 use super::selected::Expected;
 use super::SourceFilter;
+use crate::digest::Digest;
 use crate::pattern::PatternSet;
 
 /// What applies to every entry of a copy.
@@ -40,6 +42,11 @@ pub(super) struct Policy<'a> {
     pub max_archive_size: Option<u64>,
     /// What the step's cache key selected (copies from the context).
     pub expected: Option<&'a Expected>,
+    /// An earlier snapshot of the step whose unchanged files are linked.
+    pub reuse: Option<&'a Reuse>,
+    /// The layers of a `--from` source, whose files are linked when kept
+    /// as they are (no `--chown` or `--chmod` change).
+    pub layers: Option<&'a SourceLayers>,
 }
 
 impl Policy<'_> {
@@ -80,6 +87,11 @@ pub(super) struct Tally {
     pub files: u64,
     pub bytes: u64,
     pub sources: BTreeSet<String>,
+    /// Regular files written from a source of known content: destination
+    /// path (relative to the destination root) and content digest.
+    pub contents: Vec<(PathBuf, Digest)>,
+    /// Inodes of an earlier snapshot linked by this copy (see `reuse.rs`).
+    pub linked: HashSet<(u64, u64)>,
 }
 
 /// A directory being walked: its source handle and, once it exists, its
@@ -321,16 +333,39 @@ impl<'a> Copier<'a> {
                     // The name may have been replaced between its lstat and the open.
                     expected.check(&rel_string(src_rel), &root::fd_meta(&input).map_err(|e| CopyError::io("stat", &shown(src_rel), e))?)?;
                 }
-                let mut output = dst.create_file(dst_name, 0o600).map_err(io_err("create"))?;
-                let written = io::copy(&mut input, &mut output).map_err(io_err("write"))?;
-                root::set_fd_meta(&output, owner.uid, owner.gid, mode, meta.atime, meta.mtime).map_err(io_err("set the metadata of"))?;
-                if let Ok(attributes) = root::read_xattrs(&input) {
-                    for (key, value) in attributes.iter().filter(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes())) {
+                let attributes = root::read_xattrs(&input).ok().map(|mut all| {
+                    all.retain(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes()));
+                    all
+                });
+                let content = self.policy.expected.and_then(|e| e.content(&rel_string(src_rel)));
+                let reused = match (content, self.policy.reuse, &attributes) {
+                    (Some(content), Some(reuse), Some(xattrs)) => {
+                        let wanted = Wanted { content, source: meta, owner, mode, xattrs };
+                        reuse.link(dst_rel, dst, dst_name, &wanted, &mut self.tally.linked)
+                    }
+                    _ => false,
+                };
+                let unchanged = owner == Owner { uid: meta.uid, gid: meta.gid } && mode == meta.mode;
+                let reused = reused || (unchanged && self.policy.layers.is_some_and(|l| l.link(src_rel, meta, dst, dst_name, &mut self.tally.linked)));
+                if reused {
+                    self.tally.bytes += meta.size;
+                } else {
+                    let mut output = dst.create_file(dst_name, 0o600).map_err(io_err("create"))?;
+                    let written = io::copy(&mut input, &mut output).map_err(io_err("write"))?;
+                    if let Some(expected) = self.policy.expected {
+                        // Rewritten in place while copied: not what the key hashed.
+                        expected.check(&rel_string(src_rel), &root::fd_meta(&input).map_err(|e| CopyError::io("stat", &shown(src_rel), e))?)?;
+                    }
+                    root::set_fd_meta(&output, owner.uid, owner.gid, mode, meta.atime, meta.mtime).map_err(io_err("set the metadata of"))?;
+                    for (key, value) in attributes.iter().flatten() {
                         // As BuildKit: an attribute the destination refuses is skipped.
                         let _ = root::write_xattr(&output, key, value);
                     }
+                    self.tally.bytes += written;
                 }
-                self.tally.bytes += written;
+                if let Some(content) = content {
+                    self.tally.contents.push((dst_rel.to_path_buf(), content));
+                }
             }
             Kind::Symlink => {
                 let target = src.read_link(name).map_err(|e| CopyError::io("read the symlink", &shown(src_rel), e))?;

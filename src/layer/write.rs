@@ -43,30 +43,38 @@ pub struct LayerInfo {
     pub compression: Compression,
 }
 
-type Sink<W> = tar::Builder<BufWriter<HashingWriter<EncoderThread<W>>>>;
-
 /// Writes the snapshot at `dir` as a layer tarball into `out` and returns
 /// `out`. The tar is hashed as it is written and compressed (and hashed
-/// again) on another thread.
+/// again) on another thread; uncompressed, the blob is the tar itself and
+/// is hashed once.
 pub fn write_layer<W: Write + Send + 'static>(dir: &Path, out: W, options: &WriteOptions) -> Result<(LayerInfo, W), LayerError> {
+    if options.compression == Compression::None {
+        let (diff_id, size, out) = write_tar(dir, out, options)?;
+        return Ok((LayerInfo { diff_id, digest: diff_id, size, uncompressed_size: size, compression: Compression::None }, out));
+    }
     let encoder = EncoderThread::spawn(options.compression, out).map_err(LayerError::Write)?;
-    let tar = BufWriter::with_capacity(256 << 10, HashingWriter::new(encoder));
-    let mut walk = Walk { out: tar::Builder::new(tar), hard_links: HashMap::new(), options: *options };
-    walk.directory(dir, Path::new(""))?;
-    let tar = walk.out.into_inner().map_err(LayerError::Write)?;
-    let (diff_id, uncompressed_size, encoder) = tar.into_inner().map_err(|e| LayerError::Write(e.into_error()))?.finish();
+    let (diff_id, uncompressed_size, encoder) = write_tar(dir, encoder, options)?;
     let (digest, size, out) = encoder.finish().map_err(LayerError::Write)?;
     Ok((LayerInfo { diff_id, digest, size, uncompressed_size, compression: options.compression }, out))
 }
 
-struct Walk<W: Write + Send + 'static> {
-    out: Sink<W>,
+/// The plain tar of `dir` into `out`: its digest and size, and `out`.
+fn write_tar<T: Write>(dir: &Path, out: T, options: &WriteOptions) -> Result<(Digest, u64, T), LayerError> {
+    let tar = BufWriter::with_capacity(256 << 10, HashingWriter::new(out));
+    let mut walk = Walk { out: tar::Builder::new(tar), hard_links: HashMap::new(), options: *options };
+    walk.directory(dir, Path::new(""))?;
+    let tar = walk.out.into_inner().map_err(LayerError::Write)?;
+    Ok(tar.into_inner().map_err(|e| LayerError::Write(e.into_error()))?.finish())
+}
+
+struct Walk<T: Write> {
+    out: tar::Builder<T>,
     /// (device, inode) of files with several links → the first path written.
     hard_links: HashMap<(u64, u64), PathBuf>,
     options: WriteOptions,
 }
 
-impl<W: Write + Send + 'static> Walk<W> {
+impl<T: Write> Walk<T> {
     /// Writes the children of `path` (archived as `name`), sorted by name.
     fn directory(&mut self, path: &Path, name: &Path) -> Result<(), LayerError> {
         let listing = fs_err::read_dir(path).map_err(|e| LayerError::io("list", path, e))?;

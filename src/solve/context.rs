@@ -18,12 +18,15 @@ pub struct BuildContext {
     stat_cache: StoreStatCache,
     /// What hashing took, summed over the build (files read, bytes).
     stats: std::sync::Mutex<HashStats>,
+    /// The content digest of every file a key hashed, by context path: a
+    /// copy links an earlier snapshot's file of the same content.
+    contents: std::sync::Mutex<std::collections::HashMap<String, Digest>>,
 }
 
 impl BuildContext {
     /// A context whose file hashes are remembered in `stat_cache` across builds.
     pub fn new(context: Context, stat_cache: StoreStatCache) -> BuildContext {
-        BuildContext { context, stat_cache, stats: Default::default() }
+        BuildContext { context, stat_cache, stats: Default::default(), contents: Default::default() }
     }
 
     /// Files asked for, answered by the stat cache, and read, so far.
@@ -86,6 +89,9 @@ impl ContextSource for BuildContext {
             total.files_read += digest.stats.files_read;
             total.bytes_read += digest.stats.bytes_read;
         }
+        if let Ok(mut contents) = self.contents.lock() {
+            contents.extend(files.iter().map(|(entry, content)| (entry.path.clone(), *content)));
+        }
         let mut inputs: Vec<Input> = files
             .iter()
             .map(|(entry, content)| {
@@ -102,7 +108,10 @@ impl ContextSource for BuildContext {
     }
 
     fn expected(&self, selection: &Selection) -> Expected {
-        expected_copy(&self.context, selection)
+        let expected = expected_copy(&self.context, selection);
+        let Ok(contents) = self.contents.lock() else { return expected };
+        let entries = self.context.copied_entries(selection);
+        expected.with_contents(entries.into_iter().filter_map(|entry| contents.get(&entry.path).map(|d| (entry.path.clone(), *d))))
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`Executor`]) and records the result. Knows nothing of Dockerfile syntax.
 
 mod context;
+mod copy_step;
 mod dry_run;
 mod key;
 mod mount;

@@ -8,7 +8,7 @@ use super::state::{StageInputs, StageState};
 use super::{SolveError, Solver};
 use crate::cache::{explain_miss, CacheKey, CacheRecord, Input, StepRecord};
 use crate::context::Selection;
-use crate::copy::{copy, make_dir_all, resolve_owner, AddSpec, CopyRequest, CopySpec};
+use crate::copy::{make_dir_all, resolve_owner, AddSpec, CopySpec};
 use crate::digest::Digest;
 use crate::image::{now_rfc3339, ConfigChange, History};
 use crate::plan::{CopyOp, Op, SourceRoot, StagePlan, Step, HISTORY_COMMENT};
@@ -88,11 +88,13 @@ impl Solver<'_> {
                 }
             }
             // Every miss is explained: the build history keeps the reasons.
-            let reasons = explain_miss(&inputs, self.cache().last(&identity)?.as_ref());
+            let last = self.cache().last(&identity)?;
+            let reasons = explain_miss(&inputs, last.as_ref());
             if self.options.explain {
                 self.progress.event(Event::Miss { id, reasons: reasons.clone() });
             }
-            let executed = self.execute(&state, step, results, id, selection.as_ref());
+            let previous = last.and_then(|record| record.layer);
+            let executed = self.execute(&state, step, results, id, selection.as_ref().map(|s| (s, previous)));
             let layer = match executed {
                 Ok(layer) => layer,
                 Err(error) => {
@@ -156,8 +158,9 @@ impl Solver<'_> {
 
     /// Runs a step that changes the filesystem; returns its layer, if it
     /// changed anything.
-    /// `selection`: for a COPY from the context, what its key covered.
-    fn execute(&self, state: &StageState, step: &Step, results: &StageInputs, id: usize, selection: Option<&Selection>) -> Result<Option<Layer>, SolveError> {
+    /// `selection`: for a COPY from the context, what its key covered, and
+    /// the layer the step made in its last build.
+    fn execute(&self, state: &StageState, step: &Step, results: &StageInputs, id: usize, selection: Option<(&Selection, Option<Digest>)>) -> Result<Option<Layer>, SolveError> {
         match &step.op {
             Op::Workdir { path, user } => self.in_rootfs(
                 state,
@@ -168,27 +171,15 @@ impl Solver<'_> {
                 |_, _| Ok(()),
             ),
             Op::Copy(op) => {
-                let expected = selection.map(|s| self.context.expected(s));
-                let expected = expected.as_ref();
+                let expected = selection.map(|(s, _)| self.context.expected(s));
+                let reuse = selection.and_then(|(_, previous)| previous).and_then(|layer| self.previous_snapshot(&layer));
                 let source_state = self.source_state(&op.from, results)?;
+                let layers = source_state.as_ref().map(|s| self.layer_paths(s)).transpose()?;
                 let scratch = self.store.temp_dir("source")?;
                 let result = self.with_source(source_state.as_ref(), &scratch, |source, filter| {
-                    self.in_rootfs(
-                        state,
-                        |root| {
-                            copy(&CopyRequest {
-                                op: &copy_spec(op),
-                                source,
-                                filter,
-                                dest_root: root,
-                                user_db_root: root,
-                                max_archive_size: self.options.max_add_size,
-                                expected,
-                            })?;
-                            Ok(())
-                        },
-                        |_, _| Ok(()),
-                    )
+                    let spec = copy_spec(op);
+                    let from = super::copy_step::CopyFrom { source, filter, expected: expected.as_ref(), reuse: reuse.as_ref(), layers: layers.as_deref() };
+                    self.copy_step(state, &spec, &from)
                 });
                 remove_scratch(&scratch);
                 result
@@ -247,7 +238,7 @@ impl Solver<'_> {
     /// the merged root, and commits the upper directory as a layer.
     /// `clean` gets the upper directory after unmounting, before the commit,
     /// and whether `f` failed (then nothing is committed).
-    fn in_rootfs(
+    pub(super) fn in_rootfs(
         &self,
         state: &StageState,
         f: impl FnOnce(&Path) -> Result<(), SolveError>,

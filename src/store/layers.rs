@@ -69,6 +69,12 @@ impl Store {
         Ok(Some((info.diff_id, record)))
     }
 
+    /// Records the content digest of regular files of a snapshot a copy
+    /// wrote (paths relative to the snapshot), for the step's next run.
+    pub fn record_copy_contents(&self, diff_id: &Digest, files: &[(PathBuf, Digest)]) -> Result<(), StoreError> {
+        self.snapshots.record_contents(diff_id, files, &self.tmp)
+    }
+
     /// A blob's content: the stored file, or for a layer kept only as its
     /// snapshot, the layer's tar made again from it (on a thread, checked
     /// against the digest: a snapshot changed since is an error at the end

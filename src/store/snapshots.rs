@@ -1,12 +1,19 @@
 //! Unpacked layers: `snapshots/<diff_id hex>/` holds one layer's files in the
 //! form overlayfs reads as a lower directory. A snapshot is unpacked once,
 //! into `tmp/`, and renamed into place when complete, so a present directory
-//! is always a whole snapshot; layers shared by images share it.
+//! is always a whole snapshot; layers shared by images share it. A
+//! snapshot a COPY wrote has, beside it, the content digest of its files
+//! (`<hex>.contents-v1`), so the step's next run can link what is unchanged.
 
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
 use crate::digest::Digest;
+
+const CONTENTS_SUFFIX: &str = ".contents-v1";
+const CONTENTS_MAGIC: &[u8] = b"strata snapshot contents v1\n";
 
 /// The snapshot area of a store.
 #[derive(Debug, Clone)]
@@ -69,10 +76,62 @@ impl Snapshots {
         Ok(ids)
     }
 
+    /// Where the content list of a snapshot written by a COPY is: beside
+    /// it, named `<diff_id hex>.contents-v1` (not a digest, so never listed
+    /// as a snapshot).
+    fn contents_path(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(format!("{}{CONTENTS_SUFFIX}", diff_id.hex()))
+    }
+
+    /// Records the content digest of regular files of `diff_id`'s snapshot
+    /// (path relative to the snapshot). Written into `tmp` and renamed, so
+    /// the list is whole or absent.
+    pub fn record_contents(&self, diff_id: &Digest, files: &[(PathBuf, Digest)], tmp: &Path) -> Result<(), StoreError> {
+        let mut data = Vec::with_capacity(CONTENTS_MAGIC.len() + files.len() * 64);
+        data.extend_from_slice(CONTENTS_MAGIC);
+        for (path, digest) in files {
+            let bytes = path.as_os_str().as_bytes();
+            let Ok(len) = u32::try_from(bytes.len()) else { continue };
+            data.extend_from_slice(digest.as_bytes());
+            data.extend_from_slice(&len.to_le_bytes());
+            data.extend_from_slice(bytes);
+        }
+        let partial = tmp.join(super::blobs::unique_name("contents", 0));
+        let target = self.contents_path(diff_id);
+        fs_err::write(&partial, &data).map_err(|e| StoreError::io("write", &partial, e))?;
+        fs_err::rename(&partial, &target).map_err(|e| StoreError::io("rename", &target, e))
+    }
+
+    /// The content list of `diff_id`'s snapshot (the last entry of a path
+    /// wins), when one was recorded and the snapshot is present.
+    pub fn contents(&self, diff_id: &Digest) -> Option<HashMap<PathBuf, Digest>> {
+        if !self.contains(diff_id) {
+            return None;
+        }
+        let data = fs_err::read(self.contents_path(diff_id)).ok()?;
+        let mut rest = data.strip_prefix(CONTENTS_MAGIC)?;
+        let mut files = HashMap::new();
+        while !rest.is_empty() {
+            let (digest, tail) = rest.split_first_chunk::<32>()?;
+            let (len, tail) = tail.split_first_chunk::<4>()?;
+            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+            let (path, tail) = (tail.get(..len)?, tail.get(len..)?);
+            files.insert(PathBuf::from(std::ffi::OsStr::from_bytes(path)), Digest::from_bytes(*digest));
+            rest = tail;
+        }
+        Some(files)
+    }
+
     /// Removes a snapshot: renamed into `tmp` first, so a crash midway
     /// never leaves a half-deleted snapshot under its real name.
     pub fn remove(&self, diff_id: &Digest, tmp: &Path) -> Result<(), StoreError> {
         let path = self.path(diff_id);
+        let contents = self.contents_path(diff_id);
+        if let Err(e) = fs_err::remove_file(&contents) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(StoreError::io("remove", &contents, e));
+            }
+        }
         if !path.exists() {
             return Ok(());
         }
