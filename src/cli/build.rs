@@ -443,6 +443,13 @@ pub enum SnapshotterChoice {
 
 impl SnapshotterChoice {
     pub(super) fn resolve(self, store: &Store) -> Result<Snapshotter, CliError> {
+        if crate::exec::isolation::current() == crate::exec::Isolation::Chroot {
+            eprintln!("{}", crate::exec::isolation::CHROOT_WARNING);
+            return match self {
+                SnapshotterChoice::Auto | SnapshotterChoice::Native => Ok(Snapshotter::Native),
+                _ => Err(CliError::Usage("chroot isolation makes no mounts: it needs --snapshotter native (or auto)".into())),
+            };
+        }
         let chosen = self.pick(store)?;
         if let Some(rootless) = crate::exec::userns::describe() {
             let how = if chosen == Snapshotter::Overlay { "overlay (userxattr)" } else { chosen.name() };

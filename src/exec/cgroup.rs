@@ -52,7 +52,8 @@ impl Cgroup {
     /// the delegated subtree) and applies `limits`. `Ok(None)` when there is
     /// no usable cgroup and no limits; limits without one are an error.
     pub fn create(name: &str, limits: &Limits) -> io::Result<Option<Cgroup>> {
-        let made = if crate::layer::in_user_namespace() { rootless(name, limits)? } else { hierarchy(name)? };
+        let unprivileged = crate::layer::in_user_namespace() || super::isolation::current() == super::Isolation::Chroot;
+        let made = if unprivileged { rootless(name, limits)? } else { hierarchy(name)? };
         let Some(cgroup) = made else { return Ok(None) };
         cgroup.apply(limits)?;
         Ok(Some(cgroup))

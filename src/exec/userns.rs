@@ -56,7 +56,7 @@ pub fn needs_user_namespace() -> bool {
     !fs_err::read_to_string("/proc/self/status").is_ok_and(|status| has_capability(&status, CAP_SYS_ADMIN))
 }
 
-fn has_capability(status: &str, bit: u32) -> bool {
+pub(super) fn has_capability(status: &str, bit: u32) -> bool {
     let effective = status.lines().find_map(|l| l.strip_prefix("CapEff:")).map(str::trim);
     effective.and_then(|hex| u64::from_str_radix(hex, 16).ok()).is_some_and(|caps| caps & (1 << bit) != 0)
 }

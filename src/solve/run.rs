@@ -34,6 +34,10 @@ impl Executor for crate::exec::Runtime {
     }
 
     fn private_network(&self) -> Result<Option<PrivateNetwork>, NetworkError> {
+        // Chroot isolation cannot join a network namespace.
+        if crate::exec::isolation::current() == crate::exec::Isolation::Chroot {
+            return Ok(None);
+        }
         PrivateNetwork::start(&self.init)
     }
 }
@@ -97,6 +101,7 @@ impl Solver<'_> {
         if let BuildNetwork::NotStarted = *network {
             *network = match self.executor.private_network()? {
                 Some(private) => BuildNetwork::Private(private),
+                None if crate::exec::isolation::current() == crate::exec::Isolation::Chroot => BuildNetwork::Unavailable,
                 None => {
                     let message =
                         format!("no {} in PATH: RUN steps share the host's network (install slirp4netns for a private one)", crate::exec::network::NAT_PROGRAM);
