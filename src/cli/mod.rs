@@ -43,8 +43,9 @@ pub struct Cli {
     /// How RUN steps are isolated: `auto` (namespaces; chroot only where
     /// not even a user namespace can be made) or `chroot` (Buildah's
     /// `--isolation chroot`: no namespaces, see the README).
-    #[arg(long, global = true, value_enum, default_value_t = IsolationChoice::Auto, env = "STRATA_ISOLATION")]
-    pub isolation: IsolationChoice,
+    /// Given before the command: `strata --isolation chroot build …`.
+    #[arg(long, value_enum, env = "STRATA_ISOLATION", value_name = "ISOLATION")]
+    pub isolation: Option<IsolationChoice>,
 
     #[command(subcommand)]
     /// The subcommand to run.
@@ -124,7 +125,7 @@ pub enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let root = store_root(cli.root);
-    if cli.isolation == IsolationChoice::Chroot {
+    if cli.isolation == Some(IsolationChoice::Chroot) {
         if !crate::exec::isolation::chroot_allowed() {
             eprintln!("strata: --isolation chroot needs CAP_SYS_CHROOT (root, or root in a container)");
             return ExitCode::FAILURE;
