@@ -439,6 +439,8 @@ pub enum SnapshotterChoice {
     Auto,
     Overlay,
     Native,
+    #[value(name = "fuse-overlayfs")]
+    FuseOverlayfs,
 }
 
 impl SnapshotterChoice {
@@ -462,10 +464,14 @@ impl SnapshotterChoice {
         Ok(match self {
             SnapshotterChoice::Overlay => Snapshotter::Overlay,
             SnapshotterChoice::Native => Snapshotter::Native,
+            SnapshotterChoice::FuseOverlayfs => Snapshotter::FuseOverlay,
             SnapshotterChoice::Auto => {
                 let chosen = Snapshotter::detect(&store.temp_dir("probe")?);
-                if chosen == Snapshotter::Native {
-                    eprintln!("strata: overlayfs cannot be mounted on the store's filesystem: using the native (copying) snapshotter");
+                match chosen {
+                    Snapshotter::Native if crate::exec::fuse::program().is_some() => eprintln!("strata: neither overlayfs nor fuse-overlayfs can be mounted on the store's filesystem: using the native (copying) snapshotter"),
+                    Snapshotter::Native => eprintln!("strata: overlayfs cannot be mounted on the store's filesystem (and fuse-overlayfs is not installed): using the native (copying) snapshotter"),
+                    Snapshotter::FuseOverlay => eprintln!("strata: the kernel's overlayfs cannot be mounted here: using fuse-overlayfs"),
+                    Snapshotter::Overlay => {}
                 }
                 chosen
             }

@@ -14,6 +14,7 @@ mod cgroup;
 mod chroot;
 mod container;
 mod forward;
+pub mod fuse;
 pub mod init;
 pub mod isolation;
 mod native;
