@@ -100,6 +100,28 @@ fn build_with_run_copy_and_a_cache_mount() {
 }
 
 #[test]
+fn runtime_files_live_in_the_users_runtime_dir() {
+    let root = rootless();
+    let runtime = root.scratch("run-user");
+    fs_err::create_dir_all(&runtime).unwrap();
+    let chown = std::process::Command::new("chown").arg(support::rootless::ROOTLESS_USER).arg(&runtime).status().unwrap();
+    assert!(chown.success());
+    std::os::unix::fs::PermissionsExt::set_mode(&mut fs_err::metadata(&runtime).unwrap().permissions(), 0o700);
+    root.write_context("FROM busybox:latest\nRUN --mount=type=secret,id=s cat /run/secrets/s > /seen\n", &[("s", "secret\n")]);
+    let context = root.context_dir();
+    let secret = format!("id=s,src={}", context.join("s").display());
+    let args = ["build", "--progress", "plain", "--secret", &secret, "-t", "runtime", context.to_str().unwrap()];
+    let output = root.command(&args).env("XDG_RUNTIME_DIR", &runtime).output().unwrap();
+    support::Run::from_output(&args, output).success();
+    let ours = runtime.join("strata");
+    let meta = fs_err::metadata(&ours).unwrap_or_else(|_| panic!("{} was made", ours.display()));
+    assert_eq!(meta.mode() & 0o777, 0o700);
+    assert_eq!(meta.uid(), root.user_uid());
+    assert!(support::names(&ours).is_empty(), "the step's files are gone: {:?}", support::names(&ours));
+    assert_eq!(fs_err::read_to_string(root.rootfs("runtime").join("seen")).unwrap(), "secret\n");
+}
+
+#[test]
 fn cache_du_and_prune() {
     let root = rootless();
     root.build("FROM busybox:latest\nRUN head -c 100000 /dev/zero > /big\n", &[], &["-t", "big"]).success();

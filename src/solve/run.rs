@@ -170,10 +170,13 @@ impl Solver<'_> {
 }
 
 /// A private directory for one RUN: the container spec and secrets live
-/// here, in memory (/dev/shm) when possible so secrets never touch a disk.
+/// here, in memory when possible so secrets never touch a disk: /dev/shm,
+/// or for a rootless strata the user's own `$XDG_RUNTIME_DIR/strata`
+/// ([`crate::exec::userns::runtime_dir`]).
 pub(super) fn private_scratch(fallback: impl FnOnce() -> Result<PathBuf, SolveError>) -> Result<PathBuf, SolveError> {
     use std::os::unix::fs::DirBuilderExt;
-    let shm = Path::new("/dev/shm");
+    let runtime = crate::exec::userns::runtime_dir();
+    let shm = runtime.as_path();
     static SWEPT: std::sync::Once = std::sync::Once::new();
     SWEPT.call_once(|| remove_dead_scratch(shm));
     if shm.is_dir() {
