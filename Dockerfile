@@ -14,7 +14,8 @@
 #   --security-opt seccomp=unconfined --security-opt apparmor=unconfined
 #   --security-opt systempaths=unconfined
 # and a volume on /var/lib/strata (overlay cannot be mounted on the
-# container's own overlay root). RUN steps use `--network none` unless
+# container's own overlay root). Under Docker's default profiles strata
+# falls back to chroot isolation, with a loud warning (README, Rootless). RUN steps use `--network none` unless
 # slirp4netns is added to the image. See docs/kubernetes.md.
 ARG BASE=busybox:latest
 FROM ${BASE}

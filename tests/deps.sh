@@ -5,7 +5,7 @@ set -euo pipefail
 # Without arguments: everything the integration tests call.
 packages=("$@")
 if [ ${#packages[@]} -eq 0 ]; then
-  packages=(busybox-static skopeo umoci oci-image-tool gcc libc6-dev docker-registry apache2-utils e2fsprogs zstd slirp4netns iproute2 docker.io buildah attr qemu-user-static binfmt-support)
+  packages=(busybox-static skopeo umoci oci-image-tool gcc libc6-dev docker-registry apache2-utils e2fsprogs zstd slirp4netns iproute2 docker.io buildah attr qemu-user-static binfmt-support fuse-overlayfs fuse3)
 fi
 needed=()
 for pkg in "${packages[@]}"; do
@@ -43,6 +43,9 @@ done
 # Rootless NAT (slirp4netns, pasta) opens /dev/net/tun as the user: udev
 # makes it 0666 on a stock system; some machines leave it 0600.
 [ -c /dev/net/tun ] && chmod 0666 /dev/net/tun
+# fuse-overlayfs (the rootless fuse snapshotter) opens /dev/fuse as the
+# user: 0666 on a stock system (udev), 0600 on some machines.
+[ -c /dev/fuse ] && chmod 0666 /dev/fuse
 # A second user without subordinate ids: strata maps only its own uid.
 id -u strata-nosubid >/dev/null 2>&1 || useradd --create-home --shell /bin/sh strata-nosubid
 for file in /etc/subuid /etc/subgid; do

@@ -37,10 +37,21 @@ fn strata_image(host: &TestRoot) -> std::path::PathBuf {
 }
 
 fn run_build(docker: &Dockerd, volume: &Path, context: &Path, args: &[&str]) -> String {
+    let mut all = SECURITY.to_vec();
+    all.extend_from_slice(&["--network", "none"]);
+    all.extend_from_slice(args);
+    run_in_container(docker, volume, context, &all)
+}
+
+/// `docker run … strata:self build --progress plain ARGS /workspace`, the
+/// security options (if any) among `args` before the first that is not one.
+fn run_in_container(docker: &Dockerd, volume: &Path, context: &Path, args: &[&str]) -> String {
     let (volume, context) = (format!("{}:/var/lib/strata", volume.display()), format!("{}:/workspace", context.display()));
     let mut all = vec!["run", "--rm", "--network", "host"];
-    all.extend_from_slice(SECURITY);
-    all.extend_from_slice(&["-v", &volume, "-v", &context, "strata:self", "build", "--progress", "plain", "--network", "none"]);
+    let opts = args.chunks(2).take_while(|pair| pair[0] == "--security-opt").count() * 2;
+    all.extend_from_slice(&args[..opts]);
+    let args = &args[opts..];
+    all.extend_from_slice(&["-v", &volume, "-v", &context, "strata:self", "build", "--progress", "plain"]);
     all.extend_from_slice(args);
     all.push("/workspace");
     let output = docker.docker(&all).output().expect("run docker");
@@ -79,4 +90,38 @@ fn builds_and_pushes_in_an_unprivileged_container() {
     check.ok(&["pull", &app]);
     let rootfs = check.rootfs(&app);
     assert_eq!(fs_err::read_to_string(rootfs.join("out")).unwrap(), "from the context\nrun\n");
+}
+
+/// Docker's default seccomp profile refuses user namespaces: strata, root
+/// in the container, falls back to chroot isolation, says so loudly first,
+/// and still builds the image a root build on the host gives.
+#[test]
+fn falls_back_to_chroot_under_dockers_default_profiles() {
+    let host = TestRoot::new();
+    let archive = strata_image(&host);
+    let registry = Registry::start();
+    let reg = registry.host();
+    host.ok(&["tag", "busybox:latest", &format!("{reg}/busybox:1")]);
+    host.ok(&["push", &format!("{reg}/busybox:1")]);
+    let docker = Dockerd::start();
+    docker.ok(&["load", "-i", archive.to_str().unwrap()]);
+
+    let dockerfile = format!(
+        "FROM {reg}/busybox:1\nCOPY a /a\nRUN --mount=type=cache,target=/cache echo run >> /cache/log && cat /a /cache/log > /out && chown 1000:1000 /out && rm /bin/vi\n"
+    );
+    let context = host.write_context(&dockerfile, &[("a", "from the context\n")]);
+    let app = format!("{reg}/app:chroot");
+    let log = run_in_container(&docker, &host.scratch("volume-chroot"), &context, &["--push", "-t", &app]);
+    let first = log.lines().find(|l| l.starts_with("strata:")).unwrap_or_default();
+    assert!(first.contains("WARNING: CHROOT ISOLATION"), "the first lines say chroot isolation:\n{log}");
+    assert!(log.contains(&format!("pushed {app}")), "{log}");
+
+    let check = TestRoot::new();
+    check.ok(&["pull", &app]);
+    let rootfs = check.rootfs(&app);
+    assert_eq!(fs_err::read_to_string(rootfs.join("out")).unwrap(), "from the context\nrun\n");
+    assert!(!rootfs.join("bin/vi").exists() && !rootfs.join("cache").exists());
+    // The same layers as a root build with namespaces on the host.
+    host.build(&dockerfile, &[], &["-t", "app:host"]).success();
+    assert_eq!(check.layers(&app)[1..], host.layers("app:host")[1..]);
 }

@@ -6,7 +6,7 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use strata::exec::{remove_mount_points, ContainerSpec, NetworkMode, RootfsCopy, Runtime, DEFAULT_PATH};
+use strata::exec::{remove_mount_points, ContainerSpec, Isolation, NetworkMode, RootfsCopy, Runtime, DEFAULT_PATH};
 
 fn busybox_layer(dir: &Path) -> PathBuf {
     let layer = dir.join("base");
@@ -43,6 +43,7 @@ fn container_runs_on_a_copied_root() {
         privileged: false,
         cap_add: Vec::new(),
         cap_drop: Vec::new(),
+        isolation: Isolation::Namespaces,
     };
     let runtime = Runtime::new(PathBuf::from(env!("CARGO_BIN_EXE_strata")));
     let mut lines = Vec::new();

@@ -31,10 +31,16 @@ fn rootless() -> TestRoot {
 /// Builds `CHANGES` with a fixed SOURCE_DATE_EPOCH (layer times are
 /// otherwise the build's) and returns the image's diff IDs.
 fn build_changes(root: &TestRoot) -> Vec<String> {
+    build_changes_with(root, &[])
+}
+
+fn build_changes_with(root: &TestRoot, args: &[&str]) -> Vec<String> {
     root.write_context(CHANGES, &[("a", "a\n")]);
     let context = root.context_dir();
-    let output =
-        root.command(&["build", "--progress", "plain", "-t", "changes", context.to_str().unwrap()]).env("SOURCE_DATE_EPOCH", "1700000000").output().unwrap();
+    let mut all = vec!["build", "--progress", "plain", "-t", "changes"];
+    all.extend_from_slice(args);
+    all.push(context.to_str().unwrap());
+    let output = root.command(&all).env("SOURCE_DATE_EPOCH", "1700000000").output().unwrap();
     let run = support::Run::from_output(&["build"], output).success();
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
     let inspect = root.inspect("changes");
@@ -53,6 +59,22 @@ fn layers_are_byte_identical_to_a_root_build() {
     assert_eq!(theirs[1..], ours[1..], "a rootless build must give the layers a root build gives");
     let listings = rootless.layers("changes");
     golden("rootless-whiteouts", "layers", &listings[1..].join("\n"));
+}
+
+#[test]
+fn fuse_overlayfs_gives_the_layers_of_a_root_build() {
+    for file in ["/usr/bin/fuse-overlayfs", "/dev/fuse"] {
+        assert!(std::path::Path::new(file).exists(), "{file} is missing: run `bash tests/deps.sh` (packages fuse-overlayfs, fuse3)");
+    }
+    let rootless = rootless();
+    let root = TestRoot::new();
+    root.busybox();
+    let (theirs, ours) = (build_changes(&root), build_changes_with(&rootless, &["--snapshotter", "fuse-overlayfs"]));
+    assert_eq!(theirs[1..], ours[1..], "a rootless build on fuse-overlayfs must give the layers a root build gives");
+    let listings = rootless.layers("changes");
+    golden("rootless-whiteouts", "layers", &listings[1..].join("\n"));
+    let again = rootless.build("FROM busybox:latest\nRUN echo fuse > /f\n", &[], &["--snapshotter", "fuse-overlayfs"]).success();
+    assert!(again.stderr.lines().next().is_some_and(|l| l.contains("snapshotter fuse-overlayfs")), "{}", again.stderr);
 }
 
 #[test]
@@ -75,6 +97,28 @@ fn build_with_run_copy_and_a_cache_mount() {
     for path in [root.root.clone(), root.root.join("blobs"), root.root.join("snapshots")] {
         assert_eq!(fs_err::metadata(&path).unwrap().uid(), root.user_uid(), "{} belongs to the user", path.display());
     }
+}
+
+#[test]
+fn runtime_files_live_in_the_users_runtime_dir() {
+    let root = rootless();
+    let runtime = root.scratch("run-user");
+    fs_err::create_dir_all(&runtime).unwrap();
+    let chown = std::process::Command::new("chown").arg(support::rootless::ROOTLESS_USER).arg(&runtime).status().unwrap();
+    assert!(chown.success());
+    std::os::unix::fs::PermissionsExt::set_mode(&mut fs_err::metadata(&runtime).unwrap().permissions(), 0o700);
+    root.write_context("FROM busybox:latest\nRUN --mount=type=secret,id=s cat /run/secrets/s > /seen\n", &[("s", "secret\n")]);
+    let context = root.context_dir();
+    let secret = format!("id=s,src={}", context.join("s").display());
+    let args = ["build", "--progress", "plain", "--secret", &secret, "-t", "runtime", context.to_str().unwrap()];
+    let output = root.command(&args).env("XDG_RUNTIME_DIR", &runtime).output().unwrap();
+    support::Run::from_output(&args, output).success();
+    let ours = runtime.join("strata");
+    let meta = fs_err::metadata(&ours).unwrap_or_else(|_| panic!("{} was made", ours.display()));
+    assert_eq!(meta.mode() & 0o777, 0o700);
+    assert_eq!(meta.uid(), root.user_uid());
+    assert!(support::names(&ours).is_empty(), "the step's files are gone: {:?}", support::names(&ours));
+    assert_eq!(fs_err::read_to_string(root.rootfs("runtime").join("seen")).unwrap(), "secret\n");
 }
 
 #[test]

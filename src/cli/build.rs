@@ -439,10 +439,19 @@ pub enum SnapshotterChoice {
     Auto,
     Overlay,
     Native,
+    #[value(name = "fuse-overlayfs")]
+    FuseOverlayfs,
 }
 
 impl SnapshotterChoice {
     pub(super) fn resolve(self, store: &Store) -> Result<Snapshotter, CliError> {
+        if crate::exec::isolation::current() == crate::exec::Isolation::Chroot {
+            eprintln!("{}", crate::exec::isolation::CHROOT_WARNING);
+            return match self {
+                SnapshotterChoice::Auto | SnapshotterChoice::Native => Ok(Snapshotter::Native),
+                _ => Err(CliError::Usage("chroot isolation makes no mounts: it needs --snapshotter native (or auto)".into())),
+            };
+        }
         let chosen = self.pick(store)?;
         if let Some(rootless) = crate::exec::userns::describe() {
             let how = if chosen == Snapshotter::Overlay { "overlay (userxattr)" } else { chosen.name() };
@@ -455,10 +464,14 @@ impl SnapshotterChoice {
         Ok(match self {
             SnapshotterChoice::Overlay => Snapshotter::Overlay,
             SnapshotterChoice::Native => Snapshotter::Native,
+            SnapshotterChoice::FuseOverlayfs => Snapshotter::FuseOverlay,
             SnapshotterChoice::Auto => {
                 let chosen = Snapshotter::detect(&store.temp_dir("probe")?);
-                if chosen == Snapshotter::Native {
-                    eprintln!("strata: overlayfs cannot be mounted on the store's filesystem: using the native (copying) snapshotter");
+                match chosen {
+                    Snapshotter::Native if crate::exec::fuse::program().is_some() => eprintln!("strata: neither overlayfs nor fuse-overlayfs can be mounted on the store's filesystem: using the native (copying) snapshotter"),
+                    Snapshotter::Native => eprintln!("strata: overlayfs cannot be mounted on the store's filesystem (and fuse-overlayfs is not installed): using the native (copying) snapshotter"),
+                    Snapshotter::FuseOverlay => eprintln!("strata: the kernel's overlayfs cannot be mounted here: using fuse-overlayfs"),
+                    Snapshotter::Overlay => {}
                 }
                 chosen
             }

@@ -40,9 +40,25 @@ pub struct Cli {
     #[arg(long, global = true, env = "STRATA_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    /// How RUN steps are isolated: `auto` (namespaces; chroot only where
+    /// not even a user namespace can be made) or `chroot` (Buildah's
+    /// `--isolation chroot`: no namespaces, see the README).
+    /// Given before the command: `strata --isolation chroot build …`.
+    #[arg(long, value_enum, env = "STRATA_ISOLATION", value_name = "ISOLATION")]
+    pub isolation: Option<IsolationChoice>,
+
     #[command(subcommand)]
     /// The subcommand to run.
     pub command: Command,
+}
+
+/// `--isolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IsolationChoice {
+    /// Namespaces, falling back to chroot where they cannot be made.
+    Auto,
+    /// Chroot isolation even where namespaces could be made.
+    Chroot,
 }
 
 /// strata's subcommands.
@@ -109,6 +125,13 @@ pub enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let root = store_root(cli.root);
+    if cli.isolation == Some(IsolationChoice::Chroot) {
+        if !crate::exec::isolation::chroot_allowed() {
+            eprintln!("strata: --isolation chroot needs CAP_SYS_CHROOT (root, or root in a container)");
+            return ExitCode::FAILURE;
+        }
+        crate::exec::isolation::use_chroot();
+    }
     if let Some(code) = rootless(&cli.command, &root) {
         return code;
     }
@@ -159,11 +182,19 @@ pub fn run() -> ExitCode {
 /// `None` when the command runs here.
 fn rootless(command: &Command, root: &std::path::Path) -> Option<ExitCode> {
     let local = matches!(command, Command::Parse(_) | Command::Login(_) | Command::Logout(_) | Command::Init | Command::Netns { .. });
-    if local || !crate::exec::userns::needs_user_namespace() {
+    let chroot = crate::exec::isolation::current() == crate::exec::Isolation::Chroot;
+    if local || chroot || !crate::exec::userns::needs_user_namespace() {
         return None;
     }
     match crate::exec::userns::reexec(root) {
         Ok(code) => Some(ExitCode::from(u8::try_from(code).unwrap_or(1))),
+        // Kaniko's model: root in a container that refuses user namespaces
+        // (Docker's default seccomp profile) still builds, chrooted; the
+        // build's first lines say so.
+        Err(crate::exec::userns::UsernsError::Unshare { .. }) if crate::exec::isolation::chroot_allowed() => {
+            crate::exec::isolation::use_chroot();
+            None
+        }
         Err(error) => {
             eprintln!("strata: {error}");
             Some(ExitCode::FAILURE)
@@ -188,6 +219,10 @@ fn disk_full(error: &CliError) -> bool {
 /// vanish with the process, even when it is killed. Done first, while the
 /// process has no other threads (unshare requires that).
 fn private_mounts() -> Result<(), CliError> {
+    // Chroot isolation makes no mounts (and may not unshare).
+    if crate::exec::isolation::current() == crate::exec::Isolation::Chroot {
+        return Ok(());
+    }
     crate::exec::private_mount_namespace().map_err(|e| {
         let why = if crate::layer::in_user_namespace() { crate::exec::userns::diagnose(&e) } else { "strata build needs root or a user namespace".to_owned() };
         CliError::Usage(format!("cannot enter a private mount namespace: {e}\n{why}"))

@@ -52,7 +52,8 @@ impl Cgroup {
     /// the delegated subtree) and applies `limits`. `Ok(None)` when there is
     /// no usable cgroup and no limits; limits without one are an error.
     pub fn create(name: &str, limits: &Limits) -> io::Result<Option<Cgroup>> {
-        let made = if crate::layer::in_user_namespace() { rootless(name, limits)? } else { hierarchy(name)? };
+        let unprivileged = crate::layer::in_user_namespace() || super::isolation::current() == super::Isolation::Chroot;
+        let made = if unprivileged { rootless(name, limits)? } else { hierarchy(name)? };
         let Some(cgroup) = made else { return Ok(None) };
         cgroup.apply(limits)?;
         Ok(Some(cgroup))
@@ -171,8 +172,21 @@ fn rootless(name: &str, limits: &Limits) -> io::Result<Option<Cgroup>> {
     match delegated(name) {
         Ok(Some(cgroup)) => Ok(Some(cgroup)),
         Ok(None) | Err(_) if !limited => Ok(None),
-        Ok(None) | Err(_) => Err(io::Error::new(io::ErrorKind::PermissionDenied, NO_DELEGATION)),
+        Ok(None) | Err(_) => Err(io::Error::new(io::ErrorKind::PermissionDenied, no_cgroup_reason(Path::new(ROOT).join("cgroup.controllers").exists()))),
     }
+}
+
+/// Why limits cannot be set: on a cgroup v1 machine nothing can be
+/// delegated to a user (or a container without write access to its
+/// hierarchies); on v2 the user's subtree is not delegated.
+fn no_cgroup_reason(unified: bool) -> String {
+    if unified {
+        return NO_DELEGATION.to_owned();
+    }
+    "--memory and --cpus cannot be honoured: this machine uses cgroup v1, where no cgroup can be delegated to a user (or to a container \
+without privilege); they need strata run as root on the host, or a cgroup v2 machine with a delegated subtree \
+(`systemd-run --user --scope -p Delegate=yes strata build …`) (each RUN's peak memory and CPU time are still measured, with getrusage)"
+        .to_owned()
 }
 
 /// Rootless: a sibling of this process's own cgroup v2 group, when that
@@ -221,4 +235,13 @@ fn children() -> Option<nix::sys::resource::Usage> {
 fn cpu_of(usage: &nix::sys::resource::Usage) -> Duration {
     let time = |t: nix::sys::time::TimeVal| Duration::new(u64::try_from(t.tv_sec()).unwrap_or(0), u32::try_from(t.tv_usec()).unwrap_or(0) * 1000);
     time(usage.user_time()) + time(usage.system_time())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_refusal_names_the_cgroup_version() {
+        assert!(super::no_cgroup_reason(false).contains("cgroup v1"));
+        assert!(super::no_cgroup_reason(true).contains("Delegate=yes"));
+    }
 }

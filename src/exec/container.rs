@@ -298,6 +298,7 @@ mod tests {
             privileged: false,
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
+            isolation: super::super::Isolation::Namespaces,
         }
     }
 

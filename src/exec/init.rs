@@ -39,7 +39,11 @@ pub fn main() -> i32 {
         Ok(Err(e)) => return fail(&format!("container setup: bad container spec: {e}")),
         Err(e) => return fail(&format!("container setup: cannot read the container spec: {e}")),
     };
-    match outer(&spec) {
+    let outcome = match spec.isolation {
+        super::Isolation::Namespaces => outer(&spec),
+        super::Isolation::Chroot => super::chroot::run(&spec),
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => fail(&e.to_string()),
     }
@@ -159,7 +163,7 @@ fn supervise(command: Pid, signals: &SigSet) -> io::Result<i32> {
     }
 }
 
-fn wait_for(pid: Pid) -> io::Result<i32> {
+pub(super) fn wait_for(pid: Pid) -> io::Result<i32> {
     loop {
         match waitpid(pid, None)? {
             WaitStatus::Exited(_, code) => return Ok(code),
@@ -172,7 +176,7 @@ fn wait_for(pid: Pid) -> io::Result<i32> {
 /// Sets the user, working directory and environment, then executes the
 /// command; returns only on failure, with the message and exit code that
 /// name the step that failed (125 for the setup, 127 for the execve).
-fn exec_command(spec: &ContainerSpec, user: &User) -> (String, i32) {
+pub(super) fn exec_command(spec: &ContainerSpec, user: &User) -> (String, i32) {
     let workdir = |e: io::Error| format!("cannot enter the working directory {:?}: {e}", spec.workdir);
     if let Err(e) = fs_err::create_dir_all(&spec.workdir) {
         return (workdir(e), SETUP_FAILED);
@@ -287,15 +291,15 @@ fn mount_system(spec: &ContainerSpec) -> io::Result<()> {
     Ok(())
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Kind {
     Dir,
     File,
 }
 
 /// An `O_PATH` descriptor of `rel` inside `root` (symlinks resolved as if
 /// `root` were `/`), created — with missing parents — when absent.
-fn target(root: &OwnedFd, rel: &str, kind: Kind) -> io::Result<OwnedFd> {
+pub(super) fn target(root: &OwnedFd, rel: &str, kind: Kind) -> io::Result<OwnedFd> {
     let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
     let open = |path: &str, flags: OFlags| rustix::fs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), resolve);
     match open(rel, OFlags::PATH) {
@@ -320,6 +324,6 @@ fn target(root: &OwnedFd, rel: &str, kind: Kind) -> io::Result<OwnedFd> {
 }
 
 /// The path the kernel resolves to the file behind `fd`.
-fn fd_path(fd: &OwnedFd) -> std::path::PathBuf {
+pub(super) fn fd_path(fd: &OwnedFd) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }

@@ -5,14 +5,18 @@
 //! its own mount, PID, UTS, IPC, cgroup (and optionally network)
 //! namespaces, pivoted into such a root and confined (`sandbox.rs`).
 //! For rootless strata, the user namespace it re-executes itself in
-//! (`userns.rs`). Knows nothing of Dockerfiles, the cache or the store's layout. All
+//! (`userns.rs`); where not even that can be made, chroot isolation
+//! (`isolation.rs`, `chroot.rs`). Knows nothing of Dockerfiles, the cache or the store's layout. All
 //! syscalls are in `sys.rs`.
 
 mod binfmt;
 mod cgroup;
+mod chroot;
 mod container;
 mod forward;
+pub mod fuse;
 pub mod init;
+pub mod isolation;
 mod native;
 pub mod network;
 mod overlay;
@@ -31,6 +35,7 @@ pub use binfmt::{emulator, emulator_in, qemu_architecture, EmulationError, Emula
 pub use cgroup::{Cgroup, ChildUsage, Limits, Usage};
 pub use container::{ensure_path, host_network_files, remove_mount_points, Runtime, DEFAULT_PATH};
 pub use forward::SocketForward;
+pub use isolation::Isolation;
 pub use native::{Copied, RootfsCopy};
 pub use network::{dns_files, nat_resolv_conf, NetworkError, PrivateNetwork};
 pub use overlay::{Mounted, RootfsMount};

@@ -120,22 +120,43 @@ pub fn mask_paths() -> io::Result<()> {
 /// `kill`, `rt_sigtimedwait`) is one the profile allows.
 pub fn confine(spec: &ContainerSpec) -> io::Result<()> {
     let wanted = capabilities(&spec.cap_add, &spec.cap_drop).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let failed = |what: &'static str| move |e: caps::errors::CapsError| io::Error::other(format!("container setup: {what}: {e}"));
-    // Only what this kernel knows (an older one refuses newer capabilities)
-    // and this process holds (a capability cannot be given back).
+    let keep = bound(&wanted)?;
+    for filter in super::seccomp::filters(&keep)? {
+        sys::install_seccomp_filter(&filter).map_err(|e| io::Error::new(e.kind(), format!("container setup: install the seccomp filter: {e}")))?;
+    }
+    set_capabilities(&keep)
+}
+
+/// Cuts the calling process's capabilities to `wanted` (bounding,
+/// effective and permitted sets; inheritable and ambient emptied), without
+/// a seccomp filter: chroot isolation's command, which cannot install one.
+pub fn limit_capabilities(wanted: &CapsHashSet) -> io::Result<()> {
+    let keep = bound(wanted)?;
+    set_capabilities(&keep)
+}
+
+fn failed(what: &'static str) -> impl Fn(caps::errors::CapsError) -> io::Error {
+    move |e| io::Error::other(format!("container setup: {what}: {e}"))
+}
+
+/// Drops from the bounding set every capability not in `wanted`; returns
+/// what is kept: only what this kernel knows (an older one refuses newer
+/// capabilities) and this process holds (a capability cannot be given back).
+fn bound(wanted: &CapsHashSet) -> io::Result<CapsHashSet> {
     let supported = caps::runtime::thread_all_supported();
     let held = caps::read(None, CapSet::Permitted).map_err(failed("read the capabilities"))?;
     let keep: CapsHashSet = wanted.iter().filter(|c| supported.contains(c) && held.contains(c)).copied().collect();
     for cap in supported.difference(&keep) {
         caps::drop(None, CapSet::Bounding, *cap).map_err(failed("drop a capability from the bounding set"))?;
     }
-    for filter in super::seccomp::filters(&keep)? {
-        sys::install_seccomp_filter(&filter).map_err(|e| io::Error::new(e.kind(), format!("container setup: install the seccomp filter: {e}")))?;
-    }
+    Ok(keep)
+}
+
+fn set_capabilities(keep: &CapsHashSet) -> io::Result<()> {
     caps::clear(None, CapSet::Ambient).map_err(failed("clear the ambient capabilities"))?;
     caps::clear(None, CapSet::Inheritable).map_err(failed("clear the inheritable capabilities"))?;
-    caps::set(None, CapSet::Effective, &keep).map_err(failed("set the effective capabilities"))?;
-    caps::set(None, CapSet::Permitted, &keep).map_err(failed("set the permitted capabilities"))?;
+    caps::set(None, CapSet::Effective, keep).map_err(failed("set the effective capabilities"))?;
+    caps::set(None, CapSet::Permitted, keep).map_err(failed("set the permitted capabilities"))?;
     Ok(())
 }
 

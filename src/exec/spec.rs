@@ -38,6 +38,10 @@ pub struct ContainerSpec {
     /// Capabilities taken from it (`strata run --cap-drop`).
     #[serde(default)]
     pub cap_drop: Vec<String>,
+    /// Namespaces (the sandbox) or chroot isolation: the process's choice
+    /// ([`super::isolation::current`]).
+    #[serde(default)]
+    pub isolation: super::Isolation,
 }
 
 /// What runs in a container: the command line and who runs it where.
@@ -74,6 +78,7 @@ impl ContainerSpec {
             privileged: false,
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
+            isolation: super::isolation::current(),
         }
     }
 }

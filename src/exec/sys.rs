@@ -128,6 +128,14 @@ pub fn pivot_into(root: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes `root` this process's root directory and enters it (chroot
+/// isolation: no mount namespace to pivot in).
+pub fn chroot_into(root: &Path) -> io::Result<()> {
+    nix::unistd::chroot(root)?;
+    nix::unistd::chdir("/")?;
+    Ok(())
+}
+
 /// Creates a device node or fifo of the type in `mode` (`S_IFCHR`,
 /// `S_IFBLK`, `S_IFIFO`) with no permissions; they are set afterwards.
 /// `mknod` never follows a symlink at `path`: an existing path is `EEXIST`.

@@ -56,7 +56,7 @@ pub fn needs_user_namespace() -> bool {
     !fs_err::read_to_string("/proc/self/status").is_ok_and(|status| has_capability(&status, CAP_SYS_ADMIN))
 }
 
-fn has_capability(status: &str, bit: u32) -> bool {
+pub(super) fn has_capability(status: &str, bit: u32) -> bool {
     let effective = status.lines().find_map(|l| l.strip_prefix("CapEff:")).map(str::trim);
     effective.and_then(|hex| u64::from_str_radix(hex, 16).ok()).is_some_and(|caps| caps & (1 << bit) != 0)
 }
@@ -205,6 +205,34 @@ pub fn describe() -> Option<String> {
     Some(format!("rootless: a user namespace mapping uid {}", ranges.join(", ")))
 }
 
+/// Where this process keeps files that live only while it runs and never
+/// belong on a disk (a RUN's spec, secrets, agent sockets): for a rootless
+/// strata with `$XDG_RUNTIME_DIR` set (systemd's per-user tmpfs, private
+/// to the user and emptied at logout and reboot), `$XDG_RUNTIME_DIR/strata`,
+/// made mode 0700; else, or when it cannot be made, /dev/shm.
+pub fn runtime_dir() -> PathBuf {
+    let chosen = runtime_dir_for(crate::layer::in_user_namespace(), std::env::var_os("XDG_RUNTIME_DIR").as_deref());
+    if chosen != Path::new(SHARED_RUNTIME_DIR) {
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::DirBuilder::new().mode(0o700).create(&chosen) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => return PathBuf::from(SHARED_RUNTIME_DIR),
+        }
+    }
+    chosen
+}
+
+/// Memory every user may write in (mode 1777).
+const SHARED_RUNTIME_DIR: &str = "/dev/shm";
+
+fn runtime_dir_for(nested: bool, xdg: Option<&std::ffi::OsStr>) -> PathBuf {
+    match xdg.map(Path::new) {
+        Some(dir) if nested && dir.is_absolute() && dir.is_dir() => dir.join("strata"),
+        _ => PathBuf::from(SHARED_RUNTIME_DIR),
+    }
+}
+
 /// What is likely behind a refused user namespace (or a refused mount
 /// inside one), with the fix.
 pub fn diagnose(cause: &std::io::Error) -> String {
@@ -241,6 +269,16 @@ mod tests {
         assert!(apparmor.contains("apparmor_restrict_unprivileged_userns=0"));
         assert!(hint(&[("/proc/sys/user/max_user_namespaces", "0\n")], nix::libc::EPERM).contains("user.max_user_namespaces"));
         assert!(hint(&[("/proc/sys/kernel/unprivileged_userns_clone", "1\n")], nix::libc::EPERM).contains("seccomp=unconfined"));
+    }
+
+    #[test]
+    fn runtime_files_go_to_the_users_runtime_dir_when_rootless() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(runtime_dir_for(true, Some(dir.path().as_os_str())), dir.path().join("strata"));
+        assert_eq!(runtime_dir_for(false, Some(dir.path().as_os_str())), Path::new("/dev/shm"));
+        assert_eq!(runtime_dir_for(true, None), Path::new("/dev/shm"));
+        assert_eq!(runtime_dir_for(true, Some("relative".as_ref())), Path::new("/dev/shm"));
+        assert_eq!(runtime_dir_for(true, Some(dir.path().join("missing").as_os_str())), Path::new("/dev/shm"));
     }
 
     #[test]

@@ -34,6 +34,10 @@ impl Executor for crate::exec::Runtime {
     }
 
     fn private_network(&self) -> Result<Option<PrivateNetwork>, NetworkError> {
+        // Chroot isolation cannot join a network namespace.
+        if crate::exec::isolation::current() == crate::exec::Isolation::Chroot {
+            return Ok(None);
+        }
         PrivateNetwork::start(&self.init)
     }
 }
@@ -121,6 +125,7 @@ impl Solver<'_> {
         if let BuildNetwork::NotStarted = *network {
             *network = match self.executor.private_network()? {
                 Some(private) => BuildNetwork::Private(private),
+                None if crate::exec::isolation::current() == crate::exec::Isolation::Chroot => BuildNetwork::Unavailable,
                 None => {
                     let message =
                         format!("no {} in PATH: RUN steps share the host's network (install slirp4netns for a private one)", crate::exec::network::NAT_PROGRAM);
@@ -189,10 +194,13 @@ impl Solver<'_> {
 }
 
 /// A private directory for one RUN: the container spec and secrets live
-/// here, in memory (/dev/shm) when possible so secrets never touch a disk.
+/// here, in memory when possible so secrets never touch a disk: /dev/shm,
+/// or for a rootless strata the user's own `$XDG_RUNTIME_DIR/strata`
+/// ([`crate::exec::userns::runtime_dir`]).
 pub(super) fn private_scratch(fallback: impl FnOnce() -> Result<PathBuf, SolveError>) -> Result<PathBuf, SolveError> {
     use std::os::unix::fs::DirBuilderExt;
-    let shm = Path::new("/dev/shm");
+    let runtime = crate::exec::userns::runtime_dir();
+    let shm = runtime.as_path();
     static SWEPT: std::sync::Once = std::sync::Once::new();
     SWEPT.call_once(|| remove_dead_scratch(shm));
     if shm.is_dir() {
