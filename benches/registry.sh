@@ -13,9 +13,10 @@
 #   strata push          vs  skopeo copy oci:LAYOUT docker://…
 # - pull: a fresh strata store / an empty layout each run;
 #   strata pull          vs  skopeo copy docker://… oci:LAYOUT
-#   strata pull also unpacks every layer into a snapshot and checks its
-#   diff_id; skopeo only writes the blobs, so a third command adds the
-#   unpacking (`tar -xzf` of each layer) to skopeo's copy.
+#   Both store the blobs alone (strata unpacks a layer on first use, where
+#   it checks the diff_id), so two more commands add the unpacking: a
+#   build FROM the pulled image, and `tar -xzf` of each layer after
+#   skopeo's copy. Then the peak RSS of each (/usr/bin/time -f %M).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-/tmp/strata-bench-registry}
@@ -53,7 +54,7 @@ docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
 # The stores, layouts and registry storage are large: removed at exit
 # (the results, *.md, and the generated context stay).
-trap 'kill $registry_pid 2>/dev/null || true; rm -rf "$storage" "$work"/seed-root "$work"/src-root "$work"/pull-root "$work"/layout "$work"/pulled' EXIT
+trap 'kill $registry_pid 2>/dev/null || true; rm -rf "$storage" "$work"/seed-root "$work"/src-root "$work"/pull-root "$work"/layout "$work"/pulled "$work"/first-use' EXIT
 for _ in $(seq 100); do curl -fs "http://$host/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 
 context=$work/context
@@ -97,8 +98,8 @@ hyperfine --runs "$runs" --export-markdown "$work/push.md" --prepare "$wipe" \
 # Something to pull: both names, pushed once.
 "$strata" --root "$src" push -q "$host/bench/seed:1" "$host/bench/strata:1" >/dev/null
 pull_root=$work/pull-root
-# skopeo's copy, then every layer unpacked with tar (what a pull into a
-# runnable store also does).
+# skopeo's copy, then every layer unpacked with tar (what a pull followed by
+# a first use does).
 cat > "$work/skopeo-unpack.sh" <<SH
 set -e
 skopeo copy -q --src-tls-verify=false 'docker://$host/bench/strata:1' 'oci:$work/pulled:1'
@@ -108,9 +109,43 @@ for layer in \$(python3 -c 'import json,sys; print(" ".join(l["digest"][7:] for 
   tar -xzf "$work/pulled/blobs/sha256/\$layer" -C '$work/pulled/rootfs'
 done
 SH
-hyperfine --runs "$runs" --export-markdown "$work/pull.md" \
+# strata's pull, then a first use: a build on the image (every layer is
+# unpacked, its diff_id checked, and a one-file layer committed).
+first_use=$work/first-use
+mkdir -p "$first_use"
+printf 'FROM %s\nCOPY Dockerfile /\n' "$host/bench/strata:1" > "$first_use/Dockerfile"
+cat > "$work/strata-first-use.sh" <<SH
+set -e
+'$strata' --root '$pull_root' pull -q '$host/bench/strata:1' >/dev/null
+'$strata' --root '$pull_root' build -q --no-gc '$first_use' >/dev/null
+SH
+# STRATA_BASE_BIN: another strata binary (the one before a change) pulled
+# beside it in the same run.
+base_cmd=()
+if [ -n "${STRATA_BASE_BIN:-}" ]; then
+  base_cmd=(-n 'strata pull (base binary)' "'$STRATA_BASE_BIN' --root '$pull_root' pull -q '$host/bench/strata:1'")
+fi
+hyperfine --runs "$runs" --export-markdown "$work/pull.md" --export-json "$work/pull.json" \
   --prepare "rm -rf '$pull_root' '$work/pulled'; sync" \
-  -n 'strata pull (+ unpack)' "'$strata' --root '$pull_root' pull -q '$host/bench/strata:1'" \
+  -n 'strata pull' "'$strata' --root '$pull_root' pull -q '$host/bench/strata:1'" \
   -n 'skopeo copy docker:// → oci:' "skopeo copy -q --src-tls-verify=false 'docker://$host/bench/strata:1' 'oci:$work/pulled:1'" \
+  "${base_cmd[@]}" \
+  -n 'strata pull + first use (build FROM it)' "bash '$work/strata-first-use.sh'" \
   -n 'skopeo copy + tar -xzf layers' "bash '$work/skopeo-unpack.sh'"
+# Peak memory (max RSS, /usr/bin/time) of one pull each, fresh.
+rm -rf "$pull_root" "$work/pulled"
+strata_rss=$( { /usr/bin/time -f %M "$strata" --root "$pull_root" pull -q "$host/bench/strata:1" >/dev/null; } 2>&1 | tail -1)
+first_rss=$( { /usr/bin/time -f %M "$strata" --root "$pull_root" build -q --no-gc "$first_use" >/dev/null; } 2>&1 | tail -1)
+skopeo_rss=$( { /usr/bin/time -f %M skopeo copy -q --src-tls-verify=false "docker://$host/bench/strata:1" "oci:$work/pulled:1"; } 2>&1 | tail -1)
 cat "$work/push.md" "$work/pull.md"
+python3 - "$work/pull.json" <<'PY'
+import json, sys
+results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+def ratio(a, b):
+    print(f"{a} / {b}: {results[a]['median'] / results[b]['median']:.2f}x (medians)")
+ratio("strata pull", "skopeo copy docker:// → oci:")
+if "strata pull (base binary)" in results:
+    ratio("strata pull", "strata pull (base binary)")
+ratio("strata pull + first use (build FROM it)", "skopeo copy + tar -xzf layers")
+PY
+echo "peak RSS: strata pull ${strata_rss} KiB, first use (build) ${first_rss} KiB, skopeo copy ${skopeo_rss} KiB"

@@ -18,7 +18,8 @@
 //! Then decompression bombs (`bomb::*`): a few kilobytes of zstd or gzip
 //! holding a tar whose one file is 1 GiB of zeros (made streaming, never
 //! written out whole), against a store on a 64 MB loop-mounted ext4. Import,
-//! load (inside a docker-archive, and as the archive itself), ADD and pull
+//! load (inside a docker-archive, and as the archive itself), ADD and the
+//! first use of a pulled layer (pull stores the blob alone)
 //! refuse it before writing it, naming the archive and the sizes; `tmp/` is
 //! left empty and the filesystem's free space is what it was.
 
@@ -366,7 +367,8 @@ mod bomb {
     }
 
     /// An image whose layer is the bomb, pushed to a registry with skopeo
-    /// from a hand-made OCI layout.
+    /// from a hand-made OCI layout. `pull` stores the (small) blob alone;
+    /// the layer is refused where it is unpacked, at its first use.
     fn pull() -> Result<(), Failed> {
         let setup = Setup::new("zstd", "big", false);
         let registry = Registry::start();
@@ -399,6 +401,10 @@ mod bomb {
         if !output.status.success() {
             return Err(format!("skopeo copy: {}", String::from_utf8_lossy(&output.stderr)).into());
         }
-        setup.refused(|| setup.root.run(&["pull", &reference]), &[&format!("cannot unpack layer {layer}"), &format!("would end at byte {END}")])
+        setup.root.ok(&["pull", &reference]);
+        setup.refused(
+            || setup.root.run(&["run", "--rm", &reference, "--", "true"]),
+            &[&format!("cannot unpack layer {layer}"), &format!("would end at byte {END}")],
+        )
     }
 }

@@ -77,7 +77,7 @@ impl<'a> Cache<'a> {
             let Some(record) = record_in(txn, &key)? else { return Ok(None) };
             let layer = match record.layer {
                 Some(diff_id) => match layer_in(txn, &diff_id)? {
-                    Some(layer) if self.store.snapshots.contains(&diff_id) => Some((diff_id, layer)),
+                    Some(layer) if self.store.has_layer_content(&diff_id, &layer) => Some((diff_id, layer)),
                     _ => return Ok(None),
                 },
                 None => None,

@@ -251,7 +251,8 @@ fn inspect_document(store: &Store, image: &StoredImage) -> Result<serde_json::Va
     let records = store.layers(&image.config.rootfs.diff_ids)?;
     let mut layers = Vec::new();
     for (((digest, size, media_type), diff_id), record) in blobs.iter().zip(&image.config.rootfs.diff_ids).zip(records) {
-        let uncompressed = record.map(|l| l.uncompressed_size);
+        // Unknown (null) until a pulled layer is first unpacked.
+        let uncompressed = record.map(|l| l.uncompressed_size).filter(|known| *known > 0);
         layers.push(json!({
             "Digest": digest.to_string(),
             "DiffID": diff_id.to_string(),

@@ -86,7 +86,7 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<ExitCode, CliError> {
         Err(error) => return Err(error.into()),
     };
     let held = store.hold_container(&name)?;
-    let layers = store.snapshots.paths(&held.record.base.rootfs.diff_ids);
+    let layers = store.ensure_snapshots(&held.record.base.rootfs.diff_ids)?;
     let spec = container_spec(args, &held.record.base, &held.record.defaults, held.record.short_id())?;
     let code = run_mounted(snapshotter, &layers, &held.dir, spec, Mounted { keep: true, network })?;
     Ok(exit_code(code))
@@ -107,8 +107,8 @@ fn create_for(store: &Store, args: &RunArgs) -> Result<String, CliError> {
 fn run_once(store: &Store, args: &RunArgs, network: NetworkChoice, snapshotter: Snapshotter) -> Result<ExitCode, CliError> {
     let image = pull_if_missing(store, args)?;
     let spec = container_spec(args, &image.config, &RunDefaults::of_image(&image.config), &image.id().short())?;
+    let layers = store.ensure_snapshots(&image.config.rootfs.diff_ids)?;
     let scratch = store.temp_dir("run")?;
-    let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
     let code = run_mounted(snapshotter, &layers, &scratch, spec, Mounted { keep: false, network });
     let _ = fs_err::remove_dir_all(&scratch);
     Ok(exit_code(code?))

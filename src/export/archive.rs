@@ -41,7 +41,12 @@ pub fn save_image(store: &Store, name: &str, compression: Option<Compression>) -
         .into_iter()
         .zip(diff_ids)
         .zip(records)
-        .map(|(((digest, size), diff_id), record)| SaveLayer { digest, size, diff_id: *diff_id, uncompressed_size: record.map(|l| l.uncompressed_size) })
+        .map(|(((digest, size), diff_id), record)| SaveLayer {
+            digest,
+            size,
+            diff_id: *diff_id,
+            uncompressed_size: record.map(|l| l.uncompressed_size).filter(|known| *known > 0),
+        })
         .collect();
     Ok(SaveImage { manifest, config_digest: image.config_digest, config: image.config, layers, names })
 }

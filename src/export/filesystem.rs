@@ -16,7 +16,7 @@ pub(super) fn with_root(
     snapshotter: crate::exec::Snapshotter,
 ) -> Result<(), ExportError> {
     let image = store.resolve(name)?;
-    let layers = store.snapshots.paths(&image.config.rootfs.diff_ids);
+    let layers = store.ensure_snapshots(&image.config.rootfs.diff_ids)?;
     let scratch = store.temp_dir("export")?;
     let result = (|| {
         let mounted = snapshotter.mount(&layers, &scratch, true).map_err(|source| ExportError::Write { path: scratch.clone(), source })?;

@@ -1,7 +1,8 @@
 //! Pull: a reference's manifest (an index or manifest list resolved to one
 //! platform), its config, and its layers — downloaded in parallel, each
-//! streamed into the store's blob writer and unpacked in the same pass,
-//! verified by digest (blob) and diff_id (content). Layers the store holds
+//! streamed into the store's blob writer and verified by digest while it
+//! streams, as a blob copy does. Snapshots are made on first use, where the
+//! diff_id is verified (`store/unpack.rs`). Layers the store holds
 //! already are not fetched; an interrupted download resumes with a `Range`
 //! request. The manifest is stored byte for byte, so the image's digest is
 //! the registry's and a pull by digest finds it again.
@@ -12,11 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::client::{read_document, Body, Client, ClientOptions};
 use super::{media, RegistryError, Transfer, TransferProgress};
-use crate::digest::Digest;
+use crate::digest::{Digest, HashingReader};
 use crate::image::{
     descriptor_digest as parse_digest, host_architecture, Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, OciPlatform as Platform, Reference,
 };
-use crate::layer::{self, Compression};
+use crate::layer;
 use crate::store::{BlobWriter, LayerRecord, Store, StoreError, StoredImage};
 
 /// The platform an index is resolved to: `linux/amd64`, `linux/arm64/v8`.
@@ -281,93 +282,97 @@ impl Fetcher<'_> {
         Ok(wanted.iter().map(|w| w.diff_id).zip(records).collect())
     }
 
-    /// One layer: present already, unpacked from a stored blob, or downloaded.
+    /// One layer: present already, or downloaded into the store as its
+    /// blob alone (its snapshot is made on first use, where its diff_id is
+    /// checked: see `store/unpack.rs`).
     pub fn one(&self, layer: &Wanted) -> Result<LayerRecord, RegistryError> {
-        if let Some(record) = self.store.layer(&layer.diff_id)? {
-            if record.blob == layer.digest && self.store.blobs.contains(&layer.digest) && self.store.snapshots.contains(&layer.diff_id) {
-                self.progress.event(Transfer::Exists { digest: layer.digest });
-                return Ok(record);
-            }
+        let existing = self.store.layer(&layer.diff_id)?;
+        if let Some(record) = existing.as_ref().filter(|r| r.blob == layer.digest && self.store.blobs.contains(&layer.digest)) {
+            self.progress.event(Transfer::Exists { digest: layer.digest });
+            return Ok(record.clone());
         }
-        let work = self.store.temp_dir("pull")?;
-        let result = self.unpack_into(layer, &work);
-        let _ = fs_err::remove_dir_all(&work);
-        let record = result?;
+        let size = match self.store.blobs.contains(&layer.digest) {
+            true => self.store.blobs.size(&layer.digest)?,
+            false => {
+                self.progress.event(Transfer::Started { digest: layer.digest, size: layer.size });
+                self.downloaded.fetch_add(1, Ordering::Relaxed);
+                self.download(layer)?
+            }
+        };
+        let mut record = LayerRecord { blob: layer.digest, media_type: layer.media_type.clone(), size, uncompressed_size: 0 };
+        if let Some(other) = existing.filter(|other| other.blob != layer.digest) {
+            record = self.settle_conflict(layer, record, other)?;
+        }
         self.store.put_layer(&layer.diff_id, &record)?;
         self.progress.event(Transfer::Done { digest: layer.digest });
         Ok(record)
     }
 
-    fn unpack_into(&self, layer: &Wanted, work: &std::path::Path) -> Result<LayerRecord, RegistryError> {
-        let rootfs = work.join("rootfs");
-        fs_err::create_dir(&rootfs).map_err(|e| RegistryError::Io { action: "create", path: rootfs.clone(), source: e })?;
-        let unpacked = if self.store.blobs.contains(&layer.digest) {
-            let blob = BufReader::with_capacity(1 << 20, self.store.blobs.open(&layer.digest)?);
-            layer::unpack(blob, &rootfs).map_err(|source| RegistryError::Layer { digest: layer.digest, source })?
-        } else {
-            self.progress.event(Transfer::Started { digest: layer.digest, size: layer.size });
-            self.downloaded.fetch_add(1, Ordering::Relaxed);
-            self.download(layer, &rootfs)?
-        };
-        if unpacked.diff_id != layer.diff_id {
-            return Err(RegistryError::DiffIdMismatch { digest: layer.digest, expected: layer.diff_id, actual: unpacked.diff_id });
+    /// Two blobs claim one diff_id (the same content compressed twice, or
+    /// one of them lying). The new one is checked now, by decompressing it
+    /// without writing files: a blob that is not its diff_id fails the
+    /// pull, and a record made earlier from an unchecked blob never makes
+    /// a good image fail at first use. A layer whose snapshot exists keeps
+    /// its record (its content is known).
+    fn settle_conflict(&self, layer: &Wanted, ours: LayerRecord, other: LayerRecord) -> Result<LayerRecord, RegistryError> {
+        let (diff_id, uncompressed_size) = self.plain_digest(&layer.digest)?;
+        if diff_id != layer.diff_id {
+            return Err(RegistryError::DiffIdMismatch { digest: layer.digest, expected: layer.diff_id, actual: diff_id });
         }
-        self.store.snapshots.adopt(&rootfs, &layer.diff_id)?;
-        let media_type = match Compression::from_media_type(&layer.media_type) {
-            Some(_) => layer.media_type.clone(),
-            None => unpacked.compression.media_type().to_owned(),
-        };
-        Ok(LayerRecord { blob: layer.digest, media_type, size: unpacked.size, uncompressed_size: unpacked.uncompressed_size })
+        if self.store.snapshots.contains(&layer.diff_id) && self.store.has_blob(&other.blob)? {
+            return Ok(other);
+        }
+        Ok(LayerRecord { uncompressed_size, ..ours })
     }
 
-    /// Streams the blob into the store and unpacks it in the same pass. A
-    /// wrong digest is reported as such even when the content also fails
-    /// to unpack (tampered content usually does both).
-    fn download(&self, layer: &Wanted, rootfs: &std::path::Path) -> Result<layer::Unpacked, RegistryError> {
+    /// The digest and size of a stored blob's plain tar stream, read at
+    /// most as far as the store's free space (the bomb guard's bound).
+    fn plain_digest(&self, blob: &Digest) -> Result<(Digest, u64), RegistryError> {
+        let layer_error = |source| RegistryError::Layer { digest: *blob, source };
+        let (_, plain) = layer::decompress(BufReader::with_capacity(1 << 20, self.store.blobs.open(blob)?)).map_err(layer_error)?;
+        let limit = layer::SizeLimit::for_dest(&self.store.root().join("tmp"), None).map_err(layer_error)?;
+        let mut hashing = HashingReader::new(limit.reader(plain));
+        io::copy(&mut hashing, &mut io::sink()).map_err(|e| layer_error(layer::LayerError::Read(e)))?;
+        Ok(hashing.finish())
+    }
+
+    /// Streams the blob into the store, checking its digest; its size.
+    fn download(&self, layer: &Wanted) -> Result<u64, RegistryError> {
         let mut writer = self.store.blobs.writer()?;
-        let (unpacked, failure) = match self.source {
+        let (copied, failure) = match self.source {
             LayerSource::Registry(client) => {
                 let mut body = Download::new(client, layer.digest, layer.size, self.progress);
-                let unpacked = unpack_teed(&mut body, &mut writer, rootfs);
-                (unpacked, body.failure.take())
+                let copied = copy_blob(&mut body, &mut writer);
+                (copied, body.failure.take())
             }
-            LayerSource::Reader(reader) => (unpack_teed(reader.open_blob(&layer.digest)?, &mut writer, rootfs), None),
+            LayerSource::Reader(reader) => (copy_blob(reader.open_blob(&layer.digest)?, &mut writer), None),
         };
         if let Some(failure) = failure {
             return Err(failure);
         }
-        let committed = writer.commit(Some(&layer.digest));
-        match (committed, unpacked) {
-            (Err(StoreError::DigestMismatch { expected, actual }), _) => {
+        let into = self.store.root().join("tmp");
+        copied.map_err(|source| RegistryError::Io { action: "store a layer blob in", path: into, source })?;
+        match writer.commit(Some(&layer.digest)) {
+            Err(StoreError::DigestMismatch { expected, actual }) => {
                 Err(RegistryError::DigestMismatch { blob: self.source.describe(&layer.digest), expected, actual })
             }
-            (Err(e), _) => Err(e.into()),
-            (Ok(_), Err(source)) => Err(RegistryError::Layer { digest: layer.digest, source }),
-            (Ok(_), Ok(unpacked)) => Ok(unpacked),
+            Err(e) => Err(e.into()),
+            Ok((_, size)) => Ok(size),
         }
     }
 }
 
-/// Unpacks `content` onto `rootfs` while writing it into the blob writer.
-fn unpack_teed(content: impl Read, writer: &mut BlobWriter, rootfs: &std::path::Path) -> Result<layer::Unpacked, layer::LayerError> {
-    let mut tee = Tee { inner: content, out: writer };
-    let unpacked = layer::unpack(&mut tee, rootfs);
-    // The rest of the stream (tar padding, trailers) belongs to the blob too.
-    let drained = io::copy(&mut tee, &mut io::sink());
-    unpacked.and_then(|u| drained.map(|_| u).map_err(layer::LayerError::Read))
-}
-
-/// Copies what is read into the blob writer.
-struct Tee<'a, R> {
-    inner: R,
-    out: &'a mut BlobWriter,
-}
-
-impl<R: Read> Read for Tee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
-        Ok(n)
+/// Copies a blob's content into the store's writer in large reads (the
+/// registry's socket and the page cache both prefer them).
+fn copy_blob(mut content: impl Read, writer: &mut BlobWriter) -> io::Result<()> {
+    let mut buffer = vec![0u8; 256 << 10];
+    loop {
+        match content.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => writer.write_all(&buffer[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -83,10 +83,12 @@ impl Solver<'_> {
     }
 
     /// The snapshot directories of a state's layers, bottom first; layers
-    /// an imported cache named but nobody fetched yet are fetched now.
+    /// an imported cache named but nobody fetched yet are fetched now, and
+    /// layers stored as blobs alone (pulled) are unpacked on this first use.
     pub(super) fn layer_paths(&self, state: &StageState) -> Result<Vec<PathBuf>, SolveError> {
         self.ensure_layers(&state.layers, false)?;
-        Ok(state.layers.iter().map(|(diff_id, _)| self.store.snapshots.path(diff_id)).collect())
+        let diff_ids: Vec<Digest> = state.layers.iter().map(|(diff_id, _)| *diff_id).collect();
+        Ok(self.store.ensure_snapshots(&diff_ids)?)
     }
 
     /// Fetches, from the imported cache, layers whose snapshot (and, with
@@ -97,7 +99,7 @@ impl Solver<'_> {
         let mut missing: Vec<(Digest, LayerRecord)> = Vec::new();
         for (diff_id, record) in layers {
             // A layer kept only as its snapshot has its blob (made from it).
-            if !self.store.snapshots.contains(diff_id) || (with_blobs && !self.store.has_blob(&record.blob)?) {
+            if !self.store.has_layer_content(diff_id, record) || (with_blobs && !self.store.has_blob(&record.blob)?) {
                 missing.push((*diff_id, record.clone()));
             }
         }

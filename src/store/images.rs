@@ -169,22 +169,28 @@ impl Store {
         tags: &[Reference],
     ) -> Result<StoredImage, StoreError> {
         self.blobs.put(&manifest.bytes)?;
-        let record = ImageRecord {
-            config: config_digest,
-            created: config.created.clone().unwrap_or_default(),
-            size: layers.iter().map(|(_, l)| l.uncompressed_size).sum(),
-        };
-        self.meta.write(|txn| {
+        let record = self.meta.write(|txn| {
             let mut layer_table = txn.open_table(LAYERS)?;
+            let mut size = 0;
             for (diff_id, layer) in layers {
-                layer_table.insert(diff_id.to_string().as_str(), encode(layer).as_slice())?;
+                let key = diff_id.to_string();
+                // A size learnt at first unpack outlives records read before it.
+                let known = match layer_table.get(key.as_str())? {
+                    Some(row) if layer.uncompressed_size == 0 => decode::<LayerRecord>("layers_v1", &key, row.value())?,
+                    _ => layer.clone(),
+                };
+                let layer = if known.blob == layer.blob { known } else { layer.clone() };
+                // A pulled layer not unpacked yet counts with its blob's size.
+                size += if layer.uncompressed_size > 0 { layer.uncompressed_size } else { layer.size };
+                layer_table.insert(key.as_str(), encode(&layer).as_slice())?;
             }
+            let record = ImageRecord { config: config_digest, created: config.created.clone().unwrap_or_default(), size };
             txn.open_table(IMAGES)?.insert(manifest.digest.to_string().as_str(), encode(&record).as_slice())?;
             let mut tag_table = txn.open_table(TAGS)?;
             for tag in tags {
                 tag_table.insert(tag.to_string().as_str(), manifest.digest.to_string().as_str())?;
             }
-            Ok(())
+            Ok(record)
         })?;
         Ok(StoredImage { manifest, config_digest, config: config.clone(), record, tags: tags.to_vec() })
     }
@@ -332,6 +338,7 @@ impl Store {
             }
         }
         self.forget_layers_except(&keep_layers)?;
+        self.remove_unpack_locks()?;
         Ok(report)
     }
 

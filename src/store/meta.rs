@@ -44,7 +44,8 @@ pub struct LayerRecord {
     pub media_type: String,
     /// The blob's size in bytes, as stored.
     pub size: u64,
-    /// The size of the plain tar in bytes.
+    /// The size of the plain tar in bytes; 0 until known (a pulled layer
+    /// is measured when first unpacked, see unpack.rs: a tar is never empty).
     pub uncompressed_size: u64,
 }
 

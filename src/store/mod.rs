@@ -3,7 +3,8 @@
 //! ```text
 //! <root>/
 //!   blobs/sha256/<hex>     content-addressed blobs: layers, configs, manifests
-//!   snapshots/<hex>/       unpacked layers (by diff_id), overlay lower dirs
+//!   snapshots/<hex>/       unpacked layers (by diff_id), overlay lower dirs;
+//!                          a pulled layer's is made on first use (unpack.rs)
 //!   containers/<id>/       working containers: overlay upper/ and work/
 //!   meta.redb              tags, images, layers, containers, cache (redb, ACID)
 //!   locks/                 flock files: `gc` (shared by users, exclusive by
@@ -31,6 +32,7 @@ mod meta;
 mod reserve;
 mod snapshots;
 mod stat_cache;
+mod unpack;
 mod usage;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +49,7 @@ pub use meta::{ImageRecord, LayerRecord, Meta};
 pub use reserve::{free_space, Reserve};
 pub use snapshots::{remove_tree, tree_bytes, Snapshots};
 pub use stat_cache::{FileStat, StoreStatCache};
+pub use unpack::Ensured;
 
 use crate::digest::Digest;
 
@@ -170,6 +173,27 @@ pub enum StoreError {
         /// The second image's short ID.
         second: String,
     },
+    /// A layer's blob could not be unpacked into its snapshot (a damaged
+    /// or hostile tar, a decompression bomb, a full disk).
+    #[error("cannot unpack layer {blob}")]
+    Unpack {
+        /// The layer's blob.
+        blob: Digest,
+        /// Why the unpack stopped.
+        #[source]
+        source: crate::layer::LayerError,
+    },
+    /// A layer's blob matches its own digest but unpacks to content other
+    /// than the diff_id its image's config names: the image is damaged or
+    /// was tampered with; no snapshot is made.
+    #[error(
+        "layer {} unpacks to {}, not to the diff_id {} its image names: the image is damaged or was tampered with (remove it with `strata rmi` and pull it again from a source you trust)",
+        .0.blob, .0.actual, .0.diff_id
+    )]
+    DiffIdMismatch(Box<LayerMismatch>),
+    /// A thread unpacking a layer panicked (a bug).
+    #[error("a layer unpack thread panicked")]
+    UnpackPanicked,
     /// No manifest list has this name; holds the name.
     #[error("no such manifest list: {0} (make one with `strata manifest create`)")]
     NoSuchManifestList(String),
@@ -195,6 +219,17 @@ impl StoreError {
             StoreError::io("read", path, source)
         }
     }
+}
+
+/// A layer blob whose plain tar is not the diff_id its image names.
+#[derive(Debug)]
+pub struct LayerMismatch {
+    /// The layer's blob.
+    pub blob: Digest,
+    /// The diff_id the image's config names.
+    pub diff_id: Digest,
+    /// What the blob's plain tar hashes to.
+    pub actual: Digest,
 }
 
 /// An open store. Holding it holds a shared `gc` lock, so garbage collection

@@ -121,7 +121,10 @@ impl SharedCache for ImportedCache<'_> {
             let Some(place) = place else { return Err(SharedCacheError::LayerNotImported { diff_id: *diff_id }) };
             let fetcher = Fetcher { store: self.store, source: place.layers(), progress: self.progress, downloaded: AtomicUsize::new(0) };
             let wanted = Wanted { digest: layer.blob, size: layer.size, media_type: layer.media_type.clone(), diff_id: *diff_id };
-            fetcher.one(&wanted).map(drop).map_err(|e| SharedCacheError::Fetch { diff_id: *diff_id, cause: Box::new(e) })
+            // Unpacked at once: a cache record's layer has its snapshot (a
+            // pulled image's layers wait for their first use instead).
+            let fetched = fetcher.one(&wanted).and_then(|_| Ok(self.store.ensure_snapshot(diff_id)?));
+            fetched.map(drop).map_err(|e| SharedCacheError::Fetch { diff_id: *diff_id, cause: Box::new(e) })
         })
         .map(drop)
     }
