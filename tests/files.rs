@@ -110,8 +110,7 @@ fn pruning_the_old_snapshot_keeps_the_linked_files_of_the_new() {
     let left = copies(&root, "app/a.txt");
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(fs_err::metadata(&left[0].0).unwrap().nlink(), 1);
-    let sidecars =
-        fs_err::read_dir(root.root.join("snapshots")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".contents-v1")).count();
+    let sidecars = fs_err::read_dir(root.root.join("snapshot-contents-v1")).unwrap().count();
     assert_eq!(sidecars, 1, "the pruned snapshot's content list went with it");
     assert_eq!(read(&root.rootfs("app:2").join("app/a.txt")), "same\n");
     assert_eq!(root.run(&["cache", "verify"]).code, Some(0));

@@ -2,8 +2,9 @@
 //! form overlayfs reads as a lower directory. A snapshot is unpacked once,
 //! into `tmp/`, and renamed into place when complete, so a present directory
 //! is always a whole snapshot; layers shared by images share it. A
-//! snapshot a COPY wrote has, beside it, the content digest of its files
-//! (`<hex>.contents-v1`), so the step's next run can link what is unchanged.
+//! snapshot a COPY wrote has the content digest of its files recorded in
+//! `snapshot-contents-v1/<hex>`, so the step's next run can link what is
+//! unchanged.
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::StoreError;
 use crate::digest::Digest;
 
-const CONTENTS_SUFFIX: &str = ".contents-v1";
+const CONTENTS_DIR: &str = "snapshot-contents-v1";
 const CONTENTS_MAGIC: &[u8] = b"strata snapshot contents v1\n";
 
 /// The snapshot area of a store.
@@ -76,11 +77,11 @@ impl Snapshots {
         Ok(ids)
     }
 
-    /// Where the content list of a snapshot written by a COPY is: beside
-    /// it, named `<diff_id hex>.contents-v1` (not a digest, so never listed
-    /// as a snapshot).
+    /// Where the content list of a snapshot written by a COPY is:
+    /// `snapshot-contents-v1/<diff_id hex>`, beside `snapshots/` (which
+    /// holds only snapshots).
     fn contents_path(&self, diff_id: &Digest) -> PathBuf {
-        self.dir.join(format!("{}{CONTENTS_SUFFIX}", diff_id.hex()))
+        self.dir.with_file_name(CONTENTS_DIR).join(diff_id.hex())
     }
 
     /// Records the content digest of regular files of `diff_id`'s snapshot
@@ -98,6 +99,9 @@ impl Snapshots {
         }
         let partial = tmp.join(super::blobs::unique_name("contents", 0));
         let target = self.contents_path(diff_id);
+        if let Some(dir) = target.parent() {
+            fs_err::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        }
         fs_err::write(&partial, &data).map_err(|e| StoreError::io("write", &partial, e))?;
         fs_err::rename(&partial, &target).map_err(|e| StoreError::io("rename", &target, e))
     }
