@@ -278,7 +278,13 @@ fn a_two_platform_archive_holds_the_index_with_every_manifest() {
     let root = TestRoot::new();
     let archive = root.scratch("multi.tar");
     let output = format!("type=oci,dest={}", archive.display());
-    root.build(&multi_dockerfile(&base), &[], &["--platform", "linux/arm64,linux/amd64", "-t", "multi:1", "--output", &output]).success();
+    let cache = format!("type=registry,ref={}/cache:multi", registry.host());
+    let to = format!("{cache},mode=max");
+    let platforms = ["--platform", "linux/arm64,linux/amd64"];
+    root.build(&multi_dockerfile(&base), &[], &[&platforms[..], &["-t", "multi:1", "--output", &output, "--cache-to", &to]].concat()).success();
+    let fresh = TestRoot::new();
+    let reused = fresh.build(&multi_dockerfile(&base), &[], &[&platforms[..], &["--cache-from", &cache]].concat()).success();
+    assert_eq!(cached_steps(&reused.stderr), 6, "--cache-from carries both platforms' records:\n{}", reused.stderr);
     let saved = root.scratch("saved.tar");
     root.ok(&["save", "-o", saved.to_str().unwrap(), "--format", "oci-archive", "multi:1"]);
     for tarball in [&archive, &saved] {

@@ -175,7 +175,7 @@ pub fn build(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<O
     let solved = started.elapsed();
     let exported = export_images(store, &request, &[output.image.id().to_string()], sinks)?;
     let shared = imported.as_ref().map(|c| c as &dyn crate::cache::SharedCache);
-    let cache_exports = export_caches(store, &request, &output, shared, sinks)?;
+    let cache_exports = export_caches(store, &request, std::slice::from_ref(&output), shared, sinks)?;
     let exporting = started.elapsed();
     let gc = request.gc.run(store, output.cached_steps < output.total_steps);
     let timings = Timings { plan: planned, solve: solved - planned, export: exporting - solved, total: started.elapsed() };
@@ -228,7 +228,7 @@ fn export_images(store: &Store, request: &Request, images: &[String], sinks: &Si
 fn export_caches(
     store: &Store,
     request: &Request,
-    output: &crate::solve::BuildOutput,
+    outputs: &[crate::solve::BuildOutput],
     imported: Option<&dyn crate::cache::SharedCache>,
     sinks: &Sinks<'_>,
 ) -> Result<Vec<CacheExport>, BuildError> {
@@ -238,7 +238,9 @@ fn export_caches(
             Some(host) => request.registry.client_options(host)?,
             None => registry::ClientOptions::default(),
         };
-        let summary = registry::export_cache(store, spec, &output.steps, &output.last_key, imported, &options, sinks.uploads)?;
+        let steps: Vec<_> = outputs.iter().flat_map(|o| o.steps.iter().cloned()).collect();
+        let last: Vec<_> = outputs.iter().map(|o| o.last_key).collect();
+        let summary = registry::export_cache(store, spec, &steps, &last, imported, &options, sinks.uploads)?;
         exports.push(CacheExport { location: spec.location.to_string(), summary });
     }
     Ok(exports)

@@ -91,10 +91,7 @@ pub(super) fn build_platforms(store: &Store, mut request: Request, sinks: &Sinks
     };
     let exported = super::export_images(store, &request, &names, sinks)?;
     let shared = imported.as_ref().map(|c| c as &dyn crate::cache::SharedCache);
-    let mut cache_exports = Vec::new();
-    for output in &outputs {
-        cache_exports.extend(super::export_caches(store, &request, output, shared, sinks)?);
-    }
+    let cache_exports = super::export_caches(store, &request, &outputs, shared, sinks)?;
     let exporting = started.elapsed();
     let (cached_steps, total_steps) = outputs.iter().fold((0, 0), |(c, t), o| (c + o.cached_steps, t + o.total_steps));
     let gc = request.gc.run(store, cached_steps < total_steps);
