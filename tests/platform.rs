@@ -262,6 +262,10 @@ fn a_two_platform_build_pushes_one_index_and_runs_the_native_stage_once() {
     assert_eq!(fs_err::read_to_string(host.join("arch")).unwrap(), "x86_64\n", "the tag stands for this machine's platform");
     let arm = root.ok(&["inspect", "--platform", "linux/arm64", &app]);
     assert!(arm.contains("\"Architecture\": \"arm64\""), "{arm}");
+    let copy = format!("{}/copy:1", registry.host());
+    root.ok(&["push", &app, &copy]);
+    let pushed: serde_json::Value = serde_json::from_slice(&skopeo(&["inspect", "--tls-verify=false", "--raw", &format!("docker://{copy}")])).unwrap();
+    assert_eq!(pushed["manifests"].as_array().map(Vec::len), Some(2), "strata push of the tag sends the index: {pushed}");
     let images = root.ok(&["images"]);
     assert!(images.contains("linux/arm64") && images.contains("linux/amd64"), "images shows both platforms:\n{images}");
 
@@ -297,4 +301,22 @@ fn a_two_platform_archive_holds_the_index_with_every_manifest() {
         let archs: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
         assert_eq!(archs, ["arm64", "amd64"], "{index}");
     }
+}
+
+#[test]
+fn docker_load_of_a_two_platform_archive_tags_this_machines_image() {
+    require_qemu();
+    let registry = support::registry::Registry::start();
+    let base = busybox_index(&registry);
+    let root = TestRoot::new();
+    let archive = root.scratch("multi-docker.tar");
+    let output = format!("type=docker,dest={}", archive.display());
+    root.build(&multi_dockerfile(&base), &[], &["--platform", "linux/amd64,linux/arm64", "-t", "multi:1", "--output", &output]).success();
+    let docker = support::docker::Dockerd::start();
+    let loaded = docker.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(loaded.matches("Loaded image: multi:1").count(), 2, "docker 20.10 loads one image per platform:\n{loaded}");
+    let arch = docker.ok(&["image", "inspect", "--format", "{{.Architecture}}", "multi:1"]);
+    assert_eq!(arch.trim(), "amd64", "the tag ends on this machine's platform, listed last");
+    let ids = docker.ok(&["images", "-q", "--no-trunc"]);
+    assert_eq!(ids.lines().count(), 2, "both platforms' images are loaded:\n{ids}");
 }

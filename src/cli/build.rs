@@ -403,9 +403,13 @@ fn report(args: &BuildArgs, outcome: &build::Outcome) -> Result<ExitCode, CliErr
 /// `--metadata-file`: BuildKit's keys, and strata's own under `strata.`.
 fn metadata(outcome: &build::Outcome) -> serde_json::Value {
     let hashed = outcome.context;
+    let digest = match &outcome.index {
+        Some(index) => crate::digest::Digest::of(&index.stored_index()),
+        None => outcome.image.manifest.digest,
+    };
     serde_json::json!({
         "containerimage.config.digest": outcome.id().to_string(),
-        "containerimage.digest": outcome.image.manifest.digest.to_string(),
+        "containerimage.digest": digest.to_string(),
         "image.name": outcome.tags.iter().map(Reference::to_string).collect::<Vec<_>>().join(","),
         "strata.cache": { "cached": outcome.cached_steps, "steps": outcome.total_steps },
         "strata.context": {

@@ -90,7 +90,12 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> Resul
 pub(super) fn export_archive(kind: &'static str, format: ArchiveFormat, dest: &Dest, job: &Job<'_>) -> Result<Vec<Exported>, ExportError> {
     // docker-archive decompresses whatever is stored: no compressing first.
     let compression = (format == ArchiveFormat::Oci).then_some(job.compression);
-    let images = save_images(job, compression)?;
+    let mut images = save_images(job, compression)?;
+    if format == ArchiveFormat::Docker {
+        // `docker load` tags each listed image in turn, so the name ends on
+        // the last: this machine's platform goes last (the sort is stable).
+        images.sort_by_key(|image| crate::store::config_platform(&image.config).is_host());
+    }
     match dest {
         Dest::File(path) => write_atomically(path, |out| Ok(archive::save_archive(&images, format, job.store, out)?))?,
         Dest::Stdout => archive::save_archive(&images, format, job.store, io::BufWriter::with_capacity(1 << 20, io::stdout().lock()))?,
