@@ -77,3 +77,42 @@ impl Progress for PlatformSteps<'_> {
     /// The build as a whole finishes once, not once per platform.
     fn finish(&self, _total: Duration) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Recorded(Mutex<Vec<Event>>);
+
+    impl Progress for Recorded {
+        fn event(&self, event: Event) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    #[test]
+    fn steps_get_build_wide_numbers_and_their_stage_platform() {
+        let sink = Recorded(Mutex::new(Vec::new()));
+        let next = AtomicUsize::new(1);
+        let stages: HashMap<String, String> = [("build".to_owned(), "linux/amd64".to_owned())].into();
+        let amd = PlatformSteps::new(&sink, &next, "linux/amd64".into(), stages.clone());
+        let arm = PlatformSteps::new(&sink, &next, "linux/arm64".into(), stages).without_warnings();
+        amd.event(Event::Started { id: 1, name: "[build 1/1] RUN make".into() });
+        arm.event(Event::Started { id: 1, name: "[build 1/1] RUN make".into() });
+        arm.event(Event::Started { id: 2, name: "[stage-1 1/2] COPY --from=build /out /out".into() });
+        arm.event(Event::Cached { id: 1 });
+        arm.event(Event::Warning { message: "unused".into() });
+        amd.event(Event::Warning { message: "unused".into() });
+        let shown: Vec<String> = sink.0.lock().unwrap().iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+        assert_eq!(
+            shown,
+            [
+                r#"{"event":"started","id":1,"name":"[linux/amd64 build 1/1] RUN make"}"#,
+                r#"{"event":"started","id":2,"name":"[linux/amd64 build 1/1] RUN make"}"#,
+                r#"{"event":"started","id":3,"name":"[linux/arm64 stage-1 1/2] COPY --from=build /out /out"}"#,
+                r#"{"event":"cached","id":2}"#,
+                r#"{"event":"warning","message":"unused"}"#,
+            ]
+        );
+    }
+}
