@@ -43,6 +43,7 @@ fn request(dockerfile: &str, outputs: Vec<Box<dyn export::Exporter>>) -> Request
         context: ContextSource::Tar(Box::new(Cursor::new(context_tar(dockerfile)))),
         dockerfile: Some("docker/Dockerfile".into()),
         plan: PlanOptions { target: None, build_args: Default::default(), platform: Platform::host() },
+        platforms: Vec::new(),
         solve: SolveOptions { snapshotter: Snapshotter::Native, ..SolveOptions::default() },
         tags: vec!["facade/app:1".parse().expect("a valid tag")],
         labels: vec![("org.example.team".into(), "build".into())],

@@ -13,6 +13,7 @@ mod explain;
 mod gc;
 mod interrupt;
 mod outcome;
+mod platforms;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -46,6 +47,10 @@ pub struct Request {
     pub dockerfile: Option<PathBuf>,
     /// `--target`, build args and the platform.
     pub plan: PlanOptions,
+    /// Every target platform of a multi-platform build (`--platform
+    /// linux/amd64,linux/arm64`): one solve each, stored and exported as
+    /// one image index. Empty or one platform: `plan.platform` alone.
+    pub platforms: Vec<crate::plan::Platform>,
     /// How steps run and hit the cache; `dockerfile_id` is filled in here.
     pub solve: SolveOptions,
     /// Names for the image.
@@ -79,6 +84,7 @@ impl Request {
             context,
             dockerfile: None,
             plan: PlanOptions { target: None, build_args: Default::default(), platform: crate::plan::Platform::host() },
+            platforms: Vec::new(),
             solve: SolveOptions::default(),
             tags: Vec::new(),
             labels: Vec::new(),
@@ -131,6 +137,9 @@ fn planned(store: &Store, request: &mut Request, sinks: &Sinks<'_>) -> Result<(O
 
 /// Runs the whole pipeline for `request`.
 pub fn build(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<Outcome, BuildError> {
+    if request.platforms.len() > 1 {
+        return platforms::build_platforms(store, request, sinks);
+    }
     let started = Instant::now();
     let opened = OpenedContext::open(store, &mut request.context)?;
     let dockerfile = opened.dockerfile(request.dockerfile.as_deref());
@@ -144,6 +153,7 @@ pub fn build(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<O
     for image in source_images(&plan) {
         fetcher.ensure(&image).map_err(|cause| BuildError::BaseImage { image, cause })?;
     }
+    platforms::pin_platform_images(store, &fetcher, &mut plan)?;
     dockerfile::add_labels(&mut plan, &request.labels);
     let context = crate::context::Context::open(&opened.dir, &dockerfile)?;
     let context = BuildContext::new(context, StoreStatCache::open(store, &opened.dir)?);
@@ -163,15 +173,27 @@ pub fn build(store: &Store, mut request: Request, sinks: &Sinks<'_>) -> Result<O
     }
     let output = output?;
     let solved = started.elapsed();
-    let exported = export_image(store, &request, &output.image.id().to_string(), sinks)?;
+    let exported = export_images(store, &request, &[output.image.id().to_string()], sinks)?;
     let shared = imported.as_ref().map(|c| c as &dyn crate::cache::SharedCache);
-    let cache_exports = export_caches(store, &request, &output, shared, sinks)?;
+    let cache_exports = export_caches(store, &request, std::slice::from_ref(&output), shared, sinks)?;
     let exporting = started.elapsed();
     let gc = request.gc.run(store, output.cached_steps < output.total_steps);
     let timings = Timings { plan: planned, solve: solved - planned, export: exporting - solved, total: started.elapsed() };
     let (cached_steps, total_steps) = (output.cached_steps, output.total_steps);
     let tags = request.tags;
-    Ok(Outcome { image: output.image, tags, cached_steps, total_steps, context: context.stats(), cache_imports, cache_exports, exported, gc, timings })
+    Ok(Outcome {
+        image: output.image,
+        index: None,
+        tags,
+        cached_steps,
+        total_steps,
+        context: context.stats(),
+        cache_imports,
+        cache_exports,
+        exported,
+        gc,
+        timings,
+    })
 }
 
 /// `--cache-from` sources, imported before the build (metadata only).
@@ -184,12 +206,12 @@ fn import_caches<'a>(store: &'a Store, request: &Request, sinks: &Sinks<'a>) -> 
     Ok((Some(cache), summaries))
 }
 
-/// Runs every output of the request on the built image.
-fn export_image(store: &Store, request: &Request, id: &str, sinks: &Sinks<'_>) -> Result<Vec<export::Exported>, BuildError> {
-    let images = [id.to_owned()];
+/// Runs every output of the request on the built images (one, or a
+/// multi-platform build's index by name or its images by ID).
+fn export_images(store: &Store, request: &Request, images: &[String], sinks: &Sinks<'_>) -> Result<Vec<export::Exported>, BuildError> {
     let job = export::Job {
         store,
-        images: &images,
+        images,
         compression: request.compression,
         snapshotter: request.solve.snapshotter,
         registry: &request.registry,
@@ -206,7 +228,7 @@ fn export_image(store: &Store, request: &Request, id: &str, sinks: &Sinks<'_>) -
 fn export_caches(
     store: &Store,
     request: &Request,
-    output: &crate::solve::BuildOutput,
+    outputs: &[crate::solve::BuildOutput],
     imported: Option<&dyn crate::cache::SharedCache>,
     sinks: &Sinks<'_>,
 ) -> Result<Vec<CacheExport>, BuildError> {
@@ -216,7 +238,9 @@ fn export_caches(
             Some(host) => request.registry.client_options(host)?,
             None => registry::ClientOptions::default(),
         };
-        let summary = registry::export_cache(store, spec, &output.steps, &output.last_key, imported, &options, sinks.uploads)?;
+        let steps: Vec<_> = outputs.iter().flat_map(|o| o.steps.iter().cloned()).collect();
+        let last: Vec<_> = outputs.iter().map(|o| o.last_key).collect();
+        let summary = registry::export_cache(store, spec, &steps, &last, imported, &options, sinks.uploads)?;
         exports.push(CacheExport { location: spec.location.to_string(), summary });
     }
     Ok(exports)

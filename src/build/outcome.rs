@@ -17,6 +17,9 @@ use crate::store::StoredImage;
 pub struct Outcome {
     /// The image as stored (its ID is its config digest).
     pub image: StoredImage,
+    /// A multi-platform build's index (one image per platform; `image` is
+    /// this machine's platform's, else the first).
+    pub index: Option<crate::store::ManifestList>,
     /// The names it was given.
     pub tags: Vec<Reference>,
     /// Steps taken from a cache, of all steps.

@@ -98,27 +98,30 @@ impl UsedStep {
     }
 }
 
-/// The records `mode` exports from the steps of a build whose final step
-/// has key `last`: with `Min`, the chain that ends in `last`.
-pub fn select(steps: &[UsedStep], last: &CacheKey, mode: ExportMode) -> Vec<UsedStep> {
+/// The records `mode` exports from the steps of a build whose final steps
+/// (one per platform) have keys `last`: with `Min`, the chains that end there.
+pub fn select(steps: &[UsedStep], last: &[CacheKey], mode: ExportMode) -> Vec<UsedStep> {
     let mut chosen: Vec<UsedStep> = match mode {
         ExportMode::Max => steps.to_vec(),
-        ExportMode::Min => {
-            let mut chain = Vec::new();
-            let mut next = Some(last.to_string());
-            while let Some(key) = next.take() {
-                if let Some(step) = steps.iter().find(|s| s.record.key.to_string() == key) {
-                    next = step.parent();
-                    chain.push(step.clone());
-                }
-            }
-            chain.reverse();
-            chain
-        }
+        ExportMode::Min => last.iter().flat_map(|last| chain(steps, last)).collect(),
     };
     let mut seen = std::collections::BTreeSet::new();
     chosen.retain(|s| seen.insert(s.record.key));
     chosen
+}
+
+/// The steps that lead to `last`, first step first.
+fn chain(steps: &[UsedStep], last: &CacheKey) -> Vec<UsedStep> {
+    let mut chain = Vec::new();
+    let mut next = Some(last.to_string());
+    while let Some(key) = next.take() {
+        if let Some(step) = steps.iter().find(|s| s.record.key.to_string() == key) {
+            next = step.parent();
+            chain.push(step.clone());
+        }
+    }
+    chain.reverse();
+    chain
 }
 
 /// The index entry of a step whose layer is `layer` (compressed).
@@ -182,8 +185,17 @@ mod tests {
         // Stage A: 1 → 2; stage B (the target) based on A: 2 → 3 → 4; unrelated stage: 9.
         let steps = vec![step(1, Some(0)), step(9, Some(0)), step(2, Some(1)), step(3, Some(2)), step(4, Some(3))];
         let last = steps[4].record.key;
-        let min: Vec<String> = select(&steps, &last, ExportMode::Min).iter().map(|s| s.record.step.clone()).collect();
+        let min: Vec<String> = select(&steps, &[last], ExportMode::Min).iter().map(|s| s.record.step.clone()).collect();
         assert_eq!(min, ["step 1", "step 2", "step 3", "step 4"]);
-        assert_eq!(select(&steps, &last, ExportMode::Max).len(), 5);
+        assert_eq!(select(&steps, &[last], ExportMode::Max).len(), 5);
+    }
+
+    #[test]
+    fn min_of_a_multi_platform_build_takes_every_platform_chain_once() {
+        // A shared stage 1 → 2; amd64: 2 → 3; arm64: 2 → 5.
+        let steps = vec![step(1, Some(0)), step(2, Some(1)), step(3, Some(2)), step(5, Some(2))];
+        let last = [steps[2].record.key, steps[3].record.key];
+        let min: Vec<String> = select(&steps, &last, ExportMode::Min).iter().map(|s| s.record.step.clone()).collect();
+        assert_eq!(min, ["step 1", "step 2", "step 3", "step 5"]);
     }
 }

@@ -169,21 +169,23 @@ pub struct StepFlags {
     /// Do not use the cache for these stages.
     #[arg(long, value_name = "STAGE")]
     pub no_cache_filter: Vec<String>,
-    /// The platform to build for (`linux/arm64`, default: this machine's);
-    /// RUN steps for another architecture run under a registered qemu.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
-    pub platform: Option<Platform>,
+    /// The platforms to build for (`linux/arm64`, or a list:
+    /// `linux/amd64,linux/arm64` builds one image index); default: this
+    /// machine's. RUN steps for another architecture run under a registered qemu.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT],...", value_parser = parse_platforms)]
+    pub platform: Option<PlatformList>,
 }
 
-/// `--platform`: one platform for now; a list is refused with the reason.
-fn parse_platform(text: &str) -> Result<Platform, String> {
-    let mut platforms = Platform::parse_list(text).map_err(|e| e.to_string())?;
-    if platforms.len() > 1 {
-        return Err(
-            "building several platforms into one index is not supported yet: build each platform on its own and join them with `strata manifest create`".into(),
-        );
+/// The `--platform` list, duplicates dropped, order kept; never empty.
+#[derive(Debug, Clone)]
+pub struct PlatformList(Vec<Platform>);
+
+fn parse_platforms(text: &str) -> Result<PlatformList, String> {
+    let platforms = Platform::parse_list(text).map_err(|e| e.to_string())?;
+    if platforms.is_empty() {
+        return Err("no platform given".to_owned());
     }
-    platforms.pop().ok_or_else(|| "no platform given".to_owned())
+    Ok(PlatformList(platforms))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -283,6 +285,7 @@ fn request(store: &Store, args: &BuildArgs) -> Result<build::Request, CliError> 
         context,
         dockerfile: args.file.clone(),
         plan: plan_options(&args.steps),
+        platforms: args.steps.platforms(),
         solve: solve_options(args, args.snapshotter.resolve(store)?)?,
         tags,
         labels: args.labels.iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((l.clone(), String::new()))).collect(),
@@ -352,12 +355,23 @@ pub(super) fn located(error: BuildError) -> Result<ExitCode, CliError> {
 /// What the build did, on stderr (the ID alone on stdout with `-q`), and the
 /// `--iidfile` and `--metadata-file` it asked for.
 fn report(args: &BuildArgs, outcome: &build::Outcome) -> Result<ExitCode, CliError> {
-    let id = outcome.id();
+    // A multi-platform build is named by its index, as BuildKit's is.
+    let id = match &outcome.index {
+        Some(index) => crate::digest::Digest::of(&index.stored_index()),
+        None => outcome.id(),
+    };
     let quiet = args.quiet;
     if quiet {
         println!("{id}");
     } else if args.progress != ProgressMode::Json {
-        eprintln!("writing image {id} done");
+        if let Some(index) = &outcome.index {
+            for entry in &index.entries {
+                eprintln!("writing image {} for {} done", entry.image, entry.platform);
+            }
+            eprintln!("writing image index {id} done");
+        } else {
+            eprintln!("writing image {id} done");
+        }
         for tag in &outcome.tags {
             eprintln!("naming to {tag} done");
         }
@@ -389,9 +403,13 @@ fn report(args: &BuildArgs, outcome: &build::Outcome) -> Result<ExitCode, CliErr
 /// `--metadata-file`: BuildKit's keys, and strata's own under `strata.`.
 fn metadata(outcome: &build::Outcome) -> serde_json::Value {
     let hashed = outcome.context;
+    let digest = match &outcome.index {
+        Some(index) => crate::digest::Digest::of(&index.stored_index()),
+        None => outcome.image.manifest.digest,
+    };
     serde_json::json!({
         "containerimage.config.digest": outcome.id().to_string(),
-        "containerimage.digest": outcome.image.manifest.digest.to_string(),
+        "containerimage.digest": digest.to_string(),
         "image.name": outcome.tags.iter().map(Reference::to_string).collect::<Vec<_>>().join(","),
         "strata.cache": { "cached": outcome.cached_steps, "steps": outcome.total_steps },
         "strata.context": {
@@ -406,9 +424,14 @@ fn metadata(outcome: &build::Outcome) -> serde_json::Value {
 /// `KEY=VALUE`, or `KEY` taking the value from the environment (skipped
 /// when unset), as docker build does.
 impl StepFlags {
-    /// The platform to build for: `--platform`, else this machine's.
+    /// The platform to build for: the first of `--platform`, else this machine's.
     pub fn target_platform(&self) -> Platform {
-        self.platform.clone().unwrap_or_else(Platform::host)
+        self.platforms().into_iter().next().unwrap_or_else(Platform::host)
+    }
+
+    /// Every platform `--platform` names (empty without it).
+    pub fn platforms(&self) -> Vec<Platform> {
+        self.platform.as_ref().map(|list| list.0.clone()).unwrap_or_default()
     }
 }
 

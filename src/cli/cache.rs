@@ -343,6 +343,9 @@ fn explain(store: &Store, args: &ExplainArgs) -> Result<ExitCode, CliError> {
     }
     let mut request = build::Request::new(ContextSource::Dir(args.context.clone()));
     request.dockerfile = args.file.clone();
+    if args.steps.platforms().len() > 1 {
+        return Err(CliError::Usage("cache explain judges one platform: give --platform one platform".into()));
+    }
     request.plan = plan_options(&args.steps);
     request.solve.no_cache = args.steps.no_cache;
     request.solve.no_cache_filter = args.steps.no_cache_filter.clone();

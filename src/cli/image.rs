@@ -108,6 +108,9 @@ pub struct InspectArgs {
     /// Images to inspect (name, ID or ID prefix).
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
+    /// Of a name holding several platforms, inspect this one (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<crate::image::Platform>,
 }
 
 #[derive(Debug, Args)]
@@ -173,7 +176,11 @@ pub(super) fn config_changes(changes: &[String], base: &ContainerConfig) -> Resu
 pub fn images(store: &Store, args: &ImagesArgs) -> Result<ExitCode, CliError> {
     let mut rows = Vec::new();
     let mut out = String::new();
-    for entry in store.list_images()? {
+    let entries = store.list_images()?;
+    // Only a store holding a multi-platform image gets the column.
+    let platforms = entries.iter().any(|e| e.platform.is_some());
+    for entry in entries {
+        let platform = entry.platform.as_ref().map(ToString::to_string);
         let id = if args.no_trunc { entry.record.config.to_string() } else { entry.record.config.short() };
         let names: Vec<(String, String)> = if entry.tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
@@ -182,9 +189,15 @@ pub fn images(store: &Store, args: &ImagesArgs) -> Result<ExitCode, CliError> {
         };
         for (repository, tag) in names {
             match args.format {
-                ListFormat::Table => rows.push(vec![repository, tag, id.clone(), ago(&entry.record.created), human_size(entry.record.size)]),
+                ListFormat::Table => {
+                    let mut row = vec![repository, tag, id.clone(), ago(&entry.record.created), human_size(entry.record.size)];
+                    if platforms {
+                        row.push(platform.clone().unwrap_or_default());
+                    }
+                    rows.push(row);
+                }
                 ListFormat::Json => {
-                    let line = json!({
+                    let mut line = json!({
                         "Repository": repository,
                         "Tag": tag,
                         "ID": id,
@@ -194,6 +207,9 @@ pub fn images(store: &Store, args: &ImagesArgs) -> Result<ExitCode, CliError> {
                         "Size": human_size(entry.record.size),
                         "VirtualSize": entry.record.size,
                     });
+                    if let Some(platform) = &platform {
+                        line["Platform"] = json!(platform);
+                    }
                     out.push_str(&line.to_string());
                     out.push('\n');
                 }
@@ -201,7 +217,11 @@ pub fn images(store: &Store, args: &ImagesArgs) -> Result<ExitCode, CliError> {
         }
     }
     if args.format == ListFormat::Table {
-        out = table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+        let mut headers = vec!["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
+        if platforms {
+            headers.push("PLATFORM");
+        }
+        out = table(&headers, &rows);
     }
     print(&out)
 }
@@ -240,7 +260,12 @@ pub fn rmi(store: Store, args: &RmiArgs) -> Result<ExitCode, CliError> {
 pub fn inspect(store: &Store, args: &InspectArgs) -> Result<ExitCode, CliError> {
     let mut documents = Vec::new();
     for name in &args.images {
-        documents.push(inspect_document(store, &store.resolve(name)?)?);
+        let image = match &args.platform {
+            None => store.resolve(name)?,
+            Some(platform) if store.has_platform(name, platform) => store.resolve_for(name, platform)?,
+            Some(platform) => return Err(crate::store::StoreError::NoSuchImage(format!("{name} for {platform}")).into()),
+        };
+        documents.push(inspect_document(store, &image)?);
     }
     print(&render::json(&documents))
 }

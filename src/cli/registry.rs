@@ -177,7 +177,12 @@ pub fn push(store: &Store, args: &PushArgs) -> Result<ExitCode, CliError> {
     let target = parse_reference(args.destination.as_deref().unwrap_or(&args.image))?;
     let options = PushOptions { client: args.registry.client(&target.registry)?, jobs: args.jobs, chunk_size: args.chunk_size };
     let view = TransferView::new(Direction::Up, args.quiet);
-    let pushed = registry::push(store, &image, &target, &options, &view).map_err(CliError::from)?;
+    // A multi-platform tag pushes every platform's manifest, then its index.
+    let pushed = match store.index(&args.image)? {
+        Some(index) => registry::push_index(store, &index, &target, &options, &view),
+        None => registry::push(store, &image, &target, &options, &view),
+    }
+    .map_err(CliError::from)?;
     view.finish();
     if args.quiet {
         println!("{}", pushed.digest);

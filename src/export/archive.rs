@@ -51,6 +51,26 @@ pub fn save_image(store: &Store, name: &str, compression: Option<Compression>) -
     Ok(SaveImage { manifest, config_digest: image.config_digest, config: image.config, layers, names })
 }
 
+/// The images `job` names, as archives hold them: a name that holds a
+/// multi-platform index stands for every platform's image, each recorded
+/// under the name (the OCI `index.json` lists one manifest per platform).
+pub(super) fn save_images(job: &Job<'_>, compression: Option<Compression>) -> Result<Vec<SaveImage>, StoreError> {
+    let mut images = Vec::with_capacity(job.images.len());
+    for name in job.images {
+        let Some(index) = job.store.index(name)? else {
+            images.push(save_image(job.store, name, compression)?);
+            continue;
+        };
+        let reference = name.parse::<Reference>()?;
+        for entry in &index.entries {
+            let mut image = save_image(job.store, &entry.manifest.to_string(), compression)?;
+            image.names = vec![reference.clone()];
+            images.push(image);
+        }
+    }
+    Ok(images)
+}
+
 /// Writes what `write` produces beside `path` and renames it into place,
 /// so `path` never holds half a file.
 pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<(), ExportError>) -> Result<(), ExportError> {
@@ -75,7 +95,12 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> Resul
 pub(super) fn export_archive(kind: &'static str, format: ArchiveFormat, dest: &Dest, job: &Job<'_>) -> Result<Vec<Exported>, ExportError> {
     // docker-archive decompresses whatever is stored: no compressing first.
     let compression = (format == ArchiveFormat::Oci).then_some(job.compression);
-    let images = job.images.iter().map(|name| save_image(job.store, name, compression)).collect::<Result<Vec<_>, _>>()?;
+    let mut images = save_images(job, compression)?;
+    if format == ArchiveFormat::Docker {
+        // `docker load` tags each listed image in turn, so the name ends on
+        // the last: this machine's platform goes last (the sort is stable).
+        images.sort_by_key(|image| crate::store::config_platform(&image.config).is_host());
+    }
     match dest {
         Dest::File(path) => write_atomically(path, |out| Ok(archive::save_archive(&images, format, job.store, out)?))?,
         Dest::Stdout => archive::save_archive(&images, format, job.store, io::BufWriter::with_capacity(1 << 20, io::stdout().lock()))?,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::archive::save_image;
+use super::archive::save_images;
 use super::{ExportError, Exported, Exporter, Fields, Job, Kind};
 use crate::image::archive;
 
@@ -23,7 +23,7 @@ impl Exporter for OciDir {
     }
 
     fn export(&self, job: &Job<'_>) -> Result<Vec<Exported>, ExportError> {
-        let images = job.images.iter().map(|name| save_image(job.store, name, Some(job.compression))).collect::<Result<Vec<_>, _>>()?;
+        let images = save_images(job, Some(job.compression))?;
         archive::save_dir(&images, job.store, &self.0)?;
         Ok(vec![Exported { kind: self.kind(), dest: self.0.display().to_string(), digest: None }])
     }

@@ -4,7 +4,7 @@
 use super::{one_image, ExportError, Exported, Exporter, Fields, Job, Kind};
 use crate::image::Reference;
 use crate::registry::{self, PushOptions};
-use crate::store::StoreError;
+use crate::store::{ManifestList, StoreError};
 
 pub(super) const KIND: Kind = Kind { names: &["registry"], parse };
 
@@ -34,6 +34,9 @@ impl Exporter for Push {
     }
 
     fn export(&self, job: &Job<'_>) -> Result<Vec<Exported>, ExportError> {
+        if let Some(list) = several_platforms(job)? {
+            return self.push_index(job, &list);
+        }
         let image = job.store.resolve(one_image(self.kind(), job)?)?;
         let mut exported = Vec::with_capacity(self.targets.len());
         for target in &self.targets {
@@ -42,5 +45,28 @@ impl Exporter for Push {
             exported.push(Exported { kind: self.kind(), dest: target.to_string(), digest: Some(pushed.digest) });
         }
         Ok(exported)
+    }
+}
+
+impl Push {
+    /// Every platform's manifest, then the index under each target name.
+    fn push_index(&self, job: &Job<'_>, list: &ManifestList) -> Result<Vec<Exported>, ExportError> {
+        let mut exported = Vec::with_capacity(self.targets.len());
+        for target in &self.targets {
+            let options = PushOptions { client: job.registry.client_options(&target.registry)?, ..PushOptions::default() };
+            let pushed = registry::push_index(job.store, list, target, &options, job.transfers)?;
+            exported.push(Exported { kind: self.kind(), dest: target.to_string(), digest: Some(pushed.digest) });
+        }
+        Ok(exported)
+    }
+}
+
+/// The index to push when the job is a multi-platform image: a name
+/// holding an index, or one image per platform (a build without tags).
+fn several_platforms(job: &Job<'_>) -> Result<Option<ManifestList>, ExportError> {
+    match job.images {
+        [one] => Ok(job.store.index(one)?),
+        [] => Ok(None),
+        many => Ok(Some(job.store.list_of(many)?)),
     }
 }

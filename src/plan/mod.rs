@@ -189,6 +189,36 @@ impl BuildPlan {
     pub fn ordered(&self) -> impl Iterator<Item = &StagePlan> {
         self.graph.order.iter().filter_map(|&i| self.stages[i].as_ref())
     }
+
+    /// Replaces every image a stage reads (its base, `COPY --from`, mount
+    /// sources) by what `pin` names for the stage's platform (a manifest
+    /// digest): one name can hold several platforms, and the solver then
+    /// reads the right one without knowing platforms.
+    pub fn pin_images(&mut self, pin: &dyn Fn(&str, &Platform) -> Option<String>) {
+        for stage in self.stages.iter_mut().flatten() {
+            let platform = stage.platform.clone();
+            let repin = |name: &mut String| {
+                if let Some(pinned) = pin(name, &platform) {
+                    *name = pinned;
+                }
+            };
+            if let Base::Image(name) = &mut stage.base {
+                repin(name);
+            }
+            for step in &mut stage.steps {
+                let roots: Vec<&mut SourceRoot> = match &mut step.op {
+                    Op::Copy(copy) => vec![&mut copy.from],
+                    Op::Run(run) => run.mounts.iter_mut().filter_map(MountOp::from_mut).collect(),
+                    _ => Vec::new(),
+                };
+                for root in roots {
+                    if let SourceRoot::Image(name) = root {
+                        repin(name);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Plans a build: the stage graph, then each needed stage in order.

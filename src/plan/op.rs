@@ -270,6 +270,15 @@ impl MountOp {
         }
     }
 
+    /// [`MountOp::from`], to change.
+    pub fn from_mut(&mut self) -> Option<&mut SourceRoot> {
+        match self {
+            MountOp::Bind(bind) => Some(&mut bind.from),
+            MountOp::Cache(cache) => Some(&mut cache.from),
+            MountOp::Tmpfs(_) | MountOp::Secret(_) | MountOp::Ssh(_) => None,
+        }
+    }
+
     /// Where the mount lands; `None`: the kind's default (secret, ssh).
     pub fn target(&self) -> Option<&str> {
         match self {

@@ -50,8 +50,9 @@ pub fn global_args(lexer: &Lexer, declared: &[ArgDecl], predefined: Vec<(String,
 
 /// Where the configs of base images come from (the store, a registry).
 pub trait BaseImages {
-    /// The config of `image` (a reference as written, expanded).
-    fn config(&self, image: &str) -> Result<ImageConfig, BaseImageError>;
+    /// The config of `image` (a reference as written, expanded) for
+    /// `platform`, the stage's (a name may hold several platforms).
+    fn config(&self, image: &str, platform: &Platform) -> Result<ImageConfig, BaseImageError>;
 }
 
 /// Why a [`BaseImages`] source has no config for an image. The causes are
@@ -128,7 +129,7 @@ pub fn plan_stage(
             ImageConfig { config: dep.config.clone(), author: dep.author.clone(), ..dep.base_config.clone() }
         }
         Base::Image(image) => {
-            let config = images.config(image).map(ImageConfig::as_stage_base).map_err(|cause| PlanError::BaseImage {
+            let config = images.config(image, &node.platform).map(ImageConfig::as_stage_base).map_err(|cause| PlanError::BaseImage {
                 image: image.clone(),
                 cause,
                 span: stage.from.span,

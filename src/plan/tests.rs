@@ -57,7 +57,7 @@ fn copy_from_sees_stage_args() {
 struct Images;
 
 impl BaseImages for Images {
-    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, super::BaseImageError> {
+    fn config(&self, image: &str, _platform: &Platform) -> Result<crate::image::ImageConfig, super::BaseImageError> {
         let mut config = crate::image::ImageConfig::empty("");
         match image {
             "busybox" => config.config.env = Some(vec!["PATH=/bin".into(), "FROM_IMAGE=1".into()]),

@@ -4,6 +4,7 @@
 //! back into the build.
 
 mod plain;
+mod platforms;
 mod tty;
 
 use std::io::Write;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use plain::PlainRenderer;
+pub use platforms::PlatformSteps;
 pub use tty::TtyRenderer;
 
 /// Something that happened in a build. `id` numbers steps in start order,

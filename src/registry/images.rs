@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use super::{ClientOptions, DockerConfig, NoProgress, PullOptions, RegistryError, TransferProgress};
-use crate::image::Reference;
+use super::{ClientOptions, DockerConfig, NoProgress, PlatformChoice, PullOptions, RegistryError, TransferProgress};
+use crate::image::{Platform, Reference};
 use crate::store::Store;
 
 /// How strata reaches registries: which ones speak plain HTTP; credentials
@@ -50,6 +50,26 @@ impl<'a> RegistryImages<'a> {
         self
     }
 
+    /// Pulls `reference` for `platform` unless the store has a current copy.
+    fn fetch_for(&self, name: &str, reference: &Reference, platform: &Platform) -> Result<(), RegistryError> {
+        let present = self.store.has_platform(name, platform);
+        if present && (!self.always || reference.digest.is_some()) {
+            return Ok(());
+        }
+        let choice = PlatformChoice { os: platform.os.clone(), architecture: platform.architecture.clone(), variant: platform.variant.clone() };
+        let options = PullOptions {
+            client: self.access.client_options(&reference.registry)?,
+            platform: choice.clone(),
+            platform_asked: Some(choice),
+            ..PullOptions::default()
+        };
+        if !self.quiet {
+            eprintln!("pulling {} for {platform}", reference.familiar());
+        }
+        super::pull(self.store, reference, &options, self.progress.as_ref())?;
+        Ok(())
+    }
+
     /// Pulls `reference` unless the store has a current copy.
     fn fetch(&self, name: &str, reference: &Reference) -> Result<(), RegistryError> {
         let present = self.store.resolve(name).is_ok();
@@ -75,6 +95,33 @@ impl crate::solve::ImageFetcher for RegistryImages<'_> {
             return Ok(());
         }
         self.fetch(name, &reference).map_err(|e| crate::solve::FetchError::Registry(Box::new(e)))?;
+        if let Ok(mut done) = self.done.lock() {
+            done.insert(key);
+        }
+        Ok(())
+    }
+
+    /// A stage for another platform than this machine's needs the name's
+    /// image for that platform: taken from the store when it holds one,
+    /// else pulled from the registry's index. When the registry cannot
+    /// give it but the store holds the name for another platform, planning
+    /// reports that mismatch (naming `strata pull --platform`), which says
+    /// more than an unreachable registry.
+    fn ensure_for(&self, name: &str, platform: &Platform) -> Result<(), crate::solve::FetchError> {
+        if platform.is_host() {
+            return self.ensure(name);
+        }
+        let Ok(reference) = name.parse::<Reference>() else { return Ok(()) };
+        let key = format!("{reference}\n{platform}");
+        if self.done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
+            return Ok(());
+        }
+        let pulled = self.fetch_for(name, &reference, platform);
+        match pulled {
+            Ok(()) => {}
+            Err(_) if self.store.resolve(name).is_ok() => return Ok(()),
+            Err(error) => return Err(crate::solve::FetchError::Registry(Box::new(error))),
+        }
         if let Ok(mut done) = self.done.lock() {
             done.insert(key);
         }

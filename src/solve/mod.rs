@@ -30,6 +30,7 @@ pub use dry_run::Verdict;
 pub use key::{ContextSource, KeyedSelection};
 pub use mount::{SecretSpecError, Secrets, SshAgents, SshSpecError};
 pub use run::Executor;
+pub use schedule::InFlight;
 pub use state::StageState;
 pub use step::copy_spec;
 
@@ -218,7 +219,7 @@ pub struct Solver<'a> {
     pub options: SolveOptions,
     next_id: AtomicUsize,
     cancelled: AtomicBool,
-    in_flight: schedule::InFlight,
+    in_flight: InFlightSet<'a>,
     /// Cache hits of this build (step identity, key), saved at the end in
     /// one transaction rather than one commit (and fsync) per step.
     hits: std::sync::Mutex<Vec<(String, crate::cache::CacheKey)>>,
@@ -235,6 +236,24 @@ pub struct Solver<'a> {
     network: std::sync::Mutex<run::BuildNetwork>,
     /// Each step's outcome, for the build history (`strata lint` reads it).
     history: std::sync::Mutex<Vec<crate::cache::StepRecord>>,
+}
+
+/// The step keys being computed: a solver's own, or a set shared by the
+/// solvers of a multi-platform build.
+enum InFlightSet<'a> {
+    Own(InFlight),
+    Shared(&'a InFlight),
+}
+
+impl std::ops::Deref for InFlightSet<'_> {
+    type Target = InFlight;
+
+    fn deref(&self) -> &InFlight {
+        match self {
+            InFlightSet::Own(set) => set,
+            InFlightSet::Shared(set) => set,
+        }
+    }
 }
 
 /// The result of a build: the target stage's state, committed as an image.
@@ -262,7 +281,7 @@ impl<'a> Solver<'a> {
             options,
             next_id: AtomicUsize::new(1),
             cancelled: AtomicBool::new(false),
-            in_flight: schedule::InFlight::default(),
+            in_flight: InFlightSet::Own(InFlight::default()),
             hits: Default::default(),
             verdicts: Default::default(),
             images: Default::default(),
@@ -276,6 +295,14 @@ impl<'a> Solver<'a> {
     /// Also takes step results from `cache` (`--cache-from`) when the store has none.
     pub fn with_shared_cache(mut self, cache: &'a dyn SharedCache) -> Solver<'a> {
         self.shared_cache = Some(cache);
+        self
+    }
+
+    /// Shares `set` with other solvers (one per platform of a
+    /// multi-platform build): a step whose key another solver is computing
+    /// waits for it and takes the cache hit, so shared steps run once.
+    pub fn with_shared_in_flight(mut self, set: &'a InFlight) -> Solver<'a> {
+        self.in_flight = InFlightSet::Shared(set);
         self
     }
 
@@ -357,6 +384,12 @@ pub trait ImageFetcher: Sync {
     /// current when the fetcher is told to refresh. Names that are no
     /// reference (image IDs) are left alone.
     fn ensure(&self, name: &str) -> Result<(), FetchError>;
+
+    /// [`ImageFetcher::ensure`] for one platform of a name that may hold
+    /// several (a registry's index); by default, whatever `ensure` gives.
+    fn ensure_for(&self, name: &str, _platform: &crate::image::Platform) -> Result<(), FetchError> {
+        self.ensure(name)
+    }
 }
 
 /// Why an [`ImageFetcher`] could not make an image present.
@@ -376,8 +409,8 @@ pub enum FetchError {
 pub struct StoreBaseImages<'a> {
     store: &'a Store,
     fetcher: Option<&'a dyn ImageFetcher>,
-    /// Each name is resolved once per plan (several stages often share a base).
-    resolved: std::sync::Mutex<std::collections::HashMap<String, crate::image::ImageConfig>>,
+    /// Each name is resolved once per plan and platform (several stages often share a base).
+    resolved: std::sync::Mutex<std::collections::HashMap<(String, crate::image::Platform), crate::image::ImageConfig>>,
 }
 
 impl<'a> StoreBaseImages<'a> {
@@ -388,16 +421,17 @@ impl<'a> StoreBaseImages<'a> {
 }
 
 impl crate::plan::BaseImages for StoreBaseImages<'_> {
-    fn config(&self, image: &str) -> Result<crate::image::ImageConfig, crate::plan::BaseImageError> {
+    fn config(&self, image: &str, platform: &crate::image::Platform) -> Result<crate::image::ImageConfig, crate::plan::BaseImageError> {
         let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(config) = resolved.get(image) {
+        let key = (image.to_owned(), platform.clone());
+        if let Some(config) = resolved.get(&key) {
             return Ok(config.clone());
         }
         if let Some(fetcher) = self.fetcher {
-            fetcher.ensure(image).map_err(|e| crate::plan::BaseImageError::Fetch(Box::new(e)))?;
+            fetcher.ensure_for(image, platform).map_err(|e| crate::plan::BaseImageError::Fetch(Box::new(e)))?;
         }
-        let config = self.store.resolve(image).map(|image| image.config).map_err(|e| crate::plan::BaseImageError::Lookup(Box::new(e)))?;
-        resolved.insert(image.to_owned(), config.clone());
+        let config = self.store.resolve_for(image, platform).map(|image| image.config).map_err(|e| crate::plan::BaseImageError::Lookup(Box::new(e)))?;
+        resolved.insert(key, config.clone());
         Ok(config)
     }
 }

@@ -230,9 +230,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Cache keys being computed right now.
+/// Cache keys being computed right now (shared by the solvers of a
+/// multi-platform build, see `Solver::with_shared_in_flight`).
 #[derive(Default)]
-pub(super) struct InFlight {
+pub struct InFlight {
     keys: Mutex<HashSet<CacheKey>>,
     done: Condvar,
 }
@@ -240,7 +241,7 @@ pub(super) struct InFlight {
 impl InFlight {
     /// Claims `key`; when another stage holds it, waits for it to finish
     /// and returns false (the caller looks in the cache again).
-    pub fn claim(&self, key: CacheKey) -> bool {
+    pub(super) fn claim(&self, key: CacheKey) -> bool {
         let mut keys = lock(&self.keys);
         if keys.insert(key) {
             return true;
@@ -251,7 +252,7 @@ impl InFlight {
         false
     }
 
-    pub fn release(&self, key: &CacheKey) {
+    pub(super) fn release(&self, key: &CacheKey) {
         lock(&self.keys).remove(key);
         self.done.notify_all();
     }

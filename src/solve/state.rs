@@ -43,8 +43,14 @@ impl Solver<'_> {
         match &stage.base {
             Base::Scratch => {
                 let created = now_rfc3339();
-                let config = ImageConfig::scratch(&created);
-                let key = KeyBuilder::new().str("base", "scratch").str("platform", &config.architecture).finish();
+                let mut config = ImageConfig::scratch(&created);
+                config.os.clone_from(&stage.platform.os);
+                config.architecture.clone_from(&stage.platform.architecture);
+                config.variant.clone_from(&stage.platform.variant);
+                let key = match &config.variant {
+                    None => KeyBuilder::new().str("base", "scratch").str("platform", &config.architecture).finish(),
+                    Some(variant) => KeyBuilder::new().str("base", "scratch").str("platform", &config.architecture).str("variant", variant).finish(),
+                };
                 Ok(StageState { layers: Vec::new(), config, key, created })
             }
             Base::Stage(index) => results.start_from(*index, reads_stage(stage, *index)),

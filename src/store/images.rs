@@ -62,7 +62,10 @@ pub struct ImageEntry {
     /// The `images_v1` row.
     pub record: ImageRecord,
     /// Every tag pointing at the manifest; empty for an untagged image.
+    /// An index's name counts for each of its platforms' images.
     pub tags: Vec<Reference>,
+    /// The platform, for an image that is one of an index's.
+    pub platform: Option<crate::image::Platform>,
 }
 
 /// What `remove` did.
@@ -190,6 +193,7 @@ impl Store {
             for tag in tags {
                 tag_table.insert(tag.to_string().as_str(), manifest.digest.to_string().as_str())?;
             }
+            super::indexes::record_platform_tags(txn, tags, &super::indexes::config_platform(config), &manifest.digest)?;
             Ok(record)
         })?;
         Ok(StoredImage { manifest, config_digest, config: config.clone(), record, tags: tags.to_vec() })
@@ -198,7 +202,17 @@ impl Store {
     /// Every image, newest first, with its tags.
     pub fn list_images(&self) -> Result<Vec<ImageEntry>, StoreError> {
         let mut entries = self.meta.read(|txn| {
-            let tags = tag_pairs(txn)?;
+            let mut tags = tag_pairs(txn)?;
+            let mut platforms = std::collections::HashMap::new();
+            for list in Store::indexes_in(txn)? {
+                let Ok(name) = list.name.parse::<Reference>() else { continue };
+                for entry in list.entries {
+                    platforms.insert(entry.manifest, entry.platform);
+                    if !tags.contains(&(name.clone(), entry.manifest)) {
+                        tags.push((name.clone(), entry.manifest));
+                    }
+                }
+            }
             let images = match txn.open_table(IMAGES) {
                 Ok(table) => table,
                 Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -210,7 +224,7 @@ impl Store {
                 let manifest: Digest = parse_digest(key.value())?;
                 let record: ImageRecord = decode("images_v1", key.value(), value.value())?;
                 let tags = tags.iter().filter(|(_, m)| *m == manifest).map(|(r, _)| r.clone()).collect();
-                entries.push(ImageEntry { manifest, record, tags });
+                entries.push(ImageEntry { manifest, record, tags, platform: platforms.get(&manifest).cloned() });
             }
             Ok(entries)
         })?;
@@ -223,11 +237,16 @@ impl Store {
     pub fn resolve(&self, name: &str) -> Result<StoredImage, StoreError> {
         let entries = self.list_images()?;
         let by_tag = name.parse::<Reference>().ok().and_then(|reference| {
-            entries.iter().find(|e| match reference.digest {
-                // A pinned index digest is kept as a tag of the platform's manifest.
-                Some(digest) => e.manifest == digest || e.tags.contains(&reference),
-                None => e.tags.contains(&reference),
-            })
+            let named: Vec<&ImageEntry> = entries
+                .iter()
+                .filter(|e| match reference.digest {
+                    // A pinned index digest is kept as a tag of the platform's manifest.
+                    Some(digest) => e.manifest == digest || e.tags.contains(&reference),
+                    None => e.tags.contains(&reference),
+                })
+                .collect();
+            // An index's name stands for this machine's platform first.
+            named.iter().find(|e| e.platform.as_ref().is_some_and(crate::image::Platform::is_host)).or(named.first()).copied()
         });
         let entry = match by_tag {
             Some(entry) => entry,
@@ -272,6 +291,7 @@ impl Store {
             let mut tags = txn.open_table(TAGS)?;
             for tag in &untag {
                 tags.remove(tag.to_string().as_str())?;
+                super::indexes::forget_tag(txn, tag)?;
             }
             if delete {
                 txn.open_table(IMAGES)?.remove(image.manifest.digest.to_string().as_str())?;

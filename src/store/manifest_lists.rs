@@ -73,6 +73,19 @@ impl Store {
     /// Makes (or replaces) the list `name` over `images` (names or IDs),
     /// one per platform.
     pub fn create_manifest_list(&self, name: &Reference, images: &[String]) -> Result<ManifestList, StoreError> {
+        let list = ManifestList { name: name.to_string(), entries: self.list_of(images)?.entries };
+        let path = self.manifest_list_path(name);
+        let dir = path.parent().unwrap_or(self.root()).to_owned();
+        fs_err::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        let bytes = serde_json::to_vec_pretty(&list).unwrap_or_default();
+        let tmp = path.with_extension("tmp");
+        fs_err::write(&tmp, bytes).map_err(|e| StoreError::io("write", &tmp, e))?;
+        fs_err::rename(&tmp, &path).map_err(|e| StoreError::io("rename", &path, e))?;
+        Ok(list)
+    }
+
+    /// An unnamed, unstored list over `images` (names or IDs), one per platform.
+    pub fn list_of(&self, images: &[String]) -> Result<ManifestList, StoreError> {
         let mut entries: Vec<ListEntry> = Vec::new();
         for image in images {
             let stored = self.resolve(image)?;
@@ -86,15 +99,7 @@ impl Store {
             let manifest = Digest::of(&stored.manifest.bytes);
             entries.push(ListEntry { image: stored.id(), manifest, size: stored.manifest.bytes.len() as u64, media_type, platform });
         }
-        let list = ManifestList { name: name.to_string(), entries };
-        let path = self.manifest_list_path(name);
-        let dir = path.parent().unwrap_or(self.root()).to_owned();
-        fs_err::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
-        let bytes = serde_json::to_vec_pretty(&list).unwrap_or_default();
-        let tmp = path.with_extension("tmp");
-        fs_err::write(&tmp, bytes).map_err(|e| StoreError::io("write", &tmp, e))?;
-        fs_err::rename(&tmp, &path).map_err(|e| StoreError::io("rename", &path, e))?;
-        Ok(list)
+        Ok(ManifestList { name: String::new(), entries })
     }
 
     /// The list `name`, made by [`Store::create_manifest_list`].

@@ -142,12 +142,12 @@ pub struct ExportSummary {
 }
 
 /// Writes the records `mode` selects (of the build steps `steps`, whose
-/// final key is `last`) and their layers to `spec`'s location.
+/// final keys are `last`, one per platform) and their layers to `spec`'s location.
 pub fn export(
     store: &Store,
     spec: &CacheSpec,
     steps: &[UsedStep],
-    last: &CacheKey,
+    last: &[CacheKey],
     imported: Option<&dyn SharedCache>,
     options: &ClientOptions,
     progress: &dyn TransferProgress,
