@@ -160,7 +160,14 @@ impl Solver<'_> {
     /// changed anything.
     /// `selection`: for a COPY from the context, what its key covered, and
     /// the layer the step made in its last build.
-    fn execute(&self, state: &StageState, step: &Step, results: &StageInputs, id: usize, selection: Option<(&Selection, Option<Digest>)>) -> Result<Option<Layer>, SolveError> {
+    fn execute(
+        &self,
+        state: &StageState,
+        step: &Step,
+        results: &StageInputs,
+        id: usize,
+        selection: Option<(&Selection, Option<Digest>)>,
+    ) -> Result<Option<Layer>, SolveError> {
         match &step.op {
             Op::Workdir { path, user } => self.in_rootfs(
                 state,
