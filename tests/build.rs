@@ -838,11 +838,10 @@ fn ctrl_c_leaves_no_mounts_processes_or_temporary_files() {
     assert!(root.tmp_entries().is_empty(), "tmp/ not cleaned: {:?}", root.tmp_entries());
 }
 
-/// overlayfs cannot use an overlay as its upper layer: a store on one makes
-/// `auto` fall back to copying, and the build still works.
-#[test]
-fn auto_snapshotter_falls_back_to_native_on_a_store_overlay_cannot_use() {
-    let root = TestRoot::new();
+/// Builds and runs on a store inside an overlay mount (overlayfs cannot
+/// use an overlay as its upper layer), with `extra_path` first in PATH;
+/// the build's stderr and the run's stdout.
+fn build_on_a_store_overlay_cannot_use(root: &TestRoot, extra_path: Option<&std::path::Path>) -> (String, String) {
     let base = root.scratch("overlaid");
     for dir in ["l", "u", "w", "m"] {
         fs_err::create_dir_all(base.join(dir)).unwrap();
@@ -862,11 +861,37 @@ fn auto_snapshotter_falls_back_to_native_on_a_store_overlay_cannot_use() {
         ctx = context.display(),
     );
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_strata")).parent().unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut path = vec![bin_dir.to_path_buf()];
+    path.extend(extra_path.map(std::path::Path::to_path_buf));
+    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
     // A private mount namespace: the overlay goes away with the shell.
-    let out = std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]).env("PATH", path).output().unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]).env("PATH", std::env::join_paths(path).unwrap()).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
     assert!(out.status.success(), "{stdout}\n{stderr}");
+    (stderr, stdout)
+}
+
+/// `auto` tries fuse-overlayfs where the kernel's overlay cannot be
+/// mounted (rootless BuildKit's order), and the build works on it.
+#[test]
+fn auto_snapshotter_takes_fuse_overlayfs_on_a_store_overlay_cannot_use() {
+    let root = TestRoot::new();
+    let (stderr, stdout) = build_on_a_store_overlay_cannot_use(&root, None);
+    assert!(stderr.contains("using fuse-overlayfs"), "fuse-overlayfs is installed by tests/deps.sh: {stderr}");
+    assert!(stdout.ends_with("copied\n"), "{stdout}");
+}
+
+/// Where fuse-overlayfs fails too, `auto` falls back to copying, and the
+/// build still works.
+#[test]
+fn auto_snapshotter_falls_back_to_native_on_a_store_overlay_cannot_use() {
+    let root = TestRoot::new();
+    // A fuse-overlayfs that always fails, as where /dev/fuse is missing.
+    let fake_fuse = root.scratch("fake-fuse");
+    fs_err::create_dir_all(&fake_fuse).unwrap();
+    fs_err::write(fake_fuse.join("fuse-overlayfs"), "#!/bin/sh\necho 'fuse: device not found' >&2\nexit 1\n").unwrap();
+    fs_err::set_permissions(fake_fuse.join("fuse-overlayfs"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (stderr, stdout) = build_on_a_store_overlay_cannot_use(&root, Some(&fake_fuse));
     assert!(stderr.contains("using the native (copying) snapshotter"), "{stderr}");
     assert!(stdout.ends_with("copied\n"), "{stdout}");
 }
