@@ -48,7 +48,8 @@ stop_dockerd() {
   kill -KILL "$pid" 2>/dev/null || true
   pid=$(cat "$dd_dir/exec/containerd/containerd.pid" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null || true
   grep -o " $dd_dir[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$dd_dir"
+  # A lazily detached mount can keep a directory busy for a moment.
+  rm -rf "$dd_dir" 2>/dev/null || { sleep 1; rm -rf "$dd_dir" || true; }
 }
 stop_dockerd
 mkdir -p "$dd_dir"
