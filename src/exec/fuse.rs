@@ -31,8 +31,7 @@ pub struct FuseMounted {
 
 /// The installed fuse-overlayfs, if any.
 pub fn program() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    std::env::split_paths(&path).map(|d| d.join(PROGRAM)).find(|p| p.is_file())
+    super::find_program(PROGRAM)
 }
 
 /// Mounts `layers` (bottom first) at `scratch/merged`, writable unless `read_only`.

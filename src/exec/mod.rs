@@ -43,3 +43,13 @@ pub use snapshotter::{Rootfs, Snapshotter};
 pub use spec::{Bind, ContainerSpec, NetworkMode, Process, SpecError, Tmpfs};
 pub use sys::private_mount_namespace;
 pub use user::{resolve_user, User};
+
+/// `program` in `PATH`, as a shell would find it: the first executable
+/// file of that name. One rule for every helper strata runs.
+fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| fs_err::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}

@@ -74,7 +74,7 @@ impl PrivateNetwork {
     /// Starts one through `init __netns` (a strata binary); `None` when no
     /// NAT program is installed.
     pub fn start(init: &Path) -> Result<Option<PrivateNetwork>, NetworkError> {
-        let Some(nat) = find_program(NAT_PROGRAM) else { return Ok(None) };
+        let Some(nat) = super::find_program(NAT_PROGRAM) else { return Ok(None) };
         let spawn = |cause| NetworkError::Spawn { program: init.to_path_buf(), cause };
         let mut holder = Command::new(init)
             .arg("__netns")
@@ -140,15 +140,6 @@ pub fn dns_files(network: &NetworkMode, scratch: &Path) -> io::Result<Vec<Bind>>
     let mut binds = vec![Bind { source: resolv, target: "/etc/resolv.conf".into(), read_only: true }];
     binds.extend(host.into_iter().filter(|b| b.target != "/etc/resolv.conf"));
     Ok(binds)
-}
-
-/// `program` in `PATH`, as a shell would find it.
-fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| fs_err::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// The container's `/etc/resolv.conf` behind the NAT: the host's search
