@@ -69,6 +69,7 @@ mod selected;
 mod source;
 mod spec;
 mod tree;
+mod writers;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -342,12 +343,17 @@ fn copy_tree(
     }
     let base = found.rel.file_name().unwrap_or_default();
     let target = place(dest, dest_path, meta.is_dir(), base, true, chown)?;
-    let mut copier = Copier::new(policy, src, dest, tally);
-    if meta.is_dir() {
-        copier.copy_dir_contents(&resolved, meta, &target)
-    } else {
-        copier.copy_leaf(&resolved, meta, &target)
+    if !meta.is_dir() {
+        return Copier::new(policy, src, dest, tally, None).copy_leaf(&resolved, meta, &target);
     }
+    let Some(threads) = writers::threads() else {
+        return Copier::new(policy, src, dest, tally, None).copy_dir_contents(&resolved, meta, &target);
+    };
+    let shared = writers::Shared::default();
+    std::thread::scope(|scope| {
+        let writers = writers::Writers::start(scope, threads, &shared);
+        Copier::new(policy, src, dest, tally, Some(&writers)).copy_dir_contents(&resolved, meta, &target)
+    })
 }
 
 /// Where a source named `base` goes for the destination `dest`, with the

@@ -23,6 +23,7 @@ use super::owner::Owner;
 use super::reuse::{Reuse, SourceLayers, Wanted};
 use super::root::{self, Dir, Kind, Meta, Root};
 use super::selected::Expected;
+use super::writers::{Batch, NewFile, Writers, BATCH};
 use super::SourceFilter;
 use crate::digest::Digest;
 use crate::pattern::PatternSet;
@@ -96,7 +97,7 @@ pub(super) struct Tally {
 
 /// A directory being walked: its source handle and, once it exists, its
 /// destination handle.
-struct Frame {
+struct Frame<'w> {
     src: Dir,
     meta: Meta,
     src_rel: PathBuf,
@@ -110,17 +111,37 @@ struct Frame {
     included: bool,
     /// Whether this copy made it (else it merged into an existing one).
     created: bool,
+    /// Files for the writer threads, not yet handed over.
+    batch: Vec<NewFile<'w>>,
+    /// The writer lane its batches go to, once it has one.
+    lane: Option<usize>,
 }
 
 /// Copies one source (a tree or a single entry) into the destination.
-pub(super) struct Copier<'a> {
-    pub policy: &'a Policy<'a>,
+/// `'w`: what the policy borrows, which the writer threads borrow too.
+pub(super) struct Copier<'a, 'w> {
+    pub policy: &'a Policy<'w>,
     pub src: &'a Root,
     pub dest: &'a Root,
     pub tally: &'a mut Tally,
     /// First destination path of each multiply linked source file.
     links: HashMap<(u64, u64), PathBuf>,
-    frames: Vec<Frame>,
+    frames: Vec<Frame<'w>>,
+    /// Threads that write regular files; `None`: the walk writes them.
+    writers: Option<&'a Writers<'w>>,
+    /// The lane the next directory with files takes.
+    next_lane: usize,
+    /// Directories whose metadata is set when the walk has settled.
+    dir_meta: Vec<DirMeta>,
+}
+
+/// A copied directory's metadata, set after everything in it is written.
+struct DirMeta {
+    rel: PathBuf,
+    owner: Owner,
+    mode: u32,
+    atime: (i64, i64),
+    mtime: (i64, i64),
 }
 
 /// `path` as the build shows it: rooted at `/`.
@@ -141,9 +162,9 @@ fn split(rel: &Path) -> (&Path, &OsStr) {
     (rel.parent().unwrap_or(Path::new("")), rel.file_name().unwrap_or_default())
 }
 
-impl<'a> Copier<'a> {
-    pub fn new(policy: &'a Policy<'a>, src: &'a Root, dest: &'a Root, tally: &'a mut Tally) -> Copier<'a> {
-        Copier { policy, src, dest, tally, links: HashMap::new(), frames: Vec::new() }
+impl<'a, 'w> Copier<'a, 'w> {
+    pub fn new(policy: &'a Policy<'w>, src: &'a Root, dest: &'a Root, tally: &'a mut Tally, writers: Option<&'a Writers<'w>>) -> Copier<'a, 'w> {
+        Copier { policy, src, dest, tally, links: HashMap::new(), frames: Vec::new(), writers, next_lane: 0, dir_meta: Vec::new() }
     }
 
     /// Copies the directory `src_rel` (resolved, in the source root) into
@@ -166,10 +187,14 @@ impl<'a> Copier<'a> {
             dst: Some(dst),
             included: true,
             created: false,
+            batch: Vec::new(),
+            lane: None,
         });
         let result = self.copy_children();
         self.frames.pop();
-        result
+        // Settled even after a failure: no file is written after the return.
+        let settled = self.settle();
+        result.and(settled)
     }
 
     /// Copies the non-directory `src_rel` to `dst_rel` (replacing what is
@@ -179,7 +204,9 @@ impl<'a> Copier<'a> {
         let (dst_parent, dst_name) = split(dst_rel);
         let src = self.src.dir(src_parent).map_err(|e| CopyError::io("open", &shown(src_parent), e))?;
         let dst = self.dest.dir(dst_parent).map_err(|e| CopyError::io("open", &shown(dst_parent), e))?;
-        self.leaf(&src, src_name, src_rel, &meta, &dst, dst_name, dst_rel)
+        let result = self.leaf(&src, src_name, src_rel, &meta, &dst, dst_name, dst_rel);
+        let settled = self.settle();
+        result.and(settled)
     }
 
     /// Walks the children of the top frame.
@@ -201,6 +228,13 @@ impl<'a> Copier<'a> {
             if included && !meta.is_dir() {
                 self.ensure_frames()?;
                 let dst_rel = self.frames[top].dst_rel.join(&name);
+                if let Some(file) = self.deferred(&name, &child_rel, &meta, &dst_rel, !self.frames[top].created)? {
+                    self.frames[top].batch.push(file);
+                    if self.frames[top].batch.len() >= BATCH {
+                        self.flush(top)?;
+                    }
+                    continue;
+                }
                 let frame = &self.frames[top];
                 // Own handles: the leaf copy needs `self` too.
                 let (src, dst) = (dup_dir(&frame.src, &frame.src_rel)?, dup_dir(open(frame)?, &frame.dst_rel)?);
@@ -219,12 +253,68 @@ impl<'a> Copier<'a> {
             }
             let src = self.frames[top].src.open_dir(&name).map_err(|e| CopyError::io("open", &shown(&child_rel), e))?;
             let dst_rel = self.frames[top].dst_rel.join(&name);
-            self.frames.push(Frame { src, meta, src_rel: child_rel, comps: child_comps, name: name.clone(), dst_rel, dst: None, included, created: false });
+            let frame = Frame {
+                src,
+                meta,
+                src_rel: child_rel,
+                comps: child_comps,
+                name: name.clone(),
+                dst_rel,
+                dst: None,
+                included,
+                created: false,
+                batch: Vec::new(),
+                lane: None,
+            };
+            self.frames.push(frame);
             let result = self.walk_frame();
             self.frames.pop();
             result?;
         }
-        Ok(())
+        self.flush(top)
+    }
+
+    /// A regular file the writer threads can make: one the walk neither
+    /// links (from an earlier snapshot or a source layer) nor must copy
+    /// itself (a file with several links). Counted as copied now.
+    fn deferred(&mut self, name: &OsStr, src_rel: &Path, meta: &Meta, dst_rel: &Path, replace: bool) -> Result<Option<NewFile<'w>>, CopyError> {
+        if self.writers.is_none() || meta.kind != Kind::File || meta.nlink > 1 {
+            return Ok(None);
+        }
+        let (owner, mode) = (self.policy.owner_of(meta), self.policy.mode_of(meta));
+        let rel = rel_string(src_rel);
+        let content = self.policy.expected.and_then(|e| e.content(&rel));
+        let unchanged = owner == Owner { uid: meta.uid, gid: meta.gid } && mode == meta.mode;
+        if (content.is_some() && self.policy.reuse.is_some()) || (unchanged && self.policy.layers.is_some()) {
+            return Ok(None);
+        }
+        if let Some(expected) = self.policy.expected {
+            expected.check(&rel, meta)?;
+        }
+        if let Some(content) = content {
+            self.tally.contents.push((dst_rel.to_path_buf(), content));
+        }
+        self.tally.files += 1;
+        self.tally.sources.insert(rel);
+        let src_rel = src_rel.to_path_buf();
+        let dst_rel = dst_rel.to_path_buf();
+        let (name, dst_name) = (name.to_os_string(), name.to_os_string());
+        Ok(Some(NewFile { name, dst_name, src_rel, dst_rel, meta: *meta, owner, mode, replace, expected: self.policy.expected }))
+    }
+
+    /// Hands the files batched for frame `index` to its writer lane.
+    fn flush(&mut self, index: usize) -> Result<(), CopyError> {
+        let Some(writers) = self.writers else { return Ok(()) };
+        let frame = &mut self.frames[index];
+        if frame.batch.is_empty() {
+            return Ok(());
+        }
+        let lane = *frame.lane.get_or_insert_with(|| {
+            self.next_lane = self.next_lane.wrapping_add(1);
+            self.next_lane
+        });
+        let (src, dst) = (dup_dir(&frame.src, &frame.src_rel)?, dup_dir(open(frame)?, &frame.dst_rel)?);
+        writers.submit(lane, Batch { src, dst, files: std::mem::take(&mut frame.batch) })
     }
 
     /// Copies the top frame's directory: made now when it is copied itself,
@@ -242,13 +332,28 @@ impl<'a> Copier<'a> {
         // applied when made; its times are set again here, or the
         // children's creation would leave them at "now".
         if frame.included || frame.created {
-            let owner = self.policy.owner_of(&frame.meta);
-            let mode = self.policy.mode_of(&frame.meta);
-            dst.set_own_meta(owner.uid, owner.gid, mode, frame.meta.atime, frame.meta.mtime)
-                .map_err(|e| CopyError::io("set the metadata of", &shown(&frame.dst_rel), e))?;
             if frame.included {
                 copy_xattrs_dir(&frame.src, dst);
             }
+            let owner = self.policy.owner_of(&frame.meta);
+            let mode = self.policy.mode_of(&frame.meta);
+            // Set once the files in flight are written (see `writers.rs`).
+            let times = DirMeta { rel: frame.dst_rel.clone(), owner, mode, atime: frame.meta.atime, mtime: frame.meta.mtime };
+            self.dir_meta.push(times);
+        }
+        Ok(())
+    }
+
+    /// Waits for the files in flight, then gives the directories walked
+    /// their metadata, children before parents.
+    fn settle(&mut self) -> Result<(), CopyError> {
+        if let Some(writers) = self.writers {
+            self.tally.bytes += writers.wait()?;
+        }
+        for dir in self.dir_meta.drain(..) {
+            let at = shown(&dir.rel);
+            let handle = self.dest.dir(&dir.rel).map_err(|e| CopyError::io("open", &at, e))?;
+            handle.set_own_meta(dir.owner.uid, dir.owner.gid, dir.mode, dir.atime, dir.mtime).map_err(|e| CopyError::io("set the metadata of", &at, e))?;
         }
         Ok(())
     }
@@ -328,7 +433,7 @@ impl<'a> Copier<'a> {
                     }
                     self.links.insert((meta.dev, meta.ino), dst_rel.to_path_buf());
                 }
-                let mut input = src.open_file(name).map_err(|e| CopyError::io("open", &shown(src_rel), e))?;
+                let input = src.open_file(name).map_err(|e| CopyError::io("open", &shown(src_rel), e))?;
                 if let Some(expected) = self.policy.expected {
                     // The name may have been replaced between its lstat and the open.
                     expected.check(&rel_string(src_rel), &root::fd_meta(&input).map_err(|e| CopyError::io("stat", &shown(src_rel), e))?)?;
@@ -350,18 +455,18 @@ impl<'a> Copier<'a> {
                 if reused {
                     self.tally.bytes += meta.size;
                 } else {
-                    let mut output = dst.create_file(dst_name, 0o600).map_err(io_err("create"))?;
-                    let written = io::copy(&mut input, &mut output).map_err(io_err("write"))?;
-                    if let Some(expected) = self.policy.expected {
-                        // Rewritten in place while copied: not what the key hashed.
-                        expected.check(&rel_string(src_rel), &root::fd_meta(&input).map_err(|e| CopyError::io("stat", &shown(src_rel), e))?)?;
-                    }
-                    root::set_fd_meta(&output, owner.uid, owner.gid, mode, meta.atime, meta.mtime).map_err(io_err("set the metadata of"))?;
-                    for (key, value) in attributes.iter().flatten() {
-                        // As BuildKit: an attribute the destination refuses is skipped.
-                        let _ = root::write_xattr(&output, key, value);
-                    }
-                    self.tally.bytes += written;
+                    let file = NewFile {
+                        name: name.to_os_string(),
+                        dst_name: dst_name.to_os_string(),
+                        src_rel: src_rel.to_path_buf(),
+                        dst_rel: dst_rel.to_path_buf(),
+                        meta: *meta,
+                        owner,
+                        mode,
+                        replace: false,
+                        expected: self.policy.expected,
+                    };
+                    self.tally.bytes += file.write(src, dst)?;
                 }
                 if let Some(content) = content {
                     self.tally.contents.push((dst_rel.to_path_buf(), content));
@@ -387,7 +492,7 @@ impl<'a> Copier<'a> {
 }
 
 /// The destination handle of a frame `ensure_frames` has opened.
-fn open(frame: &Frame) -> Result<&Dir, CopyError> {
+fn open<'f>(frame: &'f Frame<'_>) -> Result<&'f Dir, CopyError> {
     frame.dst.as_ref().ok_or_else(|| CopyError::NotADirectory { path: shown(&frame.dst_rel) })
 }
 
