@@ -12,7 +12,7 @@
 //! below it may be, and created only when that something is: the stack of
 //! [`Frame`]s holds such directories until then.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use super::error::CopyError;
 use super::mode::ModeSpec;
 use super::owner::Owner;
-use super::reuse::{Reuse, SourceLayers, Wanted};
-use super::root::{self, Dir, Kind, Meta, Root};
+use super::reuse::{Reuse, SourceLayers};
+use super::root::{Dir, Kind, Meta, Root};
 use super::selected::Expected;
 use super::writers::{Batch, NewFile, Writers, BATCH};
 use super::SourceFilter;
@@ -91,8 +91,6 @@ pub(super) struct Tally {
     /// Regular files written from a source of known content: destination
     /// path (relative to the destination root) and content digest.
     pub contents: Vec<(PathBuf, Digest)>,
-    /// Inodes of an earlier snapshot linked by this copy (see `reuse.rs`).
-    pub linked: HashSet<(u64, u64)>,
 }
 
 /// A directory being walked: its source handle and, once it exists, its
@@ -274,32 +272,44 @@ impl<'a, 'w> Copier<'a, 'w> {
         self.flush(top)
     }
 
-    /// A regular file the writer threads can make: one the walk neither
-    /// links (from an earlier snapshot or a source layer) nor must copy
-    /// itself (a file with several links). Counted as copied now.
+    /// A regular file the writer threads can make (all but a file with
+    /// several links, which the walk copies itself: later paths link to
+    /// the first). Counted as copied now.
     fn deferred(&mut self, name: &OsStr, src_rel: &Path, meta: &Meta, dst_rel: &Path, replace: bool) -> Result<Option<NewFile<'w>>, CopyError> {
         if self.writers.is_none() || meta.kind != Kind::File || meta.nlink > 1 {
             return Ok(None);
         }
-        let (owner, mode) = (self.policy.owner_of(meta), self.policy.mode_of(meta));
         let rel = rel_string(src_rel);
-        let content = self.policy.expected.and_then(|e| e.content(&rel));
-        let unchanged = owner == Owner { uid: meta.uid, gid: meta.gid } && mode == meta.mode;
-        if (content.is_some() && self.policy.reuse.is_some()) || (unchanged && self.policy.layers.is_some()) {
-            return Ok(None);
-        }
         if let Some(expected) = self.policy.expected {
             expected.check(&rel, meta)?;
         }
-        if let Some(content) = content {
+        let file = self.new_file(name, name, src_rel, dst_rel, meta, replace);
+        if let Some(content) = file.content {
             self.tally.contents.push((dst_rel.to_path_buf(), content));
         }
         self.tally.files += 1;
         self.tally.sources.insert(rel);
-        let src_rel = src_rel.to_path_buf();
-        let dst_rel = dst_rel.to_path_buf();
-        let (name, dst_name) = (name.to_os_string(), name.to_os_string());
-        Ok(Some(NewFile { name, dst_name, src_rel, dst_rel, meta: *meta, owner, mode, replace, expected: self.policy.expected }))
+        Ok(Some(file))
+    }
+
+    /// The regular file `name` of the source, as this copy writes it.
+    fn new_file(&self, name: &OsStr, dst_name: &OsStr, src_rel: &Path, dst_rel: &Path, meta: &Meta, replace: bool) -> NewFile<'w> {
+        let (owner, mode) = (self.policy.owner_of(meta), self.policy.mode_of(meta));
+        let unchanged = owner == Owner { uid: meta.uid, gid: meta.gid } && mode == meta.mode;
+        NewFile {
+            name: name.to_os_string(),
+            dst_name: dst_name.to_os_string(),
+            src_rel: src_rel.to_path_buf(),
+            dst_rel: dst_rel.to_path_buf(),
+            meta: *meta,
+            owner,
+            mode,
+            replace,
+            expected: self.policy.expected,
+            content: self.policy.expected.and_then(|e| e.content(&rel_string(src_rel))),
+            reuse: self.policy.reuse,
+            layers: self.policy.layers.filter(|_| unchanged),
+        }
     }
 
     /// Hands the files batched for frame `index` to its writer lane.
@@ -433,42 +443,9 @@ impl<'a, 'w> Copier<'a, 'w> {
                     }
                     self.links.insert((meta.dev, meta.ino), dst_rel.to_path_buf());
                 }
-                let input = src.open_file(name).map_err(|e| CopyError::io("open", &shown(src_rel), e))?;
-                if let Some(expected) = self.policy.expected {
-                    // The name may have been replaced between its lstat and the open.
-                    expected.check(&rel_string(src_rel), &root::fd_meta(&input).map_err(|e| CopyError::io("stat", &shown(src_rel), e))?)?;
-                }
-                let attributes = root::read_xattrs(&input).ok().map(|mut all| {
-                    all.retain(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes()));
-                    all
-                });
-                let content = self.policy.expected.and_then(|e| e.content(&rel_string(src_rel)));
-                let reused = match (content, self.policy.reuse, &attributes) {
-                    (Some(content), Some(reuse), Some(xattrs)) => {
-                        let wanted = Wanted { content, source: meta, owner, mode, xattrs };
-                        reuse.link(dst_rel, dst, dst_name, &wanted, &mut self.tally.linked)
-                    }
-                    _ => false,
-                };
-                let unchanged = owner == Owner { uid: meta.uid, gid: meta.gid } && mode == meta.mode;
-                let reused = reused || (unchanged && self.policy.layers.is_some_and(|l| l.link(src_rel, meta, dst, dst_name, &mut self.tally.linked)));
-                if reused {
-                    self.tally.bytes += meta.size;
-                } else {
-                    let file = NewFile {
-                        name: name.to_os_string(),
-                        dst_name: dst_name.to_os_string(),
-                        src_rel: src_rel.to_path_buf(),
-                        dst_rel: dst_rel.to_path_buf(),
-                        meta: *meta,
-                        owner,
-                        mode,
-                        replace: false,
-                        expected: self.policy.expected,
-                    };
-                    self.tally.bytes += file.write(src, dst)?;
-                }
-                if let Some(content) = content {
+                let file = self.new_file(name, dst_name, src_rel, dst_rel, meta, false);
+                self.tally.bytes += file.write(src, dst)?;
+                if let Some(content) = file.content {
                     self.tally.contents.push((dst_rel.to_path_buf(), content));
                 }
             }

@@ -27,9 +27,11 @@ use std::thread::Scope;
 
 use super::error::CopyError;
 use super::owner::Owner;
+use super::reuse::{Reuse, SourceLayers, Wanted};
 use super::root::{self, Dir, Meta};
 use super::selected::Expected;
 use super::tree::{rel_string, shown};
+use crate::digest::Digest;
 
 /// Batches queued per thread: the walk may run this far ahead.
 const QUEUED_PER_THREAD: usize = 4;
@@ -57,6 +59,14 @@ pub(super) struct NewFile<'a> {
     /// What the step's key hashed: the file must be that when opened and
     /// still be that after the copy.
     pub expected: Option<&'a Expected>,
+    /// The content digest the key hashed, where known.
+    pub content: Option<Digest>,
+    /// The step's previous snapshot, whose file is linked when it is
+    /// exactly what would be written.
+    pub reuse: Option<&'a Reuse>,
+    /// The source's layers, whose file is linked when the copy keeps it
+    /// as it is.
+    pub layers: Option<&'a SourceLayers>,
 }
 
 /// Files of one source directory bound for one destination directory.
@@ -73,7 +83,10 @@ impl NewFile<'_> {
         let at = shown(&self.dst_rel);
         let mut input = src.open_file(&self.name).map_err(|e| CopyError::io("open", &shown(&self.src_rel), e))?;
         self.check(&input)?;
-        let attributes = root::read_xattrs(&input).unwrap_or_default();
+        let attributes = root::read_xattrs(&input).ok().map(|mut all| {
+            all.retain(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes()));
+            all
+        });
         if self.replace {
             match dst.lstat(&self.dst_name).map_err(|e| CopyError::io("stat", &at, e))? {
                 Some(existing) if existing.is_dir() => return Err(CopyError::DirectoryInTheWay { path: at }),
@@ -81,17 +94,32 @@ impl NewFile<'_> {
                 None => {}
             }
         }
+        if self.linked(attributes.as_deref(), dst) {
+            return Ok(self.meta.size);
+        }
         let mut output = dst.create_file(&self.dst_name, 0o600).map_err(|e| CopyError::io("create", &at, e))?;
         let written = io::copy(&mut input, &mut output).map_err(|e| CopyError::io("write", &at, e))?;
         // Rewritten in place while copied: not what the key hashed.
         self.check(&input)?;
         root::set_fd_meta(&output, self.owner.uid, self.owner.gid, self.mode, self.meta.atime, self.meta.mtime)
             .map_err(|e| CopyError::io("set the metadata of", &at, e))?;
-        for (key, value) in attributes.iter().filter(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes())) {
+        for (key, value) in attributes.iter().flatten() {
             // As BuildKit: an attribute the destination refuses is skipped.
             let _ = root::write_xattr(&output, key, value);
         }
         Ok(written)
+    }
+
+    /// Whether the file is made a link to the same file written before
+    /// (see `reuse.rs`); `attributes`: the source's, as they would be copied.
+    fn linked(&self, attributes: Option<&[(OsString, Vec<u8>)]>, dst: &Dir) -> bool {
+        if let (Some(content), Some(reuse), Some(xattrs)) = (self.content, self.reuse, attributes) {
+            let wanted = Wanted { content, source: &self.meta, owner: self.owner, mode: self.mode, xattrs };
+            if reuse.link(&self.dst_rel, dst, &self.dst_name, &wanted) {
+                return true;
+            }
+        }
+        self.layers.is_some_and(|layers| layers.link(&self.src_rel, &self.meta, dst, &self.dst_name))
     }
 
     /// The open source is still what the step's key hashed (the name may
