@@ -46,10 +46,13 @@ pub struct LayerInfo {
 /// Writes the snapshot at `dir` as a layer tarball into `out` and returns
 /// `out`. The tar is hashed as it is written and compressed (and hashed
 /// again) on another thread; uncompressed, the blob is the tar itself and
-/// is hashed once.
+/// is hashed once, on another thread, so that reading the tree and hashing
+/// its tar take both cores.
 pub fn write_layer<W: Write + Send + 'static>(dir: &Path, out: W, options: &WriteOptions) -> Result<(LayerInfo, W), LayerError> {
     if options.compression == Compression::None {
-        let (diff_id, size, out) = write_tar(dir, out, options)?;
+        let hasher = EncoderThread::spawn(Compression::None, out).map_err(LayerError::Write)?;
+        let hasher = write_plain(dir, hasher, options)?;
+        let (diff_id, size, out) = hasher.finish().map_err(LayerError::Write)?;
         return Ok((LayerInfo { diff_id, digest: diff_id, size, uncompressed_size: size, compression: Compression::None }, out));
     }
     let encoder = EncoderThread::spawn(options.compression, out).map_err(LayerError::Write)?;
@@ -61,10 +64,15 @@ pub fn write_layer<W: Write + Send + 'static>(dir: &Path, out: W, options: &Writ
 /// The plain tar of `dir` into `out`: its digest and size, and `out`.
 fn write_tar<T: Write>(dir: &Path, out: T, options: &WriteOptions) -> Result<(Digest, u64, T), LayerError> {
     let tar = BufWriter::with_capacity(256 << 10, HashingWriter::new(out));
-    let mut walk = Walk { out: tar::Builder::new(tar), hard_links: HashMap::new(), options: *options };
-    walk.directory(dir, Path::new(""))?;
-    let tar = walk.out.into_inner().map_err(LayerError::Write)?;
+    let tar = write_plain(dir, tar, options)?;
     Ok(tar.into_inner().map_err(|e| LayerError::Write(e.into_error()))?.finish())
+}
+
+/// The plain tar of `dir` into `out`, which it returns.
+fn write_plain<T: Write>(dir: &Path, out: T, options: &WriteOptions) -> Result<T, LayerError> {
+    let mut walk = Walk { out: tar::Builder::new(out), hard_links: HashMap::new(), options: *options };
+    walk.directory(dir, Path::new(""))?;
+    walk.out.into_inner().map_err(LayerError::Write)
 }
 
 struct Walk<T: Write> {
