@@ -47,7 +47,7 @@ stop_dockerd() {
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   kill -KILL "$pid" 2>/dev/null || true
   pid=$(cat "$dd_dir/exec/containerd/containerd.pid" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null || true
-  grep -o " $dd_dir[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " $dd_dir[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   # A lazily detached mount can keep a directory busy for a moment.
   rm -rf "$dd_dir" 2>/dev/null || { sleep 1; rm -rf "$dd_dir" || true; }
 }

@@ -23,7 +23,7 @@ use super::owner::Owner;
 use super::reuse::{Reuse, SourceLayers};
 use super::root::{Dir, Kind, Meta, Root};
 use super::selected::Expected;
-use super::writers::{Batch, NewFile, Writers, BATCH};
+use super::writers::{NewFile, Writers, BATCH};
 use super::SourceFilter;
 use crate::digest::Digest;
 use crate::pattern::PatternSet;
@@ -324,7 +324,7 @@ impl<'a, 'w> Copier<'a, 'w> {
             self.next_lane
         });
         let (src, dst) = (dup_dir(&frame.src, &frame.src_rel)?, dup_dir(open(frame)?, &frame.dst_rel)?);
-        writers.submit(lane, Batch { src, dst, files: std::mem::take(&mut frame.batch) })
+        writers.submit(lane, src, dst, std::mem::take(&mut frame.batch))
     }
 
     /// Copies the top frame's directory: made now when it is copied itself,

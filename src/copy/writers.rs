@@ -70,10 +70,12 @@ pub(super) struct NewFile<'a> {
 }
 
 /// Files of one source directory bound for one destination directory.
-pub(super) struct Batch<'a> {
-    pub src: Dir,
-    pub dst: Dir,
-    pub files: Vec<NewFile<'a>>,
+struct Batch<'a> {
+    src: Dir,
+    dst: Dir,
+    files: Vec<NewFile<'a>>,
+    /// Counts the batch done when it is dropped, written or not.
+    _settled: Settled<'a>,
 }
 
 impl NewFile<'_> {
@@ -170,10 +172,12 @@ impl<'a> Writers<'a> {
         Writers { lanes, shared }
     }
 
-    /// Queues a batch on `lane`; an error is a failure of an earlier batch.
-    pub fn submit(&self, lane: usize, batch: Batch<'a>) -> Result<(), CopyError> {
+    /// Queues `files` (from `src` into `dst`) on `lane`; an error is a
+    /// failure of an earlier batch.
+    pub fn submit(&self, lane: usize, src: Dir, dst: Dir, files: Vec<NewFile<'a>>) -> Result<(), CopyError> {
         self.check()?;
         *lock(&self.shared.in_flight) += 1;
+        let batch = Batch { src, dst, files, _settled: Settled(self.shared) };
         if self.lanes[lane % self.lanes.len()].send(batch).is_err() {
             return Err(CopyError::io("write", &PathBuf::from("/"), io::Error::other("the file writers stopped")));
         }
@@ -216,16 +220,34 @@ fn work(batches: Receiver<Batch<'_>>, shared: &Shared) {
                 Ok(bytes) => {
                     shared.bytes.fetch_add(bytes, Ordering::Relaxed);
                 }
-                Err(error) => {
-                    shared.failed.store(true, Ordering::Relaxed);
-                    lock(&shared.error).get_or_insert(error);
-                }
+                Err(error) => shared.fail(error),
             }
         }
-        let mut in_flight = lock(&shared.in_flight);
+    }
+}
+
+impl Shared {
+    fn fail(&self, error: CopyError) {
+        self.failed.store(true, Ordering::Relaxed);
+        lock(&self.error).get_or_insert(error);
+    }
+}
+
+/// Counts a batch done when dropped: written, or dropped unwritten by a
+/// thread that panicked, so that the walk waiting for it fails instead of
+/// waiting for ever (the panic itself reaches the caller when the threads
+/// are joined).
+struct Settled<'a>(&'a Shared);
+
+impl Drop for Settled<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail(CopyError::io("write", &PathBuf::from("/"), io::Error::other("a file writer failed")));
+        }
+        let mut in_flight = lock(&self.0.in_flight);
         *in_flight -= 1;
         if *in_flight == 0 {
-            shared.settled.notify_all();
+            self.0.settled.notify_all();
         }
     }
 }
