@@ -5,8 +5,12 @@
 # times, are the result):
 #   change    strata (and $BASELINE, an older strata binary, when set)
 #   cold      strata (prune: a fresh store with only the base) vs
-#             rm -rf + cp -a + sync of the same context on the same disk
-#   200k cold strata vs rm -rf + tar -c | tar -x of the same tree
+#             cp -a + sync of the same context on the same disk
+#   200k cold strata vs tar -c | tar -x of the same tree
+# Neither side deletes its previous output before a run: both move it
+# aside (untimed) and it is deleted at the end, since ext4 slows inode
+# allocation for a while after a mass delete, which would tax whichever
+# ran next and make the pair measure the deletes.
 #
 # Usage (as root): benches/files.sh [WORKDIR]
 set -euo pipefail
@@ -32,6 +36,7 @@ import="import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 # Old stores are moved aside, not deleted, until the end (ext4 slows inode
 # allocation after mass deletes, which would tax whichever runs next).
 fresh() { echo "mv '$work/$1' '$work/old.'\$(date +%s%N) 2>/dev/null || true; STRATA_ROOT='$work/$1' '$2' $import; sync"; }
+aside() { echo "mv '$work/$1' '$work/old.'\$(date +%s%N) 2>/dev/null || true; sync"; }
 build() { echo "env STRATA_ROOT='$work/$1' '$2' build -q -t bench '$3'"; }
 
 for store in new old; do
@@ -44,11 +49,11 @@ hyperfine -N --runs 8 --warmup 1 --export-json "$work/change.json" --prepare "sh
 
 hyperfine --runs 5 --export-json "$work/cold.json" \
   --prepare "$(fresh cold "$strata")" -n "strata cold" "$(build cold "$strata" "$work/big") >/dev/null" \
-  --prepare "sync" -n "rm -rf + cp -a + sync" "rm -rf '$work/copy' && cp -a '$work/big' '$work/copy' && sync"
+  --prepare "$(aside copy)" -n "cp -a + sync" "cp -a '$work/big' '$work/copy' && sync"
 
 hyperfine --runs 3 --export-json "$work/many.json" \
   --prepare "$(fresh cold "$strata")" -n "strata cold, 200,000 files" "$(build cold "$strata" "$work/many") >/dev/null" \
-  --prepare "sync" -n "rm -rf + tar -c | tar -x" "rm -rf '$work/untar' && mkdir '$work/untar' && tar -C '$work/many' -c . | tar -C '$work/untar' -x"
+  --prepare "$(aside untar)" -n "tar -c | tar -x" "mkdir '$work/untar' && tar -C '$work/many' -c . | tar -C '$work/untar' -x"
 
 rm -rf "$work"/old.* "$work/copy" "$work/untar"
 ratio() { jq -r '.results | "\(.[0].command): \(.[0].median) s, \(.[1].command): \(.[1].median) s, ratio \(.[0].median / .[1].median)"' "$work/$1.json"; }
