@@ -88,8 +88,7 @@ fn same_xattrs(file: &File, found: &Meta, wanted: &Wanted) -> bool {
     if (opened.dev, opened.ino) != (found.dev, found.ino) {
         return false;
     }
-    let Ok(mut have) = root::read_xattrs(file) else { return false };
-    have.retain(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes()));
+    let Ok(mut have) = root::copied_xattrs(file) else { return false };
     have.sort();
     let mut want = wanted.xattrs.to_vec();
     want.sort();

@@ -380,8 +380,8 @@ impl Dir {
     }
 
     /// The directory's extended attributes.
-    pub fn xattrs(&self) -> io::Result<Vec<(OsString, Vec<u8>)>> {
-        read_xattrs(&self.fd)
+    pub fn copied_xattrs(&self) -> io::Result<Vec<(OsString, Vec<u8>)>> {
+        copied_xattrs(&self.fd)
     }
 
     pub fn set_xattr(&self, name: &OsStr, value: &[u8]) -> io::Result<()> {
@@ -437,6 +437,15 @@ pub fn read_xattrs(fd: impl AsFd) -> io::Result<Vec<(OsString, Vec<u8>)>> {
         out.push((name.to_os_string(), value));
     }
     Ok(out)
+}
+
+/// The extended attributes a copy carries from an open file or
+/// directory: all but overlayfs's own (its marks belong to the snapshot
+/// the file sits in, not to the file).
+pub fn copied_xattrs(fd: impl AsFd) -> io::Result<Vec<(OsString, Vec<u8>)>> {
+    let mut all = read_xattrs(fd)?;
+    all.retain(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes()));
+    Ok(all)
 }
 
 /// Sets an extended attribute on an open file or directory.

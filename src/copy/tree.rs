@@ -279,16 +279,11 @@ impl<'a, 'w> Copier<'a, 'w> {
         if self.writers.is_none() || meta.kind != Kind::File || meta.nlink > 1 {
             return Ok(None);
         }
-        let rel = rel_string(src_rel);
         if let Some(expected) = self.policy.expected {
-            expected.check(&rel, meta)?;
+            expected.check(&rel_string(src_rel), meta)?;
         }
         let file = self.new_file(name, name, src_rel, dst_rel, meta, replace);
-        if let Some(content) = file.content {
-            self.tally.contents.push((dst_rel.to_path_buf(), content));
-        }
-        self.tally.files += 1;
-        self.tally.sources.insert(rel);
+        self.count(src_rel, dst_rel, file.content);
         Ok(Some(file))
     }
 
@@ -437,17 +432,15 @@ impl<'a, 'w> Copier<'a, 'w> {
                         let (first_parent, first_name) = split(first);
                         let first_dir = self.dest.dir(first_parent).map_err(io_err("open the hard link target of"))?;
                         dst.hard_link(&first_dir, first_name, dst_name).map_err(io_err("create the hard link"))?;
-                        self.tally.files += 1;
-                        self.tally.sources.insert(rel_string(src_rel));
+                        self.count(src_rel, dst_rel, None);
                         return Ok(());
                     }
                     self.links.insert((meta.dev, meta.ino), dst_rel.to_path_buf());
                 }
                 let file = self.new_file(name, dst_name, src_rel, dst_rel, meta, false);
                 self.tally.bytes += file.write(src, dst)?;
-                if let Some(content) = file.content {
-                    self.tally.contents.push((dst_rel.to_path_buf(), content));
-                }
+                self.count(src_rel, dst_rel, file.content);
+                return Ok(());
             }
             Kind::Symlink => {
                 let target = src.read_link(name).map_err(|e| CopyError::io("read the symlink", &shown(src_rel), e))?;
@@ -462,9 +455,18 @@ impl<'a, 'w> Copier<'a, 'w> {
                 dst.set_times(dst_name, meta.atime, meta.mtime).map_err(io_err("set the times of"))?;
             }
         }
+        self.count(src_rel, dst_rel, None);
+        Ok(())
+    }
+
+    /// Counts a copied entry: the source path read, and for a regular file
+    /// from a source of known content, that content at the destination.
+    fn count(&mut self, src_rel: &Path, dst_rel: &Path, content: Option<Digest>) {
+        if let Some(content) = content {
+            self.tally.contents.push((dst_rel.to_path_buf(), content));
+        }
         self.tally.files += 1;
         self.tally.sources.insert(rel_string(src_rel));
-        Ok(())
     }
 }
 
@@ -482,8 +484,8 @@ fn dup_dir(dir: &Dir, rel: &Path) -> Result<Dir, CopyError> {
 /// Copies a directory's extended attributes; like BuildKit, attributes
 /// the destination refuses are skipped.
 fn copy_xattrs_dir(src: &Dir, dst: &Dir) {
-    let Ok(attributes) = src.xattrs() else { return };
-    for (key, value) in attributes.iter().filter(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes())) {
+    let Ok(attributes) = src.copied_xattrs() else { return };
+    for (key, value) in &attributes {
         let _ = dst.set_xattr(key, value);
     }
 }

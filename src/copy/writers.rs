@@ -85,10 +85,7 @@ impl NewFile<'_> {
         let at = shown(&self.dst_rel);
         let mut input = src.open_file(&self.name).map_err(|e| CopyError::io("open", &shown(&self.src_rel), e))?;
         self.check(&input)?;
-        let attributes = root::read_xattrs(&input).ok().map(|mut all| {
-            all.retain(|(k, _)| !crate::layer::is_overlay_xattr(k.as_encoded_bytes()));
-            all
-        });
+        let attributes = root::copied_xattrs(&input).ok();
         if self.replace {
             match dst.lstat(&self.dst_name).map_err(|e| CopyError::io("stat", &at, e))? {
                 Some(existing) if existing.is_dir() => return Err(CopyError::DirectoryInTheWay { path: at }),
