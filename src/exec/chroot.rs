@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::Signal;
 use rustix::fs::{AtFlags, Mode, OFlags, Timestamps, CWD};
 
-use super::init::{exec_command, fd_path, target, wait_for, Kind};
+use super::init::{context, exec_command, fail, fd_path, target, wait_for, Kind};
 use super::spec::ContainerSpec;
 use super::sys;
 
@@ -224,11 +224,6 @@ fn enter(spec: &ContainerSpec) -> io::Result<()> {
     Ok(())
 }
 
-fn fail(message: &str) -> i32 {
-    eprintln!("strata: {message}");
-    125
-}
-
 /// Takes everything placed out of the root again, last first; carries on
 /// past failures and returns the first.
 fn undo(spec: &ContainerSpec, root: &OwnedFd, placed: Vec<Placed>) -> io::Result<()> {
@@ -319,8 +314,4 @@ fn trash_dir(spec: &ContainerSpec) -> io::Result<PathBuf> {
     let dir = spec.root.parent().unwrap_or(Path::new("/")).join("chroot-mounts");
     fs_err::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-fn context(what: &str) -> impl Fn(io::Error) -> io::Error + '_ {
-    move |e| io::Error::new(e.kind(), format!("container setup: {what}: {e}"))
 }

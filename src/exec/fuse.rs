@@ -12,26 +12,27 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::sys::{make_node, unmount_or_detach};
+use super::overlay::Mounted;
+use super::sys::make_node;
 use crate::layer::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 
 /// The program, looked up in `PATH`.
-pub const PROGRAM: &str = "fuse-overlayfs";
+const PROGRAM: &str = "fuse-overlayfs";
 /// fuse-overlayfs's own opaque mark.
 const FUSE_OPAQUE_XATTR: &str = "user.fuseoverlayfs.opaque";
 
 /// A mounted fuse-overlayfs root; unmounted when dropped.
 #[derive(Debug)]
 pub struct FuseMounted {
-    merged: PathBuf,
+    mount: Mounted,
     lowers: Vec<PathBuf>,
-    upper: Option<PathBuf>,
-    mounted: bool,
 }
 
-/// The installed fuse-overlayfs, if any.
+/// The installed fuse-overlayfs, if any (looked up once: the snapshotter
+/// choice and every RUN's mount ask).
 pub fn program() -> Option<PathBuf> {
-    super::find_program(PROGRAM)
+    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    FOUND.get_or_init(|| super::find_program(PROGRAM)).clone()
 }
 
 /// Mounts `layers` (bottom first) at `scratch/merged`, writable unless `read_only`.
@@ -59,7 +60,7 @@ pub fn mount(layers: &[PathBuf], scratch: &Path, read_only: bool) -> io::Result<
         let said = String::from_utf8_lossy(&output.stderr).trim().to_owned();
         return Err(io::Error::other(format!("{} failed ({}): {said}", program.display(), output.status)));
     }
-    Ok(FuseMounted { merged, lowers: layers.to_vec(), upper: (!read_only).then_some(upper), mounted: true })
+    Ok(FuseMounted { mount: Mounted::new(merged, (!read_only).then_some(upper)), lowers: layers.to_vec() })
 }
 
 fn join(lowers: &[&Path]) -> io::Result<String> {
@@ -78,30 +79,16 @@ fn escape(path: &Path) -> io::Result<String> {
 impl FuseMounted {
     /// The merged view: the container's root.
     pub fn root(&self) -> &Path {
-        &self.merged
+        self.mount.root()
     }
 
     /// Unmounts and returns the upper directory in the kernel overlay's form.
-    pub fn finish(mut self) -> io::Result<Option<PathBuf>> {
-        self.unmount()?;
-        if let Some(upper) = &self.upper {
+    pub fn finish(self) -> io::Result<Option<PathBuf>> {
+        let upper = self.mount.finish()?;
+        if let Some(upper) = &upper {
             normalize(upper, &self.lowers)?;
         }
-        Ok(self.upper.take())
-    }
-
-    fn unmount(&mut self) -> io::Result<()> {
-        if self.mounted {
-            unmount_or_detach(&self.merged)?;
-            self.mounted = false;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for FuseMounted {
-    fn drop(&mut self) {
-        let _ = self.unmount();
+        Ok(upper)
     }
 }
 
@@ -110,7 +97,7 @@ impl Drop for FuseMounted {
 /// [`crate::layer::opaque_xattr`], `.wh.NAME` files become 0/0 character
 /// devices. fuse-overlayfs marks every directory it makes opaque; as the
 /// kernel does, only one that hides something of the `lowers` stays so.
-pub fn normalize(upper: &Path, lowers: &[PathBuf]) -> io::Result<()> {
+fn normalize(upper: &Path, lowers: &[PathBuf]) -> io::Result<()> {
     normalize_dir(upper, Path::new(""), lowers)
 }
 

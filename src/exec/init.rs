@@ -56,7 +56,7 @@ fn read_spec() -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn fail(message: &str) -> i32 {
+pub(super) fn fail(message: &str) -> i32 {
     eprintln!("strata: {message}");
     SETUP_FAILED
 }
@@ -131,7 +131,7 @@ fn switch_user_error(spec: &ContainerSpec, error: io::Error) -> io::Error {
 }
 
 /// Names the setup step an error comes from.
-fn context(what: &'static str) -> impl Fn(io::Error) -> io::Error {
+pub(super) fn context(what: &str) -> impl Fn(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("container setup: {what}: {e}"))
 }
 

@@ -54,6 +54,12 @@ impl RootfsMount<'_> {
 }
 
 impl Mounted {
+    /// A root mounted at `merged` by other means (fuse-overlayfs), with
+    /// its upper directory when writable; unmounted when dropped.
+    pub(super) fn new(merged: PathBuf, upper: Option<PathBuf>) -> Mounted {
+        Mounted { merged, upper, mounted: true }
+    }
+
     /// The merged view: the container's root.
     pub fn root(&self) -> &Path {
         &self.merged
