@@ -116,12 +116,13 @@ impl crate::solve::ImageFetcher for RegistryImages<'_> {
         if self.done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
             return Ok(());
         }
-        let pulled = self.fetch_for(name, &reference, platform);
-        match pulled {
-            Ok(()) => {}
-            Err(_) if self.store.resolve(name).is_ok() => return Ok(()),
-            Err(error) => return Err(crate::solve::FetchError::Registry(Box::new(error))),
+        if let Err(error) = self.fetch_for(name, &reference, platform) {
+            if self.store.resolve(name).is_err() {
+                return Err(crate::solve::FetchError::Registry(Box::new(error)));
+            }
         }
+        // Tried once per build, whatever came of it: every stage of the
+        // platform asks, and a registry that failed would fail again.
         if let Ok(mut done) = self.done.lock() {
             done.insert(key);
         }
