@@ -10,7 +10,7 @@
 use redb::{ReadableTable, TableDefinition};
 
 use super::meta::{decode, IMAGES, TAGS};
-use super::{ListEntry, ManifestList, Store, StoreError, StoredImage};
+use super::{ManifestList, Store, StoreError, StoredImage};
 use crate::digest::Digest;
 use crate::image::{Platform, Reference};
 
@@ -71,16 +71,7 @@ impl Store {
     /// Stores `images` (one per platform) as an index under every tag:
     /// the tag itself points at this machine's platform's image, else the first.
     pub fn commit_index(&self, images: &[StoredImage], tags: &[Reference]) -> Result<ManifestList, StoreError> {
-        let mut entries: Vec<ListEntry> = Vec::with_capacity(images.len());
-        for image in images {
-            let platform = config_platform(&image.config);
-            if let Some(twin) = entries.iter().find(|e| e.platform == platform) {
-                return Err(StoreError::DuplicatePlatform { platform: platform.to_string(), first: twin.image.short(), second: image.id().short() });
-            }
-            let media_type =
-                image.manifest.manifest.media_type().as_ref().map_or_else(|| "application/vnd.oci.image.manifest.v1+json".to_owned(), ToString::to_string);
-            entries.push(ListEntry { image: image.id(), manifest: image.manifest.digest, size: image.manifest.bytes.len() as u64, media_type, platform });
-        }
+        let entries = super::manifest_lists::entries_of(images)?;
         let default = entries.iter().find(|e| e.platform.is_host()).or(entries.first()).map(|e| e.manifest.to_string());
         self.meta.write(|txn| {
             let (mut tag_table, mut platform_tags, mut indexes) = (txn.open_table(TAGS)?, txn.open_table(PLATFORM_TAGS)?, txn.open_table(INDEXES)?);

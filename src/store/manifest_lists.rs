@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, StoredImage};
 use crate::digest::Digest;
 use crate::image::{Platform, Reference};
 
@@ -86,20 +86,8 @@ impl Store {
 
     /// An unnamed, unstored list over `images` (names or IDs), one per platform.
     pub fn list_of(&self, images: &[String]) -> Result<ManifestList, StoreError> {
-        let mut entries: Vec<ListEntry> = Vec::new();
-        for image in images {
-            let stored = self.resolve(image)?;
-            let config = &stored.config;
-            let platform = Platform { os: config.os.clone(), architecture: config.architecture.clone(), variant: config.variant.clone() };
-            if let Some(twin) = entries.iter().find(|e| e.platform == platform) {
-                return Err(StoreError::DuplicatePlatform { platform: platform.to_string(), first: twin.image.short(), second: stored.id().short() });
-            }
-            let media_type =
-                stored.manifest.manifest.media_type().as_ref().map_or_else(|| "application/vnd.oci.image.manifest.v1+json".to_owned(), ToString::to_string);
-            let manifest = Digest::of(&stored.manifest.bytes);
-            entries.push(ListEntry { image: stored.id(), manifest, size: stored.manifest.bytes.len() as u64, media_type, platform });
-        }
-        Ok(ManifestList { name: String::new(), entries })
+        let stored = images.iter().map(|image| self.resolve(image)).collect::<Result<Vec<_>, _>>()?;
+        Ok(ManifestList { name: String::new(), entries: entries_of(&stored)? })
     }
 
     /// The list `name`, made by [`Store::create_manifest_list`].
@@ -112,4 +100,20 @@ impl Store {
         };
         serde_json::from_slice(&bytes).map_err(|e| StoreError::BadRecord { table: "manifest-lists".into(), key: name.to_string(), reason: e.to_string() })
     }
+}
+
+/// One entry per image, each for its config's platform; two images of one
+/// platform are an error.
+pub(super) fn entries_of(images: &[StoredImage]) -> Result<Vec<ListEntry>, StoreError> {
+    let mut entries: Vec<ListEntry> = Vec::with_capacity(images.len());
+    for image in images {
+        let platform = super::indexes::config_platform(&image.config);
+        if let Some(twin) = entries.iter().find(|e| e.platform == platform) {
+            return Err(StoreError::DuplicatePlatform { platform: platform.to_string(), first: twin.image.short(), second: image.id().short() });
+        }
+        let media_type =
+            image.manifest.manifest.media_type().as_ref().map_or_else(|| "application/vnd.oci.image.manifest.v1+json".to_owned(), ToString::to_string);
+        entries.push(ListEntry { image: image.id(), manifest: image.manifest.digest, size: image.manifest.bytes.len() as u64, media_type, platform });
+    }
+    Ok(entries)
 }
