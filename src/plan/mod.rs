@@ -206,12 +206,7 @@ impl BuildPlan {
                 repin(name);
             }
             for step in &mut stage.steps {
-                let roots: Vec<&mut SourceRoot> = match &mut step.op {
-                    Op::Copy(copy) => vec![&mut copy.from],
-                    Op::Run(run) => run.mounts.iter_mut().filter_map(MountOp::from_mut).collect(),
-                    _ => Vec::new(),
-                };
-                for root in roots {
+                for root in step.source_roots_mut() {
                     if let SourceRoot::Image(name) = root {
                         repin(name);
                     }

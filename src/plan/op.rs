@@ -24,6 +24,27 @@ pub struct Step {
     pub created_by: Option<String>,
 }
 
+impl Step {
+    /// The stages and images the step reads besides its own stage's root:
+    /// a `COPY --from` source and its mounts' `from`.
+    pub fn source_roots(&self) -> Vec<&SourceRoot> {
+        match &self.op {
+            Op::Copy(copy) => vec![&copy.from],
+            Op::Run(run) => run.mounts.iter().filter_map(MountOp::from).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`Step::source_roots`], to change.
+    pub fn source_roots_mut(&mut self) -> Vec<&mut SourceRoot> {
+        match &mut self.op {
+            Op::Copy(copy) => vec![&mut copy.from],
+            Op::Run(run) => run.mounts.iter_mut().filter_map(MountOp::from_mut).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// What a step does.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]

@@ -442,12 +442,7 @@ pub fn source_images(plan: &BuildPlan) -> Vec<String> {
     let mut names = Vec::new();
     for stage in plan.stages.iter().flatten() {
         for step in &stage.steps {
-            let roots: Vec<&crate::plan::SourceRoot> = match &step.op {
-                crate::plan::Op::Copy(copy) => vec![&copy.from],
-                crate::plan::Op::Run(run) => run.mounts.iter().filter_map(crate::plan::MountOp::from).collect(),
-                _ => Vec::new(),
-            };
-            for root in roots {
+            for root in step.source_roots() {
                 if let crate::plan::SourceRoot::Image(name) = root {
                     if !names.contains(name) {
                         names.push(name.clone());

@@ -8,7 +8,7 @@ use super::{SolveError, Solver};
 use crate::cache::{CacheKey, KeyBuilder};
 use crate::digest::Digest;
 use crate::image::{now_rfc3339, ImageConfig};
-use crate::plan::{Base, MountOp, Op, SourceRoot, StagePlan};
+use crate::plan::{Base, SourceRoot, StagePlan};
 use crate::store::LayerRecord;
 
 /// Layers (bottom first, by diff_id), config and key of a stage so far.
@@ -149,11 +149,7 @@ impl StageInputs {
 /// Whether a step of `stage` reads stage `index` (`COPY --from`, a mount's `from`).
 fn reads_stage(stage: &StagePlan, index: usize) -> bool {
     let wanted = SourceRoot::Stage(index);
-    stage.steps.iter().any(|step| match &step.op {
-        Op::Copy(copy) => copy.from == wanted,
-        Op::Run(run) => run.mounts.iter().filter_map(MountOp::from).any(|from| *from == wanted),
-        _ => false,
-    })
+    stage.steps.iter().any(|step| step.source_roots().contains(&&wanted))
 }
 
 /// The end state of stage `index`. The scheduler starts a stage only after
